@@ -1,0 +1,2 @@
+//! Benchmarks aio against raw Tokio and Python asyncio (being built).
+fn main() {}

@@ -1,0 +1,261 @@
+//! [`Cancelled`], the value every cancellation in aio ends as, and its [`CancelReason`].
+
+use std::error::Error;
+use std::fmt;
+use std::io;
+use std::sync::Arc;
+
+use crate::TaskId;
+
+/// A boxed error: the usual error type for task groups whose children fail in different ways.
+pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
+
+/// Why a scope was cancelled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CancelReason {
+    /// Someone asked for it: [`TaskGroup::cancel`](crate::TaskGroup::cancel).
+    Explicit,
+    /// The deadline of the scope's timeout passed.
+    Deadline,
+    /// A sibling task, or the group's body, failed or panicked, and the group is
+    /// cancelling everything else in it.
+    #[non_exhaustive]
+    SiblingFailed {
+        /// The task that failed; `None` when it was the group's body.
+        task: Option<TaskId>,
+        /// The failed task's name, if it had one.
+        name: Option<Arc<str>>,
+    },
+    /// An enclosing scope was cancelled; [`Cancelled::origin`] says why.
+    ParentCancelled,
+    /// The program is shutting down: [`run`](crate::run) has returned, or a group was torn
+    /// down while the runtime stopped.
+    Shutdown,
+}
+
+impl CancelReason {
+    pub(crate) fn sibling_failed(task: Option<TaskId>, name: Option<Arc<str>>) -> Self {
+        CancelReason::SiblingFailed { task, name }
+    }
+}
+
+impl fmt::Display for CancelReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CancelReason::Explicit => f.write_str("cancelled explicitly"),
+            CancelReason::Deadline => f.write_str("deadline elapsed"),
+            CancelReason::SiblingFailed { task: None, .. } => {
+                f.write_str("the task group's body failed")
+            }
+            CancelReason::SiblingFailed {
+                task: Some(id),
+                name: Some(name),
+            } => write!(f, "sibling {id} '{name}' failed"),
+            CancelReason::SiblingFailed {
+                task: Some(id),
+                name: None,
+            } => write!(f, "sibling {id} failed"),
+            CancelReason::ParentCancelled => f.write_str("an enclosing scope was cancelled"),
+            CancelReason::Shutdown => f.write_str("shutting down"),
+        }
+    }
+}
+
+/// The error a cancelled scope delivers: asyncio's `CancelledError`, as a value.
+///
+/// aio never unwinds to cancel. When a scope is cancelled, the future it wraps is dropped at
+/// its next `.await` and the construct that owned the scope returns `Err(Cancelled)` (or an
+/// error that carries one, see [`CancelError`]). Propagate it with `?` like any other error.
+///
+/// [`reason`](Self::reason) says why the nearest scope was cancelled; when that was only
+/// because an enclosing scope was, it is [`CancelReason::ParentCancelled`] and
+/// [`origin`](Self::origin) gives the first cause.
+///
+/// # Examples
+///
+/// ```
+/// use aio_core::{CancelReason, Cancelled};
+///
+/// let c = Cancelled::new(CancelReason::Deadline);
+/// assert_eq!(c.reason(), &CancelReason::Deadline);
+/// assert_eq!(c.to_string(), "cancelled: deadline elapsed");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cancelled {
+    reason: CancelReason,
+    origin: CancelReason,
+}
+
+impl Cancelled {
+    /// A cancellation whose nearest scope was cancelled for `reason`.
+    pub fn new(reason: CancelReason) -> Self {
+        Cancelled {
+            origin: reason.clone(),
+            reason,
+        }
+    }
+
+    /// A cancellation inherited from an enclosing scope that was cancelled for `origin`.
+    pub(crate) fn inherited(origin: CancelReason) -> Self {
+        Cancelled {
+            reason: CancelReason::ParentCancelled,
+            origin,
+        }
+    }
+
+    /// Why the nearest enclosing scope was cancelled.
+    pub fn reason(&self) -> &CancelReason {
+        &self.reason
+    }
+
+    /// Why the cancellation started: the reason of the outermost scope that was cancelled
+    /// directly. Equal to [`reason`](Self::reason) unless that is
+    /// [`ParentCancelled`](CancelReason::ParentCancelled).
+    pub fn origin(&self) -> &CancelReason {
+        &self.origin
+    }
+}
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.reason == CancelReason::ParentCancelled && self.origin != self.reason {
+            write!(f, "cancelled: {} ({})", self.reason, self.origin)
+        } else {
+            write!(f, "cancelled: {}", self.reason)
+        }
+    }
+}
+
+impl Error for Cancelled {}
+
+impl From<Cancelled> for io::Error {
+    fn from(c: Cancelled) -> io::Error {
+        io::Error::other(c)
+    }
+}
+
+/// An error type that can carry a [`Cancelled`].
+///
+/// A task group has to tell a child that *failed* from a child that merely passed a
+/// cancellation up with `?` (a nested group or [`on_cancel`](crate::on_cancel) returning
+/// `Err(Cancelled)` while unwinding). The first is collected into the
+/// [`TaskGroupError`](crate::TaskGroupError); the second, like asyncio's `CancelledError`,
+/// adds nothing. This trait is how the group asks.
+///
+/// It is implemented for [`Cancelled`], [`BoxError`] and
+/// [`std::io::Error`]. For your own error enum, add a variant:
+///
+/// ```
+/// use aio_core::{CancelError, Cancelled};
+///
+/// #[derive(Debug)]
+/// enum FetchError {
+///     Status(u16),
+///     Cancelled(Cancelled),
+/// }
+///
+/// impl From<Cancelled> for FetchError {
+///     fn from(c: Cancelled) -> Self {
+///         FetchError::Cancelled(c)
+///     }
+/// }
+///
+/// impl CancelError for FetchError {
+///     fn as_cancelled(&self) -> Option<&Cancelled> {
+///         match self {
+///             FetchError::Cancelled(c) => Some(c),
+///             _ => None,
+///         }
+///     }
+/// }
+/// # let _ = FetchError::Status(500);
+/// ```
+pub trait CancelError: From<Cancelled> {
+    /// The cancellation this error carries, or `None` for a real failure.
+    fn as_cancelled(&self) -> Option<&Cancelled>;
+}
+
+impl CancelError for Cancelled {
+    fn as_cancelled(&self) -> Option<&Cancelled> {
+        Some(self)
+    }
+}
+
+impl CancelError for BoxError {
+    fn as_cancelled(&self) -> Option<&Cancelled> {
+        find_cancelled(&**self)
+    }
+}
+
+impl CancelError for io::Error {
+    fn as_cancelled(&self) -> Option<&Cancelled> {
+        self.get_ref()
+            .and_then(|inner| find_cancelled(inner as &(dyn Error + 'static)))
+    }
+}
+
+/// Recognises the aio error types that stand for a cancellation once they are type-erased.
+///
+/// Only the error itself is inspected, never its `source()` chain: an error *caused by* a
+/// cancellation (a cleanup that failed) is a real failure, as in Python.
+fn find_cancelled<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a Cancelled> {
+    if let Some(c) = e.downcast_ref::<Cancelled>() {
+        return Some(c);
+    }
+    if let Some(group) = e.downcast_ref::<crate::TaskGroupError<BoxError>>() {
+        return group.as_cancelled();
+    }
+    if let Some(crate::TaskError::Cancelled(c)) = e.downcast_ref::<crate::TaskError>() {
+        return Some(c);
+    }
+    if let Some(crate::SpawnError::ShuttingDown(c)) = e.downcast_ref::<crate::SpawnError>() {
+        return Some(c);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inherited_cancellation_names_its_origin() {
+        let c = Cancelled::inherited(CancelReason::Deadline);
+        assert_eq!(c.reason(), &CancelReason::ParentCancelled);
+        assert_eq!(c.origin(), &CancelReason::Deadline);
+        assert_eq!(
+            c.to_string(),
+            "cancelled: an enclosing scope was cancelled (deadline elapsed)"
+        );
+    }
+
+    #[test]
+    fn boxed_and_io_errors_recognise_cancellation() {
+        let boxed: BoxError = Cancelled::new(CancelReason::Explicit).into();
+        assert!(boxed.as_cancelled().is_some());
+        let other: BoxError = "boom".into();
+        assert!(other.as_cancelled().is_none());
+        let io: io::Error = Cancelled::new(CancelReason::Explicit).into();
+        assert!(io.as_cancelled().is_some());
+        assert!(io::Error::other("x").as_cancelled().is_none());
+    }
+
+    #[test]
+    fn an_error_caused_by_a_cancellation_is_a_failure() {
+        #[derive(Debug)]
+        struct CleanupFailed(Cancelled);
+        impl fmt::Display for CleanupFailed {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("cleanup failed")
+            }
+        }
+        impl Error for CleanupFailed {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let e: BoxError = Box::new(CleanupFailed(Cancelled::new(CancelReason::Explicit)));
+        assert!(e.as_cancelled().is_none());
+    }
+}

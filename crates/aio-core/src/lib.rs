@@ -1,0 +1,88 @@
+//! The structured-concurrency core of [aio]: Python asyncio's model, built on Tokio.
+//!
+//! Most users depend on the `aio` facade crate, which re-exports everything here.
+//!
+//! # The model in one page
+//!
+//! * **Cancel scopes form a tree.** Every [`TaskGroup`], [`timeout`] and [`shield`] opens a
+//!   scope. The scope a task runs in travels with it in a Tokio task-local, and the tasks a
+//!   group spawns run inside the group's scope, so scopes nest across tasks: a timeout
+//!   around a group bounds every task in it, and [`current_deadline`] sees it.
+//! * **Cancellation is level-triggered.** A cancelled scope stays cancelled, and so does
+//!   everything under it that is not shielded; a scope opened inside it starts cancelled.
+//!   There are no cancel counters and no `uncancel()`.
+//! * **It is delivered at the next `.await`.** The future a cancelled scope wraps is
+//!   dropped at its next suspension point, the way `CancelledError` arrives at any `await`
+//!   in Python, so foreign futures (sockets, database clients, Tokio's own) stop promptly
+//!   with no cooperation. The construct that owned the scope returns [`Cancelled`], an
+//!   ordinary error value.
+//! * **Structured constructs unwind inside out.** A scope never drops a future while a
+//!   group, shield or [`on_cancel`] inside it is still winding down: the inner construct
+//!   cancels its children, waits for their cleanup, and returns `Err(Cancelled)` first.
+//!   That is what Python's `__aexit__` does, and it is what lets cleanup in deep children
+//!   run.
+//! * **Hard drops are defined.** A group dropped by something outside aio
+//!   (`tokio::select!`, an abort, runtime shutdown) never blocks: it cancels its tasks and
+//!   a background reaper gives them a grace period to clean up.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use aio_core::{BoxError, TaskGroup, timeout};
+//!
+//! async fn fetch(i: u64) -> Result<u64, BoxError> {
+//!     tokio::time::sleep(Duration::from_millis(i)).await;
+//!     if i == 3 { Err("request 3 failed".into()) } else { Ok(i * 10) }
+//! }
+//!
+//! let result = aio_core::run(async {
+//!     timeout(Duration::from_secs(5), TaskGroup::scope(|tg| async move {
+//!         for i in 1..=5 {
+//!             tg.spawn_named(format!("fetch-{i}"), fetch(i))?;
+//!         }
+//!         Ok::<_, BoxError>(())
+//!     }))
+//!     .await
+//! });
+//! let failures = result.unwrap().unwrap_err();
+//! assert_eq!(failures.len(), 1);
+//! assert_eq!(failures.first().unwrap().name(), Some("fetch-3"));
+//! ```
+//!
+//! [aio]: https://github.com/aio-rs/aio
+
+mod cancelled;
+mod id;
+mod on_cancel;
+mod run;
+mod scope;
+mod shield;
+mod slab;
+mod task_group;
+mod task_handle;
+mod timeout;
+mod util;
+
+pub use cancelled::{BoxError, CancelError, CancelReason, Cancelled};
+pub use id::{ScopeId, TaskId};
+pub use on_cancel::on_cancel;
+pub use run::{run, run_with};
+pub use scope::{cancelled, checkpoint, current_deadline, is_cancelled};
+pub use shield::{shield, shield_detached};
+pub use task_group::{
+    DEFAULT_GRACE, SpawnError, TaskFailure, TaskGroup, TaskGroupBuilder, TaskGroupError,
+};
+pub use task_handle::{TaskError, TaskHandle};
+pub use timeout::{
+    Elapsed, RescheduleError, Timeout, timeout, timeout_at, timeout_scope, wait_for,
+};
+
+/// The named futures returned by aio's functions, for when you need to store one.
+pub mod futures {
+    pub use crate::on_cancel::OnCancel;
+    pub use crate::scope::{Cancellation, Checkpoint};
+    pub use crate::shield::Shield;
+    pub use crate::task_handle::Join;
+    pub use crate::timeout::TimeoutFuture;
+}

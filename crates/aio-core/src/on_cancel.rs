@@ -1,0 +1,162 @@
+//! [`on_cancel`]: asynchronous cleanup that runs when work is cancelled.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use crate::Cancelled;
+use crate::scope::{self, Node, NodeKind, PinGuard, Registration, Scoped, note_delivered};
+
+/// Runs `work`; if the scope around it is cancelled first, drops `work` and runs `cleanup`
+/// to completion, shielded, then returns the cancellation.
+///
+/// This is Python's
+///
+/// ```python
+/// try:
+///     return await work()
+/// except asyncio.CancelledError:
+///     await cleanup()
+///     raise
+/// ```
+///
+/// without async drop: the scopes around an `on_cancel` wait for its cleanup before they
+/// drop anything. `cleanup` runs in a [`shield`](crate::shield), so it can `.await` freely;
+/// bound it with a [`timeout`](crate::timeout) inside if it might hang. If `cleanup` fails,
+/// its error is returned instead of the cancellation, and a task group collects it like
+/// any other failure.
+///
+/// # Errors
+///
+/// `work`'s error; or, when cancelled, `cleanup`'s error, or `E::from(Cancelled)`.
+///
+/// # Cancel safety
+///
+/// Cancellation through aio is the point of it. A hard drop of the future (a foreign
+/// `select!`) drops `work` or `cleanup` where they are.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use tokio::time::sleep;
+/// use aio_core::{Cancelled, on_cancel, timeout};
+///
+/// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+/// let r = timeout(Duration::from_millis(10), on_cancel(
+///     async {
+///         sleep(Duration::from_secs(60)).await;
+///         Ok::<_, Cancelled>("done")
+///     },
+///     async move {
+///         sleep(Duration::from_millis(5)).await; // cleanup may await
+///         tx.send("cleaned up").unwrap();
+///         Ok(())
+///     },
+/// ))
+/// .await;
+/// assert!(r.is_err());
+/// assert_eq!(rx.recv().await, Some("cleaned up"));
+/// # }
+/// ```
+pub fn on_cancel<W, C, T, E>(work: W, cleanup: C) -> OnCancel<W::IntoFuture, C::IntoFuture>
+where
+    W: IntoFuture<Output = Result<T, E>>,
+    C: IntoFuture<Output = Result<(), E>>,
+    E: From<Cancelled>,
+{
+    let node = Arc::new(Node::unbound(NodeKind::OnCancel, false));
+    let shield = Arc::new(Node::unbound(NodeKind::Shield, true));
+    shield.bind(Some(Arc::clone(&node)));
+    OnCancel {
+        pin: None,
+        registration: None,
+        cancelled: None,
+        work: Scoped::new(node, work.into_future()),
+        cleanup: Scoped::new(shield, cleanup.into_future()),
+    }
+}
+
+pin_project! {
+    /// Future returned by [`on_cancel`].
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct OnCancel<W, C> {
+        pin: Option<PinGuard>,
+        registration: Option<Registration>,
+        cancelled: Option<Cancelled>,
+        #[pin]
+        work: Scoped<W>,
+        #[pin]
+        cleanup: Scoped<C>,
+    }
+}
+
+impl<W, C> fmt::Debug for OnCancel<W, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OnCancel")
+            .field("cancelled", &self.cancelled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<W, C, T, E> Future for OnCancel<W, C>
+where
+    W: Future<Output = Result<T, E>>,
+    C: Future<Output = Result<(), E>>,
+    E: From<Cancelled>,
+{
+    type Output = Result<T, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if this.pin.is_none() {
+            let outer = scope::current();
+            this.work.node().bind(outer.clone());
+            *this.pin = Some(PinGuard::new(outer));
+        }
+        if this.cancelled.is_none() {
+            this.registration
+                .get_or_insert_with(|| Registration::new(Arc::clone(this.work.node())))
+                .register(cx.waker());
+            match this.work.as_mut().poll_scoped(cx, Node::is_cancelled) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(output)) => {
+                    *this.pin = None;
+                    *this.registration = None;
+                    return Poll::Ready(output);
+                }
+                Poll::Ready(None) => {
+                    *this.registration = None;
+                    *this.cancelled = Some(
+                        this.work
+                            .node()
+                            .cancellation()
+                            .unwrap_or_else(|| Cancelled::new(crate::CancelReason::Explicit)),
+                    );
+                }
+            }
+        }
+        let Poll::Ready(cleaned) = this.cleanup.as_mut().poll_scoped(cx, |_| false) else {
+            return Poll::Pending;
+        };
+        *this.pin = None;
+        let cancelled = this
+            .cancelled
+            .take()
+            .expect("cleanup runs after a cancellation");
+        Poll::Ready(match cleaned {
+            Some(Ok(())) => {
+                note_delivered(this.work.node());
+                Err(E::from(cancelled))
+            }
+            Some(Err(error)) => Err(error),
+            None => unreachable!("cleanup is shielded and never dropped"),
+        })
+    }
+}

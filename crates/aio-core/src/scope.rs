@@ -1,0 +1,292 @@
+//! Cancel scopes: which scope a task is running in, and asking it about cancellation.
+//!
+//! The scope tree itself lives in [`node`]; this module carries the current node in a Tokio
+//! task-local, wraps futures so they run inside a node ([`Scoped`]), and offers the
+//! questions a task can ask: [`is_cancelled`], [`cancelled`], [`checkpoint`] and
+//! [`current_deadline`].
+
+mod node;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+
+pub(crate) use node::{Node, NodeKind, Notify, PinGuard, Registration, Waiter, note_delivered};
+
+use crate::Cancelled;
+
+tokio::task_local! {
+    static CURRENT: Arc<Node>;
+}
+
+/// The node the calling code runs in; `None` outside every aio scope.
+pub(crate) fn current() -> Option<Arc<Node>> {
+    CURRENT.try_with(Arc::clone).ok()
+}
+
+/// Runs `f` with `node` as the current node.
+pub(crate) fn enter<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
+    CURRENT.sync_scope(Arc::clone(node), f)
+}
+
+/// Runs `fut` with `node` as its current node.
+pub(crate) fn in_node<F: Future>(node: Arc<Node>, fut: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(node, fut)
+}
+
+pin_project! {
+    /// A future running inside a node, dropped at its next suspension point once its owner
+    /// wants it cancelled and nothing structured inside it is still winding down.
+    pub(crate) struct Scoped<F> {
+        node: Arc<Node>,
+        started: bool,
+        #[pin]
+        fut: Option<F>,
+    }
+}
+
+impl<F: Future> Scoped<F> {
+    pub(crate) fn new(node: Arc<Node>, fut: F) -> Self {
+        Scoped {
+            node,
+            started: false,
+            fut: Some(fut),
+        }
+    }
+
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// The wrapped future, if it is still there.
+    pub(crate) fn into_inner(self) -> Option<F> {
+        self.fut
+    }
+
+    /// Polls the wrapped future with the node as the current scope.
+    ///
+    /// `cancel_wanted` says whether the owner wants the future gone. A future that has not
+    /// started is then dropped without ever running. A started one is polled once more and
+    /// dropped if it suspends again with nothing structured inside it pinned: cancellation
+    /// lands at its next suspension point, and an operation that completed before the
+    /// cancellation arrived is not thrown away. Returns `Ready(None)` when it was dropped.
+    pub(crate) fn poll_scoped(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        cancel_wanted: impl Fn(&Node) -> bool,
+    ) -> Poll<Option<F::Output>> {
+        let mut this = self.project();
+        let node = &**this.node;
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        if !*this.started {
+            if cancel_wanted(node) {
+                this.fut.set(None);
+                return Poll::Ready(None);
+            }
+            *this.started = true;
+        }
+        match enter(this.node, || fut.poll(cx)) {
+            Poll::Ready(output) => {
+                this.fut.set(None);
+                Poll::Ready(Some(output))
+            }
+            Poll::Pending if cancel_wanted(node) && !node.is_pinned() => {
+                this.fut.set(None);
+                Poll::Ready(None)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// Drops the wrapped future now, pinned or not.
+    pub(crate) fn drop_future(self: Pin<&mut Self>) {
+        self.project().fut.set(None);
+    }
+}
+
+/// Whether the scope the caller runs in has been cancelled.
+///
+/// Cancellation is level-triggered: once this returns `true` it keeps returning `true`.
+/// Outside every aio scope, and inside a [`shield`](crate::shield), it is `false` unless
+/// a scope inside the shield was cancelled.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_core::{TaskGroup, Cancelled};
+///
+/// TaskGroup::<Cancelled>::scope(|tg| async move {
+///     assert!(!aio_core::is_cancelled());
+///     tg.cancel();
+///     assert!(aio_core::is_cancelled());
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// # }
+/// ```
+pub fn is_cancelled() -> bool {
+    CURRENT
+        .try_with(|node| node.is_cancelled())
+        .unwrap_or(false)
+}
+
+/// Waits until the scope the caller runs in is cancelled and returns why.
+///
+/// Outside every aio scope this never completes. See [`is_cancelled`].
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping the future only removes its registration.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_core::{CancelReason, Cancelled, TaskGroup};
+///
+/// let out = TaskGroup::<Cancelled>::scope(|tg| async move {
+///     let watcher = aio_core::shield(aio_core::cancelled());
+///     tg.cancel();
+///     Ok(watcher.await)
+/// })
+/// .await;
+/// assert!(out.is_ok());
+/// # }
+/// ```
+pub fn cancelled() -> Cancellation {
+    Cancellation {
+        registration: None,
+        started: false,
+    }
+}
+
+/// Returns `Err(Cancelled)` if the caller's scope is cancelled; otherwise yields to the
+/// scheduler once and checks again.
+///
+/// Use it inside long computations that never `.await` anything else, so a cancelled scope
+/// can stop them: `aio_core::checkpoint().await?`.
+///
+/// # Errors
+///
+/// [`Cancelled`] when the scope is cancelled, before or after the yield.
+///
+/// # Cancel safety
+///
+/// Cancel safe: it holds nothing.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), aio_core::Cancelled> {
+/// let mut total = 0u64;
+/// for i in 0..10_000u64 {
+///     total += i;
+///     if i % 1_000 == 0 {
+///         aio_core::checkpoint().await?;
+///     }
+/// }
+/// assert_eq!(total, 49_995_000);
+/// # Ok(())
+/// # }
+/// ```
+pub fn checkpoint() -> Checkpoint {
+    Checkpoint { yielded: false }
+}
+
+/// The earliest deadline that applies to the caller: that of the innermost timeout or of any
+/// timeout around it, up to the nearest [`shield`](crate::shield). Deadlines are inherited by
+/// the tasks of every group opened inside a timeout.
+///
+/// Trio calls this `current_effective_deadline()`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use tokio::time::Instant;
+///
+/// let deadline = Instant::now() + Duration::from_secs(5);
+/// let seen = aio_core::timeout_at(deadline, async { aio_core::current_deadline() }).await;
+/// assert_eq!(seen, Ok(Some(deadline)));
+/// assert_eq!(aio_core::current_deadline(), None);
+/// # }
+/// ```
+pub fn current_deadline() -> Option<Instant> {
+    CURRENT
+        .try_with(|node| node.effective_deadline())
+        .ok()
+        .flatten()
+}
+
+/// Future returned by [`cancelled`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Cancellation {
+    registration: Option<Registration>,
+    started: bool,
+}
+
+impl std::fmt::Debug for Cancellation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cancellation")
+            .field("scope", &self.registration.as_ref().map(|r| r.node().id()))
+            .finish()
+    }
+}
+
+impl Future for Cancellation {
+    type Output = Cancelled;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Cancelled> {
+        if !self.started {
+            self.started = true;
+            self.registration = current().map(Registration::new);
+        }
+        let Some(registration) = self.registration.as_mut() else {
+            return Poll::Pending;
+        };
+        if let Some(cancelled) = registration.node().cancellation() {
+            return Poll::Ready(cancelled);
+        }
+        registration.register(cx.waker());
+        match registration.node().cancellation() {
+            Some(cancelled) => Poll::Ready(cancelled),
+            None => Poll::Pending,
+        }
+    }
+}
+
+/// Future returned by [`checkpoint`].
+#[derive(Debug)]
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Checkpoint {
+    yielded: bool,
+}
+
+impl Future for Checkpoint {
+    type Output = Result<(), Cancelled>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if let Ok(Some(cancelled)) = CURRENT.try_with(|node| node.cancellation()) {
+            return Poll::Ready(Err(cancelled));
+        }
+        if self.yielded {
+            return Poll::Ready(Ok(()));
+        }
+        self.yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

@@ -1,0 +1,449 @@
+//! The cancel-scope tree.
+//!
+//! Every task group, timeout, shield, `on_cancel` and spawned task owns one [`Node`]. A node
+//! knows its parent, carries a sticky `cancelled` flag with a reason, and keeps a list of
+//! waiters to wake when it, or any ancestor up to the nearest shield, is cancelled.
+//!
+//! Cancellation is level-triggered and *pulled*: a node is cancelled when its own flag or
+//! that of an ancestor (stopping at a shield) is set, so a node created under a cancelled
+//! one starts cancelled without anyone telling it. Wake-ups are *pushed*: a node links
+//! itself into its parent's waiter list the first time something waits on it, and
+//! cancelling a node wakes its waiters, linked child nodes included, recursively. A node
+//! nobody waits on never touches its parent's lock, which keeps short-lived scopes (a
+//! timeout around a future that is already ready) cheap.
+//!
+//! Lock order is always child before parent; no code path holds two node locks otherwise,
+//! and wakers are called with no lock held.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::task::Waker;
+
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use crate::slab::Slab;
+use crate::task_group::GroupCore;
+use crate::util::lock;
+use crate::{CancelReason, Cancelled, ScopeId};
+
+/// What owns a node. Decides how it reports itself and where a task's pins stop.
+pub(crate) enum NodeKind {
+    /// The scope [`run`](crate::run) opens around the main future.
+    Root { tracker: TaskTracker },
+    /// A task group; the group keeps the strong reference.
+    Group { core: Weak<GroupCore> },
+    /// A task spawned into a group: the root of that task's own nodes.
+    Task,
+    /// A timeout scope.
+    Timeout {
+        phase: AtomicU8,
+        /// Bumped by every reschedule so the owner knows to reset its timer.
+        generation: AtomicU64,
+    },
+    /// A shield: cancellation from above does not reach through it.
+    Shield,
+    /// The work of an [`on_cancel`](crate::on_cancel).
+    OnCancel,
+}
+
+/// Something a cancelled node wakes.
+#[derive(Clone)]
+pub(crate) enum Waiter {
+    Waker(Waker),
+    Notify(Arc<dyn Notify>),
+}
+
+impl Waiter {
+    fn wake(self) {
+        match self {
+            Waiter::Waker(waker) => waker.wake(),
+            Waiter::Notify(target) => target.notify(),
+        }
+    }
+}
+
+/// A waiter that fans the wake-up out further (a child node, a task group).
+pub(crate) trait Notify: Send + Sync {
+    fn notify(&self);
+}
+
+struct NodeState {
+    reason: Option<CancelReason>,
+    deadline: Option<Instant>,
+    /// The future that owns a timeout node, woken when the deadline is moved.
+    owner: Option<Waker>,
+    waiters: Slab<Waiter>,
+    /// Our key in the parent's waiter list while linked.
+    link: Option<usize>,
+}
+
+pub(crate) struct Node {
+    id: ScopeId,
+    kind: NodeKind,
+    shielded: bool,
+    parent: OnceLock<Option<Arc<Node>>>,
+    cancelled: AtomicBool,
+    linked: AtomicBool,
+    /// Structured constructs inside this node, in this task, that are still winding down.
+    pins: AtomicUsize,
+    /// A cancellation came out of a construct inside this node (see `note_delivered`).
+    delivered: AtomicBool,
+    state: Mutex<NodeState>,
+}
+
+impl Node {
+    /// A node whose parent is known now.
+    pub(crate) fn new(kind: NodeKind, parent: Option<Arc<Node>>, shielded: bool) -> Arc<Node> {
+        let node = Node::unbound(kind, shielded);
+        node.bind(parent);
+        Arc::new(node)
+    }
+
+    /// A node whose parent is bound later, when the future that owns it is first polled.
+    pub(crate) fn unbound(kind: NodeKind, shielded: bool) -> Node {
+        Node {
+            id: ScopeId::next(),
+            kind,
+            shielded,
+            parent: OnceLock::new(),
+            cancelled: AtomicBool::new(false),
+            linked: AtomicBool::new(false),
+            pins: AtomicUsize::new(0),
+            delivered: AtomicBool::new(false),
+            state: Mutex::new(NodeState {
+                reason: None,
+                deadline: None,
+                owner: None,
+                waiters: Slab::new(),
+                link: None,
+            }),
+        }
+    }
+
+    /// Sets the parent; later calls are ignored.
+    pub(crate) fn bind(&self, parent: Option<Arc<Node>>) {
+        let _ = self.parent.set(parent);
+    }
+
+    pub(crate) fn parent(&self) -> Option<&Arc<Node>> {
+        self.parent.get().and_then(Option::as_ref)
+    }
+
+    pub(crate) fn id(&self) -> ScopeId {
+        self.id
+    }
+
+    pub(crate) fn kind(&self) -> &NodeKind {
+        &self.kind
+    }
+
+    /// Whether this node is the outermost node of a task; pins never cross it.
+    fn is_task_root(&self) -> bool {
+        matches!(self.kind, NodeKind::Task | NodeKind::Root { .. })
+    }
+
+    /// Whether the node counts as a scope of its own when naming a cancel reason: a task or an
+    /// `on_cancel` only belong to the scope around them.
+    fn is_scope(&self) -> bool {
+        !matches!(self.kind, NodeKind::Task | NodeKind::OnCancel)
+    }
+
+    /// The node, then its ancestors up to and including the nearest shield.
+    fn chain(&self) -> impl Iterator<Item = &Node> {
+        let mut next = Some(self);
+        std::iter::from_fn(move || {
+            let node = next?;
+            next = if node.shielded {
+                None
+            } else {
+                node.parent().map(|p| &**p)
+            };
+            Some(node)
+        })
+    }
+
+    /// The node, then its ancestors in the same task.
+    fn task_chain(&self) -> impl Iterator<Item = &Node> {
+        let mut next = Some(self);
+        std::iter::from_fn(move || {
+            let node = next?;
+            next = if node.is_task_root() {
+                None
+            } else {
+                node.parent().map(|p| &**p)
+            };
+            Some(node)
+        })
+    }
+
+    /// The node, then all its ancestors.
+    fn ancestry(&self) -> impl Iterator<Item = &Node> {
+        std::iter::successors(Some(self), |node| node.parent().map(|p| &**p))
+    }
+
+    /// Cancelled directly or through an ancestor (shields stop the search).
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.chain().any(|n| n.cancelled.load(Ordering::Acquire))
+    }
+
+    /// Cancelled by a request made on this very node.
+    pub(crate) fn is_cancelled_directly(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// The cancellation in force here, if any.
+    pub(crate) fn cancellation(&self) -> Option<Cancelled> {
+        // The reason is "ours" when the cancelled node is the nearest scope around us;
+        // once the walk has passed a scope, it is inherited from further out.
+        let mut passed_scope = false;
+        for node in self.chain() {
+            if node.cancelled.load(Ordering::Acquire) {
+                let reason = lock(&node.state)
+                    .reason
+                    .clone()
+                    .unwrap_or(CancelReason::Explicit);
+                return Some(if passed_scope {
+                    Cancelled::inherited(reason)
+                } else {
+                    Cancelled::new(reason)
+                });
+            }
+            passed_scope |= node.is_scope();
+        }
+        None
+    }
+
+    /// Cancels this node and everything under it that is not shielded. The first reason
+    /// sticks; returns whether this call was the one that cancelled.
+    pub(crate) fn cancel(&self, reason: CancelReason) -> bool {
+        let waiters = {
+            let mut state = lock(&self.state);
+            if self.cancelled.load(Ordering::Relaxed) {
+                return false;
+            }
+            state.reason = Some(reason);
+            self.cancelled.store(true, Ordering::Release);
+            let mut waiters: Vec<Waiter> = state.waiters.iter().cloned().collect();
+            waiters.extend(state.owner.take().map(Waiter::Waker));
+            waiters
+        };
+        waiters.into_iter().for_each(Waiter::wake);
+        true
+    }
+
+    fn wake_waiters(&self) {
+        let waiters: Vec<Waiter> = lock(&self.state).waiters.iter().cloned().collect();
+        waiters.into_iter().for_each(Waiter::wake);
+    }
+
+    /// Adds a waiter, links the node into the tree so ancestors can reach it, and returns
+    /// the key for [`unregister`](Self::unregister). Check [`is_cancelled`](Self::is_cancelled)
+    /// *after* registering to close the race with a concurrent cancel.
+    pub(crate) fn register(self: &Arc<Self>, waiter: Waiter) -> usize {
+        let key = lock(&self.state).waiters.insert(waiter);
+        self.ensure_linked();
+        key
+    }
+
+    pub(crate) fn update_waker(&self, key: usize, waker: &Waker) {
+        if let Some(slot) = lock(&self.state).waiters.get_mut(key) {
+            *slot = Waiter::Waker(waker.clone());
+        }
+    }
+
+    pub(crate) fn unregister(&self, key: usize) {
+        let removed = lock(&self.state).waiters.remove(key);
+        drop(removed);
+    }
+
+    /// Links this node, and its ancestors, into their parents' waiter lists, stopping at a
+    /// shield or at a node that is already linked.
+    pub(crate) fn ensure_linked(self: &Arc<Self>) {
+        let mut node = Arc::clone(self);
+        loop {
+            if node.shielded || node.linked.load(Ordering::Acquire) {
+                return;
+            }
+            let Some(parent) = node.parent().cloned() else {
+                return;
+            };
+            {
+                let mut state = lock(&node.state);
+                if state.link.is_some() {
+                    return;
+                }
+                let as_waiter: Arc<dyn Notify> = node.clone();
+                let key = lock(&parent.state)
+                    .waiters
+                    .insert(Waiter::Notify(as_waiter));
+                state.link = Some(key);
+                node.linked.store(true, Ordering::Release);
+            }
+            node = parent;
+        }
+    }
+
+    /// Unlinks the node from its parent. Called by the node's owner when it is done.
+    pub(crate) fn detach(&self) {
+        if !self.linked.load(Ordering::Acquire) {
+            return;
+        }
+        let key = {
+            let mut state = lock(&self.state);
+            self.linked.store(false, Ordering::Release);
+            state.link.take()
+        };
+        if let (Some(key), Some(parent)) = (key, self.parent()) {
+            let removed = lock(&parent.state).waiters.remove(key);
+            drop(removed);
+        }
+    }
+
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        lock(&self.state).deadline
+    }
+
+    /// Moves the deadline and wakes the owner so it resets its timer.
+    pub(crate) fn set_deadline(&self, deadline: Option<Instant>) {
+        let owner = {
+            let mut state = lock(&self.state);
+            state.deadline = deadline;
+            if let NodeKind::Timeout { generation, .. } = &self.kind {
+                generation.fetch_add(1, Ordering::Release);
+            }
+            state.owner.take()
+        };
+        if let Some(owner) = owner {
+            owner.wake();
+        }
+    }
+
+    /// Remembers the waker of the future that owns this node.
+    pub(crate) fn set_owner(&self, waker: &Waker) {
+        let mut state = lock(&self.state);
+        match &state.owner {
+            Some(owner) if owner.will_wake(waker) => {}
+            _ => state.owner = Some(waker.clone()),
+        }
+    }
+
+    /// The earliest deadline in force here: ours or an ancestor's, up to the nearest shield.
+    pub(crate) fn effective_deadline(&self) -> Option<Instant> {
+        self.chain().filter_map(Node::deadline).min()
+    }
+
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.pins.load(Ordering::Relaxed) > 0
+    }
+
+    pub(crate) fn delivered(&self) -> bool {
+        self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// The tracker of the [`run`](crate::run) scope this node lives under, if any.
+    pub(crate) fn root_tracker(&self) -> Option<TaskTracker> {
+        self.ancestry().find_map(|node| match &node.kind {
+            NodeKind::Root { tracker } => Some(tracker.clone()),
+            _ => None,
+        })
+    }
+
+    /// The innermost task group this node lives in.
+    pub(crate) fn nearest_group(&self) -> Option<Arc<GroupCore>> {
+        self.ancestry().find_map(|node| match &node.kind {
+            NodeKind::Group { core } => core.upgrade(),
+            _ => None,
+        })
+    }
+}
+
+impl Notify for Node {
+    fn notify(&self) {
+        self.wake_waiters();
+    }
+}
+
+/// Keeps every node from `start` up to its task's root from dropping its future while a
+/// structured construct below is still winding down.
+pub(crate) struct PinGuard {
+    start: Option<Arc<Node>>,
+}
+
+impl PinGuard {
+    pub(crate) fn new(start: Option<Arc<Node>>) -> Self {
+        if let Some(node) = &start {
+            for n in node.task_chain() {
+                n.pins.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        PinGuard { start }
+    }
+}
+
+impl Drop for PinGuard {
+    fn drop(&mut self) {
+        if let Some(node) = &self.start {
+            for n in node.task_chain() {
+                n.pins.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// Records that a cancellation came out of a construct running at `start`: every node in the
+/// task, from `start` up, that is cancelled now saw its cancellation delivered. A timeout uses
+/// this to tell "the future finished because my deadline cancelled it" from "the future
+/// finished on its own".
+pub(crate) fn note_delivered(start: &Node) {
+    for node in start.task_chain() {
+        if node.is_cancelled() {
+            node.delivered.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A waker registered on a node, removed again on drop.
+pub(crate) struct Registration {
+    node: Arc<Node>,
+    key: Option<usize>,
+    waker: Option<Waker>,
+}
+
+impl Registration {
+    pub(crate) fn new(node: Arc<Node>) -> Self {
+        Registration {
+            node,
+            key: None,
+            waker: None,
+        }
+    }
+
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Registers `waker`, or replaces the one registered before if it would wake another task.
+    pub(crate) fn register(&mut self, waker: &Waker) {
+        match self.key {
+            None => {
+                self.key = Some(self.node.register(Waiter::Waker(waker.clone())));
+                self.waker = Some(waker.clone());
+            }
+            Some(key) => {
+                if !self.waker.as_ref().is_some_and(|w| w.will_wake(waker)) {
+                    self.node.update_waker(key, waker);
+                    self.waker = Some(waker.clone());
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.node.unregister(key);
+        }
+    }
+}

@@ -1,0 +1,87 @@
+//! What happens to a group whose scope future is dropped before it finished.
+//!
+//! `Drop` cannot wait, so the group is cancelled on the spot and its tasks are handed to a
+//! background task, the reaper. The reaper gives them the group's grace period to finish
+//! their cleanup, then forces the stragglers to drop their futures, waits for that, and
+//! reports through `tracing` what nobody is left to receive: failures and panics.
+
+use std::sync::Arc;
+
+use super::{GroupCore, WaitChildren};
+use crate::CancelReason;
+use crate::util::lock;
+
+pub(super) fn reap(core: Arc<GroupCore>) {
+    core.node.cancel(CancelReason::ParentCancelled);
+    let running = core.len();
+    if running == 0 {
+        lock(&core.state).finished = true;
+        report_lost(&core);
+        core.finalize();
+        return;
+    }
+    tracing::warn!(
+        group.id = %core.node.id(),
+        group.name = core.name.as_deref(),
+        tasks = running,
+        grace = ?core.grace,
+        "task group dropped before it finished; its tasks are cancelled and reaped in the background"
+    );
+    let runtime = core.runtime.clone();
+    let reaper = run(Arc::clone(&core));
+    // If the runtime is shutting down the reaper is dropped at once; so are the tasks.
+    match &core.tracker {
+        Some(tracker) => drop(runtime.spawn(tracker.track_future(reaper))),
+        None => drop(runtime.spawn(reaper)),
+    }
+}
+
+async fn run(core: Arc<GroupCore>) {
+    let waited = tokio::time::timeout(
+        core.grace,
+        WaitChildren {
+            core: &core,
+            waited: false,
+        },
+    )
+    .await;
+    if waited.is_err() {
+        let stragglers: Vec<_> = lock(&core.state).children.iter().cloned().collect();
+        for child in &stragglers {
+            tracing::warn!(
+                group.id = %core.node.id(),
+                task.id = %child.id(),
+                task.name = child.name().map(|n| &**n),
+                "task did not finish within the grace period of its dropped group; dropping it"
+            );
+            child.force();
+        }
+        drop(stragglers);
+        WaitChildren {
+            core: &core,
+            waited: false,
+        }
+        .await;
+    }
+    report_lost(&core);
+    core.finalize();
+}
+
+/// Failures and panics of a dropped group have nobody to go to: say so.
+fn report_lost(core: &GroupCore) {
+    let mut state = lock(&core.state);
+    for failure in state.failures.drain(..) {
+        tracing::error!(
+            group.id = %core.node.id(),
+            task.id = failure.task.map(|id| id.as_u64()),
+            task.name = failure.name.as_deref(),
+            "task of a dropped task group failed; nobody is left to receive the error"
+        );
+    }
+    if state.panic.take().is_some() {
+        tracing::error!(
+            group.id = %core.node.id(),
+            "task of a dropped task group panicked; nobody is left to re-raise it"
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! [`TaskHandle`]: the result of one task in a group.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use crate::task_group::ChildCell;
+use crate::{Cancelled, TaskId};
+
+/// Why a task's handle has no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task returned an error. The error itself belongs to the group: it is in the
+    /// [`TaskGroupError`](crate::TaskGroupError) the group's scope returns.
+    #[error("the task failed; its error is reported by its task group")]
+    Failed,
+    /// The task was cancelled, or passed a cancellation up.
+    #[error("the task was {0}")]
+    Cancelled(Cancelled),
+    /// The task panicked. The panic is re-raised by the group's scope once every other
+    /// task has finished.
+    #[error("the task panicked; the panic is re-raised by its task group")]
+    Panicked,
+    /// The task was still running when its group was dropped without being awaited, and
+    /// did not finish within the group's grace period, so it was dropped.
+    #[error("the task was aborted after its task group was dropped")]
+    Aborted,
+    /// [`TaskHandle::result`] was called before the task finished.
+    #[error("the task has not finished yet")]
+    NotFinished,
+}
+
+/// An owned handle to a task spawned into a [`TaskGroup`](crate::TaskGroup).
+///
+/// `.await` it inside the group's scope to wait for the task's value, or call
+/// [`result`](Self::result) after the scope has returned, when every task is finished and
+/// no waiting is needed (asyncio's `task.result()`). Dropping a handle does not cancel or
+/// detach the task: the group still owns it.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_core::{BoxError, TaskGroup};
+///
+/// let (a, b) = TaskGroup::<BoxError>::scope(|tg| async move {
+///     let a = tg.spawn(async { Ok(1) })?;
+///     let b = tg.spawn(async { Ok(2) })?;
+///     Ok((a, b))
+/// })
+/// .await
+/// .unwrap();
+/// // The scope has returned, so both tasks are done.
+/// assert_eq!(a.result(), Ok(1));
+/// assert_eq!(b.result(), Ok(2));
+/// # }
+/// ```
+pub struct TaskHandle<T> {
+    cell: Arc<ChildCell<T>>,
+}
+
+impl<T> TaskHandle<T> {
+    pub(crate) fn new(cell: Arc<ChildCell<T>>) -> Self {
+        TaskHandle { cell }
+    }
+
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.cell.id()
+    }
+
+    /// The task's name, if it was spawned with one.
+    pub fn name(&self) -> Option<&str> {
+        self.cell.name().map(|name| &**name)
+    }
+
+    /// Whether the task has finished.
+    pub fn is_finished(&self) -> bool {
+        self.cell.is_finished()
+    }
+
+    /// The task's result, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::NotFinished`] while the task runs; otherwise how the task ended.
+    pub fn result(self) -> Result<T, TaskError> {
+        self.cell.take().unwrap_or(Err(TaskError::NotFinished))
+    }
+}
+
+impl<T> fmt::Debug for TaskHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TaskHandle")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T> IntoFuture for TaskHandle<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = Join<T>;
+
+    /// Waits for the task's result.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the task keeps running and the group still collects it; only this
+    /// handle's view of the result is lost.
+    fn into_future(self) -> Join<T> {
+        Join { cell: self.cell }
+    }
+}
+
+/// Future that waits for a task's result; `.await` a [`TaskHandle`] to get one.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct Join<T> {
+    cell: Arc<ChildCell<T>>,
+}
+
+impl<T> fmt::Debug for Join<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Join").field("id", &self.cell.id()).finish()
+    }
+}
+
+impl<T> Future for Join<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.cell.poll_take(cx)
+    }
+}

@@ -1,0 +1,35 @@
+//! # aio
+//!
+//! Python asyncio's structured-concurrency model, built on Tokio: task groups that cannot
+//! leak, cancellation that composes, and primitives that never lose a wake-up.
+//!
+//! ```
+//! use std::time::Duration;
+//! use aio::{BoxError, TaskGroup, timeout};
+//!
+//! let out = aio::run(async {
+//!     timeout(Duration::from_secs(1), TaskGroup::<BoxError>::scope(|tg| async move {
+//!         let a = tg.spawn(async { Ok(1) })?;
+//!         let b = tg.spawn(async { Ok(2) })?;
+//!         Ok(a.await? + b.await?)
+//!     }))
+//!     .await
+//! });
+//! assert_eq!(out.unwrap().unwrap(), 3);
+//! ```
+//!
+//! * The core (everything at the top level): cancel scopes, [`TaskGroup`], [`shield`],
+//!   [`on_cancel`], [`timeout`] and friends, [`run`]. See the `aio-core` crate.
+//! * [`sync`]: asyncio's synchronisation primitives.
+//! * [`blocking`]: thread and process offload.
+//!
+//! The guide lives in the repository's `docs/` folder; `docs/asyncio-to-aio.md` maps each
+//! asyncio idiom to its aio twin.
+
+pub use aio_core::*;
+
+#[doc(inline)]
+pub use aio_sync as sync;
+
+#[doc(inline)]
+pub use aio_blocking as blocking;

@@ -1,0 +1,1 @@
+//! Examples live in the files next to this crate; see README.

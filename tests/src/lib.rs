@@ -1,0 +1,1 @@
+//! The specification of aio, as integration tests.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep, sleep_until};
 
-use crate::scope::{self, Node, NodeKind, Scoped};
+use crate::scope::{self, Node, NodeKind, Scoped, note_delivered};
 
 /// The error of a timeout whose own deadline passed.
 ///
@@ -376,65 +376,96 @@ impl<F: Future> Future for TimeoutFuture<F> {
                 fire(&node);
             }
         }
-        loop {
-            match this
-                .inner
-                .as_mut()
-                .poll_scoped(cx, Node::is_cancelled_directly)
-            {
-                Poll::Ready(Some(output)) => {
-                    let expired = node.is_cancelled_directly();
-                    phase(&node).store(if expired { EXPIRED } else { FINISHED }, Ordering::Release);
-                    // After the deadline fired, a future that ends by passing the
-                    // cancellation up has been cancelled by it; one that finished without
-                    // noticing keeps its result.
-                    return Poll::Ready(if expired && node.delivered() {
-                        Err(Elapsed(()))
-                    } else {
-                        Ok(output)
-                    });
-                }
-                Poll::Ready(None) => {
-                    phase(&node).store(EXPIRED, Ordering::Release);
-                    return Poll::Ready(Err(Elapsed(())));
-                }
-                Poll::Pending => {}
-            }
-            if node.is_cancelled_directly() {
-                // Expiring: something structured inside is still unwinding.
-                return Poll::Pending;
-            }
-            // Reschedules wake the owner; register before reading the generation so a
-            // reschedule in between is never missed.
-            let generation_now = generation(&node);
-            if !this
-                .owner
+        // A deadline that has already passed counts before the future is polled, so that
+        // of two nested timeouts that fire together the outer one reports it.
+        if !node.is_cancelled_directly()
+            && this
+                .sleep
                 .as_ref()
-                .is_some_and(|(g, w)| *g == generation_now && w.will_wake(cx.waker()))
-            {
-                node.set_owner(cx.waker());
-                *this.owner = Some((generation_now, cx.waker().clone()));
-            }
-            let generation_now = generation(&node);
-            if *this.armed != Some(generation_now) {
-                *this.armed = Some(generation_now);
-                match (node.deadline(), this.sleep.as_mut().as_pin_mut()) {
-                    (None, _) => this.sleep.set(None),
-                    (Some(deadline), Some(sleep)) => sleep.reset(deadline),
-                    (Some(deadline), None) => this.sleep.set(Some(sleep_until(deadline))),
-                }
-            }
-            let Some(sleep) = this.sleep.as_mut().as_pin_mut() else {
-                return Poll::Pending;
-            };
-            if sleep.poll(cx).is_pending() {
-                return Poll::Pending;
-            }
+                .as_pin_ref()
+                .is_some_and(|s| s.is_elapsed())
+        {
             fire(&node);
-            // Go round again: the future is dropped now unless something inside is pinned,
-            // in which case it is polled so it sees the cancellation.
         }
+        match this
+            .inner
+            .as_mut()
+            .poll_scoped(cx, Node::is_cancelled_directly)
+        {
+            Poll::Ready(Some(output)) => {
+                let expired = node.is_cancelled_directly();
+                phase(&node).store(if expired { EXPIRED } else { FINISHED }, Ordering::Release);
+                // After the deadline fired, a future that ends by passing the cancellation
+                // up has been cancelled by it; one that finished without noticing keeps its
+                // result.
+                return Poll::Ready(if expired && node.delivered() {
+                    Err(Elapsed(()))
+                } else {
+                    Ok(output)
+                });
+            }
+            Poll::Ready(None) => return Poll::Ready(Err(expire(&node))),
+            Poll::Pending => {}
+        }
+        if node.is_cancelled_directly() {
+            // Expiring: something structured inside is still unwinding.
+            return Poll::Pending;
+        }
+        // Reschedules wake the owner; register before reading the generation so a
+        // reschedule in between is never missed.
+        let generation_now = generation(&node);
+        if !this
+            .owner
+            .as_ref()
+            .is_some_and(|(g, w)| *g == generation_now && w.will_wake(cx.waker()))
+        {
+            node.set_owner(cx.waker());
+            *this.owner = Some((generation_now, cx.waker().clone()));
+        }
+        let generation_now = generation(&node);
+        let mut due = false;
+        if *this.armed != Some(generation_now) {
+            *this.armed = Some(generation_now);
+            let deadline = node.deadline();
+            // A deadline that is already due fires now, not at the timer's next tick:
+            // `timeout(0)` cancels even a future that only yields.
+            due = deadline.is_some_and(|d| d <= Instant::now());
+            match (deadline, this.sleep.as_mut().as_pin_mut()) {
+                (None, _) => this.sleep.set(None),
+                (Some(deadline), Some(sleep)) => sleep.reset(deadline),
+                (Some(deadline), None) => this.sleep.set(Some(sleep_until(deadline))),
+            }
+        }
+        if !due {
+            let fired = match this.sleep.as_mut().as_pin_mut() {
+                Some(sleep) => sleep.poll(cx).is_ready(),
+                None => false,
+            };
+            if !fired {
+                return Poll::Pending;
+            }
+        }
+        // The deadline fired while the future was suspended: that is where it is cancelled,
+        // unless something structured inside must unwind first.
+        fire(&node);
+        if node.is_pinned() {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        this.inner.drop_future();
+        Poll::Ready(Err(expire(&node)))
     }
+}
+
+/// The future was dropped because the deadline passed.
+fn expire(node: &Node) -> Elapsed {
+    phase(node).store(EXPIRED, Ordering::Release);
+    // If a scope around us is cancelled too, our `Elapsed` only carries its cancellation
+    // outwards: let that scope report it.
+    if let Some(parent) = node.parent() {
+        note_delivered(parent);
+    }
+    Elapsed(())
 }
 
 fn fire(node: &Node) {

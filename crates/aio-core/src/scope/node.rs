@@ -400,6 +400,11 @@ pub(crate) fn note_delivered(start: &Node) {
         if node.is_cancelled() {
             node.delivered.store(true, Ordering::Relaxed);
         }
+        // A cancellation that came out of a shield is the shield's own (its deadline):
+        // nothing outside the shield delivered it.
+        if node.shielded {
+            break;
+        }
     }
 }
 

@@ -1,0 +1,150 @@
+//! Hard drops (DESIGN §2.6): a group dropped by something outside aio never blocks, cancels
+//! its tasks, lets their cleanup run for the grace period, then drops the rest.
+
+use std::time::Duration;
+
+use aio::{BoxError, TaskGroup, on_cancel};
+use tokio::time::{Instant, sleep};
+
+use crate::support::*;
+
+/// Sleeps in small steps until `cond` holds; panics after `limit`.
+async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "condition not reached within {limit:?}"
+        );
+        sleep(ms(1)).await;
+    }
+}
+
+/// A group whose tasks clean up for 10, 20 and 30 ms, plus one whose cleanup never ends.
+async fn group_with_cleanup(
+    log: Log,
+    stubborn: DropFlag,
+) -> Result<(), aio::TaskGroupError<BoxError>> {
+    TaskGroup::<BoxError>::builder()
+        .name("dropped")
+        .grace(ms(100))
+        .scope(|tg| async move {
+            for i in 0..3u64 {
+                let log = log.clone();
+                tg.spawn(on_cancel(sleep_forever::<()>(), async move {
+                    sleep(ms(10 * (i + 1))).await;
+                    log.push(format!("cleanup {i}"));
+                    Ok(())
+                }))?;
+            }
+            let guard = stubborn.guard();
+            tg.spawn(on_cancel(sleep_forever::<()>(), async move {
+                let _guard = guard;
+                sleep(FOREVER).await;
+                Ok(())
+            }))?;
+            sleep_forever::<()>().await
+        })
+        .await
+}
+
+spec! {
+    /// Required: a group dropped by `tokio::select!` cancels its tasks; their cleanup runs
+    /// within the grace period, the task that overstays is dropped when it ends, and no
+    /// task survives.
+    async fn a_group_dropped_by_select_reaps_its_tasks() {
+        let log = Log::new();
+        let stubborn = DropFlag::new();
+        let start = Instant::now();
+        tokio::select! {
+            _ = group_with_cleanup(log.clone(), stubborn.clone()) => unreachable!(),
+            _ = sleep(ms(5)) => {}
+        }
+        // Drop did not wait.
+        assert_elapsed(start, ms(5));
+        assert!(log.events().is_empty());
+        eventually(Duration::from_secs(5), || stubborn.dropped()).await;
+        assert_eq!(log.events(), ["cleanup 0", "cleanup 1", "cleanup 2"]);
+        if paused() {
+            // The stubborn task was dropped when the grace period ended (seen within the
+            // millisecond this test polls at).
+            assert!((ms(105)..=ms(106)).contains(&start.elapsed()), "{:?}", start.elapsed());
+        }
+        eventually(Duration::from_secs(5), no_tasks_alive).await;
+    }
+}
+
+spec! {
+    /// A task running a group that is aborted from outside gets the same treatment.
+    async fn an_aborted_task_running_a_group_reaps_it() {
+        let log = Log::new();
+        let stubborn = DropFlag::new();
+        let running = tokio::spawn(group_with_cleanup(log.clone(), stubborn.clone()));
+        sleep(ms(5)).await;
+        running.abort();
+        assert!(running.await.unwrap_err().is_cancelled());
+        eventually(Duration::from_secs(5), || stubborn.dropped()).await;
+        assert_eq!(log.events(), ["cleanup 0", "cleanup 1", "cleanup 2"]);
+        eventually(Duration::from_secs(5), no_tasks_alive).await;
+    }
+}
+
+spec! {
+    /// A dropped group whose tasks have all finished needs no reaper.
+    async fn a_dropped_group_with_no_tasks_left_leaves_nothing_behind() {
+        tokio::select! {
+            _ = TaskGroup::<BoxError>::scope(|tg| async move {
+                tg.spawn(async { Ok(()) })?;
+                sleep_forever::<()>().await
+            }) => unreachable!(),
+            _ = sleep(ms(5)) => {}
+        }
+        eventually(Duration::from_secs(5), no_tasks_alive).await;
+    }
+}
+
+spec! {
+    /// Dropping the group also drops the body at once; only tasks get a grace period.
+    async fn a_dropped_group_drops_its_body_at_once() {
+        let body = DropFlag::new();
+        let guard = body.guard();
+        tokio::select! {
+            _ = TaskGroup::<BoxError>::scope(|tg| async move {
+                let _guard = guard;
+                tg.spawn(sleep_forever::<()>())?;
+                sleep_forever::<()>().await
+            }) => unreachable!(),
+            _ = sleep(ms(5)) => {}
+        }
+        assert!(body.dropped());
+        eventually(Duration::from_secs(10), no_tasks_alive).await;
+    }
+}
+
+/// Shutting the runtime down while a group runs neither hangs nor panics.
+#[test]
+fn runtime_shutdown_with_a_running_group_does_not_hang() {
+    for flavor in ["current_thread", "multi_thread"] {
+        let runtime = match flavor {
+            "current_thread" => tokio::runtime::Builder::new_current_thread(),
+            _ => tokio::runtime::Builder::new_multi_thread(),
+        }
+        .enable_all()
+        .build()
+        .unwrap();
+        let cleaned = DropFlag::new();
+        let guard = cleaned.guard();
+        runtime.spawn(TaskGroup::<BoxError>::scope(|tg| async move {
+            tg.spawn(async move {
+                let _guard = guard;
+                sleep_forever::<()>().await
+            })?;
+            sleep_forever::<()>().await
+        }));
+        runtime.block_on(async { sleep(ms(10)).await });
+        let start = std::time::Instant::now();
+        runtime.shutdown_timeout(Duration::from_secs(10));
+        assert!(start.elapsed() < Duration::from_secs(5), "{flavor}");
+        assert!(cleaned.dropped(), "{flavor}: the task was dropped");
+    }
+}

@@ -1,0 +1,82 @@
+//! `run` and `run_with`: `asyncio.run` for aio.
+
+use std::time::Duration;
+
+use aio::{BoxError, TaskGroup, on_cancel, shield_detached};
+use tokio::runtime::Builder;
+use tokio::time::sleep;
+
+use crate::support::*;
+
+#[test]
+fn run_returns_the_value_of_main() {
+    assert_eq!(aio::run(async { 6 * 7 }), 42);
+}
+
+#[test]
+fn run_propagates_a_panic_in_main() {
+    let r = std::panic::catch_unwind(|| aio::run(async { panic!("main panicked") }));
+    let payload = r.unwrap_err();
+    assert_eq!(payload.downcast_ref::<&str>(), Some(&"main panicked"));
+}
+
+#[test]
+fn run_with_uses_the_given_builder() {
+    let mut builder = Builder::new_current_thread();
+    builder.enable_time();
+    let out = aio::run_with(&mut builder, async {
+        sleep(ms(1)).await;
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let a = tg.spawn(async { Ok(1) })?;
+            Ok(a.await? + 1)
+        })
+        .await
+    })
+    .unwrap();
+    assert_eq!(out.unwrap(), 2);
+}
+
+#[test]
+fn run_inside_a_runtime_is_an_error() {
+    let runtime = Builder::new_current_thread().build().unwrap();
+    runtime.block_on(async {
+        let err = aio::run_with(&mut Builder::new_current_thread(), async {}).unwrap_err();
+        assert!(err.to_string().contains("inside a Tokio runtime"), "{err}");
+    });
+}
+
+/// Detached work that aio owns outside any group is waited for when `run` shuts down.
+#[test]
+fn run_waits_for_detached_work_at_shutdown() {
+    let log = Log::new();
+    let l = log.clone();
+    aio::run(async move {
+        let _ = shield_detached(async move {
+            sleep(ms(50)).await;
+            l.push("saved");
+        });
+    });
+    assert_eq!(log.events(), ["saved"]);
+}
+
+/// The reaper of a group dropped inside `run` is waited for at shutdown, so its tasks'
+/// cleanup is not cut short.
+#[test]
+fn run_waits_for_the_reapers_of_dropped_groups() {
+    let log = Log::new();
+    let l = log.clone();
+    aio::run(async move {
+        tokio::select! {
+            _ = TaskGroup::<BoxError>::builder().grace(Duration::from_secs(1)).scope(|tg| async move {
+                tg.spawn(on_cancel(sleep_forever::<()>(), async move {
+                    sleep(ms(50)).await;
+                    l.push("cleaned up");
+                    Ok(())
+                }))?;
+                sleep_forever::<()>().await
+            }) => unreachable!(),
+            _ = sleep(ms(5)) => {}
+        }
+    });
+    assert_eq!(log.events(), ["cleaned up"]);
+}

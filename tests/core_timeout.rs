@@ -1,0 +1,610 @@
+//! Timeouts (§3) and `wait_for` (§4).
+//!
+//! Not applicable: entering a timeout twice or outside a task (§3a.6-7), the `__cause__` and
+//! `__context__` chains (§3b.9, 17), the cancel counter (§3c.19; its observable rules are
+//! tested in level-triggered form), call-graph edges (§4.15). Deliberate differences:
+//! rescheduling before the timeout starts is allowed (§3d.29), and `wait_for` with a zero
+//! duration never polls the future, even one that would be ready at once (§4.2: Rust cannot
+//! tell a finished future from an unstarted one without polling it).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aio::{
+    BoxError, CancelReason, Cancelled, RescheduleError, TaskGroup, Timeout, on_cancel, shield,
+    shield_detached, timeout, timeout_at, timeout_scope, wait_for,
+};
+use tokio::time::{Instant, sleep, sleep_until};
+
+use crate::support::*;
+
+spec! {
+    /// §3b.8: when the deadline passes during an await, the future is cancelled there and
+    /// the timeout reports `Elapsed`.
+    async fn a_deadline_passing_during_an_await_reports_elapsed() {
+        let start = Instant::now();
+        let log = Log::new();
+        let l = log.clone();
+        let r = timeout(ms(10), async move {
+            sleep(FOREVER).await;
+            l.push("after the await");
+        })
+        .await;
+        assert_eq!(r.unwrap_err().to_string(), "deadline has elapsed");
+        assert!(log.events().is_empty());
+        assert_elapsed(start, ms(10));
+    }
+}
+
+spec! {
+    /// §3a.1-3: `timeout` sets the deadline relative to now, `timeout_at` absolutely; the
+    /// handle reports it.
+    async fn deadlines_are_relative_or_absolute() {
+        let before = Instant::now();
+        let fut = timeout(Duration::from_secs(5), async { 1 });
+        let after = Instant::now();
+        let deadline = fut.handle().deadline().unwrap();
+        assert!(deadline >= before + Duration::from_secs(5));
+        assert!(deadline <= after + Duration::from_secs(5));
+        assert_eq!(fut.await, Ok(1));
+
+        let at = Instant::now() + ms(30);
+        let fut = timeout_at(at, async { 2 });
+        assert_eq!(fut.handle().deadline(), Some(at));
+        assert_eq!(fut.await, Ok(2));
+    }
+}
+
+spec! {
+    /// §3a.2, §4.1: no deadline never fires; `wait_for(None, ..)` is a plain await.
+    async fn no_deadline_never_fires() {
+        let fut = timeout_scope(None, |t: Timeout| async move {
+            assert_eq!(t.deadline(), None);
+            sleep(ms(50)).await;
+            "done"
+        });
+        assert_eq!(fut.await, Ok("done"));
+        assert_eq!(wait_for(None, async {
+            sleep(ms(20)).await;
+            3
+        }).await, Ok(3));
+    }
+}
+
+spec! {
+    /// §3a.4-5: a timeout goes created, active, expiring, expired (or finished);
+    /// `expired()` is true while expiring and once expired.
+    async fn a_timeout_moves_through_its_states() {
+        let seen = Log::new();
+        let s = seen.clone();
+        let fut = timeout_scope(Instant::now() + ms(10), |t: Timeout| async move {
+            s.push(format!("{t:?}"));
+            on_cancel(sleep_forever::<()>(), async move {
+                s.push(format!("{t:?} expired={}", t.expired()));
+                assert_eq!(t.reschedule(None), Err(RescheduleError::Expiring));
+                Ok(())
+            })
+            .await
+        });
+        let handle = fut.handle();
+        assert!(format!("{handle:?}").contains("created"));
+        assert!(fut.await.is_err());
+        let events = seen.events();
+        assert!(events[0].contains("active"), "{events:?}");
+        assert!(events[1].contains("expiring") && events[1].ends_with("expired=true"));
+        assert!(handle.expired());
+        assert!(format!("{handle:?}").contains("expired"));
+
+        let fut = timeout(FOREVER, async {});
+        let handle = fut.handle();
+        fut.await.unwrap();
+        assert!(!handle.expired());
+        assert!(format!("{handle:?}").contains("finished"));
+    }
+}
+
+spec! {
+    /// §3b.10, §3e.36: a zero timeout fires at the first suspension, even one that only
+    /// yields, and around a task group too.
+    async fn a_zero_timeout_fires_at_the_first_suspension() {
+        let r = timeout(Duration::ZERO, tokio::task::yield_now()).await;
+        assert!(r.is_err());
+        let r = timeout(
+            Duration::ZERO,
+            TaskGroup::<BoxError>::scope(|tg| async move {
+                tg.spawn(async { Ok(()) })?;
+                sleep(ms(1)).await;
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(r.is_err());
+    }
+}
+
+spec! {
+    /// §3b.11: a future that never suspends cannot be interrupted.
+    async fn a_future_that_never_suspends_is_not_interrupted() {
+        assert_eq!(timeout(Duration::ZERO, async { 5 }).await, Ok(5));
+    }
+}
+
+spec! {
+    /// §3b.13: after a timeout reports `Elapsed`, its caller is not cancelled.
+    async fn the_caller_of_an_elapsed_timeout_carries_on() {
+        let out = TaskGroup::<BoxError>::scope(|_tg| async move {
+            assert!(timeout(ms(1), sleep(FOREVER)).await.is_err());
+            assert!(!aio::is_cancelled());
+            sleep(ms(5)).await;
+            Ok("carried on")
+        })
+        .await
+        .unwrap();
+        assert_eq!(out, "carried on");
+    }
+}
+
+spec! {
+    /// §3b.14: an error passes through untouched and the timeout is not expired.
+    async fn an_error_passes_through_untouched() {
+        let fut = timeout(ms(100), async { Err::<(), &str>("bad") });
+        let handle = fut.handle();
+        assert_eq!(fut.await, Ok(Err("bad")));
+        assert!(!handle.expired());
+    }
+}
+
+spec! {
+    /// §3b.15: an outer cancellation passes through a timeout that has not expired.
+    async fn an_outer_cancel_is_not_converted_to_elapsed() {
+        let handle = Arc::new(Mutex::new(None));
+        let slot = handle.clone();
+        let err = TaskGroup::<BoxError>::scope(|tg| async move {
+            let group = tg.clone();
+            tg.spawn(async move {
+                sleep(ms(5)).await;
+                group.cancel();
+                Ok(())
+            })?;
+            let fut = timeout(FOREVER, sleep(FOREVER));
+            *slot.lock().unwrap() = Some(fut.handle());
+            fut.await?;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.as_cancelled().unwrap().reason(), &CancelReason::Explicit);
+        let handle = handle.lock().unwrap().take().unwrap();
+        assert!(!handle.expired());
+        assert!(format!("{handle:?}").contains("finished"));
+    }
+}
+
+spec! {
+    /// §3b.16 (gh-96037), §4.7 (bpo-40607): an error raised while the expired future cleans
+    /// up is returned instead of `Elapsed`.
+    async fn an_error_during_cleanup_after_expiry_is_returned() {
+        let r = timeout(
+            ms(10),
+            on_cancel(sleep_forever::<()>(), async { Err("cleanup failed".into()) }),
+        )
+        .await;
+        assert_eq!(r.unwrap().unwrap_err().to_string(), "cleanup failed");
+        let r = wait_for(
+            ms(10),
+            on_cancel(sleep_forever::<()>(), async { Err("cleanup failed".into()) }),
+        )
+        .await;
+        assert_eq!(r.unwrap().unwrap_err().to_string(), "cleanup failed");
+    }
+}
+
+spec! {
+    /// §3b.18 (gh-111379), §4.6, §4.8 (gh-86296): a future that finishes without the
+    /// cancellation reaching it (its await was shielded) keeps its value; the timeout still
+    /// says it expired.
+    async fn a_future_that_finishes_despite_expiry_keeps_its_value() {
+        let fut = timeout(ms(10), async {
+            shield(sleep(ms(20))).await;
+            "kept"
+        });
+        let handle = fut.handle();
+        assert_eq!(fut.await, Ok("kept"));
+        assert!(handle.expired());
+    }
+}
+
+spec! {
+    /// Required, §3c.21: nested timeouts, the outer firing first: the outer reports
+    /// `Elapsed` and the inner did not expire.
+    async fn nested_timeouts_the_outer_firing_first() {
+        let inner_handle = Arc::new(Mutex::new(None));
+        let slot = inner_handle.clone();
+        let r = timeout(ms(10), async move {
+            let inner = timeout(ms(50), sleep(FOREVER));
+            *slot.lock().unwrap() = Some(inner.handle());
+            inner.await
+        })
+        .await;
+        assert!(r.is_err(), "the outer timeout reports: {r:?}");
+        assert!(!inner_handle.lock().unwrap().take().unwrap().expired());
+    }
+}
+
+spec! {
+    /// Required: nested timeouts, the inner firing first: the inner reports `Elapsed` and
+    /// the outer carries on.
+    async fn nested_timeouts_the_inner_firing_first() {
+        let start = Instant::now();
+        let r = timeout(ms(50), async {
+            let inner = timeout(ms(10), sleep(FOREVER)).await;
+            assert!(inner.is_err());
+            sleep(ms(5)).await;
+            "outer finished"
+        })
+        .await;
+        assert_eq!(r, Ok("outer finished"));
+        assert_elapsed(start, ms(15));
+    }
+}
+
+spec! {
+    /// §3c.20: nested timeouts with the same deadline: only the outer reports `Elapsed`;
+    /// both have expired.
+    async fn nested_timeouts_with_one_deadline_report_the_outer() {
+        let deadline = Instant::now() + ms(10);
+        let inner_handle = Arc::new(Mutex::new(None));
+        let slot = inner_handle.clone();
+        let outer = timeout_at(deadline, async move {
+            let inner = timeout_at(deadline, sleep(FOREVER));
+            *slot.lock().unwrap() = Some(inner.handle());
+            inner.await
+        });
+        let outer_handle = outer.handle();
+        assert!(outer.await.is_err(), "the outer timeout reports it");
+        assert!(outer_handle.expired());
+        assert!(inner_handle.lock().unwrap().take().unwrap().expired());
+    }
+}
+
+spec! {
+    /// §3c.22: after an inner timeout expired and was handled, the outer one still
+    /// interrupts later awaits.
+    async fn an_outer_timeout_still_fires_after_an_inner_one_was_handled() {
+        let log = Log::new();
+        let l = log.clone();
+        let r = timeout(ms(30), async move {
+            assert!(timeout(ms(10), sleep(FOREVER)).await.is_err());
+            l.push("inner handled");
+            sleep(FOREVER).await;
+            l.push("not reached");
+        })
+        .await;
+        assert!(r.is_err());
+        assert_eq!(log.events(), ["inner handled"]);
+    }
+}
+
+spec! {
+    /// §3c.23: a timeout inside cleanup that runs while an outer timeout unwinds works on
+    /// its own.
+    async fn a_timeout_inside_cleanup_works_while_the_outer_one_unwinds() {
+        let log = Log::new();
+        let l = log.clone();
+        let r = timeout(
+            ms(10),
+            on_cancel(sleep_forever::<()>(), async move {
+                let inner = timeout(ms(5), sleep(FOREVER)).await;
+                l.push(format!("cleanup timeout elapsed: {}", inner.is_err()));
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(r.is_err());
+        assert_eq!(log.events(), ["cleanup timeout elapsed: true"]);
+    }
+}
+
+spec! {
+    /// §3c.24 (gh-102780): a timeout still fires inside a shield in an already-cancelled
+    /// scope.
+    async fn a_timeout_fires_inside_a_shield_in_a_cancelled_scope() {
+        let out = TaskGroup::<BoxError>::scope(|tg| async move {
+            tg.cancel();
+            Ok(shield(timeout(ms(5), sleep(FOREVER))).await.is_err())
+        })
+        .await
+        .unwrap();
+        assert!(out);
+    }
+}
+
+spec! {
+    /// §3c.25: an explicit cancellation inside a timeout is a cancellation, not `Elapsed`.
+    async fn an_explicit_cancel_inside_a_timeout_is_not_elapsed() {
+        let r = timeout(
+            FOREVER,
+            TaskGroup::<BoxError>::scope(|tg| async move {
+                tg.cancel();
+                sleep_forever::<()>().await
+            }),
+        )
+        .await;
+        let err = r.expect("not elapsed").unwrap_err();
+        assert_eq!(err.as_cancelled().unwrap().reason(), &CancelReason::Explicit);
+    }
+}
+
+spec! {
+    /// §3c.26 (gh-134471, open in CPython): a zero timeout entered while the scope is
+    /// already cancelled does not swallow that cancellation.
+    async fn a_zero_timeout_in_a_cancelled_scope_keeps_the_cancellation() {
+        let log = Log::new();
+        let l = log.clone();
+        let err = TaskGroup::<BoxError>::scope(|tg| async move {
+            tg.cancel();
+            let r = timeout(Duration::ZERO, sleep(ms(1))).await;
+            l.push(format!("timeout: {}", r.is_err()));
+            sleep(FOREVER).await;
+            l.push("not reached");
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.as_cancelled().unwrap().reason(), &CancelReason::Explicit);
+        assert!(!log.contains("not reached"));
+    }
+}
+
+spec! {
+    /// §3d.27-28: `reschedule` moves the deadline (the handle reflects it), `None`
+    /// disables it, and a deadline in the past fires at once.
+    async fn reschedule_moves_disables_and_fires() {
+        let start = Instant::now();
+        let r = timeout_scope(start + ms(10), |t: Timeout| async move {
+            t.reschedule(start + ms(30)).unwrap();
+            assert_eq!(t.deadline(), Some(start + ms(30)));
+            sleep(ms(20)).await; // past the old deadline
+            t.reschedule(None).unwrap();
+            sleep(ms(20)).await; // past the new one
+            t.reschedule(Instant::now() - ms(1)).unwrap();
+            sleep(FOREVER).await;
+        })
+        .await;
+        assert!(r.is_err());
+        assert_elapsed(start, ms(40));
+    }
+}
+
+spec! {
+    /// §3d.29 (deliberate difference): a deadline can be moved before the timeout starts.
+    async fn reschedule_before_the_start_is_allowed() {
+        let start = Instant::now();
+        let fut = timeout(FOREVER, sleep(FOREVER));
+        fut.handle().reschedule(start + ms(10)).unwrap();
+        assert!(fut.await.is_err());
+        assert_elapsed(start, ms(10));
+    }
+}
+
+spec! {
+    /// §3d.30-31: `reschedule` after the timeout finished or expired is refused.
+    async fn reschedule_after_the_end_is_refused() {
+        let fut = timeout(ms(100), async {});
+        let handle = fut.handle();
+        fut.await.unwrap();
+        assert_eq!(handle.reschedule(None), Err(RescheduleError::Finished));
+        let fut = timeout(ms(1), sleep(FOREVER));
+        let handle = fut.handle();
+        assert!(fut.await.is_err());
+        assert_eq!(handle.reschedule(None), Err(RescheduleError::Expired));
+        assert_eq!(
+            RescheduleError::Expired.to_string(),
+            "cannot reschedule a timeout that has expired"
+        );
+    }
+}
+
+spec! {
+    /// §3d.33-34: another task can move the deadline; a timeout cancelled from outside
+    /// after that is not expired.
+    async fn reschedule_from_another_task() {
+        let start = Instant::now();
+        let r = TaskGroup::<BoxError>::scope(|tg| async move {
+            let fut = timeout(FOREVER, sleep(FOREVER));
+            let handle = fut.handle();
+            tg.spawn(async move {
+                sleep(ms(5)).await;
+                handle.reschedule(Instant::now() + ms(10))?;
+                Ok(())
+            })?;
+            Ok(fut.await.is_err())
+        })
+        .await
+        .unwrap();
+        assert!(r);
+        assert_elapsed(start, ms(15));
+
+        let handle = Arc::new(Mutex::new(None));
+        let slot = handle.clone();
+        let err = TaskGroup::<BoxError>::scope(|tg| async move {
+            let fut = timeout(FOREVER, sleep(FOREVER));
+            let h = fut.handle();
+            *slot.lock().unwrap() = Some(h.clone());
+            let group = tg.clone();
+            tg.spawn(async move {
+                h.reschedule(Instant::now() + ms(50))?;
+                sleep(ms(5)).await;
+                group.cancel();
+                Ok(())
+            })?;
+            fut.await?;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(err.is_cancelled());
+        assert!(!handle.lock().unwrap().take().unwrap().expired());
+    }
+}
+
+spec! {
+    /// Required, §3e.35: a timeout around a group cancels its tasks, waits for their
+    /// cleanup, and reports `Elapsed`.
+    async fn a_timeout_around_a_group_cancels_its_tasks_with_cleanup() {
+        let start = Instant::now();
+        let cleaned = Counter::new();
+        let c = cleaned.clone();
+        let r = timeout(
+            ms(10),
+            TaskGroup::<BoxError>::scope(|tg| async move {
+                for _ in 0..3 {
+                    let c = c.clone();
+                    tg.spawn(on_cancel(sleep_forever::<()>(), async move {
+                        sleep(ms(5)).await;
+                        c.incr();
+                        Ok(())
+                    }))?;
+                }
+                sleep_forever::<()>().await
+            }),
+        )
+        .await;
+        assert!(r.is_err(), "{r:?}");
+        assert_eq!(cleaned.get(), 3);
+        assert_elapsed(start, ms(15));
+    }
+}
+
+spec! {
+    /// Tasks of a group inside a timeout inherit its deadline.
+    async fn group_tasks_inherit_the_deadline() {
+        let deadline = Instant::now() + ms(20);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let r = timeout_at(
+            deadline,
+            TaskGroup::<BoxError>::scope(|tg| async move {
+                tg.spawn(async move {
+                    let _ = tx.send(aio::current_deadline());
+                    sleep_forever::<()>().await
+                })?;
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(r.is_err());
+        assert_eq!(rx.await.unwrap(), Some(deadline));
+    }
+}
+
+spec! {
+    /// §4.3: `wait_for` with a zero duration never starts the future.
+    async fn wait_for_zero_never_starts_the_future() {
+        let ran = Counter::new();
+        let r = ran.clone();
+        let out = wait_for(Duration::ZERO, async move {
+            r.incr();
+        })
+        .await;
+        assert!(out.is_err());
+        assert_eq!(ran.get(), 0);
+    }
+}
+
+spec! {
+    /// §4.5 (bpo-32751): on timeout, the future is cancelled and its cleanup awaited before
+    /// `Elapsed` is returned.
+    async fn wait_for_waits_for_cleanup_before_reporting() {
+        let start = Instant::now();
+        let log = Log::new();
+        let l = log.clone();
+        let r = wait_for(
+            ms(10),
+            on_cancel(sleep_forever::<()>(), async move {
+                sleep(ms(50)).await;
+                l.push("cleaned up");
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(r.is_err());
+        assert_eq!(log.events(), ["cleaned up"]);
+        assert_elapsed(start, ms(60));
+    }
+}
+
+spec! {
+    /// §4.9: a result that is ready when the deadline is noticed is returned.
+    async fn a_result_ready_at_the_deadline_wins() {
+        let deadline = Instant::now() + ms(10);
+        let r = timeout_at(deadline, async move {
+            sleep_until(deadline).await;
+            "in time"
+        })
+        .await;
+        assert_eq!(r, Ok("in time"));
+    }
+}
+
+spec! {
+    /// §4.10-11 (bpo-23219, gh-86296): cancelling the caller cancels the future inside
+    /// `wait_for`, and the caller stays cancelled.
+    async fn cancelling_the_caller_cancels_the_waited_future() {
+        let dropped = DropFlag::new();
+        let guard = dropped.guard();
+        let log = Log::new();
+        let l = log.clone();
+        let err = TaskGroup::<BoxError>::scope(|tg| async move {
+            let group = tg.clone();
+            tg.spawn(async move {
+                sleep(ms(10)).await;
+                group.cancel();
+                Ok(())
+            })?;
+            let _ = wait_for(None, async move {
+                let _guard = guard;
+                sleep(FOREVER).await;
+            })
+            .await;
+            l.push("not reached");
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(err.is_cancelled());
+        assert!(dropped.dropped());
+        assert!(log.events().is_empty());
+    }
+}
+
+spec! {
+    /// §4.12, §2.14-15: `wait_for` around a detached shield reports `Elapsed` on time (at
+    /// once for a zero duration), and the shielded work still runs to the end.
+    async fn wait_for_a_detached_shield_times_out_while_the_work_finishes() {
+        let start = Instant::now();
+        let log = Log::new();
+        let l = log.clone();
+        TaskGroup::<Cancelled>::scope(|_tg| async move {
+            let l2 = l.clone();
+            let work = shield_detached(async move {
+                sleep(ms(50)).await;
+                l2.push("slow work saved");
+            });
+            assert!(wait_for(ms(10), work).await.is_err());
+            assert_elapsed(start, ms(10));
+            let l3 = l.clone();
+            let work = shield_detached(async move {
+                tokio::task::yield_now().await;
+                l3.push("quick work saved");
+            });
+            assert!(wait_for(Duration::ZERO, work).await.is_err());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let mut events = log.events();
+        events.sort();
+        assert_eq!(events, ["quick work saved", "slow work saved"]);
+        assert_elapsed(start, ms(50));
+    }
+}

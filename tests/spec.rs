@@ -1,0 +1,17 @@
+//! aio's behaviour, rule by rule.
+//!
+//! Rules cited as `§N.M` come from asyncio's behaviour catalogue (CPython's `Lib/asyncio`
+//! sources and tests), adapted where aio's cancellation model differs on purpose:
+//! cancellation is level-triggered and scoped, and a scope's future is dropped at its next
+//! `.await` instead of receiving an exception. Each module opens with what it covers.
+
+#[macro_use]
+mod support;
+
+mod core_drop;
+mod core_run;
+mod core_scope;
+mod core_shield;
+mod core_sweeps;
+mod core_taskgroup;
+mod core_timeout;

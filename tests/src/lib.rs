@@ -1,1 +1,0 @@
-//! The specification of aio, as integration tests.

@@ -1,2 +1,370 @@
-//! Benchmarks aio against raw Tokio and Python asyncio (being built).
-fn main() {}
+//! Benchmarks aio against raw Tokio and Python asyncio.
+//!
+//! ```text
+//! cargo run --release -p aio-bench -- [--json FILE] [--filter NAME] [--quick] [--repeat N]
+//! ```
+//!
+//! Every workload runs on one Tokio multi-thread runtime with two worker threads: a short
+//! warm-up of each side, then the aio version and its raw-Tokio baseline interleaved
+//! (A B A B ...) for the repeat count; the median ns/op of each side is reported. The
+//! Python asyncio twin (`python/asyncio_workloads.py`) runs afterwards at the same scale.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+mod python;
+mod workloads;
+
+use workloads::Workload;
+
+/// Worker threads of the benchmark runtime.
+const WORKER_THREADS: usize = 2;
+/// Repeats by default and with `--quick`.
+const DEFAULT_REPEATS: usize = 5;
+const QUICK_REPEATS: usize = 3;
+/// The scale `--quick` runs at.
+const QUICK_SCALE: f64 = 0.1;
+/// The warm-up run of each side does this fraction of the ops.
+const WARMUP_FRACTION: f64 = 0.1;
+
+const USAGE: &str = "\
+usage: aio-bench [--json FILE] [--filter NAME] [--quick] [--repeat N] [--scale S]
+
+  --json FILE    also write the results as a JSON array to FILE
+  --filter NAME  only run workloads whose name contains NAME
+  --quick        smaller sizes (scale 0.1) and 3 repeats: a fast sanity run
+  --repeat N     measure each side N times and report the median (default 5)
+  --scale S      multiply every workload's size by S (default 1.0)";
+
+/// The command line.
+#[derive(Debug)]
+struct Options {
+    json: Option<String>,
+    filter: Option<String>,
+    repeats: usize,
+    scale: f64,
+}
+
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
+    let mut json = None;
+    let mut filter = None;
+    let mut quick = false;
+    let mut repeat = None;
+    let mut scale = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| args.next())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "--json" => json = Some(value("--json")?),
+            "--filter" => filter = Some(value("--filter")?),
+            "--quick" => quick = true,
+            "--repeat" => {
+                let v = value("--repeat")?;
+                let n = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--repeat: not a positive integer: {v}"))?;
+                repeat = Some(n);
+            }
+            "--scale" => {
+                let v = value("--scale")?;
+                let s = v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|s| s.is_finite() && *s > 0.0)
+                    .ok_or_else(|| format!("--scale: not a positive number: {v}"))?;
+                scale = Some(s);
+            }
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown argument: {other}")),
+        }
+    }
+    Ok(Options {
+        json,
+        filter,
+        repeats: repeat.unwrap_or(if quick {
+            QUICK_REPEATS
+        } else {
+            DEFAULT_REPEATS
+        }),
+        scale: scale.unwrap_or(if quick { QUICK_SCALE } else { 1.0 }),
+    })
+}
+
+/// The figures of one workload.
+#[derive(Debug)]
+struct Row {
+    workload: &'static str,
+    ops: usize,
+    aio_ns: f64,
+    baseline_label: &'static str,
+    baseline_ns: Option<f64>,
+    python_ns: Option<f64>,
+}
+
+impl Row {
+    /// aio / baseline: below 1 means aio is faster than the baseline.
+    fn ratio(&self) -> Option<f64> {
+        self.baseline_ns.map(|b| self.aio_ns / b)
+    }
+
+    /// python / aio: how many times faster aio is than asyncio.
+    fn python_speedup(&self) -> Option<f64> {
+        self.python_ns.map(|p| p / self.aio_ns)
+    }
+}
+
+/// The median of `xs` (the mean of the middle two for an even count); `None` if empty.
+pub(crate) fn median(xs: &mut [f64]) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let mid = xs.len() / 2;
+    Some(if xs.len() % 2 == 0 {
+        (xs[mid - 1] + xs[mid]) / 2.0
+    } else {
+        xs[mid]
+    })
+}
+
+fn ns_per_op(elapsed: Duration, ops: usize) -> f64 {
+    elapsed.as_secs_f64() * 1e9 / ops as f64
+}
+
+/// Warms up and measures one workload, interleaving the aio version and the baseline.
+fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
+    let ops = w.ops_at(opts.scale);
+    let warmup_ops = workloads::scale_ops(ops, WARMUP_FRACTION);
+    (w.aio)(rt, warmup_ops);
+    if let Some(baseline) = w.baseline {
+        baseline(rt, warmup_ops);
+    }
+
+    let mut aio = Vec::with_capacity(opts.repeats);
+    let mut base = Vec::with_capacity(opts.repeats);
+    for _ in 0..opts.repeats {
+        aio.push(ns_per_op((w.aio)(rt, ops), ops));
+        if let Some(baseline) = w.baseline {
+            base.push(ns_per_op(baseline(rt, ops), ops));
+        }
+    }
+    Row {
+        workload: w.name,
+        ops,
+        aio_ns: median(&mut aio).expect("at least one repeat"),
+        baseline_label: w.baseline_label,
+        baseline_ns: median(&mut base),
+        python_ns: None,
+    }
+}
+
+fn fmt_ns(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_owned(), |x| format!("{x:.1}"))
+}
+
+fn fmt_ratio(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}x"))
+}
+
+fn print_table(rows: &[Row]) {
+    let header = [
+        "workload",
+        "ops",
+        "aio ns/op",
+        "baseline",
+        "baseline ns/op",
+        "aio/baseline",
+        "python ns/op",
+        "python/aio",
+    ];
+    let cells: Vec<[String; 8]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.workload.to_owned(),
+                r.ops.to_string(),
+                fmt_ns(Some(r.aio_ns)),
+                r.baseline_label.to_owned(),
+                fmt_ns(r.baseline_ns),
+                fmt_ratio(r.ratio()),
+                fmt_ns(r.python_ns),
+                fmt_ratio(r.python_speedup()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    // Text columns are left-aligned, numbers right-aligned.
+    let left = [true, false, false, true, false, false, false, false];
+    let line = |cols: &[String]| {
+        let mut s = String::new();
+        for (i, c) in cols.iter().enumerate() {
+            if i > 0 {
+                s.push_str(" | ");
+            }
+            if left[i] {
+                let _ = write!(s, "{c:<w$}", w = widths[i]);
+            } else {
+                let _ = write!(s, "{c:>w$}", w = widths[i]);
+            }
+        }
+        s.trim_end().to_owned()
+    };
+    println!("{}", line(&header.map(str::to_owned)));
+    let rule: Vec<String> = widths.iter().map(|&w| "-".repeat(w)).collect();
+    println!("{}", line(&rule).replace(" | ", "-|-"));
+    for row in &cells {
+        println!("{}", line(row));
+    }
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// `x` as a JSON number, or `null` (also for non-finite values, which JSON cannot hold).
+fn json_number(x: Option<f64>) -> String {
+    match x {
+        Some(x) if x.is_finite() => format!("{x:.3}"),
+        _ => "null".to_owned(),
+    }
+}
+
+fn to_json(rows: &[Row]) -> String {
+    let mut out = String::from("[\n");
+    for (i, r) in rows.iter().enumerate() {
+        let _ = write!(
+            out,
+            "  {{\"workload\": {}, \"aio_ns_per_op\": {}, \"baseline\": {}, \
+             \"baseline_ns_per_op\": {}, \"python_ns_per_op\": {}, \"ops\": {}, \
+             \"ratio\": {}, \"python_speedup\": {}}}",
+            json_string(r.workload),
+            json_number(Some(r.aio_ns)),
+            json_string(r.baseline_label),
+            json_number(r.baseline_ns),
+            json_number(r.python_ns),
+            r.ops,
+            json_number(r.ratio()),
+            json_number(r.python_speedup()),
+        );
+        out.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
+    }
+    out.push_str("]\n");
+    out
+}
+
+fn main() -> ExitCode {
+    let opts = match parse_args(std::env::args().skip(1)) {
+        Ok(o) => o,
+        Err(e) if e.is_empty() => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+
+    let selected: Vec<Workload> = workloads::all()
+        .into_iter()
+        .filter(|w| opts.filter.as_deref().is_none_or(|f| w.name.contains(f)))
+        .collect();
+    if selected.is_empty() {
+        eprintln!(
+            "error: no workload matches --filter {}",
+            opts.filter.as_deref().unwrap_or_default()
+        );
+        return ExitCode::from(2);
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKER_THREADS)
+        .enable_all()
+        .build()
+        .expect("cannot build the Tokio runtime");
+
+    let parallelism = std::thread::available_parallelism().map_or(0, |n| n.get());
+    println!(
+        "aio-bench: available parallelism {parallelism}, tokio worker threads {WORKER_THREADS}, \
+         repeats {} (median), scale {}",
+        opts.repeats, opts.scale
+    );
+
+    let started = Instant::now();
+    let mut rows = Vec::with_capacity(selected.len());
+    for w in &selected {
+        eprintln!("  running {} ({} ops)", w.name, w.ops_at(opts.scale));
+        rows.push(measure(&rt, w, &opts));
+    }
+    let rust_secs = started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let py = python::run(opts.scale, opts.filter.as_deref(), opts.repeats);
+    let py_secs = started.elapsed().as_secs_f64();
+    for row in &mut rows {
+        if let Some(p) = py.results.get(row.workload) {
+            if p.ops != row.ops {
+                eprintln!(
+                    "warning: {}: Python ran {} ops, Rust {}",
+                    row.workload, p.ops, row.ops
+                );
+            }
+            row.python_ns = Some(p.ns_per_op);
+        } else if py.runs_ok > 0 {
+            eprintln!("warning: {}: no Python figure", row.workload);
+        }
+    }
+
+    match &py.version {
+        Some(v) => println!(
+            "python: {v}, {}/{} runs ok (median); rust {rust_secs:.1}s, python {py_secs:.1}s",
+            py.runs_ok, opts.repeats
+        ),
+        None => println!("python: unavailable; rust {rust_secs:.1}s"),
+    }
+    println!();
+    print_table(&rows);
+
+    if let Some(path) = &opts.json {
+        if let Err(e) = std::fs::write(path, to_json(&rows)) {
+            eprintln!("error: cannot write {path}: {e}");
+            return ExitCode::FAILURE;
+        }
+        println!("\nwrote {path}");
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,110 @@
+//! The workload registry and the helpers workloads share.
+//!
+//! A workload is a pair of functions, the aio version and (optionally) the raw-Tokio
+//! baseline doing the same thing. Each takes the shared runtime and the number of ops and
+//! returns the wall time of one run of the work only. Each checks its own result and panics
+//! if the work did not happen, so a broken run cannot report a fast time.
+//!
+//! To add a workload: write the two functions in a module here (one module per area: core,
+//! gather, sync primitives, offload, ...), add a [`Workload`] entry to [`all`], and add the
+//! same-named twin to `python/asyncio_workloads.py`.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Runtime;
+
+mod core;
+
+/// One run of one side of a workload: `(runtime, ops) -> wall time of the work`.
+pub(crate) type RunFn = fn(&Runtime, usize) -> Duration;
+
+/// A benchmark: the aio version and what it is compared with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Workload {
+    /// The name, shared with the Python twin.
+    pub(crate) name: &'static str,
+    /// How many ops one run does at scale 1.0.
+    pub(crate) ops: usize,
+    /// The aio version.
+    pub(crate) aio: RunFn,
+    /// What the baseline is, for the table and the JSON.
+    pub(crate) baseline_label: &'static str,
+    /// The raw-Tokio baseline, if there is one.
+    pub(crate) baseline: Option<RunFn>,
+}
+
+impl Workload {
+    /// The ops at `scale`, rounded down and at least one: the same rule as the Python twin.
+    pub(crate) fn ops_at(&self, scale: f64) -> usize {
+        scale_ops(self.ops, scale)
+    }
+}
+
+/// `max(1, int(ops * scale))`, as in Python.
+pub(crate) fn scale_ops(ops: usize, scale: f64) -> usize {
+    ((ops as f64 * scale) as usize).max(1)
+}
+
+/// Every workload, in the order they run.
+pub(crate) fn all() -> Vec<Workload> {
+    vec![
+        Workload {
+            name: "taskgroup_spawn_join",
+            ops: 100_000,
+            aio: core::spawn_join_aio,
+            baseline_label: "tokio JoinSet",
+            baseline: Some(core::spawn_join_tokio),
+        },
+        Workload {
+            name: "taskgroup_spawn_yield",
+            ops: 100_000,
+            aio: core::spawn_yield_aio,
+            baseline_label: "tokio JoinSet",
+            baseline: Some(core::spawn_yield_tokio),
+        },
+        Workload {
+            name: "taskgroup_cancel_siblings",
+            ops: 10_000,
+            aio: core::cancel_siblings_aio,
+            baseline_label: "tokio JoinSet::abort_all",
+            baseline: Some(core::cancel_siblings_tokio),
+        },
+        Workload {
+            name: "timeout_no_fire",
+            ops: 100_000,
+            aio: core::timeout_no_fire_aio,
+            baseline_label: "tokio::time::timeout",
+            baseline: Some(core::timeout_no_fire_tokio),
+        },
+        Workload {
+            name: "nested_scopes",
+            ops: 100_000,
+            aio: core::nested_scopes_aio,
+            baseline_label: "10 nested tokio::time::timeout",
+            baseline: Some(core::nested_scopes_tokio),
+        },
+    ]
+}
+
+/// Runs `fut` as one Tokio task on `rt` (from `block_on`) and times it from inside the task,
+/// so neither the spawn that starts it nor the runtime's wake-up of `block_on` is counted.
+///
+/// Running in a spawned task rather than in `block_on` itself puts the workload's driving
+/// task on a worker thread, where real code runs (and where Tokio's coop budget applies),
+/// and keeps the runtime at exactly two threads doing work.
+pub(crate) fn time_in_task<F, T>(rt: &Runtime, fut: F) -> (Duration, T)
+where
+    F: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let start = Instant::now();
+            let out = fut.await;
+            (start.elapsed(), out)
+        })
+        .await
+        .expect("benchmark task panicked")
+    })
+}

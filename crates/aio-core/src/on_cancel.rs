@@ -78,7 +78,8 @@ where
         pin: None,
         registration: None,
         cancelled: None,
-        work: Scoped::new(node, work.into_future()),
+        work: Scoped::new(Arc::clone(&node), work.into_future()),
+        node,
         cleanup: Scoped::new(shield, cleanup.into_future()),
     }
 }
@@ -87,6 +88,7 @@ pin_project! {
     /// Future returned by [`on_cancel`].
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct OnCancel<W, C> {
+        node: Arc<Node>,
         pin: Option<PinGuard>,
         registration: Option<Registration>,
         cancelled: Option<Cancelled>,
@@ -117,14 +119,15 @@ where
         let mut this = self.project();
         if this.pin.is_none() {
             let outer = scope::current();
-            this.work.node().bind(outer.clone());
+            this.node.bind(outer.clone());
             *this.pin = Some(PinGuard::new(outer));
         }
         if this.cancelled.is_none() {
             this.registration
-                .get_or_insert_with(|| Registration::new(Arc::clone(this.work.node())))
+                .get_or_insert_with(|| Registration::new(Arc::clone(this.node)))
                 .register(cx.waker());
-            match this.work.as_mut().poll_scoped(cx, Node::is_cancelled) {
+            let node = &**this.node;
+            match this.work.as_mut().poll_scoped(cx, || node.is_cancelled()) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(output)) => {
                     *this.pin = None;
@@ -134,15 +137,14 @@ where
                 Poll::Ready(None) => {
                     *this.registration = None;
                     *this.cancelled = Some(
-                        this.work
-                            .node()
+                        this.node
                             .cancellation()
                             .unwrap_or_else(|| Cancelled::new(crate::CancelReason::Explicit)),
                     );
                 }
             }
         }
-        let Poll::Ready(cleaned) = this.cleanup.as_mut().poll_scoped(cx, |_| false) else {
+        let Poll::Ready(cleaned) = this.cleanup.as_mut().poll_scoped(cx, || false) else {
             return Poll::Pending;
         };
         *this.pin = None;
@@ -152,7 +154,7 @@ where
             .expect("cleanup runs after a cancellation");
         Poll::Ready(match cleaned {
             Some(Ok(())) => {
-                note_delivered(this.work.node());
+                note_delivered(this.node);
                 Err(E::from(cancelled))
             }
             Some(Err(error)) => Err(error),

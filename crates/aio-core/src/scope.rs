@@ -20,29 +20,81 @@ pub(crate) use node::{Node, NodeKind, Notify, PinGuard, Registration, Waiter, no
 use crate::Cancelled;
 
 tokio::task_local! {
-    static CURRENT: Arc<Node>;
+    static CURRENT: Current;
+}
+
+/// What code runs in: a scope's node, or a task of a group. A task gets a node of its own
+/// only when something inside it needs one (a nested scope, a question about its deadline),
+/// so the many tasks that never do cost no extra allocation.
+#[derive(Clone)]
+pub(crate) enum Current {
+    Node(Arc<Node>),
+    Task(Arc<dyn TaskScope>),
+}
+
+/// The root of a task spawned into a group.
+pub(crate) trait TaskScope: Send + Sync {
+    /// The task's node, created on first use.
+    fn node(&self) -> &Arc<Node>;
+    /// The task's node if it has been created.
+    fn created_node(&self) -> Option<&Arc<Node>>;
+    /// Whether the task is cancelled; never creates the node.
+    fn is_cancelled(&self) -> bool;
+    /// The cancellation in force for the task; never creates the node.
+    fn cancellation(&self) -> Option<Cancelled>;
+}
+
+impl Current {
+    pub(crate) fn node(&self) -> Arc<Node> {
+        match self {
+            Current::Node(node) => Arc::clone(node),
+            Current::Task(task) => Arc::clone(task.node()),
+        }
+    }
+
+    fn is_cancelled(&self) -> bool {
+        match self {
+            Current::Node(node) => node.is_cancelled(),
+            Current::Task(task) => task.is_cancelled(),
+        }
+    }
+
+    fn cancellation(&self) -> Option<Cancelled> {
+        match self {
+            Current::Node(node) => node.cancellation(),
+            Current::Task(task) => task.cancellation(),
+        }
+    }
+
+    fn is_pinned(&self) -> bool {
+        match self {
+            Current::Node(node) => node.is_pinned(),
+            Current::Task(task) => task.created_node().is_some_and(|node| node.is_pinned()),
+        }
+    }
+}
+
+impl From<Arc<Node>> for Current {
+    fn from(node: Arc<Node>) -> Self {
+        Current::Node(node)
+    }
 }
 
 /// The node the calling code runs in; `None` outside every aio scope.
 pub(crate) fn current() -> Option<Arc<Node>> {
-    CURRENT.try_with(Arc::clone).ok()
-}
-
-/// Runs `f` with `node` as the current node.
-pub(crate) fn enter<R>(node: &Arc<Node>, f: impl FnOnce() -> R) -> R {
-    CURRENT.sync_scope(Arc::clone(node), f)
+    CURRENT.try_with(Current::node).ok()
 }
 
 /// Runs `fut` with `node` as its current node.
 pub(crate) fn in_node<F: Future>(node: Arc<Node>, fut: F) -> impl Future<Output = F::Output> {
-    CURRENT.scope(node, fut)
+    CURRENT.scope(Current::Node(node), fut)
 }
 
 pin_project! {
-    /// A future running inside a node, dropped at its next suspension point once its owner
+    /// A future running inside a scope, dropped at its next suspension point once its owner
     /// wants it cancelled and nothing structured inside it is still winding down.
     pub(crate) struct Scoped<F> {
-        node: Arc<Node>,
+        scope: Current,
         started: bool,
         #[pin]
         fut: Option<F>,
@@ -50,16 +102,12 @@ pin_project! {
 }
 
 impl<F: Future> Scoped<F> {
-    pub(crate) fn new(node: Arc<Node>, fut: F) -> Self {
+    pub(crate) fn new(scope: impl Into<Current>, fut: F) -> Self {
         Scoped {
-            node,
+            scope: scope.into(),
             started: false,
             fut: Some(fut),
         }
-    }
-
-    pub(crate) fn node(&self) -> &Arc<Node> {
-        &self.node
     }
 
     /// The wrapped future, if it is still there.
@@ -67,7 +115,7 @@ impl<F: Future> Scoped<F> {
         self.fut
     }
 
-    /// Polls the wrapped future with the node as the current scope.
+    /// Polls the wrapped future with its scope as the current one.
     ///
     /// `cancel_wanted` says whether the owner wants the future gone. A future that has not
     /// started is then dropped without ever running. A started one is polled once more and
@@ -77,31 +125,35 @@ impl<F: Future> Scoped<F> {
     pub(crate) fn poll_scoped(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        cancel_wanted: impl Fn(&Node) -> bool,
+        cancel_wanted: impl Fn() -> bool,
     ) -> Poll<Option<F::Output>> {
         let mut this = self.project();
-        let node = &**this.node;
         let Some(fut) = this.fut.as_mut().as_pin_mut() else {
             return Poll::Ready(None);
         };
         if !*this.started {
-            if cancel_wanted(node) {
+            if cancel_wanted() {
                 this.fut.set(None);
                 return Poll::Ready(None);
             }
             *this.started = true;
         }
-        match enter(this.node, || fut.poll(cx)) {
+        match CURRENT.sync_scope(this.scope.clone(), || fut.poll(cx)) {
             Poll::Ready(output) => {
                 this.fut.set(None);
                 Poll::Ready(Some(output))
             }
-            Poll::Pending if cancel_wanted(node) && !node.is_pinned() => {
+            Poll::Pending if cancel_wanted() && !this.scope.is_pinned() => {
                 this.fut.set(None);
                 Poll::Ready(None)
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    /// Whether a structured construct inside the future is still winding down.
+    pub(crate) fn is_pinned(&self) -> bool {
+        self.scope.is_pinned()
     }
 
     /// Drops the wrapped future now, pinned or not.
@@ -141,7 +193,8 @@ pub fn is_cancelled() -> bool {
 
 /// Waits until the scope the caller runs in is cancelled and returns why.
 ///
-/// Outside every aio scope this never completes. See [`is_cancelled`].
+/// Outside every aio scope, and inside a [`shield`](crate::shield), this never completes.
+/// See [`is_cancelled`].
 ///
 /// # Cancel safety
 ///
@@ -152,15 +205,17 @@ pub fn is_cancelled() -> bool {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// use aio_core::{CancelReason, Cancelled, TaskGroup};
+/// use aio_core::{BoxError, CancelReason, TaskGroup};
 ///
-/// let out = TaskGroup::<Cancelled>::scope(|tg| async move {
-///     let watcher = aio_core::shield(aio_core::cancelled());
+/// let watcher = TaskGroup::<BoxError>::scope(|tg| async move {
+///     let watcher = tg.spawn(async { Ok(aio_core::cancelled().await) })?;
+///     tokio::task::yield_now().await; // let the watcher start waiting
 ///     tg.cancel();
-///     Ok(watcher.await)
+///     Ok(watcher)
 /// })
-/// .await;
-/// assert!(out.is_ok());
+/// .await
+/// .unwrap();
+/// assert_eq!(watcher.result().unwrap().reason(), &CancelReason::Explicit);
 /// # }
 /// ```
 pub fn cancelled() -> Cancellation {
@@ -226,7 +281,7 @@ pub fn checkpoint() -> Checkpoint {
 /// ```
 pub fn current_deadline() -> Option<Instant> {
     CURRENT
-        .try_with(|node| node.effective_deadline())
+        .try_with(|current| current.node().effective_deadline())
         .ok()
         .flatten()
 }
@@ -279,7 +334,7 @@ impl Future for Checkpoint {
     type Output = Result<(), Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Ok(Some(cancelled)) = CURRENT.try_with(|node| node.cancellation()) {
+        if let Ok(Some(cancelled)) = CURRENT.try_with(Current::cancellation) {
             return Poll::Ready(Err(cancelled));
         }
         if self.yielded {

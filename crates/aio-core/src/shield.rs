@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use crate::scope::{self, Node, NodeKind, PinGuard, Scoped};
-use crate::task_group::{ChildCell, ChildTask, Plain};
+use crate::task_group::{ChildCell, ChildTask, Owner, Plain};
 use crate::timeout::{TimeoutFuture, timeout, timeout_at};
 use crate::{TaskHandle, TaskId};
 
@@ -121,7 +121,7 @@ impl<F: Future> Future for Shield<F> {
             this.node.bind(outer.clone());
             *this.pin = Some(PinGuard::new(outer));
         }
-        match this.inner.poll_scoped(cx, |_| false) {
+        match this.inner.poll_scoped(cx, || false) {
             Poll::Ready(Some(output)) => {
                 *this.pin = None;
                 Poll::Ready(output)
@@ -185,9 +185,9 @@ where
     // No live group around us: run as a task of its own, tracked by the run() scope if any.
     let runtime = tokio::runtime::Handle::current();
     let tracker = outer.as_ref().and_then(|node| node.root_tracker());
-    let cell = Arc::new(ChildCell::new(TaskId::next(), None));
-    let node = Node::new(NodeKind::Task, outer, true);
-    let task = ChildTask::new(None, 0, Arc::clone(&cell), node, fut);
+    let owner = Owner::Detached { parent: outer };
+    let cell = Arc::new(ChildCell::new(TaskId::next(), None, owner, true));
+    let task = ChildTask::new(Arc::clone(&cell), fut);
     match tracker {
         Some(tracker) => drop(runtime.spawn(tracker.track_future(task))),
         None => drop(runtime.spawn(task)),

@@ -26,14 +26,6 @@ impl<T> Slab<T> {
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     pub(crate) fn insert(&mut self, value: T) -> usize {
         let key = self.next_free;
         if key == self.entries.len() {
@@ -95,7 +87,7 @@ mod tests {
         assert_eq!(slab.remove(a), Some("a"));
         let c = slab.insert("c");
         assert_eq!(c, a);
-        assert_eq!(slab.len(), 2);
+        assert_eq!(slab.iter().count(), 2);
         assert_eq!(slab.iter().copied().collect::<Vec<_>>(), ["c", "b"]);
         assert_eq!(slab.remove(b), Some("b"));
         assert_eq!(slab.remove(b), None);
@@ -108,7 +100,7 @@ mod tests {
         for key in keys {
             slab.remove(key);
         }
-        assert!(slab.is_empty());
+        assert_eq!(slab.iter().count(), 0);
         assert_eq!(slab.insert(7), 0);
     }
 }

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -20,7 +21,7 @@ use tokio::runtime::Handle;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, Span};
 
-pub(crate) use child::{ChildCell, ChildOutput, ChildTask, Plain};
+pub(crate) use child::{ChildCell, ChildOutput, ChildTask, Owner, Plain};
 pub use error::{SpawnError, TaskFailure, TaskGroupError};
 
 use self::child::{ChildEvent, ChildRef};
@@ -222,7 +223,7 @@ impl<E> TaskGroup<E> {
     /// which [`is_cancelled`](TaskGroupError::is_cancelled) is true with
     /// [`CancelReason::Explicit`]; failures raised while unwinding are still reported.
     pub fn cancel(&self) {
-        if !lock(&self.core.state).finished {
+        if self.core.live.load(Ordering::Acquire) & FINISHED == 0 {
             self.core.node.cancel(CancelReason::Explicit);
         }
     }
@@ -393,14 +394,17 @@ struct RawFailure {
 }
 
 struct GroupState {
-    /// The scope has returned (or its reaper is done); spawning is refused.
-    finished: bool,
-    children: Slab<Arc<dyn ChildRef>>,
+    /// Tasks that have suspended at least once: the ones a cancellation has to wake. A task
+    /// that finishes in its first poll never appears here.
+    suspended: Slab<Arc<dyn ChildRef>>,
     failures: Vec<RawFailure>,
     panic: Option<Box<dyn Any + Send>>,
     /// Our key in the node's waiter list.
     node_key: Option<usize>,
 }
+
+/// Set in `GroupCore::live` once the group is finished and refuses new tasks.
+const FINISHED: usize = 1 << (usize::BITS - 1);
 
 /// The part of a group that is independent of its error type: what tasks and the tree
 /// hold on to.
@@ -411,6 +415,11 @@ pub(crate) struct GroupCore {
     runtime: Handle,
     tracker: Option<TaskTracker>,
     grace: Duration,
+    /// Running tasks, plus [`FINISHED`]. Spawning and finishing a task that never
+    /// suspends touch only this counter.
+    live: AtomicUsize,
+    /// Set by the reaper: every task drops its future at its next poll.
+    forced: AtomicBool,
     state: Mutex<GroupState>,
     /// The task running the scope (body, then the wait for children).
     waker: AtomicWaker,
@@ -435,9 +444,10 @@ impl GroupCore {
                 runtime,
                 tracker,
                 grace,
+                live: AtomicUsize::new(0),
+                forced: AtomicBool::new(false),
                 state: Mutex::new(GroupState {
-                    finished: false,
-                    children: Slab::new(),
+                    suspended: Slab::new(),
                     failures: Vec::new(),
                     panic: None,
                     node_key: None,
@@ -454,7 +464,16 @@ impl GroupCore {
     }
 
     fn len(&self) -> usize {
-        lock(&self.state).children.len()
+        self.live.load(Ordering::Acquire) & !FINISHED
+    }
+
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Whether the reaper wants every task gone.
+    pub(crate) fn is_forced(&self) -> bool {
+        self.forced.load(Ordering::Acquire)
     }
 
     /// Spawns a task. A `shielded` task (a detached shield) runs in a node that the group's
@@ -470,77 +489,75 @@ impl GroupCore {
         F: Future + Send + 'static,
         F::Output: ChildOutput,
     {
-        if !shielded {
+        if !shielded && self.node.is_cancelled() {
             if let Some(cancelled) = self.node.cancellation() {
                 return Err((SpawnError::ShuttingDown(cancelled), fut));
             }
         }
+        if self.live.fetch_add(1, Ordering::AcqRel) & FINISHED != 0 {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+            return Err((SpawnError::Finished, fut));
+        }
         let id = TaskId::next();
-        let cell = Arc::new(ChildCell::new(id, name));
-        let key = {
-            let mut state = lock(&self.state);
-            if state.finished {
-                drop(state);
-                return Err((SpawnError::Finished, fut));
-            }
-            let as_child: Arc<dyn ChildRef> = cell.clone();
-            state.children.insert(as_child)
-        };
+        let cell = Arc::new(ChildCell::new(
+            id,
+            name,
+            Owner::Group(Arc::clone(self)),
+            shielded,
+        ));
         let span = tracing::debug_span!(
             parent: &self.span,
             "aio.task",
             task.id = id.as_u64(),
             task.name = cell.name().map(|n| &**n)
         );
-        let node = Node::new(NodeKind::Task, Some(Arc::clone(&self.node)), shielded);
-        let task = ChildTask::new(
-            Some(Arc::clone(self)),
-            key,
-            Arc::clone(&cell),
-            node,
-            fut.instrument(span),
-        );
+        let task = ChildTask::new(Arc::clone(&cell), fut.instrument(span));
         drop(self.runtime.spawn(task));
         Ok(TaskHandle::new(cell))
+    }
+
+    /// A task has suspended for the first time: from now on a cancellation must wake it.
+    /// Check for cancellation *after* this, so one that raced with it is not missed.
+    pub(crate) fn add_suspended(&self, child: Arc<dyn ChildRef>) -> usize {
+        lock(&self.state).suspended.insert(child)
     }
 
     /// A task has finished: forget it, record what it reported, cancel the rest on a
     /// failure, and wake the scope when the last one is gone.
     pub(crate) fn child_done(
         &self,
-        key: usize,
+        suspended: Option<usize>,
         id: TaskId,
         name: Option<&Arc<str>>,
         event: Option<ChildEvent>,
     ) {
-        let (cancel, empty) = {
+        let mut cancel = false;
+        if suspended.is_some() || event.is_some() {
             let mut state = lock(&self.state);
-            let removed = state.children.remove(key);
-            let cancel = match event {
-                None => false,
+            let removed = suspended.and_then(|key| state.suspended.remove(key));
+            match event {
+                None => {}
                 Some(ChildEvent::Failed(error)) => {
                     state.failures.push(RawFailure {
                         task: Some(id),
                         name: name.cloned(),
                         error,
                     });
-                    true
+                    cancel = true;
                 }
                 Some(ChildEvent::Panicked(panic)) => {
                     store_panic(&mut state, panic, Some(id));
-                    true
+                    cancel = true;
                 }
-            };
-            let empty = state.children.is_empty();
+            }
             drop(state);
             drop(removed);
-            (cancel, empty)
-        };
+        }
         if cancel {
             self.node
                 .cancel(CancelReason::sibling_failed(Some(id), name.cloned()));
         }
-        if empty {
+        if self.live.fetch_sub(1, Ordering::AcqRel) & !FINISHED == 1 {
             self.waker.wake();
         }
     }
@@ -553,12 +570,13 @@ impl GroupCore {
     /// Marks the group finished if no task is left; registers `cx` otherwise.
     fn poll_finish(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.waker.register(cx.waker());
-        let mut state = lock(&self.state);
-        if state.children.is_empty() {
-            state.finished = true;
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+        match self
+            .live
+            .compare_exchange(0, FINISHED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Poll::Ready(()),
+            Err(live) if live == FINISHED => Poll::Ready(()),
+            Err(_) => Poll::Pending,
         }
     }
 
@@ -594,12 +612,27 @@ impl GroupCore {
         (failures, panic)
     }
 
-    /// Wakes every task so it notices a cancellation or a forced drop.
+    /// The tasks that are suspended now.
+    fn suspended(&self) -> Vec<Arc<dyn ChildRef>> {
+        lock(&self.state).suspended.iter().cloned().collect()
+    }
+
+    /// Wakes every suspended task so it notices a cancellation or a forced drop. Tasks that
+    /// never suspended check for both before and after their first poll.
     fn wake_children(&self) {
-        let children: Vec<_> = lock(&self.state).children.iter().cloned().collect();
-        for child in children {
+        for child in self.suspended() {
             child.wake();
         }
+    }
+
+    /// Makes every task drop its future at its next poll, and wakes them.
+    fn force(&self) -> Vec<Arc<dyn ChildRef>> {
+        self.forced.store(true, Ordering::Release);
+        let stragglers = self.suspended();
+        for child in &stragglers {
+            child.wake();
+        }
+        stragglers
     }
 }
 
@@ -643,8 +676,9 @@ impl<F: Future> Future for Body<'_, F> {
         let mut this = self.project();
         this.core.waker.register(cx.waker());
         let inner = this.inner.as_mut();
+        let node = &this.core.node;
         match catch_unwind(AssertUnwindSafe(|| {
-            inner.poll_scoped(cx, Node::is_cancelled)
+            inner.poll_scoped(cx, || node.is_cancelled())
         })) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(Some(output))) => Poll::Ready(BodyOutcome::Returned(output)),

@@ -367,13 +367,13 @@ impl<F: Future> Future for TimeoutFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let node = Arc::clone(&this.exit.node);
+        let node = &this.exit.node;
         if !*this.entered {
             *this.entered = true;
             node.bind(scope::current());
-            phase(&node).store(ACTIVE, Ordering::Release);
+            phase(node).store(ACTIVE, Ordering::Release);
             if *this.expire_at_start {
-                fire(&node);
+                fire(node);
             }
         }
         // A deadline that has already passed counts before the future is polled, so that
@@ -385,16 +385,16 @@ impl<F: Future> Future for TimeoutFuture<F> {
                 .as_pin_ref()
                 .is_some_and(|s| s.is_elapsed())
         {
-            fire(&node);
+            fire(node);
         }
         match this
             .inner
             .as_mut()
-            .poll_scoped(cx, Node::is_cancelled_directly)
+            .poll_scoped(cx, || node.is_cancelled_directly())
         {
             Poll::Ready(Some(output)) => {
                 let expired = node.is_cancelled_directly();
-                phase(&node).store(if expired { EXPIRED } else { FINISHED }, Ordering::Release);
+                phase(node).store(if expired { EXPIRED } else { FINISHED }, Ordering::Release);
                 // After the deadline fired, a future that ends by passing the cancellation
                 // up has been cancelled by it; one that finished without noticing keeps its
                 // result.
@@ -404,7 +404,7 @@ impl<F: Future> Future for TimeoutFuture<F> {
                     Ok(output)
                 });
             }
-            Poll::Ready(None) => return Poll::Ready(Err(expire(&node))),
+            Poll::Ready(None) => return Poll::Ready(Err(expire(node))),
             Poll::Pending => {}
         }
         if node.is_cancelled_directly() {
@@ -413,7 +413,7 @@ impl<F: Future> Future for TimeoutFuture<F> {
         }
         // Reschedules wake the owner; register before reading the generation so a
         // reschedule in between is never missed.
-        let generation_now = generation(&node);
+        let generation_now = generation(node);
         if !this
             .owner
             .as_ref()
@@ -422,7 +422,7 @@ impl<F: Future> Future for TimeoutFuture<F> {
             node.set_owner(cx.waker());
             *this.owner = Some((generation_now, cx.waker().clone()));
         }
-        let generation_now = generation(&node);
+        let generation_now = generation(node);
         let mut due = false;
         if *this.armed != Some(generation_now) {
             *this.armed = Some(generation_now);
@@ -447,13 +447,13 @@ impl<F: Future> Future for TimeoutFuture<F> {
         }
         // The deadline fired while the future was suspended: that is where it is cancelled,
         // unless something structured inside must unwind first.
-        fire(&node);
+        fire(node);
         if node.is_pinned() {
             cx.waker().wake_by_ref();
             return Poll::Pending;
         }
         this.inner.drop_future();
-        Poll::Ready(Err(expire(&node)))
+        Poll::Ready(Err(expire(node)))
     }
 }
 

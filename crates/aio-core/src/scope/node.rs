@@ -95,18 +95,20 @@ pub(crate) struct Node {
 impl Node {
     /// A node whose parent is known now.
     pub(crate) fn new(kind: NodeKind, parent: Option<Arc<Node>>, shielded: bool) -> Arc<Node> {
-        let node = Node::unbound(kind, shielded);
-        node.bind(parent);
-        Arc::new(node)
+        Arc::new(Node::with_parent(kind, OnceLock::from(parent), shielded))
     }
 
     /// A node whose parent is bound later, when the future that owns it is first polled.
     pub(crate) fn unbound(kind: NodeKind, shielded: bool) -> Node {
+        Node::with_parent(kind, OnceLock::new(), shielded)
+    }
+
+    fn with_parent(kind: NodeKind, parent: OnceLock<Option<Arc<Node>>>, shielded: bool) -> Node {
         Node {
             id: ScopeId::next(),
             kind,
             shielded,
-            parent: OnceLock::new(),
+            parent,
             cancelled: AtomicBool::new(false),
             linked: AtomicBool::new(false),
             pins: AtomicUsize::new(0),

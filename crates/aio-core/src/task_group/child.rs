@@ -4,15 +4,14 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use futures::task::AtomicWaker;
 use pin_project_lite::pin_project;
 
 use super::GroupCore;
-use crate::scope::{Node, Scoped};
+use crate::scope::{Current, Node, NodeKind, Scoped, TaskScope};
 use crate::util::lock;
 use crate::{CancelError, CancelReason, Cancelled, TaskError, TaskId};
 
@@ -68,8 +67,6 @@ impl<T: Send + 'static> ChildOutput for Plain<T> {
 pub(crate) trait ChildRef: Send + Sync {
     /// Wakes the child's task so it sees a cancellation.
     fn wake(&self);
-    /// Makes the child drop its future at its next poll, pinned or not.
-    fn force(&self);
     fn id(&self) -> TaskId;
     fn name(&self) -> Option<&Arc<str>>;
 }
@@ -80,26 +77,61 @@ enum Slot<T> {
     Taken,
 }
 
-/// Shared between a running child and its [`TaskHandle`](crate::TaskHandle).
+/// Who a task belongs to.
+pub(crate) enum Owner {
+    Group(Arc<GroupCore>),
+    /// A detached shield started outside any group, under `parent`.
+    Detached {
+        parent: Option<Arc<Node>>,
+    },
+}
+
+/// Shared between a running child, its [`TaskHandle`](crate::TaskHandle) and its group.
 pub(crate) struct ChildCell<T> {
     id: TaskId,
     name: Option<Arc<str>>,
+    owner: Owner,
+    /// The task runs in a node that the group's cancellation does not reach.
+    shielded: bool,
+    /// The task's own node, created only if something inside the task needs it.
+    node: OnceLock<Arc<Node>>,
     task_waker: AtomicWaker,
-    forced: AtomicBool,
     slot: Mutex<Slot<T>>,
     handle_waker: AtomicWaker,
 }
 
 impl<T> ChildCell<T> {
-    pub(crate) fn new(id: TaskId, name: Option<Arc<str>>) -> Self {
+    pub(crate) fn new(id: TaskId, name: Option<Arc<str>>, owner: Owner, shielded: bool) -> Self {
         ChildCell {
             id,
             name,
+            owner,
+            shielded,
+            node: OnceLock::new(),
             task_waker: AtomicWaker::new(),
-            forced: AtomicBool::new(false),
             slot: Mutex::new(Slot::Running),
             handle_waker: AtomicWaker::new(),
         }
+    }
+
+    /// The node the task hangs under: its group's, or where a detached task was started.
+    fn parent(&self) -> Option<&Arc<Node>> {
+        match &self.owner {
+            Owner::Group(group) => Some(group.node()),
+            Owner::Detached { parent } => parent.as_ref(),
+        }
+    }
+
+    fn group(&self) -> Option<&GroupCore> {
+        match &self.owner {
+            Owner::Group(group) => Some(group),
+            Owner::Detached { .. } => None,
+        }
+    }
+
+    /// The reaper of the task's dropped group wants it gone.
+    fn is_forced(&self) -> bool {
+        self.group().is_some_and(GroupCore::is_forced)
     }
 
     pub(crate) fn id(&self) -> TaskId {
@@ -144,13 +176,32 @@ impl<T> ChildCell<T> {
     }
 }
 
-impl<T: Send> ChildRef for ChildCell<T> {
-    fn wake(&self) {
-        self.task_waker.wake();
+impl<T: Send> TaskScope for ChildCell<T> {
+    fn node(&self) -> &Arc<Node> {
+        self.node
+            .get_or_init(|| Node::new(NodeKind::Task, self.parent().cloned(), self.shielded))
     }
 
-    fn force(&self) {
-        self.forced.store(true, Ordering::Release);
+    fn created_node(&self) -> Option<&Arc<Node>> {
+        self.node.get()
+    }
+
+    // A task's own node is never cancelled directly: it is cancelled when the node it hangs
+    // under is, unless it is shielded.
+    fn is_cancelled(&self) -> bool {
+        !self.shielded && self.parent().is_some_and(|parent| parent.is_cancelled())
+    }
+
+    fn cancellation(&self) -> Option<Cancelled> {
+        if self.shielded {
+            return None;
+        }
+        self.parent()?.cancellation()
+    }
+}
+
+impl<T: Send> ChildRef for ChildCell<T> {
+    fn wake(&self) {
         self.task_waker.wake();
     }
 
@@ -165,13 +216,14 @@ impl<T: Send> ChildRef for ChildCell<T> {
 
 pin_project! {
     /// The future a group hands to Tokio for each child.
+    #[project = ChildTaskProj]
     pub(crate) struct ChildTask<F: Future>
     where
         F::Output: ChildOutput,
     {
-        group: Option<Arc<GroupCore>>,
-        key: usize,
         cell: Arc<ChildCell<<F::Output as ChildOutput>::Ok>>,
+        // The key in the group's list of suspended tasks, once the task has suspended.
+        suspended: Option<usize>,
         #[pin]
         inner: Scoped<F>,
         done: bool,
@@ -186,28 +238,22 @@ pin_project! {
             let this = this.project();
             if !*this.done {
                 *this.done = true;
-                finish(this.group.as_deref(), *this.key, this.cell, this.inner.node(), Outcome::Aborted);
+                finish(this.cell, *this.suspended, Outcome::Aborted);
             }
         }
     }
 }
 
-impl<F: Future> ChildTask<F>
+impl<F: Future + Send + 'static> ChildTask<F>
 where
     F::Output: ChildOutput,
 {
-    pub(crate) fn new(
-        group: Option<Arc<GroupCore>>,
-        key: usize,
-        cell: Arc<ChildCell<<F::Output as ChildOutput>::Ok>>,
-        node: Arc<Node>,
-        fut: F,
-    ) -> Self {
+    pub(crate) fn new(cell: Arc<ChildCell<<F::Output as ChildOutput>::Ok>>, fut: F) -> Self {
+        let scope: Arc<dyn TaskScope> = cell.clone();
         ChildTask {
-            group,
-            key,
             cell,
-            inner: Scoped::new(node, fut),
+            suspended: None,
+            inner: Scoped::new(Current::Task(scope), fut),
             done: false,
         }
     }
@@ -224,23 +270,22 @@ where
         if *this.done {
             return Poll::Ready(());
         }
-        let outcome = if this.cell.forced.load(Ordering::Acquire) {
+        let cell = &**this.cell;
+        let outcome = if cell.is_forced() {
             drop_quietly(this.inner.as_mut());
             Outcome::Aborted
         } else {
-            this.cell.task_waker.register(cx.waker());
+            cell.task_waker.register(cx.waker());
             let inner = this.inner.as_mut();
             match catch_unwind(AssertUnwindSafe(|| {
-                inner.poll_scoped(cx, Node::is_cancelled)
+                inner.poll_scoped(cx, || cell.is_cancelled())
             })) {
-                Ok(Poll::Pending) => return Poll::Pending,
+                Ok(Poll::Pending) => match this.suspend() {
+                    Some(outcome) => outcome,
+                    None => return Poll::Pending,
+                },
                 Ok(Poll::Ready(Some(output))) => output.classify(),
-                Ok(Poll::Ready(None)) => Outcome::Cancelled(
-                    this.inner
-                        .node()
-                        .cancellation()
-                        .unwrap_or_else(|| Cancelled::new(CancelReason::ParentCancelled)),
-                ),
+                Ok(Poll::Ready(None)) => Outcome::Cancelled(cancellation(cell)),
                 Err(panic) => {
                     drop_quietly(this.inner.as_mut());
                     Outcome::Panicked(panic)
@@ -248,15 +293,41 @@ where
             }
         };
         *this.done = true;
-        finish(
-            this.group.as_deref(),
-            *this.key,
-            this.cell,
-            this.inner.node(),
-            outcome,
-        );
+        finish(this.cell, *this.suspended, outcome);
         Poll::Ready(())
     }
+}
+
+impl<F: Future> ChildTaskProj<'_, F>
+where
+    F::Output: ChildOutput,
+{
+    /// The task suspended. The first time, it joins its group's list of tasks to wake on a
+    /// cancellation; a cancellation or a forced drop that came in before it joined is caught
+    /// by the check that follows. Returns how the task ended, if it did.
+    fn suspend(&mut self) -> Option<Outcome<<F::Output as ChildOutput>::Ok>> {
+        if self.suspended.is_some() {
+            return None;
+        }
+        let cell: &Arc<ChildCell<_>> = self.cell;
+        let group = cell.group()?;
+        let as_child: Arc<dyn ChildRef> = cell.clone();
+        *self.suspended = Some(group.add_suspended(as_child));
+        if group.is_forced() {
+            drop_quietly(self.inner.as_mut());
+            return Some(Outcome::Aborted);
+        }
+        if cell.is_cancelled() && !self.inner.is_pinned() {
+            self.inner.as_mut().drop_future();
+            return Some(Outcome::Cancelled(cancellation(cell)));
+        }
+        None
+    }
+}
+
+fn cancellation<T: Send>(cell: &ChildCell<T>) -> Cancelled {
+    cell.cancellation()
+        .unwrap_or_else(|| Cancelled::new(CancelReason::ParentCancelled))
 }
 
 /// Drops a future whose poll panicked; a second panic from its destructor is swallowed so
@@ -265,14 +336,10 @@ fn drop_quietly<F: Future>(inner: Pin<&mut Scoped<F>>) {
     let _ = catch_unwind(AssertUnwindSafe(|| inner.drop_future()));
 }
 
-fn finish<T>(
-    group: Option<&GroupCore>,
-    key: usize,
-    cell: &ChildCell<T>,
-    node: &Node,
-    outcome: Outcome<T>,
-) {
-    node.detach();
+fn finish<T: Send>(cell: &ChildCell<T>, suspended: Option<usize>, outcome: Outcome<T>) {
+    if let Some(node) = cell.created_node() {
+        node.detach();
+    }
     let (result, event) = match outcome {
         Outcome::Ok(value) => (Ok(value), None),
         Outcome::Cancelled(cancelled) => (Err(TaskError::Cancelled(cancelled)), None),
@@ -281,8 +348,8 @@ fn finish<T>(
         Outcome::Panicked(panic) => (Err(TaskError::Panicked), Some(ChildEvent::Panicked(panic))),
     };
     cell.complete(result);
-    match group {
-        Some(group) => group.child_done(key, cell.id(), cell.name(), event),
+    match cell.group() {
+        Some(group) => group.child_done(suspended, cell.id(), cell.name(), event),
         None => {
             if let Some(ChildEvent::Panicked(_)) = event {
                 tracing::error!(task.id = %cell.id(), "detached task panicked outside any task group");

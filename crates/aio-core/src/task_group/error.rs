@@ -80,11 +80,20 @@ impl<E: fmt::Display> fmt::Display for TaskFailure<E> {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// use std::time::Duration;
 /// use aio_core::{BoxError, TaskGroup};
+/// use tokio::time::sleep;
 ///
 /// let err = TaskGroup::<BoxError>::scope(|tg| async move {
-///     tg.spawn_named("parse", async { Err::<(), _>("bad input".into()) })?;
-///     tg.spawn_named("fetch", async { Err::<(), _>(std::io::Error::other("refused").into()) })?;
+///     // Both fail at the same moment, so both failures are collected.
+///     tg.spawn_named("parse", async {
+///         sleep(Duration::from_millis(10)).await;
+///         Err::<(), _>("bad input".into())
+///     })?;
+///     tg.spawn_named("fetch", async {
+///         sleep(Duration::from_millis(10)).await;
+///         Err::<(), _>(std::io::Error::other("refused").into())
+///     })?;
 ///     Ok(())
 /// })
 /// .await

@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use super::{GroupCore, WaitChildren};
+use std::sync::atomic::Ordering;
+
+use super::{FINISHED, GroupCore, WaitChildren};
 use crate::CancelReason;
 use crate::util::lock;
 
@@ -15,7 +17,9 @@ pub(super) fn reap(core: Arc<GroupCore>) {
     core.node.cancel(CancelReason::ParentCancelled);
     let running = core.len();
     if running == 0 {
-        lock(&core.state).finished = true;
+        let _ = core
+            .live
+            .compare_exchange(0, FINISHED, Ordering::AcqRel, Ordering::Acquire);
         report_lost(&core);
         core.finalize();
         return;
@@ -46,17 +50,14 @@ async fn run(core: Arc<GroupCore>) {
     )
     .await;
     if waited.is_err() {
-        let stragglers: Vec<_> = lock(&core.state).children.iter().cloned().collect();
-        for child in &stragglers {
+        for child in &core.force() {
             tracing::warn!(
                 group.id = %core.node.id(),
                 task.id = %child.id(),
                 task.name = child.name().map(|n| &**n),
                 "task did not finish within the grace period of its dropped group; dropping it"
             );
-            child.force();
         }
-        drop(stragglers);
         WaitChildren {
             core: &core,
             waited: false,

@@ -198,15 +198,11 @@ where
 }
 
 fn timeout_node(deadline: Option<Instant>) -> Arc<Node> {
-    let node = Node::unbound(
-        NodeKind::Timeout {
-            phase: AtomicU8::new(CREATED),
-            generation: AtomicU64::new(0),
-        },
-        false,
-    );
-    node.set_deadline(deadline);
-    Arc::new(node)
+    let kind = NodeKind::Timeout {
+        phase: AtomicU8::new(CREATED),
+        generation: AtomicU64::new(0),
+    };
+    Arc::new(Node::unbound(kind, false).with_deadline(deadline))
 }
 
 /// A handle to a running timeout: asyncio's `Timeout` object.

@@ -33,3 +33,22 @@ pub use aio_sync as sync;
 
 #[doc(inline)]
 pub use aio_blocking as blocking;
+
+/// The guides in `docs/`, compiled and run as doctests so their code cannot rot.
+#[cfg(doctest)]
+mod guides {
+    #[doc = include_str!("../../../README.md")]
+    struct Readme;
+
+    #[doc = include_str!("../../../docs/cancellation.md")]
+    struct Cancellation;
+
+    #[doc = include_str!("../../../docs/task-groups.md")]
+    struct TaskGroups;
+
+    #[doc = include_str!("../../../docs/asyncio-to-aio.md")]
+    struct AsyncioToAio;
+
+    #[doc = include_str!("../../../docs/design.md")]
+    struct Design;
+}

@@ -123,6 +123,15 @@ impl Node {
         }
     }
 
+    /// Sets the first deadline of a node that nobody shares yet.
+    pub(crate) fn with_deadline(mut self, deadline: Option<Instant>) -> Node {
+        self.state
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .deadline = deadline;
+        self
+    }
+
     /// Sets the parent; later calls are ignored.
     pub(crate) fn bind(&self, parent: Option<Arc<Node>>) {
         let _ = self.parent.set(parent);

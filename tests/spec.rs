@@ -15,3 +15,4 @@ mod core_shield;
 mod core_sweeps;
 mod core_taskgroup;
 mod core_timeout;
+mod core_tracing;

@@ -1,0 +1,167 @@
+//! What aio tells `tracing`: a span per group and per task, and reports from the reaper of a
+//! dropped group.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aio::{BoxError, TaskGroup};
+use tokio::time::sleep;
+use tracing::field::{Field, Visit};
+use tracing::span::{Attributes, Id, Record};
+use tracing::subscriber::Interest;
+use tracing::{Event, Metadata, Subscriber};
+
+use crate::support::*;
+
+/// Something `tracing` reported: a span or an event, with its fields.
+#[derive(Debug, Clone)]
+struct Reported {
+    name: String,
+    fields: Vec<(String, String)>,
+}
+
+impl Reported {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+#[derive(Default)]
+struct Fields(Vec<(String, String)>);
+
+impl Visit for Fields {
+    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .push((field.name().to_string(), format!("{value:?}")));
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.push((field.name().to_string(), value.to_string()));
+    }
+}
+
+/// A subscriber that records every span and event.
+#[derive(Default)]
+struct Recorder {
+    spans: Mutex<Vec<Reported>>,
+    events: Mutex<Vec<Reported>>,
+    next_id: AtomicU64,
+}
+
+impl Subscriber for &'static Recorder {
+    fn register_callsite(&self, _: &'static Metadata<'static>) -> Interest {
+        Interest::always()
+    }
+
+    fn enabled(&self, _: &Metadata<'_>) -> bool {
+        true
+    }
+
+    fn new_span(&self, attrs: &Attributes<'_>) -> Id {
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        self.spans.lock().unwrap().push(Reported {
+            name: attrs.metadata().name().to_string(),
+            fields: fields.0,
+        });
+        Id::from_u64(self.next_id.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    fn record(&self, _: &Id, _: &Record<'_>) {}
+
+    fn record_follows_from(&self, _: &Id, _: &Id) {}
+
+    fn event(&self, event: &Event<'_>) {
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        self.events.lock().unwrap().push(Reported {
+            name: event.metadata().level().to_string(),
+            fields: fields.0,
+        });
+    }
+
+    fn enter(&self, _: &Id) {}
+
+    fn exit(&self, _: &Id) {}
+}
+
+/// Runs `body` on a paused current-thread runtime with `recorder` as the subscriber.
+fn recorded(body: impl std::future::Future<Output = ()>) -> &'static Recorder {
+    let recorder: &'static Recorder = Box::leak(Box::default());
+    tracing::subscriber::with_default(recorder, || run_current_thread(body));
+    recorder
+}
+
+#[test]
+fn every_group_and_every_task_has_a_span() {
+    let recorder = recorded(async {
+        TaskGroup::<BoxError>::builder()
+            .name("fetchers")
+            .scope(|tg| async move {
+                tg.spawn_named("fetch-1", async { Ok(()) })?;
+                tg.spawn(async { Ok(()) })?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+    });
+    let spans = recorder.spans.lock().unwrap().clone();
+    let group = spans.iter().find(|s| s.name == "aio.task_group").unwrap();
+    assert_eq!(group.field("group.name"), Some("fetchers"));
+    assert!(group.field("group.id").is_some());
+    let tasks: Vec<_> = spans.iter().filter(|s| s.name == "aio.task").collect();
+    assert_eq!(tasks.len(), 2);
+    assert_eq!(tasks[0].field("task.name"), Some("fetch-1"));
+    assert!(tasks.iter().all(|t| t.field("task.id").is_some()));
+}
+
+#[test]
+fn a_dropped_group_reports_what_it_reaps() {
+    let recorder = recorded(async {
+        tokio::select! {
+            _ = TaskGroup::<BoxError>::builder()
+                .name("dropped")
+                .grace(ms(10))
+                .scope(|tg| async move {
+                    tg.spawn_named("stubborn", aio::on_cancel(sleep_forever::<()>(), async {
+                        sleep(FOREVER).await;
+                        Ok(())
+                    }))?;
+                    tg.spawn_named("failing", aio::on_cancel(sleep_forever::<()>(), async {
+                        Err("cleanup failed".into())
+                    }))?;
+                    sleep_forever::<()>().await
+                }) => unreachable!(),
+            _ = sleep(ms(1)) => {}
+        }
+        sleep(Duration::from_secs(1)).await;
+    });
+    let events = recorder.events.lock().unwrap().clone();
+    let messages: Vec<_> = events.iter().filter_map(|e| e.field("message")).collect();
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.starts_with("task group dropped before it finished")),
+        "{messages:?}"
+    );
+    let dropped = events
+        .iter()
+        .find(|e| {
+            e.field("message")
+                .is_some_and(|m| m.contains("did not finish within the grace period"))
+        })
+        .expect("the stubborn task is reported");
+    assert_eq!(dropped.field("task.name"), Some("stubborn"));
+    let lost = events
+        .iter()
+        .find(|e| {
+            e.field("message")
+                .is_some_and(|m| m.contains("nobody is left to receive"))
+        })
+        .expect("the lost failure is reported");
+    assert_eq!(lost.field("task.name"), Some("failing"));
+}

@@ -1,1 +1,0 @@
-//! Examples live in the files next to this crate; see README.

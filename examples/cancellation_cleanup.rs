@@ -106,7 +106,8 @@ pub(crate) fn main() {
 async fn job(log: Log) -> Result<(), BoxError> {
     let _lease = OnDrop(log.clone(), "finally: lease released"); // `finally:`, on every path
     on_cancel(
-        do_work(log.clone()),   // try: await do_work()
+        do_work(log.clone()),
+        |_| // try: await do_work()
         roll_back(log.clone()), // except CancelledError: await cleanup(); raise
     )
     .await
@@ -128,7 +129,7 @@ async fn roll_back(log: Log) -> Result<(), BoxError> {
 }
 
 async fn on_cancel_and_finally() {
-    println!("== 1. on_cancel(work, cleanup) and Drop: `except CancelledError` and `finally`");
+    println!("== 1. on_cancel(work, |_| cleanup) and Drop: `except CancelledError` and `finally`");
     println!("   left alone:");
     let log = Log::new();
     job(log.clone()).await.expect("nothing cancels it");
@@ -169,7 +170,7 @@ async fn a_cleanup_that_fails() {
     let err = TaskGroup::<BoxError>::scope(|tg| async move {
         tg.spawn_named(
             "upload",
-            on_cancel(sleep_forever(), async {
+            on_cancel(sleep_forever(), |_| async {
                 sleep(ms(5)).await;
                 Err(io::Error::other("could not delete the partial upload").into())
             }),
@@ -292,7 +293,7 @@ async fn a_group_dropped_by_select() -> Log {
                 };
                 tg.spawn_named(
                     format!("upload-{i}"),
-                    on_cancel(sleep_forever(), delete_partial_upload),
+                    on_cancel(sleep_forever(), |_| delete_partial_upload),
                 )?;
             }
             // A task whose cleanup would outlast the grace period.
@@ -302,7 +303,7 @@ async fn a_group_dropped_by_select() -> Log {
                 sleep(FOREVER).await;
                 Ok(())
             };
-            tg.spawn_named("stubborn", on_cancel(sleep_forever(), stubborn_cleanup))?;
+            tg.spawn_named("stubborn", on_cancel(sleep_forever(), |_| stubborn_cleanup))?;
             sleep_forever().await
         });
     tokio::select! {

@@ -139,7 +139,7 @@ impl Client {
                     Reply::Garbage => Err(ParseError { url: url(i) }.into()),
                 }
             },
-            // except CancelledError: close the connection, then re-raise. A real client
+            |_| // except CancelledError: close the connection, then re-raise. A real client
             // would `.await` here (send a RST, return the socket to its pool).
             async move {
                 cancelled.lock().unwrap().push(i);

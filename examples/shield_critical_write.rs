@@ -187,7 +187,7 @@ async fn shield_detached_like_asyncio() {
                     notify_customer().await;
                     Ok(())
                 },
-                async move {
+                move |_| async move {
                     println!(
                         "   {:>3} ms save-order: cancelled while waiting; the write runs on",
                         at(start)

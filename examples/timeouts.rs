@@ -198,7 +198,7 @@ async fn a_timeout_around_a_group() {
                     );
                     Ok(())
                 };
-                tg.spawn_named(format!("worker-{i}"), on_cancel(work, cleanup))?;
+                tg.spawn_named(format!("worker-{i}"), on_cancel(work, |_| cleanup))?;
             }
             Ok("the group's value")
         }),

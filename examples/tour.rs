@@ -295,7 +295,7 @@ fn task_handles() {
             results.push(result);
         }
         assert_eq!(results[0], Ok("done"));
-        assert_eq!(results[1], Err(TaskError::Failed));
+        assert!(matches!(results[1], Err(TaskError::Failed(_))));
         assert!(matches!(results[2], Err(TaskError::Cancelled(_))));
     });
 }
@@ -308,7 +308,7 @@ async fn serve(conn: u32) -> Result<(), BoxError> {
         println!("   conn-{conn}: closed");
         Ok(())
     };
-    on_cancel(sleep_forever(), close).await
+    on_cancel(sleep_forever(), |_| close).await
 }
 
 fn ending_a_group_early() {
@@ -398,7 +398,7 @@ fn panics() {
                 c.store(true, Ordering::SeqCst);
                 Ok(())
             };
-            tg.spawn_named("sibling", on_cancel(sleep_forever(), cleanup))?;
+            tg.spawn_named("sibling", on_cancel(sleep_forever(), |_| cleanup))?;
             tg.spawn_named("parser", async {
                 sleep(ms(10)).await;
                 Ok(header_version(b"aio"))
@@ -541,7 +541,7 @@ fn own_error_type() {
                 Err::<(), _>(FetchError::TimedOut)
             })?;
             // A task that passes its cancellation up with `?` adds nothing.
-            tg.spawn_named("d", on_cancel(sleep_forever(), async { Ok(()) }))?;
+            tg.spawn_named("d", on_cancel(sleep_forever(), |_| async { Ok(()) }))?;
             Ok(())
         })
         .await

@@ -31,14 +31,14 @@ async fn group_with_cleanup(
         .scope(|tg| async move {
             for i in 0..3u64 {
                 let log = log.clone();
-                tg.spawn(on_cancel(sleep_forever::<()>(), async move {
+                tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
                     sleep(ms(10 * (i + 1))).await;
                     log.push(format!("cleanup {i}"));
                     Ok(())
                 }))?;
             }
             let guard = stubborn.guard();
-            tg.spawn(on_cancel(sleep_forever::<()>(), async move {
+            tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
                 let _guard = guard;
                 sleep(FOREVER).await;
                 Ok(())

@@ -104,7 +104,7 @@ async fn work(s: Stepper) -> Result<&'static str, BoxError> {
             }
             Ok("finished")
         },
-        async move {
+        move |_| async move {
             cleanup.log.push("cleanup started");
             sleep(ms(1)).await;
             cleanup.log.push("cleanup finished");
@@ -210,7 +210,7 @@ spec! {
                         }
                         Ok::<_, BoxError>("finished")
                     },
-                    async move {
+                    move |_| async move {
                         assert!(!aio::is_cancelled(), "cleanup runs shielded");
                         for n in 0..3u64 {
                             sleep(ms(n)).await;

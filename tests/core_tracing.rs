@@ -127,11 +127,11 @@ fn a_dropped_group_reports_what_it_reaps() {
                 .name("dropped")
                 .grace(ms(10))
                 .scope(|tg| async move {
-                    tg.spawn_named("stubborn", aio::on_cancel(sleep_forever::<()>(), async {
+                    tg.spawn_named("stubborn", aio::on_cancel(sleep_forever::<()>(), |_| async {
                         sleep(FOREVER).await;
                         Ok(())
                     }))?;
-                    tg.spawn_named("failing", aio::on_cancel(sleep_forever::<()>(), async {
+                    tg.spawn_named("failing", aio::on_cancel(sleep_forever::<()>(), |_| async {
                         Err("cleanup failed".into())
                     }))?;
                     sleep_forever::<()>().await

@@ -143,21 +143,49 @@ impl From<Cancelled> for io::Error {
 /// [`TaskGroupError`](crate::TaskGroupError); the second, like asyncio's `CancelledError`,
 /// adds nothing. This trait is how the group asks.
 ///
-/// It is implemented for [`Cancelled`], [`BoxError`] and
-/// [`std::io::Error`]. For your own error enum, add a variant:
+/// It is implemented for [`Cancelled`], [`BoxError`] and [`std::io::Error`]. For
+/// `BoxError` it recognises every aio error that stands for a cancellation: [`Cancelled`],
+/// a cancelled [`TaskGroupError`](crate::TaskGroupError), and the
+/// [`TaskError`](crate::TaskError)s and [`SpawnError`](crate::SpawnError)s whose
+/// `as_cancelled()` is `Some`.
+///
+/// For your own error enum, keep cancellations in a variant of their own, and route the
+/// aio errors you convert with `?` through it:
 ///
 /// ```
-/// use aio_core::{CancelError, Cancelled};
+/// use aio_core::{CancelError, Cancelled, SpawnError, TaskError};
 ///
 /// #[derive(Debug)]
 /// enum FetchError {
 ///     Status(u16),
 ///     Cancelled(Cancelled),
+///     Spawn(SpawnError),
+///     Task(TaskError),
 /// }
 ///
 /// impl From<Cancelled> for FetchError {
 ///     fn from(c: Cancelled) -> Self {
 ///         FetchError::Cancelled(c)
+///     }
+/// }
+///
+/// // `tg.spawn(..)?` in a group that is shutting down is a cancellation, not a failure.
+/// impl From<SpawnError> for FetchError {
+///     fn from(e: SpawnError) -> Self {
+///         match e.as_cancelled() {
+///             Some(c) => FetchError::Cancelled(c.clone()),
+///             None => FetchError::Spawn(e),
+///         }
+///     }
+/// }
+///
+/// // `handle.await?` on a task that failed or was cancelled passes a cancellation up.
+/// impl From<TaskError> for FetchError {
+///     fn from(e: TaskError) -> Self {
+///         match e.as_cancelled() {
+///             Some(c) => FetchError::Cancelled(c.clone()),
+///             None => FetchError::Task(e),
+///         }
 ///     }
 /// }
 ///
@@ -206,13 +234,11 @@ fn find_cancelled<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a Cancelled> {
     if let Some(group) = e.downcast_ref::<crate::TaskGroupError<BoxError>>() {
         return group.as_cancelled();
     }
-    if let Some(crate::TaskError::Cancelled(c)) = e.downcast_ref::<crate::TaskError>() {
-        return Some(c);
+    if let Some(task) = e.downcast_ref::<crate::TaskError>() {
+        return task.as_cancelled();
     }
-    if let Some(crate::SpawnError::ShuttingDown(c)) = e.downcast_ref::<crate::SpawnError>() {
-        return Some(c);
-    }
-    None
+    e.downcast_ref::<crate::SpawnError>()
+        .and_then(crate::SpawnError::as_cancelled)
 }
 
 #[cfg(test)]

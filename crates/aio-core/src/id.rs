@@ -4,11 +4,12 @@ use std::fmt;
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+static NEXT_TASK: AtomicU64 = AtomicU64::new(1);
+static NEXT_SCOPE: AtomicU64 = AtomicU64::new(1);
 
-fn next() -> NonZeroU64 {
+fn next(counter: &AtomicU64) -> NonZeroU64 {
     // Relaxed is enough: ids only need to be unique, not ordered with other memory.
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let id = counter.fetch_add(1, Ordering::Relaxed);
     NonZeroU64::new(id).expect("aio id counter overflowed")
 }
 
@@ -22,7 +23,7 @@ pub struct TaskId(NonZeroU64);
 
 impl TaskId {
     pub(crate) fn next() -> Self {
-        TaskId(next())
+        TaskId(next(&NEXT_TASK))
     }
 
     /// The id as a number.
@@ -49,7 +50,7 @@ pub struct ScopeId(NonZeroU64);
 
 impl ScopeId {
     pub(crate) fn next() -> Self {
-        ScopeId(next())
+        ScopeId(next(&NEXT_SCOPE))
     }
 
     /// The id as a number.

@@ -11,33 +11,34 @@ use pin_project_lite::pin_project;
 use crate::Cancelled;
 use crate::scope::{self, Node, NodeKind, PinGuard, Registration, Scoped, note_delivered};
 
-/// Runs `work`; if the scope around it is cancelled first, drops `work` and runs `cleanup`
-/// to completion, shielded, then returns the cancellation.
+/// Runs `work`; if the scope around it is cancelled first, drops `work`, runs the cleanup
+/// that `cleanup` builds to completion, shielded, and returns the cancellation.
 ///
 /// This is Python's
 ///
 /// ```python
 /// try:
 ///     return await work()
-/// except asyncio.CancelledError:
-///     await cleanup()
+/// except asyncio.CancelledError as cancelled:
+///     await cleanup(cancelled)
 ///     raise
 /// ```
 ///
 /// without async drop: the scopes around an `on_cancel` wait for its cleanup before they
-/// drop anything. `cleanup` runs in a [`shield`](crate::shield), so it can `.await` freely;
-/// bound it with a [`timeout`](crate::timeout) inside if it might hang. If `cleanup` fails,
-/// its error is returned instead of the cancellation, and a task group collects it like
-/// any other failure.
+/// drop anything. `cleanup` is called only on cancellation, with the [`Cancelled`] (its
+/// reason says why); the future it returns runs in a [`shield`](crate::shield), so it can
+/// `.await` freely. Bound it with a [`timeout`](crate::timeout) inside if it might hang. If
+/// the cleanup fails, its error is returned instead of the cancellation, and a task group
+/// collects it like any other failure.
 ///
 /// # Errors
 ///
-/// `work`'s error; or, when cancelled, `cleanup`'s error, or `E::from(Cancelled)`.
+/// `work`'s error; or, when cancelled, the cleanup's error, or `E::from(Cancelled)`.
 ///
 /// # Cancel safety
 ///
 /// Cancellation through aio is the point of it. A hard drop of the future (a foreign
-/// `select!`) drops `work` or `cleanup` where they are.
+/// `select!`) drops `work` or the cleanup where they are.
 ///
 /// # Examples
 ///
@@ -46,7 +47,7 @@ use crate::scope::{self, Node, NodeKind, PinGuard, Registration, Scoped, note_de
 /// # async fn main() {
 /// use std::time::Duration;
 /// use tokio::time::sleep;
-/// use aio_core::{Cancelled, on_cancel, timeout};
+/// use aio_core::{CancelReason, Cancelled, on_cancel, timeout};
 ///
 /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
 /// let r = timeout(Duration::from_millis(10), on_cancel(
@@ -54,52 +55,53 @@ use crate::scope::{self, Node, NodeKind, PinGuard, Registration, Scoped, note_de
 ///         sleep(Duration::from_secs(60)).await;
 ///         Ok::<_, Cancelled>("done")
 ///     },
-///     async move {
+///     |cancelled| async move {
 ///         sleep(Duration::from_millis(5)).await; // cleanup may await
-///         tx.send("cleaned up").unwrap();
+///         tx.send(cancelled.reason().clone()).unwrap();
 ///         Ok(())
 ///     },
 /// ))
 /// .await;
 /// assert!(r.is_err());
-/// assert_eq!(rx.recv().await, Some("cleaned up"));
+/// assert_eq!(rx.recv().await, Some(CancelReason::Deadline));
 /// # }
 /// ```
-pub fn on_cancel<W, C, T, E>(work: W, cleanup: C) -> OnCancel<W::IntoFuture, C::IntoFuture>
+pub fn on_cancel<W, F, C, T, E>(work: W, cleanup: F) -> OnCancel<W::IntoFuture, F, C::IntoFuture>
 where
     W: IntoFuture<Output = Result<T, E>>,
+    F: FnOnce(Cancelled) -> C,
     C: IntoFuture<Output = Result<(), E>>,
     E: From<Cancelled>,
 {
     let node = Arc::new(Node::unbound(NodeKind::OnCancel, false));
-    let shield = Arc::new(Node::unbound(NodeKind::Shield, true));
-    shield.bind(Some(Arc::clone(&node)));
     OnCancel {
         pin: None,
         registration: None,
         cancelled: None,
         work: Scoped::new(Arc::clone(&node), work.into_future()),
         node,
-        cleanup: Scoped::new(shield, cleanup.into_future()),
+        cleanup: Some(cleanup),
+        running: None,
     }
 }
 
 pin_project! {
     /// Future returned by [`on_cancel`].
     #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct OnCancel<W, C> {
+    pub struct OnCancel<W, F, C> {
         node: Arc<Node>,
         pin: Option<PinGuard>,
         registration: Option<Registration>,
         cancelled: Option<Cancelled>,
+        cleanup: Option<F>,
         #[pin]
         work: Scoped<W>,
         #[pin]
-        cleanup: Scoped<C>,
+        running: Option<Scoped<C>>,
     }
 }
 
-impl<W, C> fmt::Debug for OnCancel<W, C> {
+impl<W, F, C> fmt::Debug for OnCancel<W, F, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OnCancel")
             .field("cancelled", &self.cancelled)
@@ -107,10 +109,11 @@ impl<W, C> fmt::Debug for OnCancel<W, C> {
     }
 }
 
-impl<W, C, T, E> Future for OnCancel<W, C>
+impl<W, F, C, T, E> Future for OnCancel<W, F, C::IntoFuture>
 where
     W: Future<Output = Result<T, E>>,
-    C: Future<Output = Result<(), E>>,
+    F: FnOnce(Cancelled) -> C,
+    C: IntoFuture<Output = Result<(), E>>,
     E: From<Cancelled>,
 {
     type Output = Result<T, E>;
@@ -136,15 +139,26 @@ where
                 }
                 Poll::Ready(None) => {
                     *this.registration = None;
-                    *this.cancelled = Some(
-                        this.node
-                            .cancellation()
-                            .unwrap_or_else(|| Cancelled::new(crate::CancelReason::Explicit)),
-                    );
+                    let cancelled = this
+                        .node
+                        .cancellation()
+                        .unwrap_or_else(|| Cancelled::new(crate::CancelReason::Explicit));
+                    let cleanup = this.cleanup.take().expect("the cleanup is built once");
+                    // The cleanup runs in a shield under our node.
+                    let shield = Arc::new(Node::unbound(NodeKind::Shield, true));
+                    shield.bind(Some(Arc::clone(this.node)));
+                    let fut = cleanup(cancelled.clone()).into_future();
+                    this.running.set(Some(Scoped::new(shield, fut)));
+                    *this.cancelled = Some(cancelled);
                 }
             }
         }
-        let Poll::Ready(cleaned) = this.cleanup.as_mut().poll_scoped(cx, || false) else {
+        let running = this
+            .running
+            .as_mut()
+            .as_pin_mut()
+            .expect("cleanup runs after a cancellation");
+        let Poll::Ready(cleaned) = running.poll_scoped(cx, || false) else {
             return Poll::Pending;
         };
         *this.pin = None;

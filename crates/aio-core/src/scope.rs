@@ -66,6 +66,19 @@ impl Current {
         }
     }
 
+    /// Records that a cancellation reached code running here (see `note_delivered`).
+    fn note_delivered(&self) {
+        match self {
+            Current::Node(node) => note_delivered(node),
+            // A task's root holds no timeout; a node it created is reached through it.
+            Current::Task(task) => {
+                if let Some(node) = task.created_node() {
+                    note_delivered(node);
+                }
+            }
+        }
+    }
+
     fn is_pinned(&self) -> bool {
         match self {
             Current::Node(node) => node.is_pinned(),
@@ -312,14 +325,18 @@ impl Future for Cancellation {
         let Some(registration) = self.registration.as_mut() else {
             return Poll::Pending;
         };
-        if let Some(cancelled) = registration.node().cancellation() {
-            return Poll::Ready(cancelled);
-        }
-        registration.register(cx.waker());
-        match registration.node().cancellation() {
-            Some(cancelled) => Poll::Ready(cancelled),
-            None => Poll::Pending,
-        }
+        let cancelled = match registration.node().cancellation() {
+            Some(cancelled) => cancelled,
+            None => {
+                registration.register(cx.waker());
+                match registration.node().cancellation() {
+                    Some(cancelled) => cancelled,
+                    None => return Poll::Pending,
+                }
+            }
+        };
+        note_delivered(registration.node());
+        Poll::Ready(cancelled)
     }
 }
 
@@ -334,7 +351,14 @@ impl Future for Checkpoint {
     type Output = Result<(), Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Ok(Some(cancelled)) = CURRENT.try_with(Current::cancellation) {
+        let cancelled = CURRENT.try_with(|current| {
+            let cancelled = current.cancellation();
+            if cancelled.is_some() {
+                current.note_delivered();
+            }
+            cancelled
+        });
+        if let Ok(Some(cancelled)) = cancelled {
             return Poll::Ready(Err(cancelled));
         }
         if self.yielded {

@@ -10,20 +10,25 @@ use crate::task_group::ChildCell;
 use crate::{Cancelled, TaskId};
 
 /// Why a task's handle has no value.
+///
+/// A task that failed or panicked cancelled its group, and whoever awaits its handle inside
+/// that group is cancelled with it, as in asyncio. So [`Failed`](Self::Failed) and
+/// [`Panicked`](Self::Panicked) carry that cancellation: an awaiter that passes the error
+/// up with `?` passes a cancellation up, and the failure is reported once, by the group.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TaskError {
     /// The task returned an error. The error itself belongs to the group: it is in the
     /// [`TaskGroupError`](crate::TaskGroupError) the group's scope returns.
     #[error("the task failed; its error is reported by its task group")]
-    Failed,
+    Failed(Cancelled),
     /// The task was cancelled, or passed a cancellation up.
     #[error("the task was {0}")]
     Cancelled(Cancelled),
     /// The task panicked. The panic is re-raised by the group's scope once every other
     /// task has finished.
     #[error("the task panicked; the panic is re-raised by its task group")]
-    Panicked,
+    Panicked(Cancelled),
     /// The task was still running when its group was dropped without being awaited, and
     /// did not finish within the group's grace period, so it was dropped.
     #[error("the task was aborted after its task group was dropped")]
@@ -31,6 +36,18 @@ pub enum TaskError {
     /// [`TaskHandle::result`] was called before the task finished.
     #[error("the task has not finished yet")]
     NotFinished,
+}
+
+impl TaskError {
+    /// The cancellation this error stands for: the task's own, or the one its failure
+    /// caused in its group. `None` for [`Aborted`](Self::Aborted) and
+    /// [`NotFinished`](Self::NotFinished).
+    pub fn as_cancelled(&self) -> Option<&Cancelled> {
+        match self {
+            TaskError::Failed(c) | TaskError::Cancelled(c) | TaskError::Panicked(c) => Some(c),
+            TaskError::Aborted | TaskError::NotFinished => None,
+        }
+    }
 }
 
 /// An owned handle to a task spawned into a [`TaskGroup`](crate::TaskGroup).

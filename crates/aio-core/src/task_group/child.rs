@@ -340,12 +340,25 @@ fn finish<T: Send>(cell: &ChildCell<T>, suspended: Option<usize>, outcome: Outco
     if let Some(node) = cell.created_node() {
         node.detach();
     }
+    // What awaiting a failed task means for the awaiter: its group is cancelled.
+    let failure = || {
+        Cancelled::new(CancelReason::sibling_failed(
+            Some(cell.id()),
+            cell.name().cloned(),
+        ))
+    };
     let (result, event) = match outcome {
         Outcome::Ok(value) => (Ok(value), None),
         Outcome::Cancelled(cancelled) => (Err(TaskError::Cancelled(cancelled)), None),
         Outcome::Aborted => (Err(TaskError::Aborted), None),
-        Outcome::Failed(error) => (Err(TaskError::Failed), Some(ChildEvent::Failed(error))),
-        Outcome::Panicked(panic) => (Err(TaskError::Panicked), Some(ChildEvent::Panicked(panic))),
+        Outcome::Failed(error) => (
+            Err(TaskError::Failed(failure())),
+            Some(ChildEvent::Failed(error)),
+        ),
+        Outcome::Panicked(panic) => (
+            Err(TaskError::Panicked(failure())),
+            Some(ChildEvent::Panicked(panic)),
+        ),
     };
     cell.complete(result);
     match cell.group() {

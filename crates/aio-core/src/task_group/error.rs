@@ -292,6 +292,17 @@ pub enum SpawnError {
     ShuttingDown(Cancelled),
 }
 
+impl SpawnError {
+    /// The cancellation that made the group refuse the task, for
+    /// [`ShuttingDown`](Self::ShuttingDown).
+    pub fn as_cancelled(&self) -> Option<&Cancelled> {
+        match self {
+            SpawnError::ShuttingDown(c) => Some(c),
+            SpawnError::Finished => None,
+        }
+    }
+}
+
 impl From<SpawnError> for std::io::Error {
     fn from(e: SpawnError) -> std::io::Error {
         std::io::Error::other(e)

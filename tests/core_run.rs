@@ -68,7 +68,7 @@ fn run_waits_for_the_reapers_of_dropped_groups() {
     aio::run(async move {
         tokio::select! {
             _ = TaskGroup::<BoxError>::builder().grace(Duration::from_secs(1)).scope(|tg| async move {
-                tg.spawn(on_cancel(sleep_forever::<()>(), async move {
+                tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
                     sleep(ms(50)).await;
                     l.push("cleaned up");
                     Ok(())

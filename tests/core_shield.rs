@@ -186,7 +186,7 @@ spec! {
                 sleep(ms(5)).await;
                 Ok::<_, Cancelled>("done")
             },
-            async move {
+            move |_| async move {
                 l.push("cleanup");
                 Ok(())
             },
@@ -205,7 +205,7 @@ spec! {
         let log = Log::new();
         let l = log.clone();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(on_cancel(sleep_forever::<()>(), async move {
+            tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
                 l.push("cleanup started");
                 sleep(ms(30)).await;
                 tokio::task::yield_now().await;
@@ -231,7 +231,7 @@ spec! {
     async fn on_cancel_returns_the_cancellation_after_cleanup() {
         let out = TaskGroup::<BoxError>::scope(|tg| async move {
             tg.cancel();
-            let r = on_cancel(sleep_forever::<()>(), async { Ok(()) }).await;
+            let r = on_cancel(sleep_forever::<()>(), |_| async { Ok(()) }).await;
             let err = r.unwrap_err();
             assert_eq!(
                 aio::CancelError::as_cancelled(&err).unwrap().reason(),
@@ -248,7 +248,25 @@ spec! {
 spec! {
     /// Outside every scope, `on_cancel` is just its work.
     async fn on_cancel_outside_scopes_is_just_the_work() {
-        let r = on_cancel(async { Ok::<_, Cancelled>(1) }, async { Ok(()) }).await;
+        let r = on_cancel(async { Ok::<_, Cancelled>(1) }, |_| async { Ok(()) }).await;
         assert_eq!(r, Ok(1));
+    }
+}
+
+spec! {
+    /// `on_cancel` hands its cleanup the cancellation, so the cleanup knows why.
+    async fn on_cancel_cleanup_receives_the_reason() {
+        let log = Log::new();
+        let l = log.clone();
+        let r = timeout(
+            ms(5),
+            on_cancel(sleep_forever::<()>(), move |cancelled| async move {
+                l.push(cancelled.reason().to_string());
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(r.is_err());
+        assert_eq!(log.events(), ["deadline elapsed"]);
     }
 }

@@ -25,7 +25,7 @@ fn cleans_up(
 ) -> impl std::future::Future<Output = Result<(), BoxError>> + Send + 'static {
     let log = log.clone();
     let event = event.to_string();
-    on_cancel(sleep_forever::<()>(), async move {
+    on_cancel(sleep_forever::<()>(), move |_| async move {
         sleep(cleanup).await;
         log.push(event);
         Ok(())
@@ -214,7 +214,7 @@ spec! {
         let slot = refused.clone();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
             let group = tg.clone();
-            tg.spawn(on_cancel(sleep_forever::<()>(), async move {
+            tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
                 *slot.lock().unwrap() = Some(group.spawn(async { Ok(()) }).unwrap_err());
                 Ok(())
             }))?;
@@ -310,7 +310,7 @@ spec! {
     /// cancellation adds its error.
     async fn a_task_failing_during_its_cleanup_is_collected() {
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(on_cancel(sleep_forever::<()>(), async {
+            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
                 sleep(ms(5)).await;
                 Err("cleanup failed".into())
             }))?;
@@ -374,11 +374,11 @@ spec! {
     async fn failures_are_in_completion_order_with_the_body_last() {
         let log = Log::new();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(on_cancel(sleep_forever::<()>(), async {
+            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
                 sleep(ms(20)).await;
                 Err("slow cleanup".into())
             }))?;
-            tg.spawn(on_cancel(sleep_forever::<()>(), async {
+            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
                 sleep(ms(10)).await;
                 Err("fast cleanup".into())
             }))?;
@@ -444,7 +444,7 @@ spec! {
     async fn a_body_whose_cleanup_fails_reports_that_error() {
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
             tg.spawn(fail_after(ms(5), "task failed"))?;
-            on_cancel(sleep_forever::<()>(), async { Err("body cleanup failed".into()) }).await
+            on_cancel(sleep_forever::<()>(), |_| async { Err("body cleanup failed".into()) }).await
         })
         .await
         .unwrap_err();
@@ -512,7 +512,7 @@ spec! {
         let r = timeout(
             ms(10),
             TaskGroup::<BoxError>::scope(|tg| async move {
-                tg.spawn(on_cancel(sleep_forever::<()>(), async {
+                tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
                     Err("cleanup crashed".into())
                 }))?;
                 Ok(())
@@ -533,7 +533,7 @@ spec! {
         let l = log.clone();
         let r = timeout(ms(10), async move {
             let inner = TaskGroup::<BoxError>::scope(|tg| async move {
-                tg.spawn(on_cancel(sleep_forever::<()>(), async {
+                tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
                     Err("cleanup crashed".into())
                 }))?;
                 Ok(())
@@ -721,7 +721,7 @@ spec! {
     async fn a_panic_takes_priority_over_failures() {
         let outcome = AssertUnwindSafe(TaskGroup::<BoxError>::scope(|tg| async move {
             tg.spawn(fail_after(ms(1), "boom"))?;
-            tg.spawn(on_cancel(sleep_forever::<()>(), async {
+            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
                 panic!("cleanup panicked");
             }))?;
             Ok(())
@@ -834,7 +834,7 @@ spec! {
     /// §1i.49: `cancel()` does not hide failures raised while the tasks unwind.
     async fn cancel_does_not_hide_failures_during_unwinding() {
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(on_cancel(sleep_forever::<()>(), async {
+            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
                 Err("cleanup failed".into())
             }))?;
             sleep(ms(1)).await;
@@ -916,4 +916,53 @@ async fn a_completed_await_is_kept_and_the_next_one_is_cancelled() {
     .unwrap_err();
     assert!(err.is_cancelled());
     assert_eq!(log.events(), ["after the yield"]);
+}
+
+spec! {
+    /// Awaiting the handle of a task that failed passes a cancellation up (the group is
+    /// being cancelled by that failure, as in asyncio), so the failure is reported once.
+    async fn awaiting_a_failed_task_reports_the_failure_once() {
+        let err = TaskGroup::<BoxError>::scope(|tg| async move {
+            let failing = tg.spawn_named("failing", fail_after(ms(5), "boom"))?;
+            failing.await?;
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(messages(&err), ["boom"]);
+        assert_eq!(err.first().unwrap().name(), Some("failing"));
+    }
+}
+
+spec! {
+    /// A handle says how its task ended, and the cancellation it stands for.
+    async fn handles_say_how_their_task_ended() {
+        let mut handles = Vec::new();
+        let err = TaskGroup::<BoxError>::scope(|tg| {
+            let handles = &mut handles;
+            async move {
+                handles.push(tg.spawn(async { Ok("done") })?);
+                handles.push(tg.spawn_named("broken", fail_after(ms(5), "boom").map(|r| r.map(|()| "")))?);
+                handles.push(tg.spawn(sleep_forever::<&str>())?);
+                Ok(())
+            }
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(messages(&err), ["boom"]);
+        let results: Vec<_> = handles.into_iter().map(|h| h.result()).collect();
+        assert_eq!(results[0], Ok("done"));
+        let Err(TaskError::Failed(failed)) = &results[1] else {
+            panic!("{:?}", results[1])
+        };
+        assert!(matches!(
+            failed.reason(),
+            CancelReason::SiblingFailed { name: Some(name), .. } if &**name == "broken"
+        ));
+        let Err(cancelled @ TaskError::Cancelled(_)) = &results[2] else {
+            panic!("{:?}", results[2])
+        };
+        assert!(cancelled.as_cancelled().is_some());
+        assert_eq!(TaskError::NotFinished.as_cancelled(), None);
+    }
 }

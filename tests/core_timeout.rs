@@ -79,7 +79,7 @@ spec! {
         let s = seen.clone();
         let fut = timeout_scope(Instant::now() + ms(10), |t: Timeout| async move {
             s.push(format!("{t:?}"));
-            on_cancel(sleep_forever::<()>(), async move {
+            on_cancel(sleep_forever::<()>(), move |_| async move {
                 s.push(format!("{t:?} expired={}", t.expired()));
                 assert_eq!(t.reschedule(None), Err(RescheduleError::Expiring));
                 Ok(())
@@ -186,13 +186,13 @@ spec! {
     async fn an_error_during_cleanup_after_expiry_is_returned() {
         let r = timeout(
             ms(10),
-            on_cancel(sleep_forever::<()>(), async { Err("cleanup failed".into()) }),
+            on_cancel(sleep_forever::<()>(), |_| async { Err("cleanup failed".into()) }),
         )
         .await;
         assert_eq!(r.unwrap().unwrap_err().to_string(), "cleanup failed");
         let r = wait_for(
             ms(10),
-            on_cancel(sleep_forever::<()>(), async { Err("cleanup failed".into()) }),
+            on_cancel(sleep_forever::<()>(), |_| async { Err("cleanup failed".into()) }),
         )
         .await;
         assert_eq!(r.unwrap().unwrap_err().to_string(), "cleanup failed");
@@ -293,7 +293,7 @@ spec! {
         let l = log.clone();
         let r = timeout(
             ms(10),
-            on_cancel(sleep_forever::<()>(), async move {
+            on_cancel(sleep_forever::<()>(), move |_| async move {
                 let inner = timeout(ms(5), sleep(FOREVER)).await;
                 l.push(format!("cleanup timeout elapsed: {}", inner.is_err()));
                 Ok(())
@@ -460,7 +460,7 @@ spec! {
             TaskGroup::<BoxError>::scope(|tg| async move {
                 for _ in 0..3 {
                     let c = c.clone();
-                    tg.spawn(on_cancel(sleep_forever::<()>(), async move {
+                    tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
                         sleep(ms(5)).await;
                         c.incr();
                         Ok(())
@@ -520,7 +520,7 @@ spec! {
         let l = log.clone();
         let r = wait_for(
             ms(10),
-            on_cancel(sleep_forever::<()>(), async move {
+            on_cancel(sleep_forever::<()>(), move |_| async move {
                 sleep(ms(50)).await;
                 l.push("cleaned up");
                 Ok(())
@@ -606,5 +606,25 @@ spec! {
         events.sort();
         assert_eq!(events, ["quick work saved", "slow work saved"]);
         assert_elapsed(start, ms(50));
+    }
+}
+
+spec! {
+    /// A loop that stops at `checkpoint()` when its timeout fires reports `Elapsed`: the
+    /// cancellation reached it, whichever poll noticed the deadline first. (The loop
+    /// sleeps a little per round so that paused time can move.)
+    async fn a_checkpoint_loop_under_a_timeout_reports_elapsed() {
+        for _ in 0..50 {
+            let r = timeout(ms(1), async {
+                loop {
+                    sleep(Duration::from_micros(100)).await;
+                    aio::checkpoint().await?;
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), aio::Cancelled>(())
+            })
+            .await;
+            assert!(r.is_err(), "{r:?}");
+        }
     }
 }

@@ -50,6 +50,7 @@ pub(crate) fn run_current_thread<F: Future<Output = ()>>(body: F) {
         .build()
         .unwrap();
     PAUSED.with(|p| p.set(true));
+    let _watchdog = Watchdog::start();
     runtime.block_on(guard(body));
     PAUSED.with(|p| p.set(false));
 }
@@ -60,7 +61,38 @@ pub(crate) fn run_multi_thread<F: Future<Output = ()>>(body: F) {
         .enable_all()
         .build()
         .unwrap();
+    let _watchdog = Watchdog::start();
     runtime.block_on(guard(body));
+}
+
+/// Aborts the test process if a test spins for two minutes of wall-clock time. Paused time
+/// cannot move while a task busy-loops, so the virtual-time guard would never fire; better a
+/// loud abort than a CI run that hangs.
+struct Watchdog(Option<std::sync::mpsc::Sender<()>>);
+
+impl Watchdog {
+    fn start() -> Self {
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a test")
+            .to_string();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                wait.recv_timeout(Duration::from_secs(120))
+            {
+                eprintln!("{test} spun for two minutes without finishing; aborting");
+                std::process::abort();
+            }
+        });
+        Watchdog(Some(done))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.0.take();
+    }
 }
 
 async fn guard<F: Future<Output = ()>>(body: F) {

@@ -406,6 +406,12 @@ struct GroupState {
 /// Set in `GroupCore::live` once the group is finished and refuses new tasks.
 const FINISHED: usize = 1 << (usize::BITS - 1);
 
+/// How many finished tasks the spawning side lets pile up before it frees them.
+const RELEASE_BATCH: usize = 64;
+
+/// How many finished tasks may pile up before a finishing task frees them itself.
+const GRAVEYARD_LIMIT: usize = 1024;
+
 /// The part of a group that is independent of its error type: what tasks and the tree
 /// hold on to.
 pub(crate) struct GroupCore {
@@ -420,6 +426,10 @@ pub(crate) struct GroupCore {
     live: AtomicUsize,
     /// Set by the reaper: every task drops its future at its next poll.
     forced: AtomicBool,
+    /// Finished tasks, kept until the spawning side drops them (see [`GroupCore::bury`]);
+    /// `None` once the group is finalized.
+    graveyard: Mutex<Option<Vec<Arc<dyn ChildRef>>>>,
+    buried: AtomicUsize,
     state: Mutex<GroupState>,
     /// The task running the scope (body, then the wait for children).
     waker: AtomicWaker,
@@ -446,6 +456,8 @@ impl GroupCore {
                 grace,
                 live: AtomicUsize::new(0),
                 forced: AtomicBool::new(false),
+                graveyard: Mutex::new(Some(Vec::new())),
+                buried: AtomicUsize::new(0),
                 state: Mutex::new(GroupState {
                     suspended: Slab::new(),
                     failures: Vec::new(),
@@ -512,8 +524,40 @@ impl GroupCore {
             task.name = cell.name().map(|n| &**n)
         );
         let task = ChildTask::new(Arc::clone(&cell), fut.instrument(span));
-        drop(self.runtime.spawn(task));
+        cell.keep(self.runtime.spawn(task));
+        if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
+            self.release_finished();
+        }
         Ok(TaskHandle::new(cell))
+    }
+
+    /// A finished task hands its cell (which owns the task's `JoinHandle`) to the group, so
+    /// that the side that spawned it frees its memory, in batches: memory freed on the
+    /// thread that allocated it is cheap, while frees from another thread contend for the
+    /// allocating thread's arena in the system allocator. Past [`GRAVEYARD_LIMIT`] the
+    /// finishing task frees the batch itself, so a group that stops spawning keeps little.
+    pub(crate) fn bury(&self, child: Arc<dyn ChildRef>) {
+        let mut graveyard = lock(&self.graveyard);
+        let Some(buried) = graveyard.as_mut() else {
+            // The group is gone (its runtime shut down): nothing to hand the cell to.
+            drop(graveyard);
+            drop(child);
+            return;
+        };
+        buried.push(child);
+        let full = buried.len() >= GRAVEYARD_LIMIT;
+        self.buried
+            .store(if full { 0 } else { buried.len() }, Ordering::Relaxed);
+        let batch = full.then(|| std::mem::take(buried));
+        drop(graveyard);
+        drop(batch);
+    }
+
+    /// Frees the cells of finished tasks.
+    fn release_finished(&self) {
+        let finished = lock(&self.graveyard).as_mut().map(std::mem::take);
+        self.buried.store(0, Ordering::Relaxed);
+        drop(finished);
     }
 
     /// A task has suspended for the first time: from now on a cancellation must wake it.
@@ -569,6 +613,7 @@ impl GroupCore {
 
     /// Marks the group finished if no task is left; registers `cx` otherwise.
     fn poll_finish(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.release_finished();
         self.waker.register(cx.waker());
         match self
             .live
@@ -580,8 +625,10 @@ impl GroupCore {
         }
     }
 
-    /// Leaves the scope tree once the group is finished.
+    /// Leaves the scope tree once the group is finished, and frees what it kept.
     fn finalize(&self) {
+        let finished = lock(&self.graveyard).take();
+        drop(finished);
         let key = lock(&self.state).node_key.take();
         if let Some(key) = key {
             self.node.unregister(key);

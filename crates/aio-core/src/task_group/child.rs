@@ -9,6 +9,7 @@ use std::task::{Context, Poll};
 
 use futures::task::AtomicWaker;
 use pin_project_lite::pin_project;
+use tokio::task::JoinHandle;
 
 use super::GroupCore;
 use crate::scope::{Current, Node, NodeKind, Scoped, TaskScope};
@@ -98,6 +99,8 @@ pub(crate) struct ChildCell<T> {
     task_waker: AtomicWaker,
     slot: Mutex<Slot<T>>,
     handle_waker: AtomicWaker,
+    /// The Tokio task, kept so that whoever drops the cell last frees the task too.
+    join: OnceLock<JoinHandle<()>>,
 }
 
 impl<T> ChildCell<T> {
@@ -111,7 +114,13 @@ impl<T> ChildCell<T> {
             task_waker: AtomicWaker::new(),
             slot: Mutex::new(Slot::Running),
             handle_waker: AtomicWaker::new(),
+            join: OnceLock::new(),
         }
+    }
+
+    /// Keeps the task's `JoinHandle` for as long as the cell lives.
+    pub(crate) fn keep(&self, join: JoinHandle<()>) {
+        let _ = self.join.set(join);
     }
 
     /// The node the task hangs under: its group's, or where a detached task was started.
@@ -336,7 +345,11 @@ fn drop_quietly<F: Future>(inner: Pin<&mut Scoped<F>>) {
     let _ = catch_unwind(AssertUnwindSafe(|| inner.drop_future()));
 }
 
-fn finish<T: Send>(cell: &ChildCell<T>, suspended: Option<usize>, outcome: Outcome<T>) {
+fn finish<T: Send + 'static>(
+    cell: &Arc<ChildCell<T>>,
+    suspended: Option<usize>,
+    outcome: Outcome<T>,
+) {
     if let Some(node) = cell.created_node() {
         node.detach();
     }
@@ -362,7 +375,11 @@ fn finish<T: Send>(cell: &ChildCell<T>, suspended: Option<usize>, outcome: Outco
     };
     cell.complete(result);
     match cell.group() {
-        Some(group) => group.child_done(suspended, cell.id(), cell.name(), event),
+        Some(group) => {
+            // Before `child_done`: once the last task is done the group may finalize.
+            group.bury(cell.clone());
+            group.child_done(suspended, cell.id(), cell.name(), event);
+        }
         None => {
             if let Some(ChildEvent::Panicked(_)) = event {
                 tracing::error!(task.id = %cell.id(), "detached task panicked outside any task group");

@@ -41,6 +41,9 @@ pub(super) fn reap(core: Arc<GroupCore>) {
 }
 
 async fn run(core: Arc<GroupCore>) {
+    // If the runtime drops the reaper (it is shutting down), the group still leaves the tree
+    // and frees what it kept.
+    let _finalize = Finalize(Arc::clone(&core));
     let waited = tokio::time::timeout(
         core.grace,
         WaitChildren {
@@ -65,7 +68,14 @@ async fn run(core: Arc<GroupCore>) {
         .await;
     }
     report_lost(&core);
-    core.finalize();
+}
+
+struct Finalize(Arc<GroupCore>);
+
+impl Drop for Finalize {
+    fn drop(&mut self) {
+        self.0.finalize();
+    }
 }
 
 /// Failures and panics of a dropped group have nobody to go to: say so.

@@ -270,3 +270,22 @@ spec! {
         assert_eq!(log.events(), ["deadline elapsed"]);
     }
 }
+
+/// Poll by poll: a shield inside a cancelled scope stays pending while its work runs, and
+/// the scope drops nothing until the shield is done.
+#[tokio::test(start_paused = true)]
+async fn a_shield_holds_its_cancelled_scope_open_until_it_is_done() {
+    use tokio_test::{assert_pending, assert_ready, task};
+
+    let (tx, rx) = tokio::sync::oneshot::channel::<u32>();
+    let mut scope = task::spawn(timeout(ms(5), shield(async move { rx.await.unwrap() })));
+    assert_pending!(scope.poll());
+    tokio::time::advance(ms(10)).await;
+    assert!(scope.is_woken());
+    // The deadline passed, but the shield's work is not finished: still pending.
+    assert_pending!(scope.poll());
+    tx.send(7).unwrap();
+    assert!(scope.is_woken());
+    // The work finished without the cancellation reaching it: its value comes through.
+    assert_eq!(assert_ready!(scope.poll()), Ok(7));
+}

@@ -628,3 +628,28 @@ spec! {
         }
     }
 }
+
+/// Poll by poll: a timeout stays pending until its deadline, is woken by it, polls its
+/// future once more (a result that raced the deadline would be kept), and reports `Elapsed`.
+#[tokio::test(start_paused = true)]
+async fn a_timeout_is_pending_until_its_deadline_wakes_it() {
+    use tokio_test::{assert_pending, assert_ready, task};
+
+    let polls = Counter::new();
+    let p = polls.clone();
+    let mut fut = task::spawn(timeout(
+        ms(10),
+        std::future::poll_fn(move |_| {
+            p.incr();
+            std::task::Poll::<()>::Pending
+        }),
+    ));
+    assert_pending!(fut.poll());
+    assert_eq!(polls.get(), 1);
+    tokio::time::advance(ms(9)).await;
+    assert!(!fut.is_woken());
+    tokio::time::advance(ms(1)).await;
+    assert!(fut.is_woken());
+    assert!(assert_ready!(fut.poll()).is_err());
+    assert_eq!(polls.get(), 2, "one last poll, then dropped");
+}

@@ -9,10 +9,14 @@
 mod support;
 
 mod core_drop;
+mod core_gather;
+mod core_policy;
 mod core_run;
 mod core_scope;
 mod core_shield;
+mod core_start;
 mod core_sweeps;
 mod core_taskgroup;
 mod core_timeout;
 mod core_tracing;
+mod core_tree;

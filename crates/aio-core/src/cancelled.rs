@@ -145,9 +145,9 @@ impl From<Cancelled> for io::Error {
 ///
 /// It is implemented for [`Cancelled`], [`BoxError`] and [`std::io::Error`]. For
 /// `BoxError` it recognises every aio error that stands for a cancellation: [`Cancelled`],
-/// a cancelled [`TaskGroupError`](crate::TaskGroupError), and the
-/// [`TaskError`](crate::TaskError)s and [`SpawnError`](crate::SpawnError)s whose
-/// `as_cancelled()` is `Some`.
+/// and the [`TaskGroupError`](crate::TaskGroupError)s, [`TaskError`](crate::TaskError)s,
+/// [`SpawnError`](crate::SpawnError)s, [`StartError`](crate::StartError)s and
+/// [`RaceError`](crate::RaceError)s whose `as_cancelled()` is `Some`.
 ///
 /// For your own error enum, keep cancellations in a variant of their own, and route the
 /// aio errors you convert with `?` through it:
@@ -236,6 +236,15 @@ fn find_cancelled<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a Cancelled> {
     }
     if let Some(task) = e.downcast_ref::<crate::TaskError>() {
         return task.as_cancelled();
+    }
+    if let Some(start) = e.downcast_ref::<crate::StartError<BoxError>>() {
+        return start.as_cancelled();
+    }
+    if let Some(race) = e.downcast_ref::<crate::RaceError>() {
+        return race.as_cancelled();
+    }
+    if let Some(race) = e.downcast_ref::<crate::RaceError<BoxError>>() {
+        return race.as_cancelled();
     }
     e.downcast_ref::<crate::SpawnError>()
         .and_then(crate::SpawnError::as_cancelled)

@@ -52,31 +52,42 @@
 //!
 //! [aio]: https://github.com/aio-rs/aio
 
+mod as_completed;
 mod cancelled;
+mod gather;
 mod id;
 mod on_cancel;
+mod race;
 mod run;
 mod scope;
 mod shield;
 mod slab;
 mod task_group;
 mod task_handle;
+mod task_tree;
 mod timeout;
 mod util;
+mod wait;
 
+pub use as_completed::{AsCompleted, as_completed};
 pub use cancelled::{BoxError, CancelError, CancelReason, Cancelled};
+pub use gather::{gather, gather_settled};
 pub use id::{ScopeId, TaskId};
 pub use on_cancel::on_cancel;
+pub use race::{RaceError, race, race_ok};
 pub use run::{run, run_with};
 pub use scope::{cancelled, checkpoint, current_deadline, is_cancelled};
 pub use shield::{shield, shield_detached};
 pub use task_group::{
-    DEFAULT_GRACE, SpawnError, TaskFailure, TaskGroup, TaskGroupBuilder, TaskGroupError,
+    DEFAULT_GRACE, JoinPolicy, SpawnError, StartError, TaskFailure, TaskGroup, TaskGroupBuilder,
+    TaskGroupError, TaskStatus,
 };
 pub use task_handle::{TaskError, TaskHandle};
+pub use task_tree::{GroupSnapshot, GroupState, TaskSnapshot, TaskState, TaskTree, task_tree};
 pub use timeout::{
     Elapsed, RescheduleError, Timeout, timeout, timeout_at, timeout_scope, wait_for,
 };
+pub use wait::{ReturnWhen, wait};
 
 /// The named futures returned by aio's functions, for when you need to store one.
 pub mod futures {
@@ -85,4 +96,5 @@ pub mod futures {
     pub use crate::shield::Shield;
     pub use crate::task_handle::Join;
     pub use crate::timeout::TimeoutFuture;
+    pub use crate::wait::Wait;
 }

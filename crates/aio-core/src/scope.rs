@@ -15,7 +15,9 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-pub(crate) use node::{Node, NodeKind, Notify, PinGuard, Registration, Waiter, note_delivered};
+pub(crate) use node::{
+    Node, NodeKind, Notify, PinGuard, Registration, Waiter, note_delivered, top_groups,
+};
 
 use crate::Cancelled;
 
@@ -162,11 +164,6 @@ impl<F: Future> Scoped<F> {
             }
             Poll::Pending => Poll::Pending,
         }
-    }
-
-    /// Whether a structured construct inside the future is still winding down.
-    pub(crate) fn is_pinned(&self) -> bool {
-        self.scope.is_pinned()
     }
 
     /// Drops the wrapped future now, pinned or not.

@@ -186,7 +186,7 @@ where
     let runtime = tokio::runtime::Handle::current();
     let tracker = outer.as_ref().and_then(|node| node.root_tracker());
     let owner = Owner::Detached { parent: outer };
-    let cell = Arc::new(ChildCell::new(TaskId::next(), None, owner, true));
+    let cell = Arc::new(ChildCell::new(TaskId::next(), None, owner, true, false));
     let task = ChildTask::new(Arc::clone(&cell), fut);
     match tracker {
         Some(tracker) => drop(runtime.spawn(tracker.track_future(task))),

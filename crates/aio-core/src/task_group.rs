@@ -1,34 +1,36 @@
 //! [`TaskGroup`]: asyncio's `TaskGroup`, structured and level-triggered.
 
 mod child;
+mod core;
 mod error;
+mod limit;
 mod reaper;
+mod registry;
+mod start;
 
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::task::AtomicWaker;
 use pin_project_lite::pin_project;
-use tokio::runtime::Handle;
-use tokio_util::task::TaskTracker;
-use tracing::{Instrument, Span};
+use tracing::Instrument;
 
-pub(crate) use child::{ChildCell, ChildOutput, ChildTask, Owner, Plain};
+pub(crate) use self::child::{ChildCell, ChildTask, Owner, Plain};
+pub(crate) use self::core::{GroupConfig, GroupCore};
+pub(crate) use self::reaper::reap;
 pub use error::{SpawnError, TaskFailure, TaskGroupError};
+pub use start::{StartError, TaskStatus};
 
-use self::child::{ChildEvent, ChildRef};
-use crate::scope::{self, Node, NodeKind, Notify, PinGuard, Scoped, note_delivered};
-use crate::slab::Slab;
-use crate::util::lock;
-use crate::{CancelError, CancelReason, Cancelled, ScopeId, TaskHandle, TaskId};
+use self::core::FINISHED;
+use crate::scope::{self, PinGuard, Scoped};
+use crate::{CancelError, CancelReason, GroupSnapshot, ScopeId, TaskHandle};
 
 /// How long a dropped group's tasks get to finish their cleanup before they are dropped.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -253,12 +255,33 @@ impl<E> TaskGroup<E> {
     pub fn name(&self) -> Option<&str> {
         self.core.name.as_deref()
     }
+
+    /// A snapshot of the group: its tasks, with their names, states and ages, and the groups
+    /// opened inside them. See [`task_tree`](crate::task_tree) for every group at once.
+    pub fn snapshot(&self) -> GroupSnapshot {
+        self.core.snapshot()
+    }
+}
+
+/// What a task's failure does to its group, chosen when the group is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum JoinPolicy {
+    /// The first failure cancels the body and every other task: asyncio's `TaskGroup`.
+    #[default]
+    FailFast,
+    /// A task's failure (or panic) does not cancel its siblings; every failure is still
+    /// reported when the group ends, and the first panic re-raised. The body's own failure
+    /// still cancels the group. Kotlin's `supervisorScope`.
+    Supervisor,
 }
 
 /// Builds a [`TaskGroup`] with options: `TaskGroup::builder().name("crawler").scope(...)`.
 pub struct TaskGroupBuilder<E> {
     name: Option<Arc<str>>,
     grace: Duration,
+    policy: JoinPolicy,
+    limit: Option<usize>,
     _error: PhantomData<fn() -> E>,
 }
 
@@ -267,6 +290,8 @@ impl<E> fmt::Debug for TaskGroupBuilder<E> {
         f.debug_struct("TaskGroupBuilder")
             .field("name", &self.name)
             .field("grace", &self.grace)
+            .field("policy", &self.policy)
+            .field("limit", &self.limit)
             .finish()
     }
 }
@@ -276,6 +301,8 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
         TaskGroupBuilder {
             name: None,
             grace: DEFAULT_GRACE,
+            policy: JoinPolicy::FailFast,
+            limit: None,
             _error: PhantomData,
         }
     }
@@ -290,6 +317,27 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
     /// dropped. A group that is awaited to the end always waits for its tasks.
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
+        self
+    }
+
+    /// What a task's failure does to the group: [`JoinPolicy::FailFast`] (the default) or
+    /// [`JoinPolicy::Supervisor`].
+    pub fn policy(mut self, policy: JoinPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Runs at most `limit` tasks at once. Tasks spawned beyond it are accepted at once
+    /// (`spawn` never waits) and start in the order they were spawned as running tasks
+    /// finish. Tasks still waiting when the group is cancelled never start.
+    ///
+    /// # Panics
+    ///
+    /// Panics if `limit` is zero.
+    #[track_caller]
+    pub fn limit(mut self, limit: usize) -> Self {
+        assert!(limit > 0, "a task group's limit must be at least 1");
+        self.limit = Some(limit);
         self
     }
 
@@ -312,7 +360,13 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
         Fut: Future<Output = Result<R, E>>,
     {
         let outer = scope::current();
-        let core = GroupCore::new(self.name, self.grace, outer.clone());
+        let config = GroupConfig {
+            name: self.name,
+            grace: self.grace,
+            policy: self.policy,
+            limit: self.limit,
+        };
+        let core = GroupCore::new(config, outer.clone(), false);
         // While the group winds down, the scopes around it must not drop it.
         let _pin = PinGuard::new(outer.clone());
         let exit = ExitGuard(Some(Arc::clone(&core)));
@@ -326,22 +380,7 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
             inner: Scoped::new(Arc::clone(&core.node), body),
         }
         .await;
-        let mut body_error = None;
-        let value = match outcome {
-            BodyOutcome::Returned(Ok(value)) => Some(value),
-            BodyOutcome::Returned(Err(error)) => {
-                if error.as_cancelled().is_none() {
-                    core.node.cancel(CancelReason::sibling_failed(None, None));
-                    body_error = Some(error);
-                }
-                None
-            }
-            BodyOutcome::Panicked(panic) => {
-                core.record_panic(panic, None);
-                None
-            }
-            BodyOutcome::Cancelled => None,
-        };
+        let (value, body_error) = outcome.settle(&core);
         let waited = WaitChildren {
             core: &core,
             waited: false,
@@ -349,362 +388,37 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
         .await;
         exit.disarm();
         core.finalize();
-
-        let (failures, panic) = core.take_outcomes::<E>(body_error);
-        if let Some(panic) = panic {
-            if !failures.is_empty() {
-                tracing::error!(
-                    group.id = %core.node.id(),
-                    failures = failures.len(),
-                    "task group re-raises a panic; its other failures are dropped"
-                );
-            }
-            resume_unwind(panic);
-        }
-        if !failures.is_empty() {
-            return Err(TaskGroupError::failed(failures));
-        }
-        // An enclosing scope cancelled while we waited for our tasks takes precedence over
-        // the body's value, as a `CancelledError` raised in `__aexit__` does.
-        let outer_cancel = core
-            .node
-            .parent()
-            .and_then(|parent| parent.cancellation())
-            .filter(|_| waited);
-        let cancelled = match (value, outer_cancel) {
-            (Some(value), None) => return Ok(value),
-            (Some(_), Some(outer)) => Cancelled::inherited(outer.origin().clone()),
-            (None, _) => core
-                .node
-                .cancellation()
-                .unwrap_or_else(|| Cancelled::new(CancelReason::Explicit)),
-        };
-        if let Some(outer) = &outer {
-            note_delivered(outer);
-        }
-        Err(TaskGroupError::from_cancelled(cancelled))
+        core.conclude(value, body_error, waited, outer.as_deref())
     }
 }
 
-/// A failure waiting to be handed back, with the error's type erased.
-struct RawFailure {
-    task: Option<TaskId>,
-    name: Option<Arc<str>>,
-    error: Box<dyn Any + Send>,
-}
-
-struct GroupState {
-    /// Tasks that have suspended at least once: the ones a cancellation has to wake. A task
-    /// that finishes in its first poll never appears here.
-    suspended: Slab<Arc<dyn ChildRef>>,
-    failures: Vec<RawFailure>,
-    panic: Option<Box<dyn Any + Send>>,
-    /// Our key in the node's waiter list.
-    node_key: Option<usize>,
-}
-
-/// Set in `GroupCore::live` once the group is finished and refuses new tasks.
-const FINISHED: usize = 1 << (usize::BITS - 1);
-
-/// How many finished tasks the spawning side lets pile up before it frees them.
-const RELEASE_BATCH: usize = 64;
-
-/// How many finished tasks may pile up before a finishing task frees them itself.
-const GRAVEYARD_LIMIT: usize = 1024;
-
-/// The part of a group that is independent of its error type: what tasks and the tree
-/// hold on to.
-pub(crate) struct GroupCore {
-    node: Arc<Node>,
-    name: Option<Arc<str>>,
-    span: Span,
-    runtime: Handle,
-    tracker: Option<TaskTracker>,
-    grace: Duration,
-    /// Running tasks, plus [`FINISHED`]. Spawning and finishing a task that never
-    /// suspends touch only this counter.
-    live: AtomicUsize,
-    /// Set by the reaper: every task drops its future at its next poll.
-    forced: AtomicBool,
-    /// Finished tasks, kept until the spawning side drops them (see [`GroupCore::bury`]);
-    /// `None` once the group is finalized.
-    graveyard: Mutex<Option<Vec<Arc<dyn ChildRef>>>>,
-    buried: AtomicUsize,
-    state: Mutex<GroupState>,
-    /// The task running the scope (body, then the wait for children).
-    waker: AtomicWaker,
-}
-
-impl GroupCore {
-    fn new(name: Option<Arc<str>>, grace: Duration, outer: Option<Arc<Node>>) -> Arc<GroupCore> {
-        let runtime = Handle::try_current()
-            .expect("an aio TaskGroup must run inside a Tokio runtime (see aio::run)");
-        let tracker = outer.as_ref().and_then(|node| node.root_tracker());
-        let core = Arc::new_cyclic(|weak| {
-            let node = Node::new(NodeKind::Group { core: weak.clone() }, outer, false);
-            let span = tracing::debug_span!(
-                "aio.task_group",
-                group.id = node.id().as_u64(),
-                group.name = name.as_deref()
-            );
-            GroupCore {
-                node,
-                name,
-                span,
-                runtime,
-                tracker,
-                grace,
-                live: AtomicUsize::new(0),
-                forced: AtomicBool::new(false),
-                graveyard: Mutex::new(Some(Vec::new())),
-                buried: AtomicUsize::new(0),
-                state: Mutex::new(GroupState {
-                    suspended: Slab::new(),
-                    failures: Vec::new(),
-                    panic: None,
-                    node_key: None,
-                }),
-                waker: AtomicWaker::new(),
-            }
-        });
-        // Our tasks live in other Tokio tasks: the group relays cancellation to them, so it
-        // is a waiter of its own node, which is linked into the tree right away.
-        let as_waiter: Arc<dyn Notify> = core.clone();
-        let key = core.node.register(scope::Waiter::Notify(as_waiter));
-        lock(&core.state).node_key = Some(key);
-        core
-    }
-
-    fn len(&self) -> usize {
-        self.live.load(Ordering::Acquire) & !FINISHED
-    }
-
-    pub(crate) fn node(&self) -> &Arc<Node> {
-        &self.node
-    }
-
-    /// Whether the reaper wants every task gone.
-    pub(crate) fn is_forced(&self) -> bool {
-        self.forced.load(Ordering::Acquire)
-    }
-
-    /// Spawns a task. A `shielded` task (a detached shield) runs in a node that the group's
-    /// cancellation does not reach, and is accepted while the group is shutting down. A
-    /// refused future is handed back.
-    pub(crate) fn spawn<F>(
-        self: &Arc<Self>,
-        name: Option<Arc<str>>,
-        fut: F,
-        shielded: bool,
-    ) -> Result<TaskHandle<<F::Output as ChildOutput>::Ok>, (SpawnError, F)>
-    where
-        F: Future + Send + 'static,
-        F::Output: ChildOutput,
-    {
-        if !shielded && self.node.is_cancelled() {
-            if let Some(cancelled) = self.node.cancellation() {
-                return Err((SpawnError::ShuttingDown(cancelled), fut));
-            }
-        }
-        if self.live.fetch_add(1, Ordering::AcqRel) & FINISHED != 0 {
-            self.live.fetch_sub(1, Ordering::AcqRel);
-            return Err((SpawnError::Finished, fut));
-        }
-        let id = TaskId::next();
-        let cell = Arc::new(ChildCell::new(
-            id,
-            name,
-            Owner::Group(Arc::clone(self)),
-            shielded,
-        ));
-        let span = tracing::debug_span!(
-            parent: &self.span,
-            "aio.task",
-            task.id = id.as_u64(),
-            task.name = cell.name().map(|n| &**n)
-        );
-        let task = ChildTask::new(Arc::clone(&cell), fut.instrument(span));
-        cell.keep(self.runtime.spawn(task));
-        if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
-            self.release_finished();
-        }
-        Ok(TaskHandle::new(cell))
-    }
-
-    /// A finished task hands its cell (which owns the task's `JoinHandle`) to the group, so
-    /// that the side that spawned it frees its memory, in batches: memory freed on the
-    /// thread that allocated it is cheap, while frees from another thread contend for the
-    /// allocating thread's arena in the system allocator. Past [`GRAVEYARD_LIMIT`] the
-    /// finishing task frees the batch itself, so a group that stops spawning keeps little.
-    pub(crate) fn bury(&self, child: Arc<dyn ChildRef>) {
-        let mut graveyard = lock(&self.graveyard);
-        let Some(buried) = graveyard.as_mut() else {
-            // The group is gone (its runtime shut down): nothing to hand the cell to.
-            drop(graveyard);
-            drop(child);
-            return;
-        };
-        buried.push(child);
-        let full = buried.len() >= GRAVEYARD_LIMIT;
-        self.buried
-            .store(if full { 0 } else { buried.len() }, Ordering::Relaxed);
-        let batch = full.then(|| std::mem::take(buried));
-        drop(graveyard);
-        drop(batch);
-    }
-
-    /// Frees the cells of finished tasks.
-    fn release_finished(&self) {
-        let finished = lock(&self.graveyard).as_mut().map(std::mem::take);
-        self.buried.store(0, Ordering::Relaxed);
-        drop(finished);
-    }
-
-    /// A task has suspended for the first time: from now on a cancellation must wake it.
-    /// Check for cancellation *after* this, so one that raced with it is not missed.
-    pub(crate) fn add_suspended(&self, child: Arc<dyn ChildRef>) -> usize {
-        lock(&self.state).suspended.insert(child)
-    }
-
-    /// A task has finished: forget it, record what it reported, cancel the rest on a
-    /// failure, and wake the scope when the last one is gone.
-    pub(crate) fn child_done(
-        &self,
-        suspended: Option<usize>,
-        id: TaskId,
-        name: Option<&Arc<str>>,
-        event: Option<ChildEvent>,
-    ) {
-        let mut cancel = false;
-        if suspended.is_some() || event.is_some() {
-            let mut state = lock(&self.state);
-            let removed = suspended.and_then(|key| state.suspended.remove(key));
-            match event {
-                None => {}
-                Some(ChildEvent::Failed(error)) => {
-                    state.failures.push(RawFailure {
-                        task: Some(id),
-                        name: name.cloned(),
-                        error,
-                    });
-                    cancel = true;
-                }
-                Some(ChildEvent::Panicked(panic)) => {
-                    store_panic(&mut state, panic, Some(id));
-                    cancel = true;
-                }
-            }
-            drop(state);
-            drop(removed);
-        }
-        if cancel {
-            self.node
-                .cancel(CancelReason::sibling_failed(Some(id), name.cloned()));
-        }
-        if self.live.fetch_sub(1, Ordering::AcqRel) & !FINISHED == 1 {
-            self.waker.wake();
-        }
-    }
-
-    fn record_panic(&self, panic: Box<dyn Any + Send>, task: Option<TaskId>) {
-        store_panic(&mut lock(&self.state), panic, task);
-        self.node.cancel(CancelReason::sibling_failed(task, None));
-    }
-
-    /// Marks the group finished if no task is left; registers `cx` otherwise.
-    fn poll_finish(&self, cx: &mut Context<'_>) -> Poll<()> {
-        self.release_finished();
-        self.waker.register(cx.waker());
-        match self
-            .live
-            .compare_exchange(0, FINISHED, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => Poll::Ready(()),
-            Err(live) if live == FINISHED => Poll::Ready(()),
-            Err(_) => Poll::Pending,
-        }
-    }
-
-    /// Leaves the scope tree once the group is finished, and frees what it kept.
-    fn finalize(&self) {
-        let finished = lock(&self.graveyard).take();
-        drop(finished);
-        let key = lock(&self.state).node_key.take();
-        if let Some(key) = key {
-            self.node.unregister(key);
-        }
-        self.node.detach();
-    }
-
-    /// The collected failures, typed again, with the body's error last; and the panic.
-    fn take_outcomes<E: 'static>(
-        &self,
-        body_error: Option<E>,
-    ) -> (Vec<TaskFailure<E>>, Option<Box<dyn Any + Send>>) {
-        let (raw, panic) = {
-            let mut state = lock(&self.state);
-            (std::mem::take(&mut state.failures), state.panic.take())
-        };
-        let mut failures: Vec<TaskFailure<E>> = raw
-            .into_iter()
-            .map(|f| {
-                let error = f
-                    .error
-                    .downcast::<E>()
-                    .expect("a task group only collects errors of its own type");
-                TaskFailure::new(f.task, f.name, *error)
-            })
-            .collect();
-        failures.extend(body_error.map(|error| TaskFailure::new(None, None, error)));
-        (failures, panic)
-    }
-
-    /// The tasks that are suspended now.
-    fn suspended(&self) -> Vec<Arc<dyn ChildRef>> {
-        lock(&self.state).suspended.iter().cloned().collect()
-    }
-
-    /// Wakes every suspended task so it notices a cancellation or a forced drop. Tasks that
-    /// never suspended check for both before and after their first poll.
-    fn wake_children(&self) {
-        for child in self.suspended() {
-            child.wake();
-        }
-    }
-
-    /// Makes every task drop its future at its next poll, and wakes them.
-    fn force(&self) -> Vec<Arc<dyn ChildRef>> {
-        self.forced.store(true, Ordering::Release);
-        let stragglers = self.suspended();
-        for child in &stragglers {
-            child.wake();
-        }
-        stragglers
-    }
-}
-
-fn store_panic(state: &mut GroupState, panic: Box<dyn Any + Send>, task: Option<TaskId>) {
-    if state.panic.is_none() {
-        state.panic = Some(panic);
-    } else {
-        tracing::error!(
-            task.id = task.map(TaskId::as_u64),
-            "a second panic in a task group was dropped; the first is re-raised"
-        );
-    }
-}
-
-impl Notify for GroupCore {
-    fn notify(&self) {
-        self.wake_children();
-        self.waker.wake();
-    }
-}
-
-enum BodyOutcome<T> {
+pub(crate) enum BodyOutcome<T> {
     Returned(T),
     Cancelled,
     Panicked(Box<dyn Any + Send>),
+}
+
+impl<R, E: CancelError> BodyOutcome<Result<R, E>> {
+    /// What the body's ending means for its group: a value to return, or an error that
+    /// fails the group (and cancels it, whatever its policy), or nothing (the body was cut
+    /// off, or passed a cancellation up).
+    pub(crate) fn settle(self, core: &GroupCore) -> (Option<R>, Option<E>) {
+        match self {
+            BodyOutcome::Returned(Ok(value)) => (Some(value), None),
+            BodyOutcome::Returned(Err(error)) => {
+                if error.as_cancelled().is_some() {
+                    return (None, None);
+                }
+                core.node.cancel(CancelReason::sibling_failed(None, None));
+                (None, Some(error))
+            }
+            BodyOutcome::Panicked(panic) => {
+                core.record_panic(panic);
+                (None, None)
+            }
+            BodyOutcome::Cancelled => (None, None),
+        }
+    }
 }
 
 pin_project! {

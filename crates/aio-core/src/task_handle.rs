@@ -100,6 +100,16 @@ impl<T> TaskHandle<T> {
         self.cell.is_finished()
     }
 
+    /// Polls for the task to finish, without taking its result.
+    pub(crate) fn poll_finished(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.cell.poll_finished(cx)
+    }
+
+    /// Whether the task failed or panicked (once it has finished).
+    pub(crate) fn has_failed(&self) -> bool {
+        self.cell.has_failed()
+    }
+
     /// The task's result, without waiting.
     ///
     /// # Errors

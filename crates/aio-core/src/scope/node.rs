@@ -76,6 +76,38 @@ struct NodeState {
     waiters: Slab<Waiter>,
     /// Our key in the parent's waiter list while linked.
     link: Option<usize>,
+    /// For a task's or a group's node: the groups opened in it, for the task tree.
+    groups: Slab<Weak<GroupCore>>,
+    /// For a group's node: where it is listed in the task tree.
+    listed: Option<Listing>,
+}
+
+/// Where a group is listed in the task tree: in the node of the task or group it was
+/// opened in, or, for an outermost group, in a shard of [`TOP_GROUPS`].
+enum Listing {
+    In(Arc<Node>, usize),
+    Top(usize, usize),
+}
+
+const TOP_SHARDS: usize = 8;
+
+/// The outermost groups of the process: those not opened inside a task or group of aio.
+static TOP_GROUPS: [Mutex<Slab<Weak<GroupCore>>>; TOP_SHARDS] =
+    [const { Mutex::new(Slab::new()) }; TOP_SHARDS];
+
+/// The outermost groups of the process, oldest first.
+pub(crate) fn top_groups() -> Vec<Arc<GroupCore>> {
+    let mut groups: Vec<Arc<GroupCore>> = TOP_GROUPS
+        .iter()
+        .flat_map(|shard| {
+            lock(shard)
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    groups.sort_by_key(|group| group.node().id());
+    groups
 }
 
 pub(crate) struct Node {
@@ -119,6 +151,8 @@ impl Node {
                 owner: None,
                 waiters: Slab::new(),
                 link: None,
+                groups: Slab::new(),
+                listed: None,
             }),
         }
     }
@@ -337,6 +371,62 @@ impl Node {
             Some(owner) if owner.will_wake(waker) => {}
             _ => state.owner = Some(waker.clone()),
         }
+    }
+
+    /// Lists the group whose node this is in the task tree, under the task or group it was
+    /// opened in.
+    pub(crate) fn adopt_group(&self, core: &Arc<GroupCore>) {
+        let weak = Arc::downgrade(core);
+        let listing = match self.container() {
+            Some(container) => {
+                let key = lock(&container.state).groups.insert(weak);
+                Listing::In(container, key)
+            }
+            None => {
+                let shard = (self.id.as_u64() % TOP_SHARDS as u64) as usize;
+                Listing::Top(shard, lock(&TOP_GROUPS[shard]).insert(weak))
+            }
+        };
+        lock(&self.state).listed = Some(listing);
+    }
+
+    /// The nearest task or group node above this one.
+    fn container(&self) -> Option<Arc<Node>> {
+        let mut next = self.parent();
+        while let Some(node) = next {
+            if matches!(node.kind, NodeKind::Task | NodeKind::Group { .. }) {
+                return Some(Arc::clone(node));
+            }
+            next = node.parent();
+        }
+        None
+    }
+
+    /// Takes the group whose node this is off the task tree.
+    pub(crate) fn abandon_group(&self) {
+        let listing = lock(&self.state).listed.take();
+        match listing {
+            Some(Listing::In(container, key)) => {
+                let removed = lock(&container.state).groups.remove(key);
+                drop(removed);
+            }
+            Some(Listing::Top(shard, key)) => {
+                let removed = lock(&TOP_GROUPS[shard]).remove(key);
+                drop(removed);
+            }
+            None => {}
+        }
+    }
+
+    /// The live groups opened in this task's or group's node, oldest first.
+    pub(crate) fn groups(&self) -> Vec<Arc<GroupCore>> {
+        let mut groups: Vec<Arc<GroupCore>> = lock(&self.state)
+            .groups
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        groups.sort_by_key(|group| group.node().id());
+        groups
     }
 
     /// The earliest deadline in force here: ours or an ancestor's, up to the nearest shield.

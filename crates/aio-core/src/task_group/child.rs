@@ -4,17 +4,19 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
 use futures::task::AtomicWaker;
 use pin_project_lite::pin_project;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use super::GroupCore;
 use crate::scope::{Current, Node, NodeKind, Scoped, TaskScope};
 use crate::util::lock;
-use crate::{CancelError, CancelReason, Cancelled, TaskError, TaskId};
+use crate::{CancelError, CancelReason, Cancelled, TaskError, TaskId, TaskState};
 
 /// How a child's output is read: a value for its handle, a cancellation, or a failure for
 /// the group.
@@ -65,11 +67,35 @@ impl<T: Send + 'static> ChildOutput for Plain<T> {
 }
 
 /// The parts of a child the group needs without knowing its output type.
-pub(crate) trait ChildRef: Send + Sync {
+pub(crate) trait ChildRef: TaskScope {
     /// Wakes the child's task so it sees a cancellation.
     fn wake(&self);
+    /// Lets a queued child start (the limit handed it a slot). Returns `false` if the child
+    /// no longer wants it: it ended while queued.
+    fn admit(&self) -> bool;
     fn id(&self) -> TaskId;
     fn name(&self) -> Option<&Arc<str>>;
+    /// What the task is doing, for the task tree.
+    fn state(&self) -> TaskState;
+    /// When the task was spawned.
+    fn spawned(&self) -> Instant;
+}
+
+/// A task's lifecycle, as the task tree shows it.
+pub(crate) const QUEUED: u8 = 0;
+const SCHEDULED: u8 = 1;
+const RUNNING: u8 = 2;
+const SUSPENDED: u8 = 3;
+const FINISHED: u8 = 4;
+
+fn decode(state: u8) -> TaskState {
+    match state {
+        QUEUED => TaskState::Queued,
+        SCHEDULED => TaskState::Scheduled,
+        RUNNING => TaskState::Running,
+        SUSPENDED => TaskState::Suspended,
+        _ => TaskState::Finished,
+    }
 }
 
 enum Slot<T> {
@@ -94,6 +120,10 @@ pub(crate) struct ChildCell<T> {
     owner: Owner,
     /// The task runs in a node that the group's cancellation does not reach.
     shielded: bool,
+    spawned: Instant,
+    state: AtomicU8,
+    /// Our key in the group's registry.
+    registry_key: AtomicUsize,
     /// The task's own node, created only if something inside the task needs it.
     node: OnceLock<Arc<Node>>,
     task_waker: AtomicWaker,
@@ -103,13 +133,26 @@ pub(crate) struct ChildCell<T> {
     join: OnceLock<JoinHandle<()>>,
 }
 
+const UNREGISTERED: usize = usize::MAX;
+
 impl<T> ChildCell<T> {
-    pub(crate) fn new(id: TaskId, name: Option<Arc<str>>, owner: Owner, shielded: bool) -> Self {
+    /// A cell for a new task; `limited` if the task must wait for a slot of its group's
+    /// limit before it starts.
+    pub(crate) fn new(
+        id: TaskId,
+        name: Option<Arc<str>>,
+        owner: Owner,
+        shielded: bool,
+        limited: bool,
+    ) -> Self {
         ChildCell {
             id,
             name,
             owner,
             shielded,
+            spawned: Instant::now(),
+            state: AtomicU8::new(if limited { QUEUED } else { SCHEDULED }),
+            registry_key: AtomicUsize::new(UNREGISTERED),
             node: OnceLock::new(),
             task_waker: AtomicWaker::new(),
             slot: Mutex::new(Slot::Running),
@@ -121,6 +164,35 @@ impl<T> ChildCell<T> {
     /// Keeps the task's `JoinHandle` for as long as the cell lives.
     pub(crate) fn keep(&self, join: JoinHandle<()>) {
         let _ = self.join.set(join);
+    }
+
+    /// Remembers the task's key in its group's registry.
+    pub(crate) fn registered(&self, key: usize) {
+        self.registry_key.store(key, Ordering::Release);
+    }
+
+    fn registry_key(&self) -> Option<usize> {
+        Some(self.registry_key.load(Ordering::Acquire)).filter(|&key| key != UNREGISTERED)
+    }
+
+    /// The limit had a free slot when the task was spawned.
+    pub(crate) fn admit_now(&self) {
+        self.state.store(SCHEDULED, Ordering::Release);
+    }
+
+    fn is_queued(&self) -> bool {
+        self.state.load(Ordering::Acquire) == QUEUED
+    }
+
+    /// Leaves the limit's queue without starting; `false` if a slot was handed over first.
+    fn leave_queue(&self) -> bool {
+        self.state
+            .compare_exchange(QUEUED, FINISHED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    fn set_state(&self, state: u8) {
+        self.state.store(state, Ordering::Release);
     }
 
     /// The node the task hangs under: its group's, or where a detached task was started.
@@ -183,6 +255,27 @@ impl<T> ChildCell<T> {
             None => Poll::Pending,
         }
     }
+
+    /// Polls for the task to finish, without taking its result.
+    pub(crate) fn poll_finished(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.is_finished() {
+            return Poll::Ready(());
+        }
+        self.handle_waker.register(cx.waker());
+        if self.is_finished() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Whether the task failed or panicked, once it has finished.
+    pub(crate) fn has_failed(&self) -> bool {
+        matches!(
+            *lock(&self.slot),
+            Slot::Done(Err(TaskError::Failed(_) | TaskError::Panicked(_)))
+        )
+    }
 }
 
 impl<T: Send> TaskScope for ChildCell<T> {
@@ -214,6 +307,17 @@ impl<T: Send> ChildRef for ChildCell<T> {
         self.task_waker.wake();
     }
 
+    fn admit(&self) -> bool {
+        let admitted = self
+            .state
+            .compare_exchange(QUEUED, SCHEDULED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if admitted {
+            self.task_waker.wake();
+        }
+        admitted
+    }
+
     fn id(&self) -> TaskId {
         self.id
     }
@@ -221,18 +325,27 @@ impl<T: Send> ChildRef for ChildCell<T> {
     fn name(&self) -> Option<&Arc<str>> {
         self.name.as_ref()
     }
+
+    fn state(&self) -> TaskState {
+        decode(self.state.load(Ordering::Acquire))
+    }
+
+    fn spawned(&self) -> Instant {
+        self.spawned
+    }
 }
 
 pin_project! {
     /// The future a group hands to Tokio for each child.
-    #[project = ChildTaskProj]
     pub(crate) struct ChildTask<F: Future>
     where
         F::Output: ChildOutput,
     {
         cell: Arc<ChildCell<<F::Output as ChildOutput>::Ok>>,
-        // The key in the group's list of suspended tasks, once the task has suspended.
-        suspended: Option<usize>,
+        // The task counts against its group's limit...
+        limited: bool,
+        // ...unless it left the limit's queue before it was given a slot.
+        left_queue: bool,
         #[pin]
         inner: Scoped<F>,
         done: bool,
@@ -247,7 +360,8 @@ pin_project! {
             let this = this.project();
             if !*this.done {
                 *this.done = true;
-                finish(this.cell, *this.suspended, Outcome::Aborted);
+                leave_queue(this.cell, this.left_queue);
+                finish(this.cell, *this.limited && !*this.left_queue, Outcome::Aborted);
             }
         }
     }
@@ -259,9 +373,11 @@ where
 {
     pub(crate) fn new(cell: Arc<ChildCell<<F::Output as ChildOutput>::Ok>>, fut: F) -> Self {
         let scope: Arc<dyn TaskScope> = cell.clone();
+        let limited = !cell.shielded && cell.group().is_some_and(|g| g.limit.is_some());
         ChildTask {
             cell,
-            suspended: None,
+            limited,
+            left_queue: false,
             inner: Scoped::new(Current::Task(scope), fut),
             done: false,
         }
@@ -275,63 +391,61 @@ where
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        let mut this = self.project();
+        let this = self.project();
         if *this.done {
             return Poll::Ready(());
         }
         let cell = &**this.cell;
-        let outcome = if cell.is_forced() {
-            drop_quietly(this.inner.as_mut());
-            Outcome::Aborted
-        } else {
-            cell.task_waker.register(cx.waker());
-            let inner = this.inner.as_mut();
+        let mut inner = this.inner;
+        cell.task_waker.register(cx.waker());
+        let outcome = 'outcome: {
+            if cell.is_forced() {
+                leave_queue(cell, this.left_queue);
+                drop_quietly(inner.as_mut());
+                break 'outcome Outcome::Aborted;
+            }
+            if cell.is_queued() {
+                // Waiting for a slot of the group's limit. The queued tasks of a cancelled
+                // group never start; one that got a slot at the same moment starts
+                // cancelled, which drops it before it runs.
+                if !cell.is_cancelled() {
+                    return Poll::Pending;
+                }
+                if leave_queue(cell, this.left_queue) {
+                    inner.as_mut().drop_future();
+                    break 'outcome Outcome::Cancelled(cancellation(cell));
+                }
+            }
+            cell.set_state(RUNNING);
+            let polled = inner.as_mut();
             match catch_unwind(AssertUnwindSafe(|| {
-                inner.poll_scoped(cx, || cell.is_cancelled())
+                polled.poll_scoped(cx, || cell.is_cancelled())
             })) {
-                Ok(Poll::Pending) => match this.suspend() {
-                    Some(outcome) => outcome,
-                    None => return Poll::Pending,
-                },
+                Ok(Poll::Pending) => {
+                    cell.set_state(SUSPENDED);
+                    return Poll::Pending;
+                }
                 Ok(Poll::Ready(Some(output))) => output.classify(),
                 Ok(Poll::Ready(None)) => Outcome::Cancelled(cancellation(cell)),
                 Err(panic) => {
-                    drop_quietly(this.inner.as_mut());
+                    drop_quietly(inner.as_mut());
                     Outcome::Panicked(panic)
                 }
             }
         };
         *this.done = true;
-        finish(this.cell, *this.suspended, outcome);
+        finish(this.cell, *this.limited && !*this.left_queue, outcome);
         Poll::Ready(())
     }
 }
 
-impl<F: Future> ChildTaskProj<'_, F>
-where
-    F::Output: ChildOutput,
-{
-    /// The task suspended. The first time, it joins its group's list of tasks to wake on a
-    /// cancellation; a cancellation or a forced drop that came in before it joined is caught
-    /// by the check that follows. Returns how the task ended, if it did.
-    fn suspend(&mut self) -> Option<Outcome<<F::Output as ChildOutput>::Ok>> {
-        if self.suspended.is_some() {
-            return None;
-        }
-        let cell: &Arc<ChildCell<_>> = self.cell;
-        let group = cell.group()?;
-        let as_child: Arc<dyn ChildRef> = cell.clone();
-        *self.suspended = Some(group.add_suspended(as_child));
-        if group.is_forced() {
-            drop_quietly(self.inner.as_mut());
-            return Some(Outcome::Aborted);
-        }
-        if cell.is_cancelled() && !self.inner.is_pinned() {
-            self.inner.as_mut().drop_future();
-            return Some(Outcome::Cancelled(cancellation(cell)));
-        }
-        None
+/// Leaves the limit's queue if the task is still waiting there. Returns whether it has left
+/// the queue without a slot.
+fn leave_queue<T>(cell: &ChildCell<T>, left_queue: &mut bool) -> bool {
+    if cell.is_queued() && cell.leave_queue() {
+        *left_queue = true;
     }
+    *left_queue
 }
 
 fn cancellation<T: Send>(cell: &ChildCell<T>) -> Cancelled {
@@ -345,11 +459,8 @@ fn drop_quietly<F: Future>(inner: Pin<&mut Scoped<F>>) {
     let _ = catch_unwind(AssertUnwindSafe(|| inner.drop_future()));
 }
 
-fn finish<T: Send + 'static>(
-    cell: &Arc<ChildCell<T>>,
-    suspended: Option<usize>,
-    outcome: Outcome<T>,
-) {
+fn finish<T: Send + 'static>(cell: &Arc<ChildCell<T>>, holds_slot: bool, outcome: Outcome<T>) {
+    cell.set_state(FINISHED);
     if let Some(node) = cell.created_node() {
         node.detach();
     }
@@ -377,8 +488,8 @@ fn finish<T: Send + 'static>(
     match cell.group() {
         Some(group) => {
             // Before `child_done`: once the last task is done the group may finalize.
-            group.bury(cell.clone());
-            group.child_done(suspended, cell.id(), cell.name(), event);
+            group.bury(cell.registry_key());
+            group.child_done(holds_slot, cell.id(), cell.name(), event);
         }
         None => {
             if let Some(ChildEvent::Panicked(_)) = event {

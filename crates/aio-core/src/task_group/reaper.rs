@@ -9,18 +9,18 @@ use std::sync::Arc;
 
 use std::sync::atomic::Ordering;
 
-use super::{FINISHED, GroupCore, WaitChildren};
+use super::core::FINISHED;
+use super::{GroupCore, WaitChildren};
 use crate::CancelReason;
-use crate::util::lock;
 
-pub(super) fn reap(core: Arc<GroupCore>) {
+pub(crate) fn reap(core: Arc<GroupCore>) {
     core.node.cancel(CancelReason::ParentCancelled);
     let running = core.len();
     if running == 0 {
         let _ = core
             .live
             .compare_exchange(0, FINISHED, Ordering::AcqRel, Ordering::Acquire);
-        report_lost(&core);
+        core.report_lost();
         core.finalize();
         return;
     }
@@ -31,13 +31,8 @@ pub(super) fn reap(core: Arc<GroupCore>) {
         grace = ?core.grace,
         "task group dropped before it finished; its tasks are cancelled and reaped in the background"
     );
-    let runtime = core.runtime.clone();
-    let reaper = run(Arc::clone(&core));
     // If the runtime is shutting down the reaper is dropped at once; so are the tasks.
-    match &core.tracker {
-        Some(tracker) => drop(runtime.spawn(tracker.track_future(reaper))),
-        None => drop(runtime.spawn(reaper)),
-    }
+    core.spawn_tracked(run(Arc::clone(&core)));
 }
 
 async fn run(core: Arc<GroupCore>) {
@@ -67,7 +62,7 @@ async fn run(core: Arc<GroupCore>) {
         }
         .await;
     }
-    report_lost(&core);
+    core.report_lost();
 }
 
 struct Finalize(Arc<GroupCore>);
@@ -75,24 +70,5 @@ struct Finalize(Arc<GroupCore>);
 impl Drop for Finalize {
     fn drop(&mut self) {
         self.0.finalize();
-    }
-}
-
-/// Failures and panics of a dropped group have nobody to go to: say so.
-fn report_lost(core: &GroupCore) {
-    let mut state = lock(&core.state);
-    for failure in state.failures.drain(..) {
-        tracing::error!(
-            group.id = %core.node.id(),
-            task.id = failure.task.map(|id| id.as_u64()),
-            task.name = failure.name.as_deref(),
-            "task of a dropped task group failed; nobody is left to receive the error"
-        );
-    }
-    if state.panic.take().is_some() {
-        tracing::error!(
-            group.id = %core.node.id(),
-            "task of a dropped task group panicked; nobody is left to re-raise it"
-        );
     }
 }

@@ -1,0 +1,516 @@
+//! The shared state of a task group: what its tasks, its scope, its reaper and the task tree
+//! hold on to. It does not know the group's error type; failures are stored type-erased and
+//! typed again when the scope returns.
+
+use std::any::Any;
+use std::future::Future;
+use std::panic::resume_unwind;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::task::AtomicWaker;
+use tokio::runtime::Handle;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+use tracing::{Instrument, Span};
+
+use super::child::{ChildCell, ChildEvent, ChildOutput, ChildRef, ChildTask, Owner};
+use super::limit::Limit;
+use super::registry::Registry;
+use super::{JoinPolicy, SpawnError, TaskFailure, TaskGroupError};
+use crate::scope::{self, Node, NodeKind, Notify, note_delivered};
+use crate::util::lock;
+use crate::{CancelReason, Cancelled, GroupSnapshot, GroupState, TaskHandle, TaskId, TaskSnapshot};
+
+/// Set in `GroupCore::live` once the group is finished and refuses new tasks.
+pub(super) const FINISHED: usize = 1 << (usize::BITS - 1);
+
+/// How many finished tasks the spawning side lets pile up before it frees them.
+const RELEASE_BATCH: usize = 64;
+
+/// How many finished tasks may pile up before a finishing task frees them itself.
+const GRAVEYARD_LIMIT: usize = 1024;
+
+/// How a group is set up.
+pub(crate) struct GroupConfig {
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) grace: Duration,
+    pub(crate) policy: JoinPolicy,
+    pub(crate) limit: Option<usize>,
+}
+
+impl Default for GroupConfig {
+    fn default() -> Self {
+        GroupConfig {
+            name: None,
+            grace: super::DEFAULT_GRACE,
+            policy: JoinPolicy::FailFast,
+            limit: None,
+        }
+    }
+}
+
+/// A failure waiting to be handed back, with the error's type erased.
+struct RawFailure {
+    task: Option<TaskId>,
+    name: Option<Arc<str>>,
+    error: Box<dyn Any + Send>,
+}
+
+struct Reports {
+    failures: Vec<RawFailure>,
+    panic: Option<Box<dyn Any + Send>>,
+    /// Our key in the node's waiter list.
+    node_key: Option<usize>,
+}
+
+pub(crate) struct GroupCore {
+    pub(super) node: Arc<Node>,
+    pub(super) name: Option<Arc<str>>,
+    pub(super) span: Span,
+    /// Where tasks are spawned; `None` for a local group, whose tasks run in its scope.
+    runtime: Option<Handle>,
+    pub(super) tracker: Option<TaskTracker>,
+    pub(super) grace: Duration,
+    pub(super) policy: JoinPolicy,
+    pub(super) limit: Option<Limit>,
+    pub(super) created: Instant,
+    /// Running tasks, plus [`FINISHED`]. Spawning a task and finishing it touch only this
+    /// counter, one registry shard and, in batches, the graveyard.
+    pub(super) live: AtomicUsize,
+    /// Set by the reaper: every task drops its future at its next poll.
+    forced: AtomicBool,
+    registry: Registry,
+    /// The registry keys of finished tasks, until the spawning side sweeps them out (see
+    /// [`GroupCore::bury`]); `None` once the group is finalized.
+    graveyard: Mutex<Option<Vec<usize>>>,
+    buried: AtomicUsize,
+    state: Mutex<Reports>,
+    /// The task running the scope (body, then the wait for the tasks).
+    pub(super) waker: AtomicWaker,
+}
+
+impl GroupCore {
+    /// A group under `outer`. Tasks are spawned on the current Tokio runtime unless `local`.
+    pub(crate) fn new(
+        config: GroupConfig,
+        outer: Option<Arc<Node>>,
+        local: bool,
+    ) -> Arc<GroupCore> {
+        let runtime = (!local).then(|| {
+            Handle::try_current()
+                .expect("an aio TaskGroup must run inside a Tokio runtime (see aio::run)")
+        });
+        let tracker = outer.as_ref().and_then(|node| node.root_tracker());
+        let GroupConfig {
+            name,
+            grace,
+            policy,
+            limit,
+        } = config;
+        let core = Arc::new_cyclic(|weak| {
+            let node = Node::new(NodeKind::Group { core: weak.clone() }, outer, false);
+            let span = tracing::debug_span!(
+                "aio.task_group",
+                group.id = node.id().as_u64(),
+                group.name = name.as_deref()
+            );
+            GroupCore {
+                node,
+                name,
+                span,
+                runtime,
+                tracker,
+                grace,
+                policy,
+                limit: limit.map(Limit::new),
+                created: Instant::now(),
+                live: AtomicUsize::new(0),
+                forced: AtomicBool::new(false),
+                registry: Registry::new(),
+                graveyard: Mutex::new(Some(Vec::new())),
+                buried: AtomicUsize::new(0),
+                state: Mutex::new(Reports {
+                    failures: Vec::new(),
+                    panic: None,
+                    node_key: None,
+                }),
+                waker: AtomicWaker::new(),
+            }
+        });
+        // Our tasks live in other Tokio tasks: the group relays cancellation to them, so it
+        // is a waiter of its own node, which is linked into the tree right away.
+        let as_waiter: Arc<dyn Notify> = core.clone();
+        let key = core.node.register(scope::Waiter::Notify(as_waiter));
+        lock(&core.state).node_key = Some(key);
+        core.node.adopt_group(&core);
+        core
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.live.load(Ordering::Acquire) & !FINISHED
+    }
+
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    /// Whether the reaper wants every task gone.
+    pub(crate) fn is_forced(&self) -> bool {
+        self.forced.load(Ordering::Acquire)
+    }
+
+    /// Counts a new task in, unless the group is finished.
+    fn enter(&self) -> bool {
+        if self.live.fetch_add(1, Ordering::AcqRel) & FINISHED != 0 {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Spawns a task on the runtime. A `shielded` task (a detached shield) runs in a node
+    /// that the group's cancellation does not reach, is accepted while the group is shutting
+    /// down, and does not count against the group's limit. A refused future is handed back.
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        name: Option<Arc<str>>,
+        fut: F,
+        shielded: bool,
+    ) -> Result<TaskHandle<<F::Output as ChildOutput>::Ok>, (SpawnError, F)>
+    where
+        F: Future + Send + 'static,
+        F::Output: ChildOutput,
+    {
+        let cell = match self.admit(name, shielded) {
+            Ok(cell) => cell,
+            Err(e) => return Err((e, fut)),
+        };
+        let span = tracing::debug_span!(
+            parent: &self.span,
+            "aio.task",
+            task.id = cell.id().as_u64(),
+            task.name = cell.name().map(|n| &**n)
+        );
+        let task = ChildTask::new(Arc::clone(&cell), fut.instrument(span));
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("only task groups, not local groups, spawn Tokio tasks");
+        cell.keep(runtime.spawn(task));
+        if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
+            self.release_finished();
+        }
+        Ok(TaskHandle::new(cell))
+    }
+
+    /// Checks that the group takes a new task, and registers the task's cell: in the
+    /// registry, and with the limit, which may queue it.
+    pub(crate) fn admit<T: Send + 'static>(
+        self: &Arc<Self>,
+        name: Option<Arc<str>>,
+        shielded: bool,
+    ) -> Result<Arc<ChildCell<T>>, SpawnError> {
+        if !shielded && self.node.is_cancelled() {
+            if let Some(cancelled) = self.node.cancellation() {
+                return Err(SpawnError::ShuttingDown(cancelled));
+            }
+        }
+        if !self.enter() {
+            return Err(SpawnError::Finished);
+        }
+        let id = TaskId::next();
+        let limited = self.limit.is_some() && !shielded;
+        let cell = Arc::new(ChildCell::new(
+            id,
+            name,
+            Owner::Group(Arc::clone(self)),
+            shielded,
+            limited,
+        ));
+        let as_child: Arc<dyn ChildRef> = cell.clone();
+        cell.registered(self.registry.insert(Arc::clone(&as_child)));
+        if let Some(limit) = self.limit.as_ref().filter(|_| limited) {
+            if limit.enter(&as_child) {
+                cell.admit_now();
+            }
+        }
+        Ok(cell)
+    }
+
+    /// A finished task leaves its registry key in the graveyard. The side that spawns tasks
+    /// sweeps the graveyard in batches and removes those tasks from the registry, which drops
+    /// their cells (and, through the `JoinHandle` a cell keeps, the tasks' memory) on the
+    /// thread that allocated them: the system allocator frees memory cheaply there, while a
+    /// free from another thread contends for the allocating thread's arena. Each lock stays
+    /// mostly with one side: the registry with the spawner, the graveyard with the finishing
+    /// tasks. Past [`GRAVEYARD_LIMIT`] a finishing task sweeps itself, so a group that stops
+    /// spawning keeps little.
+    pub(crate) fn bury(&self, key: Option<usize>) {
+        let Some(key) = key else {
+            return;
+        };
+        let mut graveyard = lock(&self.graveyard);
+        let Some(buried) = graveyard.as_mut() else {
+            // The group is gone (its runtime shut down): remove the task at once.
+            drop(graveyard);
+            drop(self.registry.remove(&[key]));
+            return;
+        };
+        buried.push(key);
+        let full = buried.len() >= GRAVEYARD_LIMIT;
+        self.buried
+            .store(if full { 0 } else { buried.len() }, Ordering::Relaxed);
+        let batch = full.then(|| std::mem::take(buried));
+        drop(graveyard);
+        if let Some(batch) = batch {
+            drop(self.registry.remove(&batch));
+        }
+    }
+
+    /// Sweeps finished tasks out of the registry.
+    pub(super) fn release_finished(&self) {
+        let keys = lock(&self.graveyard).as_mut().map(std::mem::take);
+        self.buried.store(0, Ordering::Relaxed);
+        if let Some(keys) = keys {
+            drop(self.registry.remove(&keys));
+        }
+    }
+
+    /// A task has finished: forget it, give back its slot, record what it reported, cancel
+    /// the rest on a failure (unless the group supervises), and wake the scope when the last
+    /// one is gone.
+    pub(crate) fn child_done(
+        &self,
+        held_slot: bool,
+        id: TaskId,
+        name: Option<&Arc<str>>,
+        event: Option<ChildEvent>,
+    ) {
+        if held_slot {
+            if let Some(limit) = &self.limit {
+                limit.release();
+            }
+        }
+        let mut fails = false;
+        if let Some(event) = event {
+            let mut state = lock(&self.state);
+            match event {
+                ChildEvent::Failed(error) => state.failures.push(RawFailure {
+                    task: Some(id),
+                    name: name.cloned(),
+                    error,
+                }),
+                ChildEvent::Panicked(panic) => store_panic(&mut state, panic, Some(id)),
+            }
+            fails = true;
+        }
+        if fails && self.policy == JoinPolicy::FailFast {
+            self.node
+                .cancel(CancelReason::sibling_failed(Some(id), name.cloned()));
+        }
+        if self.live.fetch_sub(1, Ordering::AcqRel) & !FINISHED == 1 {
+            self.waker.wake();
+        }
+    }
+
+    /// The body panicked: the group is cancelled whatever its policy, and the panic is
+    /// re-raised once the tasks are done.
+    pub(super) fn record_panic(&self, panic: Box<dyn Any + Send>) {
+        store_panic(&mut lock(&self.state), panic, None);
+        self.node.cancel(CancelReason::sibling_failed(None, None));
+    }
+
+    /// Marks the group finished if no task is left; registers `cx` otherwise.
+    pub(crate) fn poll_finish(&self, cx: &mut Context<'_>) -> Poll<()> {
+        self.release_finished();
+        self.waker.register(cx.waker());
+        match self
+            .live
+            .compare_exchange(0, FINISHED, Ordering::AcqRel, Ordering::Acquire)
+        {
+            Ok(_) => Poll::Ready(()),
+            Err(live) if live == FINISHED => Poll::Ready(()),
+            Err(_) => Poll::Pending,
+        }
+    }
+
+    /// Leaves the scope tree once the group is finished, and frees what it kept.
+    pub(crate) fn finalize(&self) {
+        let keys = lock(&self.graveyard).take();
+        if let Some(keys) = keys {
+            drop(self.registry.remove(&keys));
+        }
+        let key = lock(&self.state).node_key.take();
+        if let Some(key) = key {
+            self.node.unregister(key);
+        }
+        self.node.detach();
+        self.node.abandon_group();
+    }
+
+    /// The group's result once every task is done: the first panic is re-raised; else the
+    /// failures, the body's error last; else the cancellation, if the body was cut off or an
+    /// enclosing scope was cancelled while the group waited; else the body's value.
+    pub(crate) fn conclude<R, E: 'static>(
+        &self,
+        value: Option<R>,
+        body_error: Option<E>,
+        waited: bool,
+        outer: Option<&Node>,
+    ) -> Result<R, TaskGroupError<E>> {
+        let (raw, panic) = {
+            let mut state = lock(&self.state);
+            (std::mem::take(&mut state.failures), state.panic.take())
+        };
+        let mut failures: Vec<TaskFailure<E>> = raw
+            .into_iter()
+            .map(|f| {
+                let error = f
+                    .error
+                    .downcast::<E>()
+                    .expect("a task group only collects errors of its own type");
+                TaskFailure::new(f.task, f.name, *error)
+            })
+            .collect();
+        failures.extend(body_error.map(|error| TaskFailure::new(None, None, error)));
+        if let Some(panic) = panic {
+            if !failures.is_empty() {
+                tracing::error!(
+                    group.id = %self.node.id(),
+                    failures = failures.len(),
+                    "task group re-raises a panic; its other failures are dropped"
+                );
+            }
+            resume_unwind(panic);
+        }
+        if !failures.is_empty() {
+            return Err(TaskGroupError::failed(failures));
+        }
+        // An enclosing scope cancelled while we waited for our tasks takes precedence over
+        // the body's value, as a `CancelledError` raised in `__aexit__` does.
+        let outer_cancel = self
+            .node
+            .parent()
+            .and_then(|parent| parent.cancellation())
+            .filter(|_| waited);
+        let cancelled = match (value, outer_cancel) {
+            (Some(value), None) => return Ok(value),
+            (Some(_), Some(outer)) => Cancelled::inherited(outer.origin().clone()),
+            (None, _) => self
+                .node
+                .cancellation()
+                .unwrap_or_else(|| Cancelled::new(CancelReason::Explicit)),
+        };
+        if let Some(outer) = outer {
+            note_delivered(outer);
+        }
+        Err(TaskGroupError::from_cancelled(cancelled))
+    }
+
+    /// Failures and panics of a dropped group have nobody to go to: say so.
+    pub(super) fn report_lost(&self) {
+        let mut state = lock(&self.state);
+        for failure in state.failures.drain(..) {
+            tracing::error!(
+                group.id = %self.node.id(),
+                task.id = failure.task.map(|id| id.as_u64()),
+                task.name = failure.name.as_deref(),
+                "task of a dropped task group failed; nobody is left to receive the error"
+            );
+        }
+        if state.panic.take().is_some() {
+            tracing::error!(
+                group.id = %self.node.id(),
+                "task of a dropped task group panicked; nobody is left to re-raise it"
+            );
+        }
+    }
+
+    /// Runs `fut` as a task of its own on the group's runtime, tracked by `run` if the group
+    /// lives under it.
+    pub(super) fn spawn_tracked(&self, fut: impl Future<Output = ()> + Send + 'static) {
+        let Some(runtime) = &self.runtime else {
+            return;
+        };
+        match &self.tracker {
+            Some(tracker) => drop(runtime.spawn(tracker.track_future(fut))),
+            None => drop(runtime.spawn(fut)),
+        }
+    }
+
+    /// A snapshot of the group, its tasks and the groups opened in them, recursively.
+    pub(crate) fn snapshot(&self) -> GroupSnapshot {
+        let now = Instant::now();
+        let live = self.live.load(Ordering::Acquire);
+        let state = if live & FINISHED != 0 {
+            GroupState::Finishing
+        } else if let Some(cancelled) = self.node.cancellation() {
+            GroupState::Cancelled(cancelled)
+        } else {
+            GroupState::Running
+        };
+        let tasks = self
+            .tasks()
+            .into_iter()
+            .map(|task| TaskSnapshot {
+                id: task.id(),
+                name: task.name().map(|name| name.to_string()),
+                state: task.state(),
+                age: now.saturating_duration_since(task.spawned()),
+                groups: task
+                    .created_node()
+                    .map(|node| node.groups().iter().map(|g| g.snapshot()).collect())
+                    .unwrap_or_default(),
+            })
+            .collect();
+        GroupSnapshot {
+            id: self.node.id(),
+            name: self.name.as_ref().map(|name| name.to_string()),
+            state,
+            age: now.saturating_duration_since(self.created),
+            policy: self.policy,
+            limit: self.limit.as_ref().map(Limit::max),
+            queued: self.limit.as_ref().map_or(0, Limit::queued),
+            tasks,
+            groups: self.node.groups().iter().map(|g| g.snapshot()).collect(),
+        }
+    }
+
+    /// Every task that has not finished, oldest first.
+    pub(super) fn tasks(&self) -> Vec<Arc<dyn ChildRef>> {
+        self.registry.running()
+    }
+
+    /// Makes every task drop its future at its next poll, and wakes them.
+    pub(super) fn force(&self) -> Vec<Arc<dyn ChildRef>> {
+        self.forced.store(true, Ordering::Release);
+        let stragglers = self.tasks();
+        for child in &stragglers {
+            child.wake();
+        }
+        stragglers
+    }
+}
+
+fn store_panic(state: &mut Reports, panic: Box<dyn Any + Send>, task: Option<TaskId>) {
+    if state.panic.is_none() {
+        state.panic = Some(panic);
+    } else {
+        tracing::error!(
+            task.id = task.map(TaskId::as_u64),
+            "a second panic in a task group was dropped; the first is re-raised"
+        );
+    }
+}
+
+impl Notify for GroupCore {
+    fn notify(&self) {
+        for child in self.tasks() {
+            child.wake();
+        }
+        self.waker.wake();
+    }
+}

@@ -1,0 +1,48 @@
+//! The tasks a group is running.
+//!
+//! A group must be able to reach every running task: to wake it when the group is
+//! cancelled, to force it when a dropped group's grace period ends, and to show it in the
+//! task tree. The registry holds each task's cell until the task has finished *and* the side
+//! that spawns tasks has swept it out (see `GroupCore::bury`), so that the cell, and the task
+//! whose `JoinHandle` it keeps, are freed on the thread that allocated them.
+
+use std::sync::{Arc, Mutex};
+
+use super::child::ChildRef;
+use crate::TaskState;
+use crate::slab::Slab;
+use crate::util::lock;
+
+pub(super) struct Registry {
+    tasks: Mutex<Slab<Arc<dyn ChildRef>>>,
+}
+
+impl Registry {
+    pub(super) fn new() -> Self {
+        Registry {
+            tasks: Mutex::new(Slab::new()),
+        }
+    }
+
+    /// Adds a task; the key removes it again.
+    pub(super) fn insert(&self, child: Arc<dyn ChildRef>) -> usize {
+        lock(&self.tasks).insert(child)
+    }
+
+    /// Removes finished tasks; their cells are dropped by the caller, after the lock.
+    pub(super) fn remove(&self, keys: &[usize]) -> Vec<Arc<dyn ChildRef>> {
+        let mut tasks = lock(&self.tasks);
+        keys.iter().filter_map(|&key| tasks.remove(key)).collect()
+    }
+
+    /// Every task that has not finished, oldest first.
+    pub(super) fn running(&self) -> Vec<Arc<dyn ChildRef>> {
+        let mut running: Vec<Arc<dyn ChildRef>> = lock(&self.tasks)
+            .iter()
+            .filter(|child| child.state() != TaskState::Finished)
+            .cloned()
+            .collect();
+        running.sort_by_key(|child| child.id());
+        running
+    }
+}

@@ -1,0 +1,232 @@
+//! A snapshot of the live task tree: what `python -m asyncio pstree` shows for asyncio.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::scope::top_groups;
+use crate::{Cancelled, JoinPolicy, ScopeId, TaskId};
+
+/// What a task is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TaskState {
+    /// Waiting for a slot of its group's concurrency limit.
+    Queued,
+    /// Spawned, not polled yet.
+    Scheduled,
+    /// Being polled right now.
+    Running,
+    /// Suspended at an `.await`.
+    Suspended,
+    /// Done; its group has not dropped it yet.
+    Finished,
+}
+
+impl fmt::Display for TaskState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TaskState::Queued => "queued",
+            TaskState::Scheduled => "scheduled",
+            TaskState::Running => "running",
+            TaskState::Suspended => "suspended",
+            TaskState::Finished => "finished",
+        })
+    }
+}
+
+/// What a group is doing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupState {
+    /// Running its body or waiting for its tasks.
+    Running,
+    /// Cancelled, and unwinding.
+    Cancelled(Cancelled),
+    /// Every task is done; the scope is about to return.
+    Finishing,
+}
+
+impl fmt::Display for GroupState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GroupState::Running => f.write_str("running"),
+            GroupState::Cancelled(cancelled) => write!(f, "{cancelled}"),
+            GroupState::Finishing => f.write_str("finishing"),
+        }
+    }
+}
+
+/// One task in a [`TaskTree`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TaskSnapshot {
+    /// The task's id.
+    pub id: TaskId,
+    /// The task's name, if it was spawned with one.
+    pub name: Option<String>,
+    /// What it is doing.
+    pub state: TaskState,
+    /// How long ago it was spawned.
+    pub age: Duration,
+    /// The groups opened inside it.
+    pub groups: Vec<GroupSnapshot>,
+}
+
+/// One task group in a [`TaskTree`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct GroupSnapshot {
+    /// The group's scope id.
+    pub id: ScopeId,
+    /// The group's name, if it was built with one.
+    pub name: Option<String>,
+    /// What it is doing.
+    pub state: GroupState,
+    /// How long ago it was opened.
+    pub age: Duration,
+    /// What a failure does to it.
+    pub policy: JoinPolicy,
+    /// Its concurrency limit, if it has one.
+    pub limit: Option<usize>,
+    /// How many of its tasks wait for a slot of the limit.
+    pub queued: usize,
+    /// Its running tasks, oldest first.
+    pub tasks: Vec<TaskSnapshot>,
+    /// The groups opened in its body.
+    pub groups: Vec<GroupSnapshot>,
+}
+
+/// A snapshot of every task group of the process and everything running in them.
+///
+/// `Display` draws it as a tree, like `python -m asyncio pstree`:
+///
+/// ```text
+/// task_group scope#3 'crawler' (running, 1.20s, limit 2, 1 queued)
+/// ├── task#12 'fetch-1' (suspended, 1.10s)
+/// │   └── task_group scope#9 (cancelled: deadline elapsed, 0.50s)
+/// │       └── task#30 (running, 0.50s)
+/// ├── task#13 'fetch-2' (suspended, 1.00s)
+/// └── task#14 'fetch-3' (queued, 1.00s)
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct TaskTree {
+    /// The outermost groups, oldest first.
+    pub groups: Vec<GroupSnapshot>,
+}
+
+/// A snapshot of every live task group in the process: the groups not opened inside
+/// another group's task or body, and, recursively, everything inside them.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_core::{BoxError, TaskGroup};
+///
+/// TaskGroup::<BoxError>::builder().name("workers").scope(|tg| async move {
+///     tg.spawn_named("worker-1", async {
+///         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+///         Ok(())
+///     })?;
+///     tokio::task::yield_now().await;
+///     let tree = aio_core::task_tree().to_string();
+///     assert!(tree.contains("'workers'") && tree.contains("'worker-1' (suspended"));
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// # }
+/// ```
+pub fn task_tree() -> TaskTree {
+    TaskTree {
+        groups: top_groups().iter().map(|group| group.snapshot()).collect(),
+    }
+}
+
+impl fmt::Display for TaskTree {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.groups.is_empty() {
+            return writeln!(f, "(no task groups)");
+        }
+        for group in &self.groups {
+            group.fmt(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for GroupSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.draw(f, "", "")
+    }
+}
+
+impl GroupSnapshot {
+    fn draw(&self, f: &mut fmt::Formatter<'_>, first: &str, rest: &str) -> fmt::Result {
+        write!(f, "{first}task_group {}", self.id)?;
+        if let Some(name) = &self.name {
+            write!(f, " '{name}'")?;
+        }
+        write!(f, " ({}, {:.2}s", self.state, self.age.as_secs_f64())?;
+        if self.policy == JoinPolicy::Supervisor {
+            f.write_str(", supervisor")?;
+        }
+        if let Some(limit) = self.limit {
+            write!(f, ", limit {limit}")?;
+            if self.queued > 0 {
+                write!(f, ", {} queued", self.queued)?;
+            }
+        }
+        writeln!(f, ")")?;
+        let count = self.groups.len() + self.tasks.len();
+        let children = self
+            .groups
+            .iter()
+            .map(Child::Group)
+            .chain(self.tasks.iter().map(Child::Task));
+        for (i, child) in children.enumerate() {
+            let last = i + 1 == count;
+            let (branch, indent) = if last {
+                ("└── ", "    ")
+            } else {
+                ("├── ", "│   ")
+            };
+            let first = format!("{rest}{branch}");
+            let rest = format!("{rest}{indent}");
+            match child {
+                Child::Group(group) => {
+                    group.draw(f, &format!("{first}(body) "), &rest)?;
+                }
+                Child::Task(task) => task.draw(f, &first, &rest)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl TaskSnapshot {
+    fn draw(&self, f: &mut fmt::Formatter<'_>, first: &str, rest: &str) -> fmt::Result {
+        write!(f, "{first}{}", self.id)?;
+        if let Some(name) = &self.name {
+            write!(f, " '{name}'")?;
+        }
+        writeln!(f, " ({}, {:.2}s)", self.state, self.age.as_secs_f64())?;
+        let count = self.groups.len();
+        for (i, group) in self.groups.iter().enumerate() {
+            let (branch, indent) = if i + 1 == count {
+                ("└── ", "    ")
+            } else {
+                ("├── ", "│   ")
+            };
+            group.draw(f, &format!("{rest}{branch}"), &format!("{rest}{indent}"))?;
+        }
+        Ok(())
+    }
+}
+
+enum Child<'a> {
+    Group(&'a GroupSnapshot),
+    Task(&'a TaskSnapshot),
+}

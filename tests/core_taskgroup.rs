@@ -117,13 +117,20 @@ spec! {
 spec! {
     /// §1a.4: finished tasks leave the group as they finish, not only at exit.
     async fn finished_tasks_leave_the_group_as_they_finish() {
+        let gate = Gate::new();
         TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(async { Ok(()) })?;
+            let released = gate.clone();
+            tg.spawn(async move {
+                released.wait().await;
+                Ok(())
+            })?;
             tg.spawn(async {
                 sleep(ms(200)).await;
                 Ok(())
             })?;
+            sleep(ms(1)).await; // both are waiting now
             assert_eq!(tg.len(), 2);
+            gate.open();
             sleep(ms(50)).await;
             assert_eq!(tg.len(), 1);
             Ok(())

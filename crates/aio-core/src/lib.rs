@@ -56,6 +56,7 @@ mod as_completed;
 mod cancelled;
 mod gather;
 mod id;
+mod local_group;
 mod on_cancel;
 mod race;
 mod run;
@@ -73,6 +74,7 @@ pub use as_completed::{AsCompleted, as_completed};
 pub use cancelled::{BoxError, CancelError, CancelReason, Cancelled};
 pub use gather::{gather, gather_settled};
 pub use id::{ScopeId, TaskId};
+pub use local_group::{LocalGroup, LocalHandle, SendLocalGroup};
 pub use on_cancel::on_cancel;
 pub use race::{RaceError, race, race_ok};
 pub use run::{run, run_with};
@@ -91,6 +93,7 @@ pub use wait::{ReturnWhen, wait};
 
 /// The named futures returned by aio's functions, for when you need to store one.
 pub mod futures {
+    pub use crate::local_group::LocalJoin;
     pub use crate::on_cancel::OnCancel;
     pub use crate::scope::{Cancellation, Checkpoint};
     pub use crate::shield::Shield;

@@ -15,20 +15,18 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tracing::Instrument;
 
-pub(crate) use self::child::{ChildCell, ChildTask, Owner, Plain};
+pub(crate) use self::child::{ChildCell, ChildEvent, ChildRef, ChildTask, Owner, Plain};
 pub(crate) use self::core::{GroupConfig, GroupCore};
 pub(crate) use self::reaper::reap;
 pub use error::{SpawnError, TaskFailure, TaskGroupError};
 pub use start::{StartError, TaskStatus};
 
-use self::core::FINISHED;
 use crate::scope::{self, PinGuard, Scoped};
 use crate::{CancelError, CancelReason, GroupSnapshot, ScopeId, TaskHandle};
 
@@ -225,9 +223,7 @@ impl<E> TaskGroup<E> {
     /// which [`is_cancelled`](TaskGroupError::is_cancelled) is true with
     /// [`CancelReason::Explicit`]; failures raised while unwinding are still reported.
     pub fn cancel(&self) {
-        if self.core.live.load(Ordering::Acquire) & FINISHED == 0 {
-            self.core.node.cancel(CancelReason::Explicit);
-        }
+        self.core.cancel_explicitly();
     }
 
     /// Whether the group is cancelled (by a failure, by [`cancel`](Self::cancel), or from
@@ -375,11 +371,7 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
             _error: PhantomData,
         };
         let body = body(group).instrument(core.span.clone());
-        let outcome = Body {
-            core: &core,
-            inner: Scoped::new(Arc::clone(&core.node), body),
-        }
-        .await;
+        let outcome = Body::new(&core, body).await;
         let (value, body_error) = outcome.settle(&core);
         let waited = WaitChildren {
             core: &core,
@@ -423,10 +415,19 @@ impl<R, E: CancelError> BodyOutcome<Result<R, E>> {
 
 pin_project! {
     /// The body of a group, running in the group's node in the calling task.
-    struct Body<'a, F> {
+    pub(crate) struct Body<'a, F> {
         core: &'a GroupCore,
         #[pin]
         inner: Scoped<F>,
+    }
+}
+
+impl<'a, F: Future> Body<'a, F> {
+    pub(crate) fn new(core: &'a GroupCore, body: F) -> Self {
+        Body {
+            core,
+            inner: Scoped::new(Arc::clone(&core.node), body),
+        }
     }
 }
 

@@ -89,7 +89,7 @@ pub(crate) struct GroupCore {
     buried: AtomicUsize,
     state: Mutex<Reports>,
     /// The task running the scope (body, then the wait for the tasks).
-    pub(super) waker: AtomicWaker,
+    pub(crate) waker: AtomicWaker,
 }
 
 impl GroupCore {
@@ -149,7 +149,7 @@ impl GroupCore {
         core
     }
 
-    pub(super) fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.live.load(Ordering::Acquire) & !FINISHED
     }
 
@@ -162,13 +162,19 @@ impl GroupCore {
         self.forced.load(Ordering::Acquire)
     }
 
-    /// Counts a new task in, unless the group is finished.
-    fn enter(&self) -> bool {
+    /// Counts a new task in, unless the group is finished or (for a task the group's
+    /// cancellation would reach) shutting down.
+    fn check_open(&self, shielded: bool) -> Result<(), SpawnError> {
+        if self.live.load(Ordering::Acquire) & FINISHED == 0 && !shielded {
+            if let Some(cancelled) = self.node.cancellation() {
+                return Err(SpawnError::ShuttingDown(cancelled));
+            }
+        }
         if self.live.fetch_add(1, Ordering::AcqRel) & FINISHED != 0 {
             self.live.fetch_sub(1, Ordering::AcqRel);
-            return false;
+            return Err(SpawnError::Finished);
         }
-        true
+        Ok(())
     }
 
     /// Spawns a task on the runtime. A `shielded` task (a detached shield) runs in a node
@@ -213,14 +219,7 @@ impl GroupCore {
         name: Option<Arc<str>>,
         shielded: bool,
     ) -> Result<Arc<ChildCell<T>>, SpawnError> {
-        if !shielded && self.node.is_cancelled() {
-            if let Some(cancelled) = self.node.cancellation() {
-                return Err(SpawnError::ShuttingDown(cancelled));
-            }
-        }
-        if !self.enter() {
-            return Err(SpawnError::Finished);
-        }
+        self.check_open(shielded)?;
         let id = TaskId::next();
         let limited = self.limit.is_some() && !shielded;
         let cell = Arc::new(ChildCell::new(
@@ -238,6 +237,29 @@ impl GroupCore {
             }
         }
         Ok(cell)
+    }
+
+    /// Registers a task of a local group, which runs inside the group's scope.
+    pub(crate) fn admit_local(&self, child: Arc<dyn ChildRef>) -> Result<usize, SpawnError> {
+        self.check_open(false)?;
+        if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
+            self.release_finished();
+        }
+        Ok(self.registry.insert(child))
+    }
+
+    /// `cancel()`: cancels the group unless it has finished.
+    pub(crate) fn cancel_explicitly(&self) {
+        if self.live.load(Ordering::Acquire) & FINISHED == 0 {
+            self.node.cancel(CancelReason::Explicit);
+        }
+    }
+
+    /// The scope is going away before the group finished: cancel it.
+    pub(crate) fn cancel_if_unfinished(&self) {
+        if self.live.load(Ordering::Acquire) & FINISHED == 0 {
+            self.node.cancel(CancelReason::ParentCancelled);
+        }
     }
 
     /// A finished task leaves its registry key in the graveyard. The side that spawns tasks

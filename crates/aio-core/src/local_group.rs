@@ -1,0 +1,669 @@
+//! [`LocalGroup`]: a task group whose tasks run inside the calling task, so they may borrow.
+
+use std::any::Any;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use pin_project_lite::pin_project;
+use tokio::time::Instant;
+
+use crate::scope::{self, Node, NodeKind, PinGuard, Scoped, TaskScope};
+use crate::task_group::{Body, ChildEvent, ChildRef, GroupConfig, GroupCore};
+use crate::util::lock;
+use crate::{
+    CancelError, CancelReason, Cancelled, JoinPolicy, ScopeId, SpawnError, TaskError,
+    TaskGroupError, TaskId, TaskState,
+};
+
+/// A task group whose tasks run inside the calling task: concurrently, not in parallel, and
+/// without `'static` or `Send`, so they may borrow from the caller. moro's scopes and
+/// futures-concurrency's groups, with aio's rules.
+///
+/// Everything else is a [`TaskGroup`](crate::TaskGroup): the scope returns after every task
+/// has finished, the first failure cancels the body and the other tasks at their next
+/// `.await` (their cleanup runs first), every failure is collected into a
+/// [`TaskGroupError`], panics are re-raised after the other tasks finish, and the group is a
+/// cancel scope that enclosing timeouts and groups reach. No `unsafe` is involved: the tasks
+/// are owned by the scope's future and polled by it.
+///
+/// One difference follows from that: if the scope's future is dropped before it finishes,
+/// its tasks are dropped with it, at once; there is nothing left to give them a grace period.
+///
+/// A `LocalGroup`'s tasks need not be `Send`, so neither is its scope: it runs where it is
+/// awaited (`block_on`, a current-thread runtime, a `LocalSet`). Inside a task spawned on a
+/// multi-thread runtime, use [`SendLocalGroup`], whose tasks are `Send` but may still
+/// borrow.
+///
+/// A task may borrow what lives outside the scope, never what the body owns:
+///
+/// ```compile_fail
+/// # async fn demo() {
+/// aio_core::LocalGroup::<aio_core::BoxError>::scope(|lg| async move {
+///     let owned_by_the_body = String::from("gone when the body returns");
+///     lg.spawn(async { Ok(owned_by_the_body.len()) })?; // error: does not live long enough
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// # }
+/// ```
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::cell::RefCell;
+/// use aio_core::{BoxError, LocalGroup};
+///
+/// let pages = ["a", "bb", "ccc"];
+/// let total = RefCell::new(0); // not Send, and borrowed by every task
+/// let (pages, counter) = (&pages, &total);
+/// LocalGroup::<BoxError>::scope(|lg| async move {
+///     for page in pages {
+///         let total = counter;
+///         lg.spawn(async move {
+///             tokio::task::yield_now().await;
+///             *total.borrow_mut() += page.len();
+///             Ok(())
+///         })?;
+///     }
+///     Ok(())
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(total.into_inner(), 6);
+/// # }
+/// ```
+pub struct LocalGroup<'env, E, B: ?Sized + 'env = dyn Future<Output = ()> + 'env> {
+    inner: Arc<LocalInner<B>>,
+    _error: PhantomData<fn() -> E>,
+    _env: PhantomData<&'env ()>,
+}
+
+/// A [`LocalGroup`] whose tasks must be `Send` (they may still borrow): its scope is then
+/// `Send` too, so it can run inside a task spawned on a multi-thread runtime.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main]
+/// # async fn main() {
+/// use aio_core::{BoxError, SendLocalGroup};
+///
+/// let words = vec!["borrowed", "from", "the", "caller"];
+/// let lengths = tokio::spawn(async move {
+///     let words = &words;
+///     SendLocalGroup::<BoxError>::scope(|lg| async move {
+///         let handles = words
+///             .iter()
+///             .map(|word| lg.spawn(async move { Ok(word.len()) }))
+///             .collect::<Result<Vec<_>, _>>()?;
+///         let mut lengths = Vec::new();
+///         for handle in handles {
+///             lengths.push(handle.await?);
+///         }
+///         Ok(lengths)
+///     })
+///     .await
+/// })
+/// .await
+/// .unwrap()
+/// .unwrap();
+/// assert_eq!(lengths, [8, 4, 3, 6]);
+/// # }
+/// ```
+pub type SendLocalGroup<'env, E> = LocalGroup<'env, E, dyn Future<Output = ()> + Send + 'env>;
+
+struct LocalInner<B: ?Sized> {
+    core: Arc<GroupCore>,
+    /// Spawned, not yet handed to the scope's set of running tasks.
+    spawned: Mutex<Vec<Pin<Box<B>>>>,
+}
+
+impl<E, B: ?Sized> Clone for LocalGroup<'_, E, B> {
+    fn clone(&self) -> Self {
+        LocalGroup {
+            inner: Arc::clone(&self.inner),
+            _error: PhantomData,
+            _env: PhantomData,
+        }
+    }
+}
+
+impl<E, B: ?Sized> fmt::Debug for LocalGroup<'_, E, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalGroup")
+            .field("id", &self.inner.core.node().id())
+            .field("tasks", &self.len())
+            .finish()
+    }
+}
+
+macro_rules! surface {
+    ($($send:ident)?) => {
+        /// Runs `body` with a new local group and waits for every task it spawns; see
+        /// [`TaskGroup::scope`](crate::TaskGroup::scope).
+        ///
+        /// # Errors
+        ///
+        /// As for [`TaskGroup::scope`](crate::TaskGroup::scope).
+        ///
+        /// # Panics
+        ///
+        /// Re-raises the first panic of the body or of a task, after every task has finished.
+        ///
+        /// # Cancel safety
+        ///
+        /// Cancelling the scope from outside with aio unwinds it in order, cleanup included.
+        /// Dropping the future drops its tasks at once.
+        pub async fn scope<F, Fut, R>(body: F) -> Result<R, TaskGroupError<E>>
+        where
+            F: FnOnce(Self) -> Fut,
+            Fut: Future<Output = Result<R, E>> + 'env,
+        {
+            Self::scope_with(GroupConfig::default(), body).await
+        }
+
+        /// Like [`scope`](Self::scope), with a name and a [`JoinPolicy`].
+        ///
+        /// # Errors
+        ///
+        /// As for [`scope`](Self::scope).
+        ///
+        /// # Panics
+        ///
+        /// As for [`scope`](Self::scope).
+        ///
+        /// # Cancel safety
+        ///
+        /// As for [`scope`](Self::scope).
+        pub async fn scope_named<F, Fut, R>(
+            name: impl Into<Arc<str>>,
+            policy: JoinPolicy,
+            body: F,
+        ) -> Result<R, TaskGroupError<E>>
+        where
+            F: FnOnce(Self) -> Fut,
+            Fut: Future<Output = Result<R, E>> + 'env,
+        {
+            let config = GroupConfig {
+                name: Some(name.into()),
+                policy,
+                ..GroupConfig::default()
+            };
+            Self::scope_with(config, body).await
+        }
+
+        /// Starts `fut` as a task of the group, polled by the group's scope in the calling
+        /// task.
+        ///
+        /// # Errors
+        ///
+        /// As for [`TaskGroup::spawn`](crate::TaskGroup::spawn).
+        pub fn spawn<F, T>(&self, fut: F) -> Result<LocalHandle<T>, SpawnError>
+        where
+            F: Future<Output = Result<T, E>> $(+ $send)? + 'env,
+            T: $($send +)? 'env,
+        {
+            self.spawn_boxed(None, fut, |task| Box::pin(task))
+        }
+
+        /// Like [`spawn`](Self::spawn), with a name.
+        ///
+        /// # Errors
+        ///
+        /// As for [`TaskGroup::spawn`](crate::TaskGroup::spawn).
+        pub fn spawn_named<F, T>(
+            &self,
+            name: impl Into<Arc<str>>,
+            fut: F,
+        ) -> Result<LocalHandle<T>, SpawnError>
+        where
+            F: Future<Output = Result<T, E>> $(+ $send)? + 'env,
+            T: $($send +)? 'env,
+        {
+            self.spawn_boxed(Some(name.into()), fut, |task| Box::pin(task))
+        }
+    };
+}
+
+impl<'env, E: CancelError + Send + 'static> LocalGroup<'env, E> {
+    surface!();
+}
+
+impl<'env, E: CancelError + Send + 'static> SendLocalGroup<'env, E> {
+    surface!(Send);
+}
+
+impl<'env, E, B> LocalGroup<'env, E, B>
+where
+    E: CancelError + Send + 'static,
+    B: ?Sized + Future<Output = ()> + 'env,
+{
+    async fn scope_with<F, Fut, R>(config: GroupConfig, body: F) -> Result<R, TaskGroupError<E>>
+    where
+        F: FnOnce(Self) -> Fut,
+        Fut: Future<Output = Result<R, E>> + 'env,
+    {
+        let outer = scope::current();
+        let core = GroupCore::new(config, outer.clone(), true);
+        let _pin = PinGuard::new(outer.clone());
+        let _finalize = Finalize(Arc::clone(&core));
+        let inner = Arc::new(LocalInner {
+            core: Arc::clone(&core),
+            spawned: Mutex::new(Vec::new()),
+        });
+        let body = body(LocalGroup {
+            inner: Arc::clone(&inner),
+            _error: PhantomData,
+            _env: PhantomData,
+        });
+        let (outcome, waited) = Run {
+            inner: &inner,
+            body: Box::pin(Body::new(&core, body)),
+            outcome: None,
+            tasks: FuturesUnordered::new(),
+            waited: false,
+        }
+        .await;
+        let (value, body_error) = outcome;
+        core.conclude(value, body_error, waited, outer.as_deref())
+    }
+
+    /// Registers a task, wraps it so it reports to the group, and hands it to the scope,
+    /// boxed as `B` by `boxed`.
+    fn spawn_boxed<F, T>(
+        &self,
+        name: Option<Arc<str>>,
+        fut: F,
+        boxed: impl FnOnce(LocalChild<F, T, E>) -> Pin<Box<B>>,
+    ) -> Result<LocalHandle<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + 'env,
+        T: 'env,
+    {
+        let core = &self.inner.core;
+        let info = Arc::new(LocalInfo {
+            id: TaskId::next(),
+            name,
+            spawned: Instant::now(),
+            state: AtomicU8::new(SCHEDULED),
+            node: Node::new(NodeKind::Task, Some(Arc::clone(core.node())), false),
+        });
+        let key = core.admit_local(Arc::clone(&info) as Arc<dyn ChildRef>)?;
+        let slot = Arc::new(LocalSlot {
+            result: Mutex::new(None),
+            waker: Mutex::new(None),
+        });
+        let task = LocalChild {
+            _error: PhantomData,
+            core: Arc::clone(core),
+            info: Arc::clone(&info),
+            key,
+            slot: Arc::clone(&slot),
+            inner: Scoped::new(Arc::clone(&info.node), fut),
+            done: false,
+        };
+        lock(&self.inner.spawned).push(boxed(task));
+        core.waker.wake();
+        Ok(LocalHandle { info, slot })
+    }
+}
+
+impl<E, B: ?Sized> LocalGroup<'_, E, B> {
+    /// Cancels the body and every task; see [`TaskGroup::cancel`](crate::TaskGroup::cancel).
+    pub fn cancel(&self) {
+        self.inner.core.cancel_explicitly();
+    }
+
+    /// Whether the group is cancelled.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner.core.node().is_cancelled()
+    }
+
+    /// How many tasks are running.
+    pub fn len(&self) -> usize {
+        self.inner.core.len()
+    }
+
+    /// Whether no task is running.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The group's scope id.
+    pub fn id(&self) -> ScopeId {
+        self.inner.core.node().id()
+    }
+}
+
+/// Polls the body and the tasks together until all are done.
+struct Run<'a, F, R, E, B: ?Sized> {
+    inner: &'a LocalInner<B>,
+    body: Pin<Box<Body<'a, F>>>,
+    /// The body's value or error, once it has ended.
+    outcome: Option<(Option<R>, Option<E>)>,
+    tasks: FuturesUnordered<Pin<Box<B>>>,
+    waited: bool,
+}
+
+// The body is boxed and the tasks are boxed: nothing in `Run` is pinned in place.
+impl<F, R, E, B: ?Sized> Unpin for Run<'_, F, R, E, B> {}
+
+impl<F, R, E, B> Future for Run<'_, F, R, E, B>
+where
+    F: Future<Output = Result<R, E>>,
+    E: CancelError,
+    B: ?Sized + Future<Output = ()>,
+{
+    type Output = ((Option<R>, Option<E>), bool);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let core = &this.inner.core;
+        loop {
+            core.waker.register(cx.waker());
+            if this.outcome.is_none() {
+                if let Poll::Ready(outcome) = this.body.as_mut().poll(cx) {
+                    this.outcome = Some(outcome.settle(core));
+                }
+            }
+            this.tasks.extend(lock(&this.inner.spawned).drain(..));
+            if core.node().is_cancelled() {
+                // Tasks are polled when they are woken; a cancellation wakes none of them.
+                // While the group is cancelled, give every task a poll so each one sees it.
+                for task in this.tasks.iter_mut() {
+                    let _ = task.as_mut().poll(cx);
+                }
+            }
+            while let Poll::Ready(Some(())) = this.tasks.poll_next_unpin(cx) {}
+            if !lock(&this.inner.spawned).is_empty() {
+                continue;
+            }
+            // A task that finished when it was given a poll above stays in the set until the
+            // set polls it again, which it may never do: the group's count is what says
+            // whether every task is done.
+            if core.len() == 0 {
+                this.tasks.clear();
+                if let Some(outcome) = this.outcome.take() {
+                    if core.poll_finish(cx).is_ready() {
+                        return Poll::Ready((outcome, this.waited));
+                    }
+                    this.outcome = Some(outcome);
+                }
+            } else if this.outcome.is_some() {
+                this.waited = true;
+            }
+            return Poll::Pending;
+        }
+    }
+}
+
+/// Leaves the scope tree however the scope ends.
+struct Finalize(Arc<GroupCore>);
+
+impl Drop for Finalize {
+    fn drop(&mut self) {
+        self.0.cancel_if_unfinished();
+        self.0.finalize();
+    }
+}
+
+const SCHEDULED: u8 = 0;
+const RUNNING: u8 = 1;
+const SUSPENDED: u8 = 2;
+const FINISHED: u8 = 3;
+
+/// What the group and the task tree know of a local task.
+struct LocalInfo {
+    id: TaskId,
+    name: Option<Arc<str>>,
+    spawned: Instant,
+    state: AtomicU8,
+    node: Arc<Node>,
+}
+
+impl TaskScope for LocalInfo {
+    fn node(&self) -> &Arc<Node> {
+        &self.node
+    }
+
+    fn created_node(&self) -> Option<&Arc<Node>> {
+        Some(&self.node)
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.node.is_cancelled()
+    }
+
+    fn cancellation(&self) -> Option<Cancelled> {
+        self.node.cancellation()
+    }
+}
+
+impl ChildRef for LocalInfo {
+    // The scope polls its tasks itself; waking the group wakes the scope.
+    fn wake(&self) {}
+
+    fn admit(&self) -> bool {
+        false
+    }
+
+    fn id(&self) -> TaskId {
+        self.id
+    }
+
+    fn name(&self) -> Option<&Arc<str>> {
+        self.name.as_ref()
+    }
+
+    fn state(&self) -> TaskState {
+        match self.state.load(Ordering::Acquire) {
+            SCHEDULED => TaskState::Scheduled,
+            RUNNING => TaskState::Running,
+            SUSPENDED => TaskState::Suspended,
+            _ => TaskState::Finished,
+        }
+    }
+
+    fn spawned(&self) -> Instant {
+        self.spawned
+    }
+}
+
+struct LocalSlot<T> {
+    result: Mutex<Option<Result<T, TaskError>>>,
+    waker: Mutex<Option<Waker>>,
+}
+
+pin_project! {
+    /// A task of a local group, as its scope polls it.
+    pub(crate) struct LocalChild<F, T, E> {
+        _error: PhantomData<fn() -> E>,
+        core: Arc<GroupCore>,
+        info: Arc<LocalInfo>,
+        key: usize,
+        slot: Arc<LocalSlot<T>>,
+        #[pin]
+        inner: Scoped<F>,
+        done: bool,
+    }
+
+    impl<F, T, E> PinnedDrop for LocalChild<F, T, E> {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if !*this.done {
+                *this.done = true;
+                finish(this.core, this.info, *this.key, this.slot, Err(TaskError::Aborted), None);
+            }
+        }
+    }
+}
+
+impl<F, T, E> Future for LocalChild<F, T, E>
+where
+    F: Future<Output = Result<T, E>>,
+    E: CancelError + Send + 'static,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let mut this = self.project();
+        if *this.done {
+            return Poll::Ready(());
+        }
+        this.info.state.store(RUNNING, Ordering::Release);
+        let node = &this.info.node;
+        let inner = this.inner.as_mut();
+        let (result, event) = match catch_unwind(AssertUnwindSafe(|| {
+            inner.poll_scoped(cx, || node.is_cancelled())
+        })) {
+            Ok(Poll::Pending) => {
+                this.info.state.store(SUSPENDED, Ordering::Release);
+                return Poll::Pending;
+            }
+            Ok(Poll::Ready(Some(Ok(value)))) => (Ok(value), None),
+            Ok(Poll::Ready(Some(Err(error)))) => match error.as_cancelled() {
+                Some(cancelled) => (Err(TaskError::Cancelled(cancelled.clone())), None),
+                None => (
+                    Err(TaskError::Failed(failure(this.info))),
+                    Some(ChildEvent::Failed(Box::new(error) as Box<dyn Any + Send>)),
+                ),
+            },
+            Ok(Poll::Ready(None)) => (Err(TaskError::Cancelled(cancellation(node))), None),
+            Err(panic) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().drop_future()));
+                (
+                    Err(TaskError::Panicked(failure(this.info))),
+                    Some(ChildEvent::Panicked(panic)),
+                )
+            }
+        };
+        *this.done = true;
+        finish(this.core, this.info, *this.key, this.slot, result, event);
+        Poll::Ready(())
+    }
+}
+
+fn failure(info: &LocalInfo) -> Cancelled {
+    Cancelled::new(CancelReason::sibling_failed(
+        Some(info.id),
+        info.name.clone(),
+    ))
+}
+
+fn cancellation(node: &Node) -> Cancelled {
+    node.cancellation()
+        .unwrap_or_else(|| Cancelled::new(CancelReason::ParentCancelled))
+}
+
+fn finish<T>(
+    core: &GroupCore,
+    info: &LocalInfo,
+    key: usize,
+    slot: &LocalSlot<T>,
+    result: Result<T, TaskError>,
+    event: Option<ChildEvent>,
+) {
+    info.state.store(FINISHED, Ordering::Release);
+    info.node.detach();
+    *lock(&slot.result) = Some(result);
+    if let Some(waker) = lock(&slot.waker).take() {
+        waker.wake();
+    }
+    core.bury(Some(key));
+    core.child_done(false, info.id, info.name.as_ref(), event);
+}
+
+/// A handle to a task of a [`LocalGroup`]: `.await` it inside the scope, or read
+/// [`result`](Self::result) after it. See [`TaskHandle`](crate::TaskHandle).
+pub struct LocalHandle<T> {
+    info: Arc<LocalInfo>,
+    slot: Arc<LocalSlot<T>>,
+}
+
+impl<T> LocalHandle<T> {
+    /// The task's id.
+    pub fn id(&self) -> TaskId {
+        self.info.id
+    }
+
+    /// The task's name, if it was spawned with one.
+    pub fn name(&self) -> Option<&str> {
+        self.info.name.as_deref()
+    }
+
+    /// Whether the task has finished.
+    pub fn is_finished(&self) -> bool {
+        lock(&self.slot.result).is_some()
+    }
+
+    /// The task's result, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// [`TaskError::NotFinished`] while the task runs; otherwise how the task ended.
+    pub fn result(self) -> Result<T, TaskError> {
+        lock(&self.slot.result)
+            .take()
+            .unwrap_or(Err(TaskError::NotFinished))
+    }
+}
+
+impl<T> fmt::Debug for LocalHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalHandle")
+            .field("id", &self.info.id)
+            .field("name", &self.info.name)
+            .field("finished", &self.is_finished())
+            .finish()
+    }
+}
+
+impl<T> IntoFuture for LocalHandle<T> {
+    type Output = Result<T, TaskError>;
+    type IntoFuture = LocalJoin<T>;
+
+    /// Waits for the task's result.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: the task keeps running in its group.
+    fn into_future(self) -> LocalJoin<T> {
+        LocalJoin { slot: self.slot }
+    }
+}
+
+/// Future that waits for a local task's result; `.await` a [`LocalHandle`] to get one.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct LocalJoin<T> {
+    slot: Arc<LocalSlot<T>>,
+}
+
+impl<T> fmt::Debug for LocalJoin<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalJoin").finish_non_exhaustive()
+    }
+}
+
+impl<T> Future for LocalJoin<T> {
+    type Output = Result<T, TaskError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut result = lock(&self.slot.result);
+        if let Some(result) = result.take() {
+            return Poll::Ready(result);
+        }
+        *lock(&self.slot.waker) = Some(cx.waker().clone());
+        Poll::Pending
+    }
+}

@@ -1,0 +1,228 @@
+//! Local groups: tasks that run inside the calling task, borrow freely and need not be
+//! `Send`, under the same cancellation and error rules as a `TaskGroup`.
+
+use std::cell::{Cell, RefCell};
+use std::panic::AssertUnwindSafe;
+use std::rc::Rc;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aio::{
+    BoxError, CancelReason, LocalGroup, SendLocalGroup, SpawnError, TaskError, TaskGroup,
+    on_cancel, timeout,
+};
+use futures::FutureExt;
+use tokio::time::{Instant, sleep};
+
+use crate::support::*;
+
+spec! {
+    /// Tasks borrow the caller's data, `Rc` and `RefCell` included, and run concurrently:
+    /// two 20 ms tasks take 20 ms.
+    async fn local_tasks_borrow_and_run_concurrently() {
+        let shared = Rc::new(RefCell::new(Vec::new()));
+        let counter = Cell::new(0);
+        let start = Instant::now();
+        let (shared_ref, counter_ref) = (&shared, &counter);
+        LocalGroup::<BoxError>::scope(|lg| async move {
+            for name in ["a", "b"] {
+                lg.spawn(async move {
+                    sleep(ms(20)).await;
+                    shared_ref.borrow_mut().push(name);
+                    counter_ref.set(counter_ref.get() + 1);
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_elapsed(start, ms(20));
+        let mut names = shared.borrow().clone();
+        names.sort();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(counter.get(), 2);
+    }
+}
+
+spec! {
+    /// Handles give each task's value: awaited inside the scope, read after it.
+    async fn local_handles_give_values() {
+        let base = 40;
+        let base_ref = &base;
+        let (sum, later) = LocalGroup::<BoxError>::scope(|lg| async move {
+            let a = lg.spawn(async move { Ok(*base_ref + 1) })?;
+            let b = lg.spawn_named("b", async move {
+                sleep(ms(5)).await;
+                Ok(*base_ref + 2)
+            })?;
+            assert_eq!(b.name(), Some("b"));
+            let later = lg.spawn(async { Ok("later") })?;
+            Ok((a.await? + b.await?, later))
+        })
+        .await
+        .unwrap();
+        assert_eq!(sum, 83);
+        assert_eq!(later.result(), Ok("later"));
+    }
+}
+
+spec! {
+    /// A failure cancels the body and the other tasks; their cleanup runs before the scope
+    /// returns every failure.
+    async fn a_local_failure_cancels_the_rest() {
+        let log = RefCell::new(Vec::new());
+        let log_ref = &log;
+        let err = LocalGroup::<BoxError>::scope(|lg| async move {
+            lg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
+                sleep(ms(5)).await;
+                log_ref.borrow_mut().push("sibling cleaned up");
+                Ok(())
+            }))?;
+            lg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
+                Err("cleanup failed".into())
+            }))?;
+            lg.spawn(fail_after(ms(10), "boom"))?;
+            sleep(FOREVER).await;
+            log_ref.borrow_mut().push("body went on");
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(messages(&err), ["boom", "cleanup failed"]);
+        assert_eq!(*log.borrow(), ["sibling cleaned up"]);
+    }
+}
+
+spec! {
+    /// A panicking local task cancels the others, and the panic is re-raised after they
+    /// finish.
+    async fn a_local_panic_is_reraised_after_the_others() {
+        let cleaned = Cell::new(false);
+        let cleaned_ref = &cleaned;
+        let outcome = AssertUnwindSafe(LocalGroup::<BoxError>::scope(|lg| async move {
+            lg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
+                sleep(ms(5)).await;
+                cleaned_ref.set(true);
+                Ok(())
+            }))?;
+            lg.spawn(async {
+                sleep(ms(1)).await;
+                if true {
+                    panic!("local task panicked");
+                }
+                Ok(())
+            })?;
+            Ok(())
+        }))
+        .catch_unwind()
+        .await;
+        assert_eq!(
+            outcome.unwrap_err().downcast_ref::<&str>(),
+            Some(&"local task panicked")
+        );
+        assert!(cleaned.get());
+    }
+}
+
+spec! {
+    /// A timeout around a local group cancels its tasks, cleanup included.
+    async fn a_timeout_around_a_local_group_cancels_its_tasks() {
+        let cleaned = Cell::new(0);
+        let cleaned_ref = &cleaned;
+        let r = timeout(
+            ms(10),
+            LocalGroup::<BoxError>::scope(|lg| async move {
+                for _ in 0..3 {
+                    lg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
+                        sleep(ms(1)).await;
+                        cleaned_ref.set(cleaned_ref.get() + 1);
+                        Ok(())
+                    }))?;
+                }
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(r.is_err(), "{r:?}");
+        assert_eq!(cleaned.get(), 3);
+    }
+}
+
+spec! {
+    /// `cancel()` ends the group without an error; afterwards spawning is refused.
+    async fn a_local_group_can_be_cancelled() {
+        let escaped = LocalGroup::<BoxError>::scope(|lg| async move {
+            let task = lg.spawn(sleep_forever::<()>())?;
+            lg.cancel();
+            assert!(matches!(lg.spawn(async { Ok(()) }), Err(SpawnError::ShuttingDown(_))));
+            Ok((lg.clone(), task))
+        })
+        .await
+        .unwrap();
+        let (lg, task) = escaped;
+        assert!(matches!(task.result(), Err(TaskError::Cancelled(c)) if c.reason() == &CancelReason::Explicit));
+        assert!(matches!(lg.spawn(async { Ok(()) }), Err(SpawnError::Finished)));
+    }
+}
+
+spec! {
+    /// Local and spawned groups nest both ways, and local tasks show in the task tree.
+    async fn local_and_spawned_groups_nest() {
+        let drawing = RefCell::new(String::new());
+        let drawing_ref = &drawing;
+        TaskGroup::<BoxError>::builder()
+            .name("outer")
+            .scope(|tg| async move {
+                // Inside a spawned (`Send`) task, the `Send` form of a local group.
+                tg.spawn(async {
+                    let total = AtomicUsize::new(0);
+                    let total_ref = &total;
+                    SendLocalGroup::<BoxError>::scope(|lg| async move {
+                        lg.spawn(async move {
+                            total_ref.fetch_add(1, Ordering::SeqCst);
+                            Ok(())
+                        })?;
+                        Ok(())
+                    })
+                    .await?;
+                    assert_eq!(total.load(Ordering::SeqCst), 1);
+                    Ok(())
+                })?;
+                LocalGroup::<BoxError>::scope_named("local", aio::JoinPolicy::FailFast, |lg| async move {
+                    lg.spawn_named("borrowing", async {
+                        sleep(ms(5)).await;
+                        Ok(())
+                    })?;
+                    sleep(ms(1)).await;
+                    *drawing_ref.borrow_mut() = aio::task_tree().to_string();
+                    Ok(())
+                })
+                .await?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        let drawing = drawing.into_inner();
+        assert!(drawing.contains("(body) task_group") && drawing.contains("'local'"), "{drawing}");
+        assert!(drawing.contains("'borrowing' (suspended"), "{drawing}");
+    }
+}
+
+/// Dropping a local group's scope drops its tasks at once: they live in the scope's future.
+#[tokio::test(start_paused = true)]
+async fn dropping_a_local_group_drops_its_tasks_at_once() {
+    let dropped = DropFlag::new();
+    let guard = dropped.guard();
+    tokio::select! {
+        _ = LocalGroup::<BoxError>::scope(|lg| async move {
+            lg.spawn(async move {
+                let _guard = guard;
+                sleep_forever::<()>().await
+            })?;
+            sleep_forever::<()>().await
+        }) => unreachable!(),
+        _ = sleep(ms(5)) => {}
+    }
+    assert!(dropped.dropped());
+}

@@ -78,7 +78,7 @@ pub(crate) struct GroupCore {
     pub(super) limit: Option<Limit>,
     pub(super) created: Instant,
     /// Running tasks, plus [`FINISHED`]. Spawning a task and finishing it touch only this
-    /// counter, one registry shard and, in batches, the graveyard.
+    /// counter, the registry lock and, in batches, the graveyard.
     pub(super) live: AtomicUsize,
     /// Set by the reaper: every task drops its future at its next poll.
     forced: AtomicBool,

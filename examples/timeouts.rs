@@ -210,7 +210,9 @@ async fn a_timeout_around_a_group() {
         at(start)
     );
     assert!(r.is_err());
-    assert_eq!(*cleaned.lock().unwrap(), [1, 2, 3]);
+    let mut cleaned = cleaned.lock().unwrap().clone();
+    cleaned.sort(); // on a busy machine the cleanups may finish in any order
+    assert_eq!(cleaned, [1, 2, 3]);
     assert!(
         start.elapsed() >= ms(50 + 30),
         "Elapsed waited for the slowest cleanup"

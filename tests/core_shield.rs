@@ -271,6 +271,56 @@ spec! {
     }
 }
 
+spec! {
+    /// `except CancelledError` also catches the cancellation a task group inside the `try`
+    /// raises: `on_cancel` runs its cleanup when its work returns a cancellation error, and
+    /// returns that error unchanged.
+    async fn on_cancel_runs_cleanup_when_a_group_inside_it_is_cancelled() {
+        let log = Log::new();
+        let l = log.clone();
+        let r = timeout(
+            ms(10),
+            on_cancel(
+                async {
+                    TaskGroup::<BoxError>::scope(|tg| async move {
+                        tg.spawn(sleep_forever::<()>())?;
+                        Ok(())
+                    })
+                    .await?;
+                    Ok::<_, BoxError>(())
+                },
+                move |cancelled| async move {
+                    sleep(ms(5)).await;
+                    l.push(format!("cleanup: {}", cancelled.reason()));
+                    Ok(())
+                },
+            ),
+        )
+        .await;
+        assert!(r.is_err(), "the deadline is reported as Elapsed");
+        assert_eq!(log.events(), ["cleanup: deadline elapsed"]);
+    }
+}
+
+spec! {
+    /// A `Cancelled` passed on with `?` from inside the work is a cancellation too: the
+    /// cleanup runs, and the error comes back as it was.
+    async fn on_cancel_runs_cleanup_when_the_work_passes_on_a_cancellation() {
+        let log = Log::new();
+        let l = log.clone();
+        let r = on_cancel(
+            async { Err::<(), _>(Cancelled::new(CancelReason::Shutdown)) },
+            move |cancelled| async move {
+                l.push(cancelled.reason().to_string());
+                Ok(())
+            },
+        )
+        .await;
+        assert_eq!(r.unwrap_err().reason(), &CancelReason::Shutdown);
+        assert_eq!(log.events(), [CancelReason::Shutdown.to_string()]);
+    }
+}
+
 /// Poll by poll: a shield inside a cancelled scope stays pending while its work runs, and
 /// the scope drops nothing until the shield is done.
 #[tokio::test(start_paused = true)]

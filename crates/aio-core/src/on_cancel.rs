@@ -8,11 +8,14 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::Cancelled;
+use crate::{CancelError, Cancelled};
 use crate::scope::{self, Node, NodeKind, PinGuard, Registration, Scoped, note_delivered};
 
 /// Runs `work`; if the scope around it is cancelled first, drops `work`, runs the cleanup
-/// that `cleanup` builds to completion, shielded, and returns the cancellation.
+/// that `cleanup` builds to completion, shielded, and returns the cancellation. The cleanup
+/// also runs when `work` itself returns an error that stands for a cancellation (a task
+/// group inside it that was cancelled, a `Cancelled` passed on with `?`); that error is
+/// then returned as it was.
 ///
 /// This is Python's
 ///
@@ -33,7 +36,8 @@ use crate::scope::{self, Node, NodeKind, PinGuard, Registration, Scoped, note_de
 ///
 /// # Errors
 ///
-/// `work`'s error; or, when cancelled, the cleanup's error, or `E::from(Cancelled)`.
+/// `work`'s error; or, when cancelled, the cleanup's error, else `work`'s cancellation
+/// error or `E::from(Cancelled)`.
 ///
 /// # Cancel safety
 ///
@@ -66,18 +70,22 @@ use crate::scope::{self, Node, NodeKind, PinGuard, Registration, Scoped, note_de
 /// assert_eq!(rx.recv().await, Some(CancelReason::Deadline));
 /// # }
 /// ```
-pub fn on_cancel<W, F, C, T, E>(work: W, cleanup: F) -> OnCancel<W::IntoFuture, F, C::IntoFuture>
+pub fn on_cancel<W, F, C, T, E>(
+    work: W,
+    cleanup: F,
+) -> OnCancel<W::IntoFuture, F, C::IntoFuture, E>
 where
     W: IntoFuture<Output = Result<T, E>>,
     F: FnOnce(Cancelled) -> C,
     C: IntoFuture<Output = Result<(), E>>,
-    E: From<Cancelled>,
+    E: CancelError,
 {
     let node = Arc::new(Node::unbound(NodeKind::OnCancel, false));
     OnCancel {
         pin: None,
         registration: None,
         cancelled: None,
+        passed_on: None,
         work: Scoped::new(Arc::clone(&node), work.into_future()),
         node,
         cleanup: Some(cleanup),
@@ -88,11 +96,13 @@ where
 pin_project! {
     /// Future returned by [`on_cancel`].
     #[must_use = "futures do nothing unless you `.await` or poll them"]
-    pub struct OnCancel<W, F, C> {
+    pub struct OnCancel<W, F, C, E> {
         node: Arc<Node>,
         pin: Option<PinGuard>,
         registration: Option<Registration>,
         cancelled: Option<Cancelled>,
+        // The work's own cancellation error, returned once the cleanup is done.
+        passed_on: Option<E>,
         cleanup: Option<F>,
         #[pin]
         work: Scoped<W>,
@@ -101,7 +111,7 @@ pin_project! {
     }
 }
 
-impl<W, F, C> fmt::Debug for OnCancel<W, F, C> {
+impl<W, F, C, E> fmt::Debug for OnCancel<W, F, C, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OnCancel")
             .field("cancelled", &self.cancelled)
@@ -109,12 +119,12 @@ impl<W, F, C> fmt::Debug for OnCancel<W, F, C> {
     }
 }
 
-impl<W, F, C, T, E> Future for OnCancel<W, F, C::IntoFuture>
+impl<W, F, C, T, E> Future for OnCancel<W, F, C::IntoFuture, E>
 where
     W: Future<Output = Result<T, E>>,
     F: FnOnce(Cancelled) -> C,
     C: IntoFuture<Output = Result<(), E>>,
-    E: From<Cancelled>,
+    E: CancelError,
 {
     type Output = Result<T, E>;
 
@@ -130,28 +140,39 @@ where
                 .get_or_insert_with(|| Registration::new(Arc::clone(this.node)))
                 .register(cx.waker());
             let node = &**this.node;
-            match this.work.as_mut().poll_scoped(cx, || node.is_cancelled()) {
+            let cancelled = match this.work.as_mut().poll_scoped(cx, || node.is_cancelled()) {
                 Poll::Pending => return Poll::Pending,
+                // The work ended with a cancellation of its own making: a task group inside
+                // it was cancelled, or it passed on a `Cancelled` with `?`. That is Python's
+                // `CancelledError` coming out of the `try` block, so the cleanup runs too.
+                Poll::Ready(Some(Err(error))) if error.as_cancelled().is_some() => {
+                    // Our own scope's cancellation names the cause nearest to us.
+                    let cancelled = this
+                        .node
+                        .cancellation()
+                        .or_else(|| error.as_cancelled().cloned())
+                        .expect("checked above");
+                    *this.passed_on = Some(error);
+                    cancelled
+                }
                 Poll::Ready(Some(output)) => {
                     *this.pin = None;
                     *this.registration = None;
                     return Poll::Ready(output);
                 }
-                Poll::Ready(None) => {
-                    *this.registration = None;
-                    let cancelled = this
-                        .node
-                        .cancellation()
-                        .unwrap_or_else(|| Cancelled::new(crate::CancelReason::Explicit));
-                    let cleanup = this.cleanup.take().expect("the cleanup is built once");
-                    // The cleanup runs in a shield under our node.
-                    let shield = Arc::new(Node::unbound(NodeKind::Shield, true));
-                    shield.bind(Some(Arc::clone(this.node)));
-                    let fut = cleanup(cancelled.clone()).into_future();
-                    this.running.set(Some(Scoped::new(shield, fut)));
-                    *this.cancelled = Some(cancelled);
-                }
-            }
+                Poll::Ready(None) => this
+                    .node
+                    .cancellation()
+                    .unwrap_or_else(|| Cancelled::new(crate::CancelReason::Explicit)),
+            };
+            *this.registration = None;
+            let cleanup = this.cleanup.take().expect("the cleanup is built once");
+            // The cleanup runs in a shield under our node.
+            let shield = Arc::new(Node::unbound(NodeKind::Shield, true));
+            shield.bind(Some(Arc::clone(this.node)));
+            let fut = cleanup(cancelled.clone()).into_future();
+            this.running.set(Some(Scoped::new(shield, fut)));
+            *this.cancelled = Some(cancelled);
         }
         let running = this
             .running
@@ -167,10 +188,13 @@ where
             .take()
             .expect("cleanup runs after a cancellation");
         Poll::Ready(match cleaned {
-            Some(Ok(())) => {
-                note_delivered(this.node);
-                Err(E::from(cancelled))
-            }
+            Some(Ok(())) => match this.passed_on.take() {
+                Some(error) => Err(error),
+                None => {
+                    note_delivered(this.node);
+                    Err(E::from(cancelled))
+                }
+            },
             Some(Err(error)) => Err(error),
             None => unreachable!("cleanup is shielded and never dropped"),
         })

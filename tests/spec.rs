@@ -10,6 +10,7 @@ mod support;
 
 mod core_drop;
 mod core_gather;
+mod core_handle;
 mod core_local;
 mod core_policy;
 mod core_run;

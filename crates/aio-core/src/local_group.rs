@@ -12,6 +12,7 @@ use std::task::{Context, Poll, Waker};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::task::AtomicWaker;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
@@ -298,6 +299,7 @@ where
             spawned: Instant::now(),
             state: AtomicU8::new(SCHEDULED),
             node: Node::new(NodeKind::Task, Some(Arc::clone(core.node())), false),
+            waker: AtomicWaker::new(),
         });
         let key = core.admit_local(Arc::clone(&info) as Arc<dyn ChildRef>)?;
         let slot = Arc::new(LocalSlot {
@@ -343,6 +345,15 @@ impl<E, B: ?Sized> LocalGroup<'_, E, B> {
     /// The group's scope id.
     pub fn id(&self) -> ScopeId {
         self.inner.core.node().id()
+    }
+
+    /// Takes a failed task's error out of the group's report; see
+    /// [`TaskGroup::take_failure`](crate::TaskGroup::take_failure).
+    pub fn take_failure(&self, task: TaskId) -> Option<E>
+    where
+        E: 'static,
+    {
+        self.inner.core.take_failure(task)
     }
 }
 
@@ -430,6 +441,8 @@ struct LocalInfo {
     spawned: Instant,
     state: AtomicU8,
     node: Arc<Node>,
+    /// Wakes this task alone, to deliver its own cancellation.
+    waker: AtomicWaker,
 }
 
 impl TaskScope for LocalInfo {
@@ -521,6 +534,7 @@ where
         if *this.done {
             return Poll::Ready(());
         }
+        this.info.waker.register(cx.waker());
         this.info.state.store(RUNNING, Ordering::Release);
         let node = &this.info.node;
         let inner = this.inner.as_mut();
@@ -576,12 +590,15 @@ fn finish<T>(
 ) {
     info.state.store(FINISHED, Ordering::Release);
     info.node.detach();
+    if let Some(event) = event {
+        core.child_failed(info.id, info.name.as_ref(), event);
+    }
     *lock(&slot.result) = Some(result);
     if let Some(waker) = lock(&slot.waker).take() {
         waker.wake();
     }
     core.bury(Some(key));
-    core.child_done(false, info.id, info.name.as_ref(), event);
+    core.child_done(false);
 }
 
 /// A handle to a task of a [`LocalGroup`]: `.await` it inside the scope, or read
@@ -605,6 +622,35 @@ impl<T> LocalHandle<T> {
     /// Whether the task has finished.
     pub fn is_finished(&self) -> bool {
         lock(&self.slot.result).is_some()
+    }
+
+    /// Whether the task has finished with a failure or a panic. See
+    /// [`TaskHandle::has_failed`](crate::TaskHandle::has_failed).
+    pub fn has_failed(&self) -> bool {
+        matches!(
+            *lock(&self.slot.result),
+            Some(Err(TaskError::Failed(_) | TaskError::Panicked(_)))
+        )
+    }
+
+    /// Whether the task has finished cancelled. See
+    /// [`TaskHandle::is_cancelled`](crate::TaskHandle::is_cancelled).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(
+            *lock(&self.slot.result),
+            Some(Err(TaskError::Cancelled(_) | TaskError::Aborted))
+        )
+    }
+
+    /// Cancels this task alone; `false` if it has already finished. See
+    /// [`TaskHandle::cancel`](crate::TaskHandle::cancel).
+    pub fn cancel(&self) -> bool {
+        if self.is_finished() {
+            return false;
+        }
+        self.info.node.cancel(CancelReason::Explicit);
+        self.info.waker.wake();
+        true
     }
 
     /// The task's result, without waiting.

@@ -8,8 +8,8 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::{CancelError, Cancelled};
 use crate::scope::{self, Node, NodeKind, PinGuard, Registration, Scoped, note_delivered};
+use crate::{CancelError, Cancelled};
 
 /// Runs `work`; if the scope around it is cancelled first, drops `work`, runs the cleanup
 /// that `cleanup` builds to completion, shielded, and returns the cancellation. The cleanup
@@ -70,10 +70,7 @@ use crate::scope::{self, Node, NodeKind, PinGuard, Registration, Scoped, note_de
 /// assert_eq!(rx.recv().await, Some(CancelReason::Deadline));
 /// # }
 /// ```
-pub fn on_cancel<W, F, C, T, E>(
-    work: W,
-    cleanup: F,
-) -> OnCancel<W::IntoFuture, F, C::IntoFuture, E>
+pub fn on_cancel<W, F, C, T, E>(work: W, cleanup: F) -> OnCancel<W::IntoFuture, F, C::IntoFuture, E>
 where
     W: IntoFuture<Output = Result<T, E>>,
     F: FnOnce(Cancelled) -> C,

@@ -28,7 +28,7 @@ pub use error::{SpawnError, TaskFailure, TaskGroupError};
 pub use start::{StartError, TaskStatus};
 
 use crate::scope::{self, PinGuard, Scoped};
-use crate::{CancelError, CancelReason, GroupSnapshot, ScopeId, TaskHandle};
+use crate::{CancelError, CancelReason, GroupSnapshot, ScopeId, TaskHandle, TaskId};
 
 /// How long a dropped group's tasks get to finish their cleanup before they are dropped.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -232,7 +232,9 @@ impl<E> TaskGroup<E> {
         self.core.node.is_cancelled()
     }
 
-    /// How many tasks are running. Finished tasks leave the group as they finish.
+    /// How many tasks are running. Finished tasks leave the group as they finish; a task
+    /// still counts for the moment between its handle seeing its result and the group
+    /// counting it out, so use handles, not `len`, to learn that a given task is done.
     pub fn len(&self) -> usize {
         self.core.len()
     }
@@ -250,6 +252,55 @@ impl<E> TaskGroup<E> {
     /// The group's name, if it was built with one.
     pub fn name(&self) -> Option<&str> {
         self.core.name.as_deref()
+    }
+
+    /// Takes the error of a task that failed out of the group's report, so the caller can
+    /// handle it: log it, retry the work, restart a worker. The group then no longer
+    /// reports it when the scope ends. `None` if the task has not failed, has not finished,
+    /// or its failure was taken already.
+    ///
+    /// This is how a [`Supervisor`](JoinPolicy::Supervisor) group's body reacts to a
+    /// child's failure. In a fail-fast group the failure has already cancelled the group;
+    /// taking it does not undo that.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_core::{BoxError, JoinPolicy, TaskGroup};
+    ///
+    /// let restarts = TaskGroup::<BoxError>::builder()
+    ///     .policy(JoinPolicy::Supervisor)
+    ///     .scope(|tg| async move {
+    ///         let mut restarts = 0;
+    ///         for attempt in 0.. {
+    ///             let worker = tg.spawn(async move {
+    ///                 if attempt < 2 {
+    ///                     return Err(format!("crash {attempt}").into());
+    ///                 }
+    ///                 Ok::<_, BoxError>(())
+    ///             })?;
+    ///             let id = worker.id();
+    ///             if worker.await.is_ok() {
+    ///                 break;
+    ///             }
+    ///             let error = tg.take_failure(id).expect("the worker failed");
+    ///             assert!(error.to_string().starts_with("crash"));
+    ///             restarts += 1;
+    ///         }
+    ///         Ok(restarts)
+    ///     })
+    ///     .await
+    ///     .unwrap(); // every failure was handled
+    /// assert_eq!(restarts, 2);
+    /// # }
+    /// ```
+    pub fn take_failure(&self, task: TaskId) -> Option<E>
+    where
+        E: 'static,
+    {
+        self.core.take_failure(task)
     }
 
     /// A snapshot of the group: its tasks, with their names, states and ages, and the groups

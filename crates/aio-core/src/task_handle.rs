@@ -100,14 +100,56 @@ impl<T> TaskHandle<T> {
         self.cell.is_finished()
     }
 
+    /// Whether the task has finished with a failure or a panic: asyncio's
+    /// `t.exception() is not None`. The failure itself belongs to the group (see
+    /// [`TaskGroup::take_failure`](crate::TaskGroup::take_failure)).
+    pub fn has_failed(&self) -> bool {
+        self.cell.has_failed()
+    }
+
+    /// Whether the task has finished cancelled: asyncio's `t.cancelled()`.
+    pub fn is_cancelled(&self) -> bool {
+        self.cell.was_cancelled()
+    }
+
+    /// Cancels this task alone, as asyncio's `t.cancel()` does: the task is cancelled at
+    /// its next `.await`, runs its cleanup, and ends with [`TaskError::Cancelled`]. Its
+    /// group and siblings go on; a task ending cancelled is not a failure. A task that has
+    /// not started never starts, not even one waiting for a slot of a limited group.
+    ///
+    /// Returns `false` if the task has already finished, `true` otherwise, even if it was
+    /// cancelled before. Cancellation is level-triggered: there is no `uncancel`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// use std::time::Duration;
+    /// use aio_core::{BoxError, TaskError, TaskGroup};
+    ///
+    /// TaskGroup::<BoxError>::scope(|tg| async move {
+    ///     let slow = tg.spawn(async {
+    ///         tokio::time::sleep(Duration::from_secs(60)).await;
+    ///         Ok::<_, BoxError>("slow")
+    ///     })?;
+    ///     let fast = tg.spawn(async { Ok::<_, BoxError>("fast") })?;
+    ///     assert_eq!(fast.await?, "fast");
+    ///     assert!(slow.cancel());
+    ///     assert!(matches!(slow.await, Err(TaskError::Cancelled(_))));
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap(); // the group did not fail
+    /// # }
+    /// ```
+    pub fn cancel(&self) -> bool {
+        self.cell.cancel()
+    }
+
     /// Polls for the task to finish, without taking its result.
     pub(crate) fn poll_finished(&self, cx: &mut Context<'_>) -> Poll<()> {
         self.cell.poll_finished(cx)
-    }
-
-    /// Whether the task failed or panicked (once it has finished).
-    pub(crate) fn has_failed(&self) -> bool {
-        self.cell.has_failed()
     }
 
     /// The task's result, without waiting.

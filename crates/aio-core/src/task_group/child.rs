@@ -4,7 +4,7 @@ use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 
@@ -126,6 +126,8 @@ pub(crate) struct ChildCell<T> {
     registry_key: AtomicUsize,
     /// The task's own node, created only if something inside the task needs it.
     node: OnceLock<Arc<Node>>,
+    /// Set by [`TaskHandle::cancel`](crate::TaskHandle::cancel): the task alone is cancelled.
+    cancel_requested: AtomicBool,
     task_waker: AtomicWaker,
     slot: Mutex<Slot<T>>,
     handle_waker: AtomicWaker,
@@ -154,6 +156,7 @@ impl<T> ChildCell<T> {
             state: AtomicU8::new(if limited { QUEUED } else { SCHEDULED }),
             registry_key: AtomicUsize::new(UNREGISTERED),
             node: OnceLock::new(),
+            cancel_requested: AtomicBool::new(false),
             task_waker: AtomicWaker::new(),
             slot: Mutex::new(Slot::Running),
             handle_waker: AtomicWaker::new(),
@@ -276,29 +279,73 @@ impl<T> ChildCell<T> {
             Slot::Done(Err(TaskError::Failed(_) | TaskError::Panicked(_)))
         )
     }
+
+    /// Whether the task ended cancelled, once it has finished.
+    pub(crate) fn was_cancelled(&self) -> bool {
+        matches!(
+            *lock(&self.slot),
+            Slot::Done(Err(TaskError::Cancelled(_) | TaskError::Aborted))
+        )
+    }
+
+    /// Cancels this task alone; `false` if it has already finished.
+    pub(crate) fn cancel(&self) -> bool {
+        if self.is_finished() {
+            return false;
+        }
+        self.cancel_requested.store(true, Ordering::SeqCst);
+        // Pairs with the fence in `TaskScope::node`: either the node's creator sees the
+        // request, or we see the node.
+        fence(Ordering::SeqCst);
+        if let Some(node) = self.node.get() {
+            node.cancel(CancelReason::Explicit);
+        }
+        self.task_waker.wake();
+        true
+    }
+
+    fn is_cancel_requested(&self) -> bool {
+        self.cancel_requested.load(Ordering::SeqCst)
+    }
 }
 
 impl<T: Send> TaskScope for ChildCell<T> {
     fn node(&self) -> &Arc<Node> {
-        self.node
-            .get_or_init(|| Node::new(NodeKind::Task, self.parent().cloned(), self.shielded))
+        if let Some(node) = self.node.get() {
+            return node;
+        }
+        let node = self
+            .node
+            .get_or_init(|| Node::new(NodeKind::Task, self.parent().cloned(), self.shielded));
+        // Pairs with the fence in `cancel`.
+        fence(Ordering::SeqCst);
+        if self.is_cancel_requested() {
+            node.cancel(CancelReason::Explicit);
+        }
+        node
     }
 
     fn created_node(&self) -> Option<&Arc<Node>> {
         self.node.get()
     }
 
-    // A task's own node is never cancelled directly: it is cancelled when the node it hangs
-    // under is, unless it is shielded.
+    // A task is cancelled when it was cancelled alone, or when the node it hangs under is,
+    // unless it is shielded.
     fn is_cancelled(&self) -> bool {
-        !self.shielded && self.parent().is_some_and(|parent| parent.is_cancelled())
+        self.is_cancel_requested()
+            || !self.shielded && self.parent().is_some_and(|parent| parent.is_cancelled())
     }
 
     fn cancellation(&self) -> Option<Cancelled> {
-        if self.shielded {
-            return None;
-        }
-        self.parent()?.cancellation()
+        let outer = if self.shielded {
+            None
+        } else {
+            self.parent().and_then(|parent| parent.cancellation())
+        };
+        outer.or_else(|| {
+            self.is_cancel_requested()
+                .then(|| Cancelled::new(CancelReason::Explicit))
+        })
     }
 }
 
@@ -484,17 +531,17 @@ fn finish<T: Send + 'static>(cell: &Arc<ChildCell<T>>, holds_slot: bool, outcome
             Some(ChildEvent::Panicked(panic)),
         ),
     };
+    match (cell.group(), event) {
+        (Some(group), Some(event)) => group.child_failed(cell.id(), cell.name(), event),
+        (None, Some(ChildEvent::Panicked(_))) => {
+            tracing::error!(task.id = %cell.id(), "detached task panicked outside any task group");
+        }
+        _ => {}
+    }
     cell.complete(result);
-    match cell.group() {
-        Some(group) => {
-            // Before `child_done`: once the last task is done the group may finalize.
-            group.bury(cell.registry_key());
-            group.child_done(holds_slot, cell.id(), cell.name(), event);
-        }
-        None => {
-            if let Some(ChildEvent::Panicked(_)) = event {
-                tracing::error!(task.id = %cell.id(), "detached task panicked outside any task group");
-            }
-        }
+    if let Some(group) = cell.group() {
+        // Before `child_done`: once the last task is done the group may finalize.
+        group.bury(cell.registry_key());
+        group.child_done(holds_slot);
     }
 }

@@ -301,23 +301,12 @@ impl GroupCore {
         }
     }
 
-    /// A task has finished: forget it, give back its slot, record what it reported, cancel
-    /// the rest on a failure (unless the group supervises), and wake the scope when the last
-    /// one is gone.
-    pub(crate) fn child_done(
-        &self,
-        held_slot: bool,
-        id: TaskId,
-        name: Option<&Arc<str>>,
-        event: Option<ChildEvent>,
-    ) {
-        if held_slot {
-            if let Some(limit) = &self.limit {
-                limit.release();
-            }
-        }
-        let mut fails = false;
-        if let Some(event) = event {
+    /// A task has finished with a failure or a panic: record it, and cancel the rest unless
+    /// the group supervises (a supervisor keeps going even after a panic; the panic is
+    /// re-raised at the end). Called before the task's handle sees the result, so that the
+    /// failure is there to [take](Self::take_failure) once it does.
+    pub(crate) fn child_failed(&self, id: TaskId, name: Option<&Arc<str>>, event: ChildEvent) {
+        {
             let mut state = lock(&self.state);
             match event {
                 ChildEvent::Failed(error) => state.failures.push(RawFailure {
@@ -327,15 +316,32 @@ impl GroupCore {
                 }),
                 ChildEvent::Panicked(panic) => store_panic(&mut state, panic, Some(id)),
             }
-            fails = true;
         }
-        if fails && self.policy == JoinPolicy::FailFast {
+        if self.policy == JoinPolicy::FailFast {
             self.node
                 .cancel(CancelReason::sibling_failed(Some(id), name.cloned()));
+        }
+    }
+
+    /// A task has finished and its handle has its result: give back its slot, and wake the
+    /// scope when the last one is gone.
+    pub(crate) fn child_done(&self, held_slot: bool) {
+        if held_slot {
+            if let Some(limit) = &self.limit {
+                limit.release();
+            }
         }
         if self.live.fetch_sub(1, Ordering::AcqRel) & !FINISHED == 1 {
             self.waker.wake();
         }
+    }
+
+    /// Takes a task's failure out of the group's report, typed again as `E`.
+    pub(crate) fn take_failure<E: 'static>(&self, task: TaskId) -> Option<E> {
+        let mut state = lock(&self.state);
+        let at = state.failures.iter().position(|f| f.task == Some(task))?;
+        let error = state.failures.remove(at).error.downcast::<E>();
+        Some(*error.expect("a task group only collects errors of its own type"))
     }
 
     /// The body panicked: the group is cancelled whatever its policy, and the panic is

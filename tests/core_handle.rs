@@ -1,0 +1,299 @@
+//! Task handles: cancelling one task (`t.cancel()`, §0), asking how it ended (`t.cancelled()`,
+//! `t.exception()`), and taking its failure (what a supervisor needs).
+//!
+//! Not applicable: cancel counters and `uncancel` (§0.3-5: cancellation is level-triggered),
+//! cancel messages (§0.13-14: the reason says who cancelled), a task cancelling itself
+//! (§0.8-9: a task has no handle to itself; it returns `Err(Cancelled)` instead).
+
+use aio::{
+    BoxError, CancelReason, JoinPolicy, LocalGroup, TaskError, TaskGroup, on_cancel, shield,
+};
+use tokio::time::{Instant, sleep};
+
+use crate::support::*;
+
+spec! {
+    /// §0.1: cancelling a finished task returns `false` and changes nothing.
+    async fn cancelling_a_finished_task_returns_false() {
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let h = tg.spawn(async { Ok::<_, BoxError>(7) })?;
+            while !h.is_finished() {
+                tokio::task::yield_now().await;
+            }
+            assert!(!h.cancel());
+            assert!(!h.is_cancelled());
+            assert_eq!(h.await?, 7);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+spec! {
+    /// §0.2: cancelling a running task returns `true`, even when it was cancelled already.
+    async fn cancelling_twice_returns_true_both_times() {
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let h = tg.spawn(sleep_forever::<()>())?;
+            assert!(h.cancel());
+            assert!(h.cancel());
+            assert!(matches!(h.await, Err(TaskError::Cancelled(_))));
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+spec! {
+    /// §0.6 and §1b.14: a task cancelled alone is cancelled at the `.await` it is blocked
+    /// on and runs its cleanup; it ends cancelled, which is no failure: the group and the
+    /// siblings go on, and the group ends without an error.
+    async fn cancelling_one_task_leaves_the_group_and_siblings_running() {
+        let log = Log::new();
+        let (l1, l2) = (log.clone(), log.clone());
+        let start = Instant::now();
+        let value = TaskGroup::<BoxError>::scope(|tg| async move {
+            let victim = tg.spawn(on_cancel(sleep_forever::<()>(), move |c| async move {
+                sleep(ms(5)).await;
+                l1.push(format!("victim cleaned up: {}", c.reason()));
+                Ok(())
+            }))?;
+            let sibling = tg.spawn(async move {
+                sleep(ms(30)).await;
+                l2.push("sibling done");
+                Ok::<_, BoxError>("sibling")
+            })?;
+            sleep(ms(10)).await;
+            assert!(victim.cancel());
+            let ended = victim.await;
+            assert!(matches!(&ended, Err(TaskError::Cancelled(c)) if *c.reason() == CancelReason::Explicit));
+            assert!(!tg.is_cancelled(), "the group is not cancelled");
+            Ok(sibling.await?)
+        })
+        .await
+        .unwrap();
+        assert_eq!(value, "sibling");
+        assert_eq!(log.events(), ["victim cleaned up: cancelled explicitly", "sibling done"]);
+        assert_elapsed(start, ms(30));
+    }
+}
+
+spec! {
+    /// §0.12: a task cancelled before its first poll never runs.
+    async fn a_task_cancelled_before_it_starts_never_runs() {
+        let ran = Counter::new();
+        let r = ran.clone();
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let h = tg.spawn(async move {
+                r.incr();
+                Ok::<_, BoxError>(())
+            })?;
+            assert!(h.cancel());
+            let ended = h.await;
+            assert!(matches!(ended, Err(TaskError::Cancelled(_))));
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(ran.get(), 0);
+    }
+}
+
+spec! {
+    /// A task waiting for a slot of a limited group that is cancelled never starts, and
+    /// gives up its place in the queue: the next one starts instead.
+    async fn a_queued_task_cancelled_never_starts_and_the_queue_moves_on() {
+        let log = Log::new();
+        let (l1, l2, l3) = (log.clone(), log.clone(), log.clone());
+        TaskGroup::<BoxError>::builder()
+            .limit(1)
+            .scope(|tg| async move {
+                tg.spawn(async move {
+                    sleep(ms(10)).await;
+                    l1.push("first");
+                    Ok::<_, BoxError>(())
+                })?;
+                let queued = tg.spawn(async move {
+                    l2.push("cancelled one ran");
+                    Ok::<_, BoxError>(())
+                })?;
+                tg.spawn(async move {
+                    l3.push("third");
+                    Ok::<_, BoxError>(())
+                })?;
+                assert!(queued.cancel());
+                assert!(matches!(queued.await, Err(TaskError::Cancelled(_))));
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(log.events(), ["first", "third"]);
+    }
+}
+
+spec! {
+    /// Cancelling a task reaches the scopes nested inside it, whether they were opened
+    /// before or after the cancellation: a timeout inside reports the cancellation, not
+    /// `Elapsed`, and a task group inside cancels its own tasks.
+    async fn cancelling_a_task_reaches_scopes_nested_inside_it() {
+        let log = Log::new();
+        let l = log.clone();
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let h = tg.spawn(async move {
+                let inner = TaskGroup::<BoxError>::scope(|inner| async move {
+                    inner.spawn(on_cancel(sleep_forever::<()>(), move |c| async move {
+                        l.push(format!("grandchild: {}", c.reason()));
+                        Ok(())
+                    }))?;
+                    Ok(())
+                });
+                aio::timeout(ms(1_000), inner).await??;
+                Ok::<_, BoxError>(())
+            })?;
+            sleep(ms(5)).await;
+            h.cancel();
+            let ended = h.await;
+            assert!(ended.is_err());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let events = log.events();
+        assert_eq!(events.len(), 1);
+        assert!(events[0].starts_with("grandchild: "), "{events:?}");
+    }
+}
+
+spec! {
+    /// A shield inside a task cancelled alone runs to completion, as under any cancellation.
+    async fn a_shield_inside_a_cancelled_task_completes() {
+        let log = Log::new();
+        let l = log.clone();
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let h = tg.spawn(async move {
+                shield(async {
+                    sleep(ms(20)).await;
+                    l.push("shielded work done");
+                })
+                .await;
+                sleep_forever::<()>().await
+            })?;
+            sleep(ms(5)).await;
+            h.cancel();
+            assert!(h.await.is_err());
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(log.events(), ["shielded work done"]);
+    }
+}
+
+spec! {
+    /// `is_cancelled` and `has_failed` tell how a task ended without consuming its handle:
+    /// asyncio's `t.cancelled()` and `t.exception() is not None`.
+    async fn a_handle_tells_how_its_task_ended() {
+        TaskGroup::<BoxError>::builder()
+            .policy(JoinPolicy::Supervisor)
+            .scope(|tg| async move {
+                let ok = tg.spawn(async { Ok::<_, BoxError>(()) })?;
+                let failed = tg.spawn(fail_after(ms(1), "bad"))?;
+                let cancelled = tg.spawn(sleep_forever::<()>())?;
+                cancelled.cancel();
+                sleep(ms(5)).await;
+                assert!(ok.is_finished() && !ok.is_cancelled() && !ok.has_failed());
+                assert!(failed.is_finished() && failed.has_failed() && !failed.is_cancelled());
+                assert!(cancelled.is_finished() && cancelled.is_cancelled());
+                assert!(!cancelled.has_failed());
+                let id = failed.id();
+                assert_eq!(tg.take_failure(id).unwrap().to_string(), "bad");
+                Ok(())
+            })
+            .await
+            .unwrap();
+    }
+}
+
+spec! {
+    /// A supervisor takes a failed worker's error as soon as the handle reports the
+    /// failure, and restarts it; handled failures are not reported again.
+    async fn a_supervisor_takes_failures_and_restarts_workers() {
+        let restarts = TaskGroup::<BoxError>::builder()
+            .policy(JoinPolicy::Supervisor)
+            .scope(|tg| async move {
+                let mut restarts = Vec::new();
+                for attempt in 0..4 {
+                    let worker = tg.spawn(async move {
+                        sleep(ms(1)).await;
+                        if attempt < 3 {
+                            return Err(format!("crash {attempt}").into());
+                        }
+                        Ok::<_, BoxError>(())
+                    })?;
+                    let id = worker.id();
+                    if worker.await.is_ok() {
+                        break;
+                    }
+                    let error = tg.take_failure(id).expect("the failure is there to take");
+                    restarts.push(error.to_string());
+                }
+                Ok(restarts)
+            })
+            .await
+            .unwrap();
+        assert_eq!(restarts, ["crash 0", "crash 1", "crash 2"]);
+    }
+}
+
+spec! {
+    /// Only failures can be taken, and only once; failures left in place are reported.
+    async fn take_failure_takes_a_failure_once_and_leaves_the_rest() {
+        let err = TaskGroup::<BoxError>::builder()
+            .policy(JoinPolicy::Supervisor)
+            .scope(|tg| async move {
+                let a = tg.spawn(fail_after(ms(1), "a"))?;
+                let b = tg.spawn(fail_after(ms(2), "b"))?;
+                let ok = tg.spawn(async { Ok::<_, BoxError>(()) })?;
+                let (a_id, ok_id) = (a.id(), ok.id());
+                assert!(tg.take_failure(a_id).is_none(), "not finished yet");
+                let _ = a.await;
+                let _ = b.await;
+                let _ = ok.await;
+                assert_eq!(tg.take_failure(a_id).unwrap().to_string(), "a");
+                assert!(tg.take_failure(a_id).is_none(), "taken already");
+                assert!(tg.take_failure(ok_id).is_none(), "did not fail");
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(messages(&err), ["b"]);
+    }
+}
+
+spec! {
+    /// A local task can be cancelled alone too.
+    async fn cancelling_one_local_task() {
+        let log = Log::new();
+        let l = log.clone();
+        LocalGroup::<BoxError>::scope(|lg| async move {
+            let victim = lg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
+                l.push("victim cleaned up");
+                Ok(())
+            }))?;
+            let other = lg.spawn(async {
+                sleep(ms(10)).await;
+                Ok::<_, BoxError>(1)
+            })?;
+            sleep(ms(1)).await;
+            assert!(victim.cancel());
+            assert!(matches!(victim.await, Err(TaskError::Cancelled(_))));
+            assert!(!lg.is_cancelled());
+            assert_eq!(other.await?, 1);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(log.events(), ["victim cleaned up"]);
+    }
+}

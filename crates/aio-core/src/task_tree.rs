@@ -103,8 +103,8 @@ pub struct GroupSnapshot {
 /// ```text
 /// task_group scope#3 'crawler' (running, 1.20s, limit 2, 1 queued)
 /// ├── task#12 'fetch-1' (suspended, 1.10s)
-/// │   └── task_group scope#9 (cancelled: deadline elapsed, 0.50s)
-/// │       └── task#30 (running, 0.50s)
+/// │   └── task_group scope#9 (cancelled: deadline elapsed, 500ms)
+/// │       └── task#30 (running, 498ms)
 /// ├── task#13 'fetch-2' (suspended, 1.00s)
 /// └── task#14 'fetch-3' (queued, 1.00s)
 /// ```
@@ -169,7 +169,7 @@ impl GroupSnapshot {
         if let Some(name) = &self.name {
             write!(f, " '{name}'")?;
         }
-        write!(f, " ({}, {:.2}s", self.state, self.age.as_secs_f64())?;
+        write!(f, " ({}, {}", self.state, Age(self.age))?;
         if self.policy == JoinPolicy::Supervisor {
             f.write_str(", supervisor")?;
         }
@@ -212,7 +212,7 @@ impl TaskSnapshot {
         if let Some(name) = &self.name {
             write!(f, " '{name}'")?;
         }
-        writeln!(f, " ({}, {:.2}s)", self.state, self.age.as_secs_f64())?;
+        writeln!(f, " ({}, {})", self.state, Age(self.age))?;
         let count = self.groups.len();
         for (i, group) in self.groups.iter().enumerate() {
             let (branch, indent) = if i + 1 == count {
@@ -229,4 +229,37 @@ impl TaskSnapshot {
 enum Child<'a> {
     Group(&'a GroupSnapshot),
     Task(&'a TaskSnapshot),
+}
+
+/// An age as a person reads it: `850µs`, `12ms`, `3.25s`, `2m05s`.
+struct Age(Duration);
+
+impl fmt::Display for Age {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let age = self.0;
+        if age < Duration::from_millis(1) {
+            write!(f, "{}µs", age.as_micros())
+        } else if age < Duration::from_secs(1) {
+            write!(f, "{}ms", age.as_millis())
+        } else if age < Duration::from_secs(60) {
+            write!(f, "{:.2}s", age.as_secs_f64())
+        } else {
+            let secs = age.as_secs();
+            write!(f, "{}m{:02}s", secs / 60, secs % 60)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_at_the_scale_they_are_at() {
+        let age = |d: Duration| Age(d).to_string();
+        assert_eq!(age(Duration::from_micros(850)), "850µs");
+        assert_eq!(age(Duration::from_millis(12)), "12ms");
+        assert_eq!(age(Duration::from_millis(3250)), "3.25s");
+        assert_eq!(age(Duration::from_secs(125)), "2m05s");
+    }
 }

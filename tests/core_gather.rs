@@ -83,6 +83,19 @@ spec! {
 }
 
 spec! {
+    /// Each failure of a gather says which of the futures failed: its position among them.
+    async fn gather_failures_name_the_position_of_their_future() {
+        let err = aio::gather([after(1, ()), after(20, ()), failing(5, "third"), after(20, ())])
+            .await
+            .unwrap_err();
+        let positions: Vec<_> = err.iter().map(|f| (f.index(), f.error().to_string())).collect();
+        assert_eq!(positions, [(Some(2), "third".to_owned())]);
+        let shown = err.first().unwrap().to_string();
+        assert!(shown.ends_with(" (future 2): third"), "{shown}");
+    }
+}
+
+spec! {
     /// §5.7: `gather_settled` (`return_exceptions=True`) keeps every outcome in its place, and
     /// a failure cancels nothing.
     async fn gather_settled_keeps_every_outcome_in_place() {
@@ -315,6 +328,11 @@ spec! {
         let failures = err.failures().expect("every future failed");
         assert_eq!(messages(failures), ["first", "second"]);
         assert!(failures.iter().all(|f| f.task_id().is_some()));
+        let positions: Vec<_> = failures.iter().map(|f| f.index()).collect();
+        assert_eq!(positions, [Some(1), Some(0)]);
+        let shown = err.to_string();
+        assert!(shown.starts_with("every future of the race failed (2 failures); first: task#"), "{shown}");
+        assert!(shown.ends_with(" (future 1): first"), "{shown}");
     }
 }
 

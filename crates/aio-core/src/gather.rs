@@ -2,14 +2,17 @@
 
 use std::future::Future;
 
-use crate::{CancelError, CancelReason, Cancelled, SpawnError, TaskGroup, TaskGroupError};
+use crate::{
+    CancelError, CancelReason, Cancelled, SpawnError, TaskGroup, TaskGroupError, TaskHandle,
+};
 
 /// Runs every future as a task of a new group and returns their values in the order the
 /// futures were given: `await asyncio.gather(*aws)`, with structure.
 ///
 /// Unlike asyncio's `gather`, which returns the first exception and leaves the other tasks
 /// running, the first failure cancels the rest; `gather` waits for them and returns a
-/// [`TaskGroupError`] with every failure. Use [`gather_settled`] to keep going after
+/// [`TaskGroupError`] with every failure, each with the
+/// [position](crate::TaskFailure::index) of its future. Use [`gather_settled`] to keep going after
 /// failures. The tasks run in parallel on a multi-thread runtime, inside the caller's scope:
 /// if the caller is cancelled, so are they.
 ///
@@ -49,23 +52,26 @@ where
     T: Send + 'static,
     E: CancelError + Send + 'static,
 {
-    let handles = TaskGroup::<E>::scope(|tg| async move {
-        futures
-            .into_iter()
-            .map(|fut| tg.spawn(fut).map_err(refused))
-            .collect::<Result<Vec<_>, E>>()
+    let mut handles = Vec::new();
+    let spawned = &mut handles;
+    let scoped = TaskGroup::<E>::scope(|tg| async move {
+        for fut in futures {
+            spawned.push(tg.spawn(fut).map_err(refused::<E>)?);
+        }
+        Ok(())
     })
-    .await?;
+    .await;
+    if let Err(mut error) = scoped {
+        // Tell the caller which of its futures failed. Ids grow in spawn order.
+        error.index_failures(|id| handles.binary_search_by_key(&id, TaskHandle::id).ok());
+        return Err(error);
+    }
     handles
         .into_iter()
         .map(|handle| {
             handle.result().map_err(|e| {
                 // The group did not fail, so a task without a value ended cancelled.
-                let cancelled = e
-                    .as_cancelled()
-                    .cloned()
-                    .unwrap_or_else(|| Cancelled::new(CancelReason::ParentCancelled));
-                TaskGroupError::from_cancelled(cancelled)
+                TaskGroupError::from_cancelled(task_cancellation(e.as_cancelled()))
             })
         })
         .collect()

@@ -10,19 +10,37 @@ use crate::util::lock;
 use crate::{Cancelled, TaskFailure, TaskGroup, TaskGroupError, TaskId};
 
 /// Why [`race`] or [`race_ok`] has no winner.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum RaceError<E = Infallible> {
     /// There was nothing to race.
-    #[error("nothing to race: no futures were given")]
     Empty,
     /// The scope around the race was cancelled before a winner finished.
-    #[error("the race was {0}")]
     Cancelled(Cancelled),
-    /// Every future failed ([`race_ok`]): every failure, in the order they happened.
-    #[error("every future of the race failed: {0}")]
+    /// Every future failed ([`race_ok`]): every failure, in the order they happened, each
+    /// with the [position](TaskFailure::index) of its future.
     AllFailed(TaskGroupError<E>),
 }
+
+impl<E: fmt::Display> fmt::Display for RaceError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RaceError::Empty => f.write_str("nothing to race: no futures were given"),
+            RaceError::Cancelled(cancelled) => write!(f, "the race was {cancelled}"),
+            RaceError::AllFailed(failures) => match failures.iter().as_slice() {
+                [first, _, ..] => write!(
+                    f,
+                    "every future of the race failed ({} failures); first: {first}",
+                    failures.len()
+                ),
+                [only] => write!(f, "every future of the race failed: {only}"),
+                [] => f.write_str("every future of the race failed"),
+            },
+        }
+    }
+}
+
+impl<E: fmt::Debug + fmt::Display> std::error::Error for RaceError<E> {}
 
 impl<E> RaceError<E> {
     /// The cancellation, for [`RaceError::Cancelled`].
@@ -181,7 +199,7 @@ where
     }
     let failures = std::mem::take(&mut *lock(&failures))
         .into_iter()
-        .map(|(i, error)| TaskFailure::new(Some(ids[i]), None, error))
+        .map(|(i, error)| TaskFailure::new(Some(ids[i]), None, error).with_index(i))
         .collect();
     Err(RaceError::AllFailed(TaskGroupError::failed(failures)))
 }

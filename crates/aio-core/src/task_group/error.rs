@@ -11,12 +11,24 @@ use crate::{BoxError, CancelError, Cancelled, TaskId};
 pub struct TaskFailure<E> {
     task: Option<TaskId>,
     name: Option<Arc<str>>,
+    index: Option<usize>,
     error: E,
 }
 
 impl<E> TaskFailure<E> {
     pub(crate) fn new(task: Option<TaskId>, name: Option<Arc<str>>, error: E) -> Self {
-        TaskFailure { task, name, error }
+        TaskFailure {
+            task,
+            name,
+            index: None,
+            error,
+        }
+    }
+
+    /// Notes the position of the failed future among those given to a gather or a race.
+    pub(crate) fn with_index(mut self, index: usize) -> Self {
+        self.index = Some(index);
+        self
     }
 
     /// The task that failed; `None` when the group's body failed.
@@ -27,6 +39,12 @@ impl<E> TaskFailure<E> {
     /// The failed task's name, if it had one.
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
+    }
+
+    /// For [`gather`](crate::gather) and [`race_ok`](crate::race_ok): the position of the
+    /// failed future among the futures given, counting from 0.
+    pub fn index(&self) -> Option<usize> {
+        self.index
     }
 
     /// Whether the group's body, rather than a task, failed.
@@ -48,6 +66,7 @@ impl<E> TaskFailure<E> {
         TaskFailure {
             task: self.task,
             name: self.name,
+            index: self.index,
             error: f(self.error),
         }
     }
@@ -55,11 +74,17 @@ impl<E> TaskFailure<E> {
 
 impl<E: fmt::Display> fmt::Display for TaskFailure<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.task, &self.name) {
-            (None, _) => write!(f, "body: {}", self.error),
-            (Some(id), Some(name)) => write!(f, "{id} '{name}': {}", self.error),
-            (Some(id), None) => write!(f, "{id}: {}", self.error),
+        let Some(id) = self.task else {
+            return write!(f, "body: {}", self.error);
+        };
+        write!(f, "{id}")?;
+        if let Some(name) = &self.name {
+            write!(f, " '{name}'")?;
         }
+        if let Some(index) = self.index {
+            write!(f, " (future {index})")?;
+        }
+        write!(f, ": {}", self.error)
     }
 }
 
@@ -123,6 +148,15 @@ impl<E> TaskGroupError<E> {
         TaskGroupError {
             failures: Vec::new(),
             cancelled: Some(cancelled),
+        }
+    }
+
+    /// Notes, for each failure of a task, the position `index_of` gives its task.
+    pub(crate) fn index_failures(&mut self, index_of: impl Fn(TaskId) -> Option<usize>) {
+        for failure in &mut self.failures {
+            if let Some(index) = failure.task.and_then(&index_of) {
+                failure.index = Some(index);
+            }
         }
     }
 

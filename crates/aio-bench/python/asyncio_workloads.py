@@ -132,6 +132,59 @@ async def nested_scopes(n):
     return secs
 
 
+@workload("gather", 100_000)
+async def gather(n):
+    async def t(i):
+        return i
+
+    t0 = time.perf_counter()
+    r = await asyncio.gather(*(t(i) for i in range(n)))
+    secs = time.perf_counter() - t0
+    assert r == list(range(n)), "results missing or out of order"
+    return secs
+
+
+@workload("as_completed", 10_000)
+async def as_completed(n):
+    async def t(i):
+        await asyncio.sleep(0)
+        return i
+
+    got = []
+    t0 = time.perf_counter()
+    # The plain iterator form: `async for` over as_completed needs Python 3.13.
+    for f in asyncio.as_completed([t(i) for i in range(n)]):
+        got.append(await f)
+    secs = time.perf_counter() - t0
+    assert sorted(got) == list(range(n)), "an index missing or repeated"
+    return secs
+
+
+@workload("limited_group", 100_000)
+async def limited_group(n, limit=10):
+    sem = asyncio.Semaphore(limit)
+    done = active = peak = 0
+
+    async def t():
+        nonlocal done, active, peak
+        async with sem:
+            active += 1
+            peak = max(peak, active)
+            await asyncio.sleep(0)
+            active -= 1
+            done += 1
+
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(n):
+            tg.create_task(t())
+    secs = time.perf_counter() - t0
+    assert done == n, (done, n)
+    assert active == 0, active
+    assert 1 <= peak <= limit, (peak, limit)
+    return secs
+
+
 def report(name, ops, secs):
     print(f"{name} ops={ops} secs={secs:.6f} ns_per_op={secs / ops * 1e9:.1f}", flush=True)
 

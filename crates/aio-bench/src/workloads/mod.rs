@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
 mod core;
+mod gather;
 
 /// One run of one side of a workload: `(runtime, ops) -> wall time of the work`.
 pub(crate) type RunFn = fn(&Runtime, usize) -> Duration;
@@ -83,6 +84,27 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: core::nested_scopes_aio,
             baseline_label: "10 nested tokio::time::timeout",
             baseline: Some(core::nested_scopes_tokio),
+        },
+        Workload {
+            name: "gather",
+            ops: 100_000,
+            aio: gather::gather_aio,
+            baseline_label: "join_all of spawned tasks",
+            baseline: Some(gather::gather_tokio),
+        },
+        Workload {
+            name: "as_completed",
+            ops: 10_000,
+            aio: gather::as_completed_aio,
+            baseline_label: "JoinSet::join_next",
+            baseline: Some(gather::as_completed_tokio),
+        },
+        Workload {
+            name: "limited_group",
+            ops: 100_000,
+            aio: gather::limited_group_aio,
+            baseline_label: "JoinSet + Semaphore(10)",
+            baseline: Some(gather::limited_group_tokio),
         },
     ]
 }

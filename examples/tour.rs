@@ -1,11 +1,12 @@
 //! A guided tour of aio: every feature, run and explained, section by section.
 //!
 //! The tour runs each example of this folder (`fetch_all`, `timeouts`,
-//! `cancellation_cleanup`, `shield_critical_write`) and adds short sections of its own for
+//! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `supervisor`,
+//! `bounded_crawl`, `server_start`, `task_tree`) and adds short sections of its own for
 //! what they do not cover: task handles, ending a group with `cancel()`, panics, nested
 //! groups and cancel reasons, your own error type, and the runtimes `run` and `run_with`
 //! build. Every section asserts what it prints, so a tour that finishes is a tour whose
-//! claims held. It takes a second or two, in real time.
+//! claims held. It takes a few seconds, in real time.
 //!
 //! Run it from the workspace root with `cargo run --release --example tour`. Pass words to
 //! run only the sections whose names contain one (`cargo run --release --example tour --
@@ -33,12 +34,22 @@
 //!     runner.run(main())
 //! ```
 
+#[path = "bounded_crawl.rs"]
+mod bounded_crawl;
 #[path = "cancellation_cleanup.rs"]
 mod cancellation_cleanup;
 #[path = "fetch_all.rs"]
 mod fetch_all;
+#[path = "gather_and_race.rs"]
+mod gather_and_race;
+#[path = "server_start.rs"]
+mod server_start;
 #[path = "shield_critical_write.rs"]
 mod shield_critical_write;
+#[path = "supervisor.rs"]
+mod supervisor;
+#[path = "task_tree.rs"]
+mod task_tree;
 #[path = "timeouts.rs"]
 mod timeouts;
 
@@ -52,6 +63,7 @@ use aio::{
     BoxError, CancelError, CancelReason, Cancelled, SpawnError, TaskError, TaskGroup,
     TaskGroupError, on_cancel, shield_detached,
 };
+use tokio::sync::Barrier;
 use tokio::time::{Instant, sleep, sleep_until};
 
 /// One stop of the tour.
@@ -151,6 +163,52 @@ const SECTIONS: &[Section] = &[
             ".await; shield_detached is asyncio's shield, and survives a hard drop.",
         ],
         run: shield_critical_write::main,
+    },
+    Section {
+        name: "gather",
+        title: "gather, as_completed, race and wait (examples/gather_and_race.rs)",
+        about: &[
+            "gather returns values in argument order; a failure cancels the rest and every",
+            "failure is reported. gather_settled keeps going, as_completed is a Stream, race",
+            "and race_ok cancel and await the losers, and wait leaves the pending tasks running.",
+        ],
+        run: gather_and_race::main,
+    },
+    Section {
+        name: "supervisor",
+        title: "Supervisors: a failure that cancels nobody else (examples/supervisor.rs)",
+        about: &[
+            "JoinPolicy::Supervisor keeps the other workers (and the body) running after a",
+            "failure and reports every failure at the end; the default, FailFast, stops all.",
+        ],
+        run: supervisor::main,
+    },
+    Section {
+        name: "limit",
+        title: "Concurrency limits: a bounded crawl (examples/bounded_crawl.rs)",
+        about: &[
+            "builder().limit(5) runs at most five tasks at once. spawn never waits: the rest",
+            "queue in spawn order, and a cancelled group never starts its queued tasks.",
+        ],
+        run: bounded_crawl::main,
+    },
+    Section {
+        name: "start",
+        title: "start(): an echo server that says when it listens (examples/server_start.rs)",
+        about: &[
+            "tg.start returns the value the task passes to status.started() and leaves the",
+            "task running; a failure before that, like a port in use, is start's error.",
+        ],
+        run: server_start::main,
+    },
+    Section {
+        name: "tree",
+        title: "The task tree: pstree for aio (examples/task_tree.rs)",
+        about: &[
+            "aio::task_tree() snapshots every group and task: names, states, limits and",
+            "queues, policies, the groups inside tasks and bodies, and why a group was cancelled.",
+        ],
+        run: task_tree::main,
     },
     Section {
         name: "runtimes",
@@ -275,7 +333,7 @@ fn task_handles() {
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
             kept.push(tg.spawn_named("quick", async { Ok("done") })?);
             kept.push(tg.spawn_named("broken", async {
-                sleep(ms(10)).await;
+                sleep(ms(100)).await;
                 Err("boom".into())
             })?);
             kept.push(tg.spawn_named("slow", async {
@@ -381,7 +439,10 @@ fn panics() {
     // print one line instead, and put the default back afterwards.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(|info| {
-        let message = info.payload_as_str().unwrap_or("<not a string>");
+        let payload = info.payload();
+        let message = (payload.downcast_ref::<&str>().copied())
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("<not a string>");
         println!("   [panic hook] panicked: {message}");
     }));
     aio::run(async {
@@ -400,7 +461,7 @@ fn panics() {
             };
             tg.spawn_named("sibling", on_cancel(sleep_forever(), |_| cleanup))?;
             tg.spawn_named("parser", async {
-                sleep(ms(10)).await;
+                sleep(ms(100)).await;
                 Ok(header_version(b"aio"))
             })?;
             Ok(())
@@ -442,7 +503,7 @@ fn nested_groups() {
             outer.spawn_named("crawler", async move {
                 TaskGroup::<BoxError>::scope(|inner| async move {
                     inner.spawn_named("page-1", async {
-                        sleep(ms(10)).await;
+                        sleep(ms(100)).await;
                         Err::<(), _>("robots.txt says no".into())
                     })?;
                     inner.spawn_named("page-2", report_cancellation("page-2", s1))?;
@@ -526,20 +587,22 @@ impl CancelError for FetchError {
 fn own_error_type() {
     aio::run(async {
         let at = Instant::now() + ms(10);
+        // Three failures in the same instant: none fails before all three are due, so none is
+        // cancelled by another's failure, and all three are collected.
+        let together = Arc::new(Barrier::new(3));
         let err = TaskGroup::<FetchError>::scope(|tg| async move {
-            // Three failures in the same instant, so all three are collected.
-            tg.spawn_named("a", async move {
-                sleep_until(at).await;
-                Err::<(), _>(FetchError::Status(503))
-            })?;
-            tg.spawn_named("b", async move {
-                sleep_until(at).await;
-                Err::<(), _>(FetchError::Status(404))
-            })?;
-            tg.spawn_named("c", async move {
-                sleep_until(at).await;
-                Err::<(), _>(FetchError::TimedOut)
-            })?;
+            for (name, error) in [
+                ("a", FetchError::Status(503)),
+                ("b", FetchError::Status(404)),
+                ("c", FetchError::TimedOut),
+            ] {
+                let together = Arc::clone(&together);
+                tg.spawn_named(name, async move {
+                    sleep_until(at).await;
+                    together.wait().await;
+                    Err::<(), _>(error)
+                })?;
+            }
             // A task that passes its cancellation up with `?` adds nothing.
             tg.spawn_named("d", on_cancel(sleep_forever(), |_| async { Ok(()) }))?;
             Ok(())

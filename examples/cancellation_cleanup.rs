@@ -116,7 +116,7 @@ async fn job(log: Log) -> Result<(), BoxError> {
 async fn do_work(log: Log) -> Result<(), BoxError> {
     sleep(ms(10)).await;
     log.push("try: step 1 done");
-    sleep(ms(100)).await;
+    sleep(ms(200)).await;
     log.push("try: step 2 done");
     Ok(())
 }
@@ -142,9 +142,9 @@ async fn on_cancel_and_finally() {
         ]
     );
 
-    println!("   under a 30 ms timeout:");
+    println!("   under a 110 ms timeout, which fires during step 2:");
     let log = Log::new();
-    let r = timeout(ms(30), job(log.clone())).await;
+    let r = timeout(ms(110), job(log.clone())).await;
     log.push(format!("the timeout returned: {}", r.as_ref().unwrap_err()));
     assert!(r.is_err());
     assert_eq!(
@@ -158,7 +158,7 @@ async fn on_cancel_and_finally() {
         ]
     );
     assert!(
-        log.start.elapsed() >= ms(30 + 20),
+        log.start.elapsed() >= ms(110 + 20),
         "the timeout waited for the cleanup"
     );
 }
@@ -176,7 +176,7 @@ async fn a_cleanup_that_fails() {
             }),
         )?;
         tg.spawn_named("validate", async {
-            sleep(ms(10)).await;
+            sleep(ms(100)).await;
             Err::<(), _>("checksum mismatch".into())
         })?;
         Ok(())
@@ -219,11 +219,13 @@ async fn crunch_with_checkpoints(batches: Arc<AtomicU64>) -> Result<(), BoxError
 async fn crunch_polling_the_flag(batches: Arc<AtomicU64>) -> Result<(), BoxError> {
     let done = tokio::task::block_in_place(|| {
         let (mut h, mut done) = (0, 0);
-        while !aio::is_cancelled() {
+        loop {
             h = crunch(h);
             done += 1;
+            if aio::is_cancelled() {
+                break done;
+            }
         }
-        done
     });
     batches.store(done, Ordering::Relaxed);
     // Stop the way cancelled code does, with the reason: the group counts it as cancelled,
@@ -239,7 +241,7 @@ async fn cpu_bound_loops() {
     let reason = Arc::new(Mutex::new(None));
     let (c, f, why) = (by_checkpoint.clone(), by_flag.clone(), reason.clone());
     let r = timeout(
-        ms(30),
+        ms(100),
         TaskGroup::<BoxError>::scope(|tg| async move {
             tg.spawn_named("checkpoints", crunch_with_checkpoints(c))?;
             tg.spawn_named("flag", crunch_polling_the_flag(f))?;
@@ -264,11 +266,9 @@ async fn cpu_bound_loops() {
         "   the timeout returned Err({elapsed}) after {} ms",
         took.as_millis()
     );
+    // Both loops ran, and both noticed the cancellation: the group, like every group, ended
+    // only once all its tasks had.
     assert!(c > 0 && f > 0);
-    assert!(
-        took < Duration::from_secs(2),
-        "both loops noticed the cancellation"
-    );
     let cancelled = reason.lock().unwrap().take().expect("the watcher saw it");
     assert_eq!(cancelled.reason(), &CancelReason::ParentCancelled);
     assert_eq!(cancelled.origin(), &CancelReason::Deadline);
@@ -282,12 +282,12 @@ async fn a_group_dropped_by_select() -> Log {
     let l = log.clone();
     let uploads = TaskGroup::<BoxError>::builder()
         .name("uploads")
-        .grace(ms(100))
+        .grace(ms(250))
         .scope(|tg| async move {
             for i in 1..=3 {
                 let l = l.clone();
                 let delete_partial_upload = async move {
-                    sleep(ms(10 * i)).await;
+                    sleep(ms(90 + 10 * i)).await;
                     l.push(format!("upload-{i}: partial upload deleted"));
                     Ok(())
                 };
@@ -325,17 +325,23 @@ fn check_the_reaper(log: &Log) {
         "   aio::run returned after the reaper finished, at {} ms",
         log.start.elapsed().as_millis()
     );
+    let events = log.events();
+    assert_eq!(events.len(), 2 + 4, "{events:?}");
+    // The three cleanups ran at once, and may finish in any order; the grace period ran out
+    // after them.
+    let mut deleted = events[2..5].to_vec();
+    deleted.sort();
     assert_eq!(
-        log.events()[2..],
+        deleted,
         [
             "upload-1: partial upload deleted",
             "upload-2: partial upload deleted",
             "upload-3: partial upload deleted",
-            "stubborn: dropped when the grace period ran out",
         ]
     );
+    assert_eq!(events[5], "stubborn: dropped when the grace period ran out");
     assert!(
-        log.start.elapsed() >= ms(20 + 100),
+        log.start.elapsed() >= ms(20 + 250),
         "the stubborn task had its grace period"
     );
 }

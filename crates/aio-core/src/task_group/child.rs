@@ -100,7 +100,8 @@ fn decode(state: u8) -> TaskState {
 
 enum Slot<T> {
     Running,
-    Done(Result<T, TaskError>),
+    /// How the task ended. The error is boxed: it is rare, and large next to most values.
+    Done(Result<T, Box<TaskError>>),
     Taken,
 }
 
@@ -227,7 +228,7 @@ impl<T> ChildCell<T> {
     }
 
     fn complete(&self, result: Result<T, TaskError>) {
-        *lock(&self.slot) = Slot::Done(result);
+        *lock(&self.slot) = Slot::Done(result.map_err(Box::new));
         self.handle_waker.wake();
     }
 
@@ -239,7 +240,7 @@ impl<T> ChildCell<T> {
     pub(crate) fn take(&self) -> Option<Result<T, TaskError>> {
         let mut slot = lock(&self.slot);
         match std::mem::replace(&mut *slot, Slot::Taken) {
-            Slot::Done(result) => Some(result),
+            Slot::Done(result) => Some(result.map_err(|e| *e)),
             other => {
                 *slot = other;
                 None
@@ -274,18 +275,18 @@ impl<T> ChildCell<T> {
 
     /// Whether the task failed or panicked, once it has finished.
     pub(crate) fn has_failed(&self) -> bool {
-        matches!(
-            *lock(&self.slot),
-            Slot::Done(Err(TaskError::Failed(_) | TaskError::Panicked(_)))
-        )
+        match &*lock(&self.slot) {
+            Slot::Done(Err(e)) => matches!(**e, TaskError::Failed(_) | TaskError::Panicked(_)),
+            _ => false,
+        }
     }
 
     /// Whether the task ended cancelled, once it has finished.
     pub(crate) fn was_cancelled(&self) -> bool {
-        matches!(
-            *lock(&self.slot),
-            Slot::Done(Err(TaskError::Cancelled(_) | TaskError::Aborted))
-        )
+        match &*lock(&self.slot) {
+            Slot::Done(Err(e)) => matches!(**e, TaskError::Cancelled(_) | TaskError::Aborted),
+            _ => false,
+        }
     }
 
     /// Cancels this task alone; `false` if it has already finished.

@@ -132,7 +132,7 @@ impl<E: CancelError + Send + 'static> TaskGroup<E> {
     ///
     /// A [`TaskGroupError`] holding every failure, or, when the group was cancelled from
     /// outside or by [`cancel`](Self::cancel) before the body returned, no failure and the
-    /// [`Cancelled`].
+    /// [`Cancelled`](crate::Cancelled).
     ///
     /// # Panics
     ///

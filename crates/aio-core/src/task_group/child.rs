@@ -10,7 +10,6 @@ use std::task::{Context, Poll};
 
 use futures::task::AtomicWaker;
 use pin_project_lite::pin_project;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::GroupCore;
@@ -132,8 +131,6 @@ pub(crate) struct ChildCell<T> {
     task_waker: AtomicWaker,
     slot: Mutex<Slot<T>>,
     handle_waker: AtomicWaker,
-    /// The Tokio task, kept so that whoever drops the cell last frees the task too.
-    join: OnceLock<JoinHandle<()>>,
 }
 
 const UNREGISTERED: usize = usize::MAX;
@@ -161,13 +158,7 @@ impl<T> ChildCell<T> {
             task_waker: AtomicWaker::new(),
             slot: Mutex::new(Slot::Running),
             handle_waker: AtomicWaker::new(),
-            join: OnceLock::new(),
         }
-    }
-
-    /// Keeps the task's `JoinHandle` for as long as the cell lives.
-    pub(crate) fn keep(&self, join: JoinHandle<()>) {
-        let _ = self.join.set(join);
     }
 
     /// Remembers the task's key in its group's registry.

@@ -200,12 +200,17 @@ impl GroupCore {
             task.id = cell.id().as_u64(),
             task.name = cell.name().map(|n| &**n)
         );
-        let task = ChildTask::new(Arc::clone(&cell), fut.instrument(span));
         let runtime = self
             .runtime
             .as_ref()
             .expect("only task groups, not local groups, spawn Tokio tasks");
-        cell.keep(runtime.spawn(task));
+        // The task's memory goes when the task ends; its cell keeps the result. Without a
+        // subscriber the span would only make the task bigger: leave it out.
+        if span.is_disabled() {
+            drop(runtime.spawn(ChildTask::new(Arc::clone(&cell), fut)));
+        } else {
+            drop(runtime.spawn(ChildTask::new(Arc::clone(&cell), fut.instrument(span))));
+        }
         if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
             self.release_finished();
         }
@@ -264,9 +269,9 @@ impl GroupCore {
 
     /// A finished task leaves its registry key in the graveyard. The side that spawns tasks
     /// sweeps the graveyard in batches and removes those tasks from the registry, which drops
-    /// their cells (and, through the `JoinHandle` a cell keeps, the tasks' memory) on the
-    /// thread that allocated them: the system allocator frees memory cheaply there, while a
-    /// free from another thread contends for the allocating thread's arena. Each lock stays
+    /// their cells, mostly on the thread that allocated them: the system allocator frees
+    /// memory cheaply there, while a free from another thread contends for the allocating
+    /// thread's arena. Each lock stays
     /// mostly with one side: the registry with the spawner, the graveyard with the finishing
     /// tasks. Past [`GRAVEYARD_LIMIT`] a finishing task sweeps itself, so a group that stops
     /// spawning keeps little.

@@ -3,8 +3,8 @@
 //! A group must be able to reach every running task: to wake it when the group is
 //! cancelled, to force it when a dropped group's grace period ends, and to show it in the
 //! task tree. The registry holds each task's cell until the task has finished *and* the side
-//! that spawns tasks has swept it out (see `GroupCore::bury`), so that the cell, and the task
-//! whose `JoinHandle` it keeps, are freed on the thread that allocated them.
+//! that spawns tasks has swept it out (see `GroupCore::bury`), so that the cell is mostly
+//! freed on the thread that allocated it.
 
 use std::sync::{Arc, Mutex};
 

@@ -271,10 +271,9 @@ impl GroupCore {
     /// sweeps the graveyard in batches and removes those tasks from the registry, which drops
     /// their cells, mostly on the thread that allocated them: the system allocator frees
     /// memory cheaply there, while a free from another thread contends for the allocating
-    /// thread's arena. Each lock stays
-    /// mostly with one side: the registry with the spawner, the graveyard with the finishing
-    /// tasks. Past [`GRAVEYARD_LIMIT`] a finishing task sweeps itself, so a group that stops
-    /// spawning keeps little.
+    /// thread's arena. Each lock stays mostly with one side: the registry with the spawner,
+    /// the graveyard with the finishing tasks. Past [`GRAVEYARD_LIMIT`] a finishing task
+    /// sweeps itself, so a group that stops spawning keeps little.
     pub(crate) fn bury(&self, key: Option<usize>) {
         let Some(key) = key else {
             return;

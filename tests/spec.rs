@@ -22,3 +22,4 @@ mod core_taskgroup;
 mod core_timeout;
 mod core_tracing;
 mod core_tree;
+mod sync_barrier;

@@ -1,4 +1,7 @@
 //! asyncio's synchronisation primitives for aio: `Lock`, `Event`, `Condition`, `Semaphore`,
 //! `BoundedSemaphore`, `Barrier` and the `Queue` family, strictly FIFO-fair and cancel safe.
-//!
-//! This crate is being built; it currently exports nothing.
+
+mod barrier;
+mod wait_list;
+
+pub use barrier::{Barrier, BarrierWait, BrokenBarrierError};

@@ -1,0 +1,332 @@
+//! The FIFO list of waiting tasks that `Condition`, `Barrier` and the queues share.
+//!
+//! A [`WaitList`] is plain data: it lives inside its primitive's mutex, next to the state
+//! the waiters wait on, so that checking the state and joining the list happen under one
+//! lock and no wake-up can slip between them. Each waiter owns a [`Key`] to its slot. A
+//! notifier marks the oldest waiting slot *notified*, with a payload (an item, an arrival
+//! index, a unit), and hands back its waker to be woken once the lock is released. The
+//! waiter takes the payload on its next poll. A waiter that goes away removes its slot, and
+//! gets back the payload it was handed but never took, so that its primitive can pass it on:
+//! nothing a waiter was given is lost with it.
+//!
+//! Slots are kept in a slab threaded with a doubly linked list of the waiting ones, so
+//! joining, leaving and notifying are O(1), and the slab reuses its memory: a steady stream
+//! of waiters does not allocate.
+
+use std::task::Waker;
+
+/// A waiter's place in a [`WaitList`], held by the waiting future.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Key(usize);
+
+/// What a waiter finds when it looks at its slot.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Wait<P> {
+    /// Still waiting.
+    Waiting,
+    /// Notified with this payload; the slot is gone.
+    Notified(P),
+}
+
+#[derive(Debug)]
+struct Slot<P> {
+    waker: Option<Waker>,
+    state: SlotState<P>,
+}
+
+#[derive(Debug)]
+enum SlotState<P> {
+    /// In the list, between `prev` and `next` (older and newer waiters).
+    Waiting {
+        prev: Option<usize>,
+        next: Option<usize>,
+    },
+    /// Out of the list, with what the notifier handed over.
+    Notified(P),
+}
+
+#[derive(Debug)]
+enum Entry<P> {
+    Used(Slot<P>),
+    /// A free entry, and the next free one.
+    Free(Option<usize>),
+}
+
+/// A FIFO list of waiters; see the module documentation.
+#[derive(Debug)]
+pub(crate) struct WaitList<P> {
+    entries: Vec<Entry<P>>,
+    free: Option<usize>,
+    /// The oldest waiting slot, and the newest.
+    head: Option<usize>,
+    tail: Option<usize>,
+    waiting: usize,
+}
+
+impl<P> Default for WaitList<P> {
+    fn default() -> Self {
+        WaitList {
+            entries: Vec::new(),
+            free: None,
+            head: None,
+            tail: None,
+            waiting: 0,
+        }
+    }
+}
+
+impl<P> WaitList<P> {
+    pub(crate) fn new() -> Self {
+        WaitList::default()
+    }
+
+    /// How many waiters are waiting (not yet notified).
+    pub(crate) fn len(&self) -> usize {
+        self.waiting
+    }
+
+    /// Joins the list at the back.
+    pub(crate) fn push(&mut self, waker: &Waker) -> Key {
+        let slot = Slot {
+            waker: Some(waker.clone()),
+            state: SlotState::Waiting {
+                prev: self.tail,
+                next: None,
+            },
+        };
+        let index = match self.free {
+            Some(index) => {
+                let Entry::Free(next_free) = self.entries[index] else {
+                    unreachable!("the free list holds only free entries");
+                };
+                self.free = next_free;
+                self.entries[index] = Entry::Used(slot);
+                index
+            }
+            None => {
+                self.entries.push(Entry::Used(slot));
+                self.entries.len() - 1
+            }
+        };
+        match self.tail {
+            Some(tail) => self.set_next(tail, Some(index)),
+            None => self.head = Some(index),
+        }
+        self.tail = Some(index);
+        self.waiting += 1;
+        Key(index)
+    }
+
+    /// Looks at a waiter's slot: takes the payload if it was notified (the slot is then
+    /// gone), or keeps `waker` to be woken if it still waits.
+    pub(crate) fn poll(&mut self, key: Key, waker: &Waker) -> Wait<P> {
+        let slot = self.slot_mut(key);
+        if let SlotState::Waiting { .. } = slot.state {
+            match &mut slot.waker {
+                Some(old) if old.will_wake(waker) => {}
+                old => *old = Some(waker.clone()),
+            }
+            return Wait::Waiting;
+        }
+        match self.release(key.0).state {
+            SlotState::Notified(payload) => Wait::Notified(payload),
+            SlotState::Waiting { .. } => unreachable!("checked above"),
+        }
+    }
+
+    /// Leaves the list: the waiter is going away. Returns the payload it was handed but
+    /// never took, for its primitive to pass on.
+    pub(crate) fn remove(&mut self, key: Key) -> Option<P> {
+        if let SlotState::Waiting { .. } = self.slot_mut(key).state {
+            self.unlink(key.0);
+        }
+        match self.release(key.0).state {
+            SlotState::Notified(payload) => Some(payload),
+            SlotState::Waiting { .. } => None,
+        }
+    }
+
+    /// Notifies the oldest waiter with `payload`. Returns its waker, to wake once the lock
+    /// is released, or hands `payload` back if nobody waits.
+    pub(crate) fn notify_one(&mut self, payload: P) -> Result<Option<Waker>, P> {
+        let Some(index) = self.head else {
+            return Err(payload);
+        };
+        self.unlink(index);
+        let Entry::Used(slot) = &mut self.entries[index] else {
+            unreachable!("the list holds only used entries");
+        };
+        slot.state = SlotState::Notified(payload);
+        Ok(slot.waker.take())
+    }
+
+    /// Notifies up to `n` of the oldest waiters, each with `payload()`, and adds their
+    /// wakers to `wakers`. Returns how many were notified.
+    pub(crate) fn notify(
+        &mut self,
+        n: usize,
+        mut payload: impl FnMut() -> P,
+        wakers: &mut Vec<Waker>,
+    ) -> usize {
+        let mut notified = 0;
+        while notified < n && self.head.is_some() {
+            if let Ok(Some(waker)) = self.notify_one(payload()) {
+                wakers.push(waker);
+            }
+            notified += 1;
+        }
+        notified
+    }
+
+    fn slot_mut(&mut self, key: Key) -> &mut Slot<P> {
+        match &mut self.entries[key.0] {
+            Entry::Used(slot) => slot,
+            Entry::Free(_) => panic!("a wait-list key outlived its slot"),
+        }
+    }
+
+    fn set_next(&mut self, index: usize, next: Option<usize>) {
+        if let Entry::Used(Slot {
+            state: SlotState::Waiting { next: n, .. },
+            ..
+        }) = &mut self.entries[index]
+        {
+            *n = next;
+        }
+    }
+
+    fn set_prev(&mut self, index: usize, prev: Option<usize>) {
+        if let Entry::Used(Slot {
+            state: SlotState::Waiting { prev: p, .. },
+            ..
+        }) = &mut self.entries[index]
+        {
+            *p = prev;
+        }
+    }
+
+    /// Takes a waiting slot out of the list; it stays in the slab.
+    fn unlink(&mut self, index: usize) {
+        let Entry::Used(Slot {
+            state: SlotState::Waiting { prev, next },
+            ..
+        }) = self.entries[index]
+        else {
+            unreachable!("only waiting slots are in the list");
+        };
+        match prev {
+            Some(prev) => self.set_next(prev, next),
+            None => self.head = next,
+        }
+        match next {
+            Some(next) => self.set_prev(next, prev),
+            None => self.tail = prev,
+        }
+        self.waiting -= 1;
+    }
+
+    /// Frees a slot that is out of the list, and returns it.
+    fn release(&mut self, index: usize) -> Slot<P> {
+        let entry = std::mem::replace(&mut self.entries[index], Entry::Free(self.free));
+        self.free = Some(index);
+        match entry {
+            Entry::Used(slot) => slot,
+            Entry::Free(_) => unreachable!("released twice"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    use super::{Wait, WaitList};
+
+    struct CountingWaker(AtomicUsize);
+
+    impl Wake for CountingWaker {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Waker, Arc<CountingWaker>) {
+        let counter = Arc::new(CountingWaker(AtomicUsize::new(0)));
+        (Waker::from(Arc::clone(&counter)), counter)
+    }
+
+    #[test]
+    fn notifies_in_fifo_order() {
+        let (w, _) = waker();
+        let mut list = WaitList::new();
+        let keys: Vec<_> = (0..3).map(|_| list.push(&w)).collect();
+        assert_eq!(list.len(), 3);
+        for i in 0..3 {
+            assert!(list.notify_one(i).is_ok());
+        }
+        for (i, key) in keys.into_iter().enumerate() {
+            assert_eq!(list.poll(key, &w), Wait::Notified(i));
+        }
+        assert_eq!(list.len(), 0);
+        assert!(matches!(list.notify_one(9), Err(9)));
+    }
+
+    #[test]
+    fn a_waiter_that_leaves_is_skipped() {
+        let (w, _) = waker();
+        let mut list = WaitList::new();
+        let a = list.push(&w);
+        let b = list.push(&w);
+        let c = list.push(&w);
+        assert_eq!(list.remove(b), None);
+        assert_eq!(list.len(), 2);
+        list.notify_one('x').unwrap();
+        list.notify_one('y').unwrap();
+        assert_eq!(list.poll(a, &w), Wait::Notified('x'));
+        assert_eq!(list.poll(c, &w), Wait::Notified('y'));
+    }
+
+    #[test]
+    fn a_notified_waiter_that_leaves_hands_its_payload_back() {
+        let (w, _) = waker();
+        let mut list = WaitList::new();
+        let a = list.push(&w);
+        let b = list.push(&w);
+        list.notify_one("item").unwrap();
+        assert_eq!(list.remove(a), Some("item"));
+        // Its primitive passes it on.
+        list.notify_one("item").unwrap();
+        assert_eq!(list.poll(b, &w), Wait::Notified("item"));
+    }
+
+    #[test]
+    fn notify_wakes_after_the_fact_and_keeps_the_newest_waker() {
+        let (first, first_count) = waker();
+        let (second, second_count) = waker();
+        let mut list = WaitList::new();
+        let key = list.push(&first);
+        assert_eq!(list.poll(key, &second), Wait::Waiting);
+        let mut wakers = Vec::new();
+        assert_eq!(list.notify(5, || (), &mut wakers), 1);
+        wakers.into_iter().for_each(Waker::wake);
+        assert_eq!(first_count.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second_count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(list.poll(key, &second), Wait::Notified(()));
+    }
+
+    #[test]
+    fn slots_are_reused() {
+        let (w, _) = waker();
+        let mut list = WaitList::<u32>::new();
+        for _ in 0..1000 {
+            let a = list.push(&w);
+            let b = list.push(&w);
+            list.remove(a);
+            list.notify_one(1).unwrap();
+            assert_eq!(list.poll(b, &w), Wait::Notified(1));
+        }
+        assert!(list.entries.len() <= 2);
+    }
+}

@@ -2,10 +2,10 @@
 //!
 //! The tour runs each example of this folder (`fetch_all`, `timeouts`,
 //! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `supervisor`,
-//! `bounded_crawl`, `server_start`, `task_tree`) and adds short sections of its own for
-//! what they do not cover: task handles, ending a group with `cancel()`, panics, nested
-//! groups and cancel reasons, your own error type, and the runtimes `run` and `run_with`
-//! build. Every section asserts what it prints, so a tour that finishes is a tour whose
+//! `bounded_crawl`, `server_start`, `task_tree`, `barrier_phases`) and adds short sections
+//! of its own for what they do not cover: task handles, ending a group with `cancel()`,
+//! panics, nested groups and cancel reasons, your own error type, and the runtimes `run`
+//! and `run_with` build. Every section asserts what it prints, so a tour that finishes is a tour whose
 //! claims held. It takes a few seconds, in real time.
 //!
 //! Run it from the workspace root with `cargo run --release --example tour`. Pass words to
@@ -34,6 +34,8 @@
 //!     runner.run(main())
 //! ```
 
+#[path = "barrier_phases.rs"]
+mod barrier_phases;
 #[path = "bounded_crawl.rs"]
 mod bounded_crawl;
 #[path = "cancellation_cleanup.rs"]
@@ -209,6 +211,15 @@ const SECTIONS: &[Section] = &[
             "queues, policies, the groups inside tasks and bodies, and why a group was cancelled.",
         ],
         run: task_tree::main,
+    },
+    Section {
+        name: "barrier",
+        title: "Barrier: workers that move through phases together (examples/barrier_phases.rs)",
+        about: &[
+            "aio::sync::Barrier is asyncio's: wait() returns the arrival index, abort() and",
+            "reset() break and repair it, and a cancelled wait is undone, not counted.",
+        ],
+        run: barrier_phases::main,
     },
     Section {
         name: "runtimes",

@@ -2,6 +2,18 @@
 //! `BoundedSemaphore`, `Barrier` and the `Queue` family, strictly FIFO-fair and cancel safe.
 
 mod barrier;
+mod bounded_semaphore;
+mod error;
+mod event;
+mod lock;
+mod permits;
+mod semaphore;
 mod wait_list;
+mod waiters;
 
 pub use barrier::{Barrier, BarrierWait, BrokenBarrierError};
+pub use bounded_semaphore::BoundedSemaphore;
+pub use error::{ReleaseError, TryAcquireError, TryLockError};
+pub use event::Event;
+pub use lock::{Lock, LockGuard, OwnedLockGuard};
+pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};

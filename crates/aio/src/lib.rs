@@ -20,7 +20,9 @@
 //!
 //! * The core (everything at the top level): cancel scopes, [`TaskGroup`], [`shield`],
 //!   [`on_cancel`], [`timeout`] and friends, [`run`]. See the `aio-core` crate.
-//! * [`sync`]: asyncio's synchronisation primitives.
+//! * [`sync`]: asyncio's synchronisation primitives. [`Lock`], [`Event`], [`Semaphore`],
+//!   [`BoundedSemaphore`] and [`Barrier`], with their guards and errors, are also at the top
+//!   level, as `asyncio.Lock` and friends are; their named futures are in [`sync`].
 //! * [`blocking`]: thread and process offload.
 //!
 //! The guide lives in the repository's `docs/` folder; `docs/asyncio-to-aio.md` maps each
@@ -30,6 +32,11 @@ pub use aio_core::*;
 
 #[doc(inline)]
 pub use aio_sync as sync;
+
+pub use aio_sync::{
+    Barrier, BoundedSemaphore, BrokenBarrierError, Event, Lock, LockGuard, OwnedLockGuard,
+    OwnedSemaphorePermit, ReleaseError, Semaphore, SemaphorePermit, TryAcquireError, TryLockError,
+};
 
 #[doc(inline)]
 pub use aio_blocking as blocking;

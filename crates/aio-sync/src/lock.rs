@@ -1,0 +1,421 @@
+//! [`Lock`]: asyncio's `Lock`, strictly FIFO and cancel safe.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::{ReleaseError, TryLockError};
+use crate::permits::Permits;
+
+/// A mutual-exclusion lock for tasks: asyncio's `Lock`.
+///
+/// It guards no data (use it around a critical section, or put the data in a
+/// `std::sync::Mutex` next to it); it only makes tasks take turns. There are two ways to
+/// hold it:
+///
+/// * **A guard**, the Rust way: [`lock`](Self::lock) returns a [`LockGuard`] that releases
+///   the lock when dropped, which is `async with lock:`.
+/// * **Unowned**, asyncio's way: [`acquire`](Self::acquire) takes the lock with no guard,
+///   and [`release`](Self::release) gives it back. Any task may release it, not only the
+///   one that acquired it, as in asyncio.
+///
+/// # Fairness
+///
+/// Strictly FIFO: the lock goes to waiters in the order their `lock` or `acquire` calls
+/// started waiting. There is no barging: a release hands the lock straight to the oldest
+/// waiter, so a task that comes along before that waiter has run still queues behind it,
+/// and [`locked`](Self::locked) stays true meanwhile (asyncio's `locked()` reports false in
+/// that moment, but its `acquire()` queues all the same).
+///
+/// Acquiring takes part in Tokio's cooperative budget, so a task that locks and unlocks in
+/// a loop without ever waiting still yields to the runtime now and then.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use aio_sync::Lock;
+///
+/// let lock = Arc::new(Lock::new());
+/// let guard = lock.lock().await;
+/// assert!(lock.locked());
+/// let waiter = tokio::spawn({
+///     let lock = Arc::clone(&lock);
+///     async move {
+///         let _guard = lock.lock().await;
+///         "got it"
+///     }
+/// });
+/// drop(guard);
+/// assert_eq!(waiter.await.unwrap(), "got it");
+/// assert!(!lock.locked());
+/// # }
+/// ```
+pub struct Lock {
+    permits: Permits,
+    /// Even while the lock is not held, odd while it is. Each acquisition and each release
+    /// adds 1, so the odd value names the acquisition: a guard releases the lock only if it
+    /// is still its own, and `release()` only if it is held at all.
+    state: AtomicUsize,
+}
+
+impl Lock {
+    /// An unlocked lock.
+    ///
+    /// `const`, so a lock can be a `static`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_sync::Lock;
+    ///
+    /// static LOCK: Lock = Lock::new();
+    /// assert!(!LOCK.locked());
+    /// ```
+    pub const fn new() -> Lock {
+        Lock {
+            permits: Permits::new(1),
+            state: AtomicUsize::new(0),
+        }
+    }
+
+    /// Waits for the lock and holds it until the returned guard is dropped: `async with
+    /// lock:`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe. Dropping the future before it completes loses only its place in the
+    /// queue; the lock is not taken. If the lock was handed to this waiter just before it
+    /// was dropped, it goes on to the next waiter, so no wake-up is lost.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_sync::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// {
+    ///     let _guard = lock.lock().await;
+    ///     assert!(lock.locked());
+    /// }
+    /// assert!(!lock.locked());
+    /// # }
+    /// ```
+    pub async fn lock(&self) -> LockGuard<'_> {
+        self.permits.acquire().await;
+        LockGuard {
+            lock: self,
+            token: self.acquired(),
+        }
+    }
+
+    /// Like [`lock`](Self::lock), with a guard that owns an `Arc` of the lock, so it can be
+    /// moved into a task or kept in a `'static` place.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe, as [`lock`](Self::lock): dropping the future loses only its place in
+    /// the queue.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use std::sync::Arc;
+    /// use aio_sync::Lock;
+    ///
+    /// let lock = Arc::new(Lock::new());
+    /// let guard = Arc::clone(&lock).lock_owned().await;
+    /// tokio::spawn(async move {
+    ///     // Critical section, in another task.
+    ///     drop(guard);
+    /// })
+    /// .await
+    /// .unwrap();
+    /// assert!(!lock.locked());
+    /// # }
+    /// ```
+    pub async fn lock_owned(self: Arc<Self>) -> OwnedLockGuard {
+        self.permits.acquire().await;
+        let token = self.acquired();
+        OwnedLockGuard { lock: self, token }
+    }
+
+    /// Takes the lock if it is free and nobody is waiting for it.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if the lock is held, or handed to a waiter that has not run yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_sync::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// let guard = lock.try_lock().unwrap();
+    /// assert!(lock.try_lock().is_err());
+    /// drop(guard);
+    /// assert!(lock.try_lock().is_ok());
+    /// ```
+    pub fn try_lock(&self) -> Result<LockGuard<'_>, TryLockError> {
+        if self.permits.try_acquire() {
+            Ok(LockGuard {
+                lock: self,
+                token: self.acquired(),
+            })
+        } else {
+            Err(TryLockError(()))
+        }
+    }
+
+    /// Like [`try_lock`](Self::try_lock), with a guard that owns an `Arc` of the lock.
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError`] if the lock is held, or handed to a waiter that has not run yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aio_sync::Lock;
+    ///
+    /// let lock = Arc::new(Lock::new());
+    /// let guard = Arc::clone(&lock).try_lock_owned().unwrap();
+    /// assert!(Arc::clone(&lock).try_lock_owned().is_err());
+    /// drop(guard);
+    /// assert!(!lock.locked());
+    /// ```
+    pub fn try_lock_owned(self: Arc<Self>) -> Result<OwnedLockGuard, TryLockError> {
+        if self.permits.try_acquire() {
+            let token = self.acquired();
+            Ok(OwnedLockGuard { lock: self, token })
+        } else {
+            Err(TryLockError(()))
+        }
+    }
+
+    /// Waits for the lock and holds it with no guard, until someone calls
+    /// [`release`](Self::release): asyncio's `await lock.acquire()`.
+    ///
+    /// Prefer [`lock`](Self::lock), whose guard cannot forget to release. This form is for
+    /// code where the release happens elsewhere, maybe in another task.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe. Dropping the future before it completes loses only its place in the
+    /// queue; the lock is not taken. If the lock was handed to this waiter just before it
+    /// was dropped, it goes on to the next waiter. Once the future has completed, the lock
+    /// stays held until [`release`](Self::release): nothing releases it on its own.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_sync::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// lock.acquire().await;
+    /// assert!(lock.locked());
+    /// lock.release().unwrap();
+    /// assert!(!lock.locked());
+    /// # }
+    /// ```
+    pub async fn acquire(&self) {
+        self.permits.acquire().await;
+        self.acquired();
+    }
+
+    /// Releases the lock, whoever holds it: asyncio's `lock.release()`. The oldest waiter,
+    /// if any, gets it next.
+    ///
+    /// It releases a lock held by [`acquire`](Self::acquire) or by a guard alike. A guard
+    /// whose lock was released this way does nothing when it is dropped, even if the lock
+    /// has been taken again in the meantime: it never releases someone else's acquisition.
+    ///
+    /// # Errors
+    ///
+    /// [`ReleaseError`] if the lock is not held (asyncio raises `RuntimeError`). Nothing
+    /// changes then.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_sync::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// assert!(lock.release().is_err());
+    /// lock.acquire().await;
+    /// assert!(lock.release().is_ok());
+    /// assert!(lock.release().is_err());
+    /// # }
+    /// ```
+    pub fn release(&self) -> Result<(), ReleaseError> {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state % 2 == 0 {
+                return Err(ReleaseError::unlocked_lock());
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state.wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.permits.release();
+                    return Ok(());
+                }
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Whether the lock is taken: held, or handed to a waiter that has not run yet. When
+    /// it is false, [`try_lock`](Self::try_lock) would succeed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_sync::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// assert!(!lock.locked());
+    /// let _guard = lock.try_lock().unwrap();
+    /// assert!(lock.locked());
+    /// ```
+    pub fn locked(&self) -> bool {
+        self.permits.available() == 0
+    }
+
+    /// Records an acquisition, once the permit is taken; returns its token (odd).
+    fn acquired(&self) -> usize {
+        let before = self.state.fetch_add(1, Ordering::AcqRel);
+        debug_assert!(before % 2 == 0, "a lock acquired twice");
+        before.wrapping_add(1)
+    }
+
+    /// Releases the acquisition `token`, if it is still the current one.
+    fn release_guard(&self, token: usize) {
+        let released = self
+            .state
+            .compare_exchange(
+                token,
+                token.wrapping_add(1),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if released {
+            self.permits.release();
+        } else {
+            tracing::warn!(
+                "a lock guard was dropped after `Lock::release()` had already released its \
+                 lock; it releases nothing"
+            );
+        }
+    }
+}
+
+impl Default for Lock {
+    fn default() -> Self {
+        Lock::new()
+    }
+}
+
+impl fmt::Debug for Lock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = if self.locked() { "locked" } else { "unlocked" };
+        f.debug_struct("Lock")
+            .field("state", &format_args!("{state}"))
+            .field("waiters", &self.permits.waiting())
+            .finish()
+    }
+}
+
+/// Holds a [`Lock`] until dropped; returned by [`Lock::lock`] and [`Lock::try_lock`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_sync::Lock;
+///
+/// let lock = Lock::new();
+/// let guard = lock.lock().await;
+/// drop(guard);
+/// assert!(!lock.locked());
+/// # }
+/// ```
+#[must_use = "dropping the guard releases the lock at once"]
+pub struct LockGuard<'a> {
+    lock: &'a Lock,
+    token: usize,
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        self.lock.release_guard(self.token);
+    }
+}
+
+impl fmt::Debug for LockGuard<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockGuard")
+            .field("lock", self.lock)
+            .finish()
+    }
+}
+
+/// Holds a [`Lock`] until dropped, through an `Arc`; returned by [`Lock::lock_owned`] and
+/// [`Lock::try_lock_owned`].
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use std::sync::Arc;
+/// use aio_sync::{Lock, OwnedLockGuard};
+///
+/// let lock = Arc::new(Lock::new());
+/// let guard: OwnedLockGuard = Arc::clone(&lock).lock_owned().await;
+/// assert!(Arc::ptr_eq(guard.lock(), &lock));
+/// # }
+/// ```
+#[must_use = "dropping the guard releases the lock at once"]
+pub struct OwnedLockGuard {
+    lock: Arc<Lock>,
+    token: usize,
+}
+
+impl OwnedLockGuard {
+    /// The lock this guard holds.
+    pub fn lock(&self) -> &Arc<Lock> {
+        &self.lock
+    }
+}
+
+impl Drop for OwnedLockGuard {
+    fn drop(&mut self) {
+        self.lock.release_guard(self.token);
+    }
+}
+
+impl fmt::Debug for OwnedLockGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedLockGuard")
+            .field("lock", &*self.lock)
+            .finish()
+    }
+}

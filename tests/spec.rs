@@ -23,6 +23,7 @@ mod core_timeout;
 mod core_tracing;
 mod core_tree;
 mod sync_barrier;
+mod sync_condition;
 mod sync_event;
 mod sync_lock;
 mod sync_semaphore;

@@ -3,6 +3,7 @@
 
 mod barrier;
 mod bounded_semaphore;
+mod condition;
 mod error;
 mod event;
 mod lock;
@@ -13,6 +14,7 @@ mod waiters;
 
 pub use barrier::{Barrier, BarrierWait, BrokenBarrierError};
 pub use bounded_semaphore::BoundedSemaphore;
+pub use condition::{Condition, ConditionGuard};
 pub use error::{ReleaseError, TryAcquireError, TryLockError};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, OwnedLockGuard};

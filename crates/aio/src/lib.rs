@@ -20,9 +20,10 @@
 //!
 //! * The core (everything at the top level): cancel scopes, [`TaskGroup`], [`shield`],
 //!   [`on_cancel`], [`timeout`] and friends, [`run`]. See the `aio-core` crate.
-//! * [`sync`]: asyncio's synchronisation primitives. [`Lock`], [`Event`], [`Semaphore`],
-//!   [`BoundedSemaphore`] and [`Barrier`], with their guards and errors, are also at the top
-//!   level, as `asyncio.Lock` and friends are; their named futures are in [`sync`].
+//! * [`sync`]: asyncio's synchronisation primitives. [`Lock`], [`Event`], [`Condition`],
+//!   [`Semaphore`], [`BoundedSemaphore`] and [`Barrier`], with their guards and errors, are
+//!   also at the top level, as `asyncio.Lock` and friends are; their named futures are in
+//!   [`sync`].
 //! * [`blocking`]: thread and process offload.
 //!
 //! The guide lives in the repository's `docs/` folder; `docs/asyncio-to-aio.md` maps each
@@ -34,8 +35,9 @@ pub use aio_core::*;
 pub use aio_sync as sync;
 
 pub use aio_sync::{
-    Barrier, BoundedSemaphore, BrokenBarrierError, Event, Lock, LockGuard, OwnedLockGuard,
-    OwnedSemaphorePermit, ReleaseError, Semaphore, SemaphorePermit, TryAcquireError, TryLockError,
+    Barrier, BoundedSemaphore, BrokenBarrierError, Condition, ConditionGuard, Event, Lock,
+    LockGuard, OwnedLockGuard, OwnedSemaphorePermit, ReleaseError, Semaphore, SemaphorePermit,
+    TryAcquireError, TryLockError,
 };
 
 #[doc(inline)]

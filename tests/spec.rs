@@ -26,5 +26,6 @@ mod sync_barrier;
 mod sync_condition;
 mod sync_event;
 mod sync_lock;
+mod sync_queue;
 mod sync_semaphore;
 mod sync_support;

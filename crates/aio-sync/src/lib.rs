@@ -8,6 +8,7 @@ mod error;
 mod event;
 mod lock;
 mod permits;
+mod queue;
 mod semaphore;
 mod wait_list;
 mod waiters;
@@ -18,4 +19,8 @@ pub use condition::{Condition, ConditionGuard};
 pub use error::{ReleaseError, TryAcquireError, TryLockError};
 pub use event::Event;
 pub use lock::{Lock, LockGuard, OwnedLockGuard};
+pub use queue::{
+    GetError, LifoQueue, PriorityQueue, PutError, Queue, QueueGet, QueueJoin, QueuePut,
+    QueueStream, TaskDoneError,
+};
 pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};

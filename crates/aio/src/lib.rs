@@ -21,9 +21,9 @@
 //! * The core (everything at the top level): cancel scopes, [`TaskGroup`], [`shield`],
 //!   [`on_cancel`], [`timeout`] and friends, [`run`]. See the `aio-core` crate.
 //! * [`sync`]: asyncio's synchronisation primitives. [`Lock`], [`Event`], [`Condition`],
-//!   [`Semaphore`], [`BoundedSemaphore`] and [`Barrier`], with their guards and errors, are
-//!   also at the top level, as `asyncio.Lock` and friends are; their named futures are in
-//!   [`sync`].
+//!   [`Semaphore`], [`BoundedSemaphore`], [`Barrier`], [`Queue`], [`PriorityQueue`] and
+//!   [`LifoQueue`], with their guards and errors, are also at the top level, as
+//!   `asyncio.Lock` and friends are; their named futures are in [`sync`].
 //! * [`blocking`]: thread and process offload.
 //!
 //! The guide lives in the repository's `docs/` folder; `docs/asyncio-to-aio.md` maps each
@@ -35,9 +35,9 @@ pub use aio_core::*;
 pub use aio_sync as sync;
 
 pub use aio_sync::{
-    Barrier, BoundedSemaphore, BrokenBarrierError, Condition, ConditionGuard, Event, Lock,
-    LockGuard, OwnedLockGuard, OwnedSemaphorePermit, ReleaseError, Semaphore, SemaphorePermit,
-    TryAcquireError, TryLockError,
+    Barrier, BoundedSemaphore, BrokenBarrierError, Condition, ConditionGuard, Event, GetError,
+    LifoQueue, Lock, LockGuard, OwnedLockGuard, OwnedSemaphorePermit, PriorityQueue, PutError,
+    Queue, ReleaseError, Semaphore, SemaphorePermit, TaskDoneError, TryAcquireError, TryLockError,
 };
 
 #[doc(inline)]

@@ -1,0 +1,526 @@
+//! [`Queue`], [`LifoQueue`] and [`PriorityQueue`]: asyncio's queues, FIFO-fair and cancel
+//! safe.
+//!
+//! The three types share one core (`shared`) and differ only in the order of their
+//! buffer; a macro writes their common methods once.
+
+mod error;
+mod futures;
+mod shared;
+
+use std::fmt;
+use std::sync::Arc;
+
+pub use self::error::{GetError, PutError, TaskDoneError};
+pub use self::futures::{QueueGet, QueueJoin, QueuePut, QueueStream};
+use self::shared::{Buffer, GetStage, JoinStage, PutStage, Shared};
+
+/// Writes a queue type, and the methods every queue has.
+macro_rules! queue {
+    (
+        $(#[$attr:meta])*
+        $name:ident, $order:literal, $example:literal
+    ) => {
+        $(#[$attr])*
+        pub struct $name<T> {
+            shared: Arc<Shared<T>>,
+        }
+
+        impl<T> Clone for $name<T> {
+            /// Another handle to the same queue.
+            fn clone(&self) -> Self {
+                $name {
+                    shared: Arc::clone(&self.shared),
+                }
+            }
+        }
+
+        impl<T> fmt::Debug for $name<T> {
+            /// Like asyncio's `repr`: the bound, the size, how many getters and putters
+            /// wait, the unfinished tasks, and whether the queue is shut down.
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let snapshot = self.shared.snapshot();
+                f.debug_struct(stringify!($name))
+                    .field("maxsize", &snapshot.maxsize)
+                    .field("qsize", &snapshot.qsize)
+                    .field("getters", &snapshot.getters)
+                    .field("putters", &snapshot.putters)
+                    .field("unfinished_tasks", &snapshot.unfinished)
+                    .field("shut_down", &snapshot.shut_down)
+                    .finish()
+            }
+        }
+
+        impl<T> $name<T> {
+            /// Puts an item into the queue, waiting for room while it is full.
+            ///
+            /// Puts that wait are served in FIFO order, and a put that finds others
+            /// waiting waits behind them. When room frees, the oldest waiting item is
+            /// taken into the queue at once: if a getter waits, it is handed the item.
+            ///
+            /// # Errors
+            ///
+            /// [`PutError::ShutDown`] with the item if the queue is, or becomes,
+            /// [shut down](Self::shutdown) before it takes the item.
+            ///
+            /// # Cancel safety
+            ///
+            /// Dropping the future before it completes drops the item, unless the queue
+            /// had already accepted it: a put that waited for room is accepted the moment
+            /// room frees, even if its task has not run since, and then the item stays in
+            /// the queue. The put loses its place among the waiting puts. Use
+            /// [`put_nowait`](Self::put_nowait), which hands the item back, to never
+            /// lose one.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() {
+            #[doc = concat!("use aio_sync::", stringify!($name), ";")]
+            ///
+            #[doc = concat!("let queue = ", stringify!($name), "::new(1);")]
+            /// queue.put("a").await.unwrap();
+            /// assert!(queue.full());
+            /// let producer = {
+            ///     let queue = queue.clone();
+            ///     tokio::spawn(async move { queue.put("b").await })
+            /// };
+            /// assert_eq!(queue.get().await, Ok("a"));
+            /// producer.await.unwrap().unwrap();
+            /// assert_eq!(queue.get().await, Ok("b"));
+            /// # }
+            /// ```
+            pub fn put(&self, item: T) -> QueuePut<'_, T> {
+                QueuePut {
+                    shared: &self.shared,
+                    stage: PutStage::Start(item),
+                }
+            }
+
+            /// Puts an item into the queue without waiting.
+            ///
+            /// If a getter waits, it is handed the item at once.
+            ///
+            /// # Errors
+            ///
+            /// [`PutError::Full`] with the item if the queue is [full](Self::full), or
+            /// other puts are waiting for room (they come first); [`PutError::ShutDown`]
+            /// with the item if the queue is shut down.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use aio_sync::{", stringify!($name), ", PutError};")]
+            ///
+            #[doc = concat!("let queue = ", stringify!($name), "::new(1);")]
+            /// queue.put_nowait(1).unwrap();
+            /// let err = queue.put_nowait(2).unwrap_err();
+            /// assert!(err.is_full());
+            /// assert_eq!(err.into_inner(), 2);
+            /// queue.shutdown(false);
+            /// assert!(matches!(queue.put_nowait(3), Err(PutError::ShutDown(3))));
+            /// ```
+            pub fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+                self.shared.put_nowait(item)
+            }
+
+            #[doc = concat!("Removes and returns an item, ", $order, ", waiting while the queue is empty.")]
+            ///
+            /// Gets that wait are served in FIFO order: the one that has waited longest is
+            /// handed the next item put, under the queue's lock, so that no other get can
+            /// take it first. Once the queue is [shut down](Self::shutdown), gets still
+            /// return the items left, then fail.
+            ///
+            /// # Errors
+            ///
+            /// [`GetError::ShutDown`] if the queue is shut down and holds no more items
+            /// (after an immediate shutdown, at once).
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: dropping the future never loses an item. Dropped before it
+            /// was handed one, it takes nothing. Dropped after it was handed one but
+            /// before it returned it, it passes the item to the next waiting get, or puts
+            /// it back in the queue where it was: first to be got again. The get loses its
+            /// place among the waiting gets.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() {
+            #[doc = concat!("use aio_sync::", stringify!($name), ";")]
+            ///
+            #[doc = concat!("let queue = ", stringify!($name), "::new(0);")]
+            /// let consumer = {
+            ///     let queue = queue.clone();
+            ///     tokio::spawn(async move { queue.get().await })
+            /// };
+            /// queue.put("item").await.unwrap();
+            /// assert_eq!(consumer.await.unwrap(), Ok("item"));
+            /// # }
+            /// ```
+            pub fn get(&self) -> QueueGet<'_, T> {
+                QueueGet {
+                    shared: &self.shared,
+                    stage: GetStage::Start,
+                }
+            }
+
+            #[doc = concat!("Removes and returns an item, ", $order, ", without waiting.")]
+            ///
+            /// An item already handed to a waiting [`get`](Self::get) is that get's: this
+            /// does not see it.
+            ///
+            /// # Errors
+            ///
+            /// [`GetError::Empty`] if the queue holds no item; [`GetError::ShutDown`] if,
+            /// moreover, it is shut down.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use aio_sync::{", stringify!($name), ", GetError};")]
+            ///
+            #[doc = concat!("let queue = ", stringify!($name), "::new(0);")]
+            #[doc = concat!("for item in [1, 3, 2] {\n    queue.put_nowait(item).unwrap();\n}\nassert_eq!(\n    std::iter::from_fn(|| queue.get_nowait().ok()).collect::<Vec<_>>(),\n    ", $example, "\n);")]
+            /// assert_eq!(queue.get_nowait(), Err(GetError::Empty));
+            /// ```
+            pub fn get_nowait(&self) -> Result<T, GetError> {
+                self.shared.get_nowait()
+            }
+
+            /// The number of items in the queue.
+            ///
+            /// An item handed to a waiting [`get`](Self::get) has left the queue: it is
+            /// not counted. In asyncio it is counted until the getter runs; here no other
+            /// get could take it.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::new(0);")]
+            /// queue.put_nowait('a').unwrap();
+            /// assert_eq!(queue.qsize(), 1);
+            /// ```
+            pub fn qsize(&self) -> usize {
+                self.shared.qsize()
+            }
+
+            /// Whether the queue holds no item: whether
+            /// [`get_nowait`](Self::get_nowait) would fail.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::new(0);")]
+            /// assert!(queue.empty());
+            /// queue.put_nowait('a').unwrap();
+            /// assert!(!queue.empty());
+            /// ```
+            pub fn empty(&self) -> bool {
+                self.qsize() == 0
+            }
+
+            /// Whether the queue has no room: whether [`put_nowait`](Self::put_nowait)
+            /// would fail with [`PutError::Full`]. Never true for an unbounded queue.
+            ///
+            /// The room counts the items in the queue and the items handed to getters
+            /// that have not taken them yet, as asyncio, where such an item stays in the
+            /// queue until its getter runs. So, for a moment, a queue can be full while
+            /// [`qsize`](Self::qsize) is below [`maxsize`](Self::maxsize).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::new(1);")]
+            /// assert!(!queue.full());
+            /// queue.put_nowait('a').unwrap();
+            /// assert!(queue.full());
+            /// ```
+            pub fn full(&self) -> bool {
+                self.shared.full()
+            }
+
+            /// The most items the queue holds; 0 for unbounded.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::<u8>::new(8);")]
+            /// assert_eq!(queue.maxsize(), 8);
+            /// ```
+            pub fn maxsize(&self) -> usize {
+                self.shared.maxsize()
+            }
+
+            /// Marks one item as processed, for [`join`](Self::join).
+            ///
+            /// Each item put counts as an unfinished task; a consumer calls this once for
+            /// each item it got, when it is done with it. `get` does not.
+            ///
+            /// # Errors
+            ///
+            /// [`TaskDoneError`] if there are no unfinished tasks: it was called more times
+            /// than items were put.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::new(0);")]
+            /// queue.put_nowait(1).unwrap();
+            /// queue.get_nowait().unwrap();
+            /// assert!(queue.task_done().is_ok());
+            /// assert!(queue.task_done().is_err());
+            /// ```
+            pub fn task_done(&self) -> Result<(), TaskDoneError> {
+                self.shared.task_done()
+            }
+
+            /// Waits until every item put has been marked done with
+            /// [`task_done`](Self::task_done).
+            ///
+            /// Returns at once if there are no unfinished tasks. All waiting joins are
+            /// released together, when the count reaches 0.
+            ///
+            /// # Cancel safety
+            ///
+            /// Cancel safe: a join holds nothing another task could need.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() {
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::new(0);")]
+            /// for item in 0..3 {
+            ///     queue.put_nowait(item).unwrap();
+            /// }
+            /// let worker = {
+            ///     let queue = queue.clone();
+            ///     tokio::spawn(async move {
+            ///         while let Ok(_item) = queue.get().await {
+            ///             queue.task_done().unwrap();
+            ///         }
+            ///     })
+            /// };
+            /// queue.join().await;
+            /// assert!(queue.empty());
+            /// queue.shutdown(false);
+            /// worker.await.unwrap();
+            /// # }
+            /// ```
+            pub fn join(&self) -> QueueJoin<'_, T> {
+                QueueJoin {
+                    shared: &self.shared,
+                    stage: JoinStage::Start,
+                }
+            }
+
+            /// Shuts the queue down, as asyncio 3.13's `shutdown(immediate)`.
+            ///
+            /// Puts fail from now on with [`PutError::ShutDown`], the item handed back;
+            /// waiting puts fail at once. Gets return the items left, then fail with
+            /// [`GetError::ShutDown`]; waiting gets fail at once (they wait only while the
+            /// queue is empty). The count of unfinished tasks is kept: [`join`](Self::join)
+            /// still waits for [`task_done`](Self::task_done).
+            ///
+            /// With `immediate`, the items left are dropped at once, and the count of
+            /// unfinished tasks falls by as many (not below 0), which may release `join`.
+            /// Items already handed to a waiting get are that get's, and are not dropped;
+            /// one given back later, by a get dropped before it returned, is dropped then.
+            ///
+            /// Shutting down never fails, and again does nothing more (but a later
+            /// `immediate` still empties the queue).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use aio_sync::{", stringify!($name), ", GetError};")]
+            ///
+            #[doc = concat!("let queue = ", stringify!($name), "::new(0);")]
+            /// queue.put_nowait(1).unwrap();
+            /// queue.shutdown(false);
+            /// assert!(queue.is_shut_down());
+            /// assert!(queue.put_nowait(2).unwrap_err().is_shut_down());
+            /// assert_eq!(queue.get_nowait(), Ok(1));
+            /// assert_eq!(queue.get_nowait(), Err(GetError::ShutDown));
+            /// ```
+            pub fn shutdown(&self, immediate: bool) {
+                self.shared.shutdown(immediate);
+            }
+
+            /// Whether the queue is [shut down](Self::shutdown).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::<()>::new(0);")]
+            /// assert!(!queue.is_shut_down());
+            /// queue.shutdown(true);
+            /// assert!(queue.is_shut_down());
+            /// ```
+            pub fn is_shut_down(&self) -> bool {
+                self.shared.is_shut_down()
+            }
+
+            /// The queue's items as a [`Stream`](futures::Stream): each is a
+            /// [`get`](Self::get), and the stream ends once the queue is shut down and
+            /// holds no more items.
+            ///
+            /// # Cancel safety
+            ///
+            /// As [`get`](Self::get): dropping the stream loses no item.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// # #[tokio::main(flavor = "current_thread")]
+            /// # async fn main() {
+            /// use futures::StreamExt;
+            ///
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::new(0);")]
+            /// queue.put_nowait(1).unwrap();
+            /// queue.shutdown(false);
+            /// assert_eq!(queue.stream().collect::<Vec<_>>().await, [1]);
+            /// # }
+            /// ```
+            pub fn stream(&self) -> QueueStream<T> {
+                QueueStream {
+                    shared: Arc::clone(&self.shared),
+                    stage: GetStage::Start,
+                    ended: false,
+                }
+            }
+        }
+    };
+}
+
+queue! {
+    /// A first-in, first-out queue: asyncio's `Queue`, for many producers and consumers.
+    ///
+    /// Bounded by a `maxsize`, or unbounded. Cheap to clone: clones are handles to the same
+    /// queue. Items can be counted as tasks and awaited with [`task_done`](Self::task_done)
+    /// and [`join`](Self::join), and the queue can be [shut down](Self::shutdown).
+    ///
+    /// Fair: waiting gets are served in FIFO order, each handed its item under the lock,
+    /// and waiting puts too; neither [`get_nowait`](Self::get_nowait) nor
+    /// [`put_nowait`](Self::put_nowait) jumps ahead of tasks that wait. Cancel safe: a
+    /// dropped get never loses an item (see [`get`](Self::get)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_sync::Queue;
+    ///
+    /// let queue = Queue::new(2);
+    /// let consumer = {
+    ///     let queue = queue.clone();
+    ///     tokio::spawn(async move {
+    ///         let mut got = Vec::new();
+    ///         while let Ok(item) = queue.get().await {
+    ///             got.push(item);
+    ///         }
+    ///         got
+    ///     })
+    /// };
+    /// for item in 0..5 {
+    ///     queue.put(item).await.unwrap();
+    /// }
+    /// queue.shutdown(false);
+    /// assert_eq!(consumer.await.unwrap(), [0, 1, 2, 3, 4]);
+    /// # }
+    /// ```
+    Queue, "oldest first", "[1, 3, 2]"
+}
+
+queue! {
+    /// A last-in, first-out queue: asyncio's `LifoQueue`. The newest item is got first.
+    ///
+    /// As [`Queue`] in all but the order of items; waiting gets and puts are still served
+    /// in FIFO order.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_sync::LifoQueue;
+    ///
+    /// let stack = LifoQueue::new(0);
+    /// stack.put_nowait(1).unwrap();
+    /// stack.put_nowait(2).unwrap();
+    /// assert_eq!(stack.get_nowait(), Ok(2));
+    /// assert_eq!(stack.get_nowait(), Ok(1));
+    /// ```
+    LifoQueue, "newest first", "[2, 3, 1]"
+}
+
+queue! {
+    /// A priority queue: asyncio's `PriorityQueue`. The smallest item is got first, as
+    /// with `heapq`; equal items come out in the order they were put.
+    ///
+    /// As [`Queue`] in all but the order of items; waiting gets and puts are still served
+    /// in FIFO order. Put `(priority, data)` tuples to order data by priority.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use aio_sync::PriorityQueue;
+    ///
+    /// let queue = PriorityQueue::new(0);
+    /// queue.put_nowait((2, "later")).unwrap();
+    /// queue.put_nowait((1, "first")).unwrap();
+    /// assert_eq!(queue.get_nowait(), Ok((1, "first")));
+    /// ```
+    PriorityQueue, "smallest first", "[1, 2, 3]"
+}
+
+impl<T> Queue<T> {
+    /// A queue of at most `maxsize` items; 0 for unbounded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = aio_sync::Queue::<String>::new(0);
+    /// assert!(!queue.full());
+    /// ```
+    pub fn new(maxsize: usize) -> Self {
+        Queue {
+            shared: Arc::new(Shared::new(maxsize, Buffer::fifo())),
+        }
+    }
+}
+
+impl<T> LifoQueue<T> {
+    /// A LIFO queue of at most `maxsize` items; 0 for unbounded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let stack = aio_sync::LifoQueue::<String>::new(4);
+    /// assert_eq!(stack.maxsize(), 4);
+    /// ```
+    pub fn new(maxsize: usize) -> Self {
+        LifoQueue {
+            shared: Arc::new(Shared::new(maxsize, Buffer::lifo())),
+        }
+    }
+}
+
+impl<T: Ord> PriorityQueue<T> {
+    /// A priority queue of at most `maxsize` items; 0 for unbounded.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let queue = aio_sync::PriorityQueue::<(u8, String)>::new(0);
+    /// assert!(queue.empty());
+    /// ```
+    pub fn new(maxsize: usize) -> Self {
+        PriorityQueue {
+            shared: Arc::new(Shared::new(maxsize, Buffer::priority())),
+        }
+    }
+}

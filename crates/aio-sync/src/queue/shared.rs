@@ -1,0 +1,577 @@
+//! The state every queue shares: the buffer in its order, the waiting getters and putters,
+//! the count of unfinished tasks, and the operations on them, all under one mutex.
+//!
+//! Items move under the lock, so none is ever between two owners:
+//!
+//! * A put that finds a getter waiting hands the item to the oldest getter (its wait-list
+//!   payload) instead of buffering it. Getters wait only while the buffer is empty, so the
+//!   item is the oldest in the queue, and the getter that has waited longest gets it.
+//! * A handed item holds its room until its getter takes it (`handed`), as in asyncio,
+//!   where it stays in the queue until the getter runs. A getter dropped before taking it
+//!   passes it to the next waiting getter, or puts it back in the buffer as its oldest item.
+//! * A put that must wait leaves its item in `pending`, next to its place in `putters`.
+//!   When room frees, the oldest pending item is accepted at once, under the lock, and its
+//!   putter is told so: a putter dropped after that loses nothing, and the room is never
+//!   held by a task that might not come back.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
+
+use super::error::{GetError, PutError, TaskDoneError};
+use crate::wait_list::{Key, Wait, WaitList};
+
+/// The items in the queue, in the order gets take them.
+pub(super) enum Buffer<T> {
+    /// Oldest first.
+    Fifo(VecDeque<T>),
+    /// Newest first: the back is the top.
+    Lifo(VecDeque<T>),
+    /// Smallest first; equal items oldest first.
+    Priority(Heap<T>),
+}
+
+impl<T> Buffer<T> {
+    pub(super) fn fifo() -> Self {
+        Buffer::Fifo(VecDeque::new())
+    }
+
+    pub(super) fn lifo() -> Self {
+        Buffer::Lifo(VecDeque::new())
+    }
+
+    pub(super) fn priority() -> Self
+    where
+        T: Ord,
+    {
+        Buffer::Priority(Heap {
+            heap: BinaryHeap::new(),
+            cmp: T::cmp,
+            oldest: Heap::<T>::START,
+            newest: Heap::<T>::START,
+        })
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Buffer::Fifo(deque) | Buffer::Lifo(deque) => deque.len(),
+            Buffer::Priority(heap) => heap.heap.len(),
+        }
+    }
+
+    fn push(&mut self, item: T) {
+        match self {
+            Buffer::Fifo(deque) | Buffer::Lifo(deque) => deque.push_back(item),
+            Buffer::Priority(heap) => {
+                let seq = heap.newest;
+                heap.newest += 1;
+                heap.push(seq, item);
+            }
+        }
+    }
+
+    /// Puts back an item older than every item held: where it would be had it never been
+    /// taken.
+    fn push_oldest(&mut self, item: T) {
+        match self {
+            Buffer::Fifo(deque) | Buffer::Lifo(deque) => deque.push_front(item),
+            Buffer::Priority(heap) => {
+                heap.oldest -= 1;
+                let seq = heap.oldest;
+                heap.push(seq, item);
+            }
+        }
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        match self {
+            Buffer::Fifo(deque) => deque.pop_front(),
+            Buffer::Lifo(deque) => deque.pop_back(),
+            Buffer::Priority(heap) => heap.heap.pop().map(|entry| entry.item),
+        }
+    }
+
+    /// Empties the buffer, and returns what it held, to be dropped outside the lock.
+    fn take(&mut self) -> Buffer<T> {
+        let empty = match self {
+            Buffer::Fifo(_) => Buffer::Fifo(VecDeque::new()),
+            Buffer::Lifo(_) => Buffer::Lifo(VecDeque::new()),
+            Buffer::Priority(heap) => Buffer::Priority(Heap {
+                heap: BinaryHeap::new(),
+                cmp: heap.cmp,
+                oldest: Heap::<T>::START,
+                newest: Heap::<T>::START,
+            }),
+        };
+        std::mem::replace(self, empty)
+    }
+}
+
+/// A min-heap that keeps equal items in insertion order. The comparison is stored as a
+/// function, taken where `T: Ord` is known, so that the queue types need no bound on `T`
+/// beyond their constructor.
+pub(super) struct Heap<T> {
+    heap: BinaryHeap<Entry<T>>,
+    cmp: fn(&T, &T) -> Ordering,
+    /// Sequence numbers grow from the middle: up for pushes, down for items put back.
+    oldest: u64,
+    newest: u64,
+}
+
+impl<T> Heap<T> {
+    const START: u64 = 1 << 63;
+
+    fn push(&mut self, seq: u64, item: T) {
+        self.heap.push(Entry {
+            seq,
+            item,
+            cmp: self.cmp,
+        });
+    }
+}
+
+struct Entry<T> {
+    seq: u64,
+    item: T,
+    cmp: fn(&T, &T) -> Ordering,
+}
+
+impl<T> Ord for Entry<T> {
+    fn cmp(&self, other: &Self) -> Ordering {
+        // `BinaryHeap` pops the greatest: make the smallest item, then the oldest, greatest.
+        (self.cmp)(&other.item, &self.item).then_with(|| other.seq.cmp(&self.seq))
+    }
+}
+
+impl<T> PartialOrd for Entry<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl<T> PartialEq for Entry<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl<T> Eq for Entry<T> {}
+
+/// A queue's shared state; the public queue types hold it in an `Arc`.
+pub(super) struct Shared<T> {
+    state: Mutex<State<T>>,
+}
+
+struct State<T> {
+    /// 0 for unbounded.
+    maxsize: usize,
+    buf: Buffer<T>,
+    /// Items handed to getters that have not taken them yet; each holds its room.
+    handed: usize,
+    /// Waiting getters, handed `Some(item)`, or `None` when the queue is shut down.
+    getters: WaitList<Option<T>>,
+    /// Waiting putters, told `Ok` when their item is accepted, or handed it back when the
+    /// queue is shut down.
+    putters: WaitList<Result<(), T>>,
+    /// The items of the waiting putters, in their order in `putters`, with their tickets.
+    pending: VecDeque<(u64, T)>,
+    next_ticket: u64,
+    /// Items put and not yet marked done.
+    unfinished: usize,
+    joiners: WaitList<()>,
+    shut_down: bool,
+    /// Shut down with `immediate`: the items are gone.
+    emptied: bool,
+}
+
+/// Where a [`get`](crate::Queue::get) is.
+#[derive(Debug)]
+pub(super) enum GetStage {
+    Start,
+    Waiting(Key),
+    Done,
+}
+
+/// Where a [`put`](crate::Queue::put) is.
+pub(super) enum PutStage<T> {
+    Start(T),
+    /// The item is in `pending`, under this ticket.
+    Waiting {
+        key: Key,
+        ticket: u64,
+    },
+    Done,
+}
+
+/// Where a [`join`](crate::Queue::join) is.
+#[derive(Debug)]
+pub(super) enum JoinStage {
+    Start,
+    Waiting(Key),
+    Done,
+}
+
+/// What a queue looks like, for `Debug`.
+pub(super) struct Snapshot {
+    pub(super) maxsize: usize,
+    pub(super) qsize: usize,
+    pub(super) getters: usize,
+    pub(super) putters: usize,
+    pub(super) unfinished: usize,
+    pub(super) shut_down: bool,
+}
+
+impl<T> State<T> {
+    fn has_room(&self) -> bool {
+        self.maxsize == 0 || self.buf.len() + self.handed < self.maxsize
+    }
+
+    /// Takes `item` into the queue: to the oldest waiting getter, or into the buffer.
+    fn accept(&mut self, item: T, wakers: &mut Vec<Waker>) {
+        self.unfinished += 1;
+        self.deliver(item, wakers);
+    }
+
+    fn deliver(&mut self, item: T, wakers: &mut Vec<Waker>) {
+        match self.getters.notify_one(Some(item)) {
+            Ok(waker) => {
+                self.handed += 1;
+                wakers.extend(waker);
+            }
+            Err(item) => self
+                .buf
+                .push(item.expect("a put notifies getters with an item")),
+        }
+    }
+
+    /// Accepts the items of waiting putters, oldest first, while there is room.
+    fn admit_putters(&mut self, wakers: &mut Vec<Waker>) {
+        while self.has_room() {
+            let Some((_, item)) = self.pending.pop_front() else {
+                break;
+            };
+            if let Ok(Some(waker)) = self.putters.notify_one(Ok(())) {
+                wakers.push(waker);
+            }
+            self.accept(item, wakers);
+        }
+    }
+
+    fn try_put(&mut self, item: T, wakers: &mut Vec<Waker>) -> Result<(), PutError<T>> {
+        if self.shut_down {
+            return Err(PutError::ShutDown(item));
+        }
+        // Putters that wait come first: no barging.
+        if self.putters.len() > 0 || !self.has_room() {
+            return Err(PutError::Full(item));
+        }
+        self.accept(item, wakers);
+        Ok(())
+    }
+
+    fn try_get(&mut self, wakers: &mut Vec<Waker>) -> Result<T, GetError> {
+        // Getters wait only while the buffer is empty, so a buffered item is nobody's yet.
+        debug_assert!(self.getters.len() == 0 || self.buf.len() == 0);
+        if let Some(item) = self.buf.pop() {
+            self.admit_putters(wakers);
+            return Ok(item);
+        }
+        if self.shut_down {
+            Err(GetError::ShutDown)
+        } else {
+            Err(GetError::Empty)
+        }
+    }
+
+    /// An item handed to a getter that went away: pass it to the next getter, or put it
+    /// back as the oldest item. After an immediate shutdown it is discarded, and returned
+    /// to be dropped outside the lock.
+    fn give_back(&mut self, item: T, wakers: &mut Vec<Waker>) -> Option<T> {
+        if self.emptied {
+            self.handed -= 1;
+            self.unfinished = self.unfinished.saturating_sub(1);
+            self.wake_joiners_if_done(wakers);
+            return Some(item);
+        }
+        match self.getters.notify_one(Some(item)) {
+            // Still handed, to another getter.
+            Ok(waker) => wakers.extend(waker),
+            Err(item) => {
+                self.handed -= 1;
+                self.buf
+                    .push_oldest(item.expect("getters are handed items"));
+            }
+        }
+        None
+    }
+
+    fn wake_joiners_if_done(&mut self, wakers: &mut Vec<Waker>) {
+        if self.unfinished == 0 {
+            self.joiners.notify(usize::MAX, || (), wakers);
+        }
+    }
+}
+
+impl<T> Shared<T> {
+    pub(super) fn new(maxsize: usize, buf: Buffer<T>) -> Self {
+        Shared {
+            state: Mutex::new(State {
+                maxsize,
+                buf,
+                handed: 0,
+                getters: WaitList::new(),
+                putters: WaitList::new(),
+                pending: VecDeque::new(),
+                next_ticket: 0,
+                unfinished: 0,
+                joiners: WaitList::new(),
+                shut_down: false,
+                emptied: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // The state is consistent between statements: a panic cannot leave it half-updated.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn maxsize(&self) -> usize {
+        self.lock().maxsize
+    }
+
+    pub(super) fn qsize(&self) -> usize {
+        self.lock().buf.len()
+    }
+
+    pub(super) fn full(&self) -> bool {
+        let state = self.lock();
+        state.maxsize > 0 && !state.has_room()
+    }
+
+    pub(super) fn is_shut_down(&self) -> bool {
+        self.lock().shut_down
+    }
+
+    pub(super) fn snapshot(&self) -> Snapshot {
+        let state = self.lock();
+        Snapshot {
+            maxsize: state.maxsize,
+            qsize: state.buf.len(),
+            getters: state.getters.len(),
+            putters: state.putters.len(),
+            unfinished: state.unfinished,
+            shut_down: state.shut_down,
+        }
+    }
+
+    pub(super) fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+        let mut wakers = Vec::new();
+        let result = self.lock().try_put(item, &mut wakers);
+        wakers.into_iter().for_each(Waker::wake);
+        result
+    }
+
+    pub(super) fn get_nowait(&self) -> Result<T, GetError> {
+        let mut wakers = Vec::new();
+        let result = self.lock().try_get(&mut wakers);
+        wakers.into_iter().for_each(Waker::wake);
+        result
+    }
+
+    pub(super) fn task_done(&self) -> Result<(), TaskDoneError> {
+        let mut wakers = Vec::new();
+        {
+            let mut state = self.lock();
+            if state.unfinished == 0 {
+                return Err(TaskDoneError);
+            }
+            state.unfinished -= 1;
+            state.wake_joiners_if_done(&mut wakers);
+        }
+        wakers.into_iter().for_each(Waker::wake);
+        Ok(())
+    }
+
+    pub(super) fn shutdown(&self, immediate: bool) {
+        let mut wakers = Vec::new();
+        let mut discarded = None;
+        let mut refused = Vec::new();
+        {
+            let mut guard = self.lock();
+            let state = &mut *guard;
+            state.shut_down = true;
+            if immediate {
+                state.emptied = true;
+                let items = state.buf.take();
+                state.unfinished = state.unfinished.saturating_sub(items.len());
+                state.wake_joiners_if_done(&mut wakers);
+                discarded = Some(items);
+            }
+            // Waiting putters get their items back, oldest first.
+            while let Some((_, item)) = state.pending.pop_front() {
+                match state.putters.notify_one(Err(item)) {
+                    Ok(waker) => wakers.extend(waker),
+                    Err(item) => refused.push(item),
+                }
+            }
+            // Getters wait only while the buffer is empty: it stays empty now.
+            state.getters.notify(usize::MAX, || None, &mut wakers);
+        }
+        wakers.into_iter().for_each(Waker::wake);
+        // The items' destructors run outside the lock: they may use the queue.
+        drop(discarded);
+        drop(refused);
+    }
+
+    pub(super) fn poll_get(
+        &self,
+        stage: &mut GetStage,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<T, GetError>> {
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        let mut wakers = Vec::new();
+        let poll = {
+            let mut state = self.lock();
+            match *stage {
+                GetStage::Start => match state.try_get(&mut wakers) {
+                    Err(GetError::Empty) => {
+                        *stage = GetStage::Waiting(state.getters.push(cx.waker()));
+                        Poll::Pending
+                    }
+                    done => Poll::Ready(done),
+                },
+                GetStage::Waiting(key) => match state.getters.poll(key, cx.waker()) {
+                    Wait::Waiting => Poll::Pending,
+                    Wait::Notified(Some(item)) => {
+                        // The item leaves the queue, and frees its room.
+                        state.handed -= 1;
+                        state.admit_putters(&mut wakers);
+                        Poll::Ready(Ok(item))
+                    }
+                    Wait::Notified(None) => Poll::Ready(Err(GetError::ShutDown)),
+                },
+                GetStage::Done => panic!("a queue get was polled after it completed"),
+            }
+        };
+        wakers.into_iter().for_each(Waker::wake);
+        if poll.is_ready() {
+            *stage = GetStage::Done;
+            coop.made_progress();
+        }
+        poll
+    }
+
+    pub(super) fn cancel_get(&self, stage: &mut GetStage) {
+        let GetStage::Waiting(key) = std::mem::replace(stage, GetStage::Done) else {
+            return;
+        };
+        let mut wakers = Vec::new();
+        let discarded = {
+            let mut state = self.lock();
+            match state.getters.remove(key) {
+                Some(Some(item)) => state.give_back(item, &mut wakers),
+                _ => None,
+            }
+        };
+        wakers.into_iter().for_each(Waker::wake);
+        drop(discarded);
+    }
+
+    pub(super) fn poll_put(
+        &self,
+        stage: &mut PutStage<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), PutError<T>>> {
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        let mut wakers = Vec::new();
+        let poll = {
+            let mut state = self.lock();
+            match std::mem::replace(stage, PutStage::Done) {
+                PutStage::Start(item) => match state.try_put(item, &mut wakers) {
+                    Err(PutError::Full(item)) => {
+                        let ticket = state.next_ticket;
+                        state.next_ticket += 1;
+                        let key = state.putters.push(cx.waker());
+                        state.pending.push_back((ticket, item));
+                        *stage = PutStage::Waiting { key, ticket };
+                        Poll::Pending
+                    }
+                    done => Poll::Ready(done),
+                },
+                PutStage::Waiting { key, ticket } => match state.putters.poll(key, cx.waker()) {
+                    Wait::Waiting => {
+                        *stage = PutStage::Waiting { key, ticket };
+                        Poll::Pending
+                    }
+                    Wait::Notified(Ok(())) => Poll::Ready(Ok(())),
+                    Wait::Notified(Err(item)) => Poll::Ready(Err(PutError::ShutDown(item))),
+                },
+                PutStage::Done => panic!("a queue put was polled after it completed"),
+            }
+        };
+        wakers.into_iter().for_each(Waker::wake);
+        if poll.is_ready() {
+            coop.made_progress();
+        }
+        poll
+    }
+
+    /// Drops a put. Returns its item if the queue had not accepted it, to be dropped by
+    /// the caller outside the lock.
+    pub(super) fn cancel_put(&self, stage: &mut PutStage<T>) -> Option<T> {
+        match std::mem::replace(stage, PutStage::Done) {
+            PutStage::Start(item) => Some(item),
+            PutStage::Done => None,
+            PutStage::Waiting { key, ticket } => {
+                let mut state = self.lock();
+                match state.putters.remove(key) {
+                    // Still waiting: its item leaves with it. Nobody else's turn changes.
+                    None => {
+                        let index = state
+                            .pending
+                            .binary_search_by_key(&ticket, |(ticket, _)| *ticket)
+                            .expect("a waiting putter has its item pending");
+                        state.pending.remove(index).map(|(_, item)| item)
+                    }
+                    // Accepted: the item is in the queue.
+                    Some(Ok(())) => None,
+                    // Refused by a shutdown.
+                    Some(Err(item)) => Some(item),
+                }
+            }
+        }
+    }
+
+    pub(super) fn poll_join(&self, stage: &mut JoinStage, cx: &mut Context<'_>) -> Poll<()> {
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        let poll = {
+            let mut state = self.lock();
+            match *stage {
+                JoinStage::Start if state.unfinished == 0 => Poll::Ready(()),
+                JoinStage::Start => {
+                    *stage = JoinStage::Waiting(state.joiners.push(cx.waker()));
+                    Poll::Pending
+                }
+                JoinStage::Waiting(key) => match state.joiners.poll(key, cx.waker()) {
+                    Wait::Waiting => Poll::Pending,
+                    Wait::Notified(()) => Poll::Ready(()),
+                },
+                JoinStage::Done => panic!("a queue join was polled after it completed"),
+            }
+        };
+        if poll.is_ready() {
+            *stage = JoinStage::Done;
+            coop.made_progress();
+        }
+        poll
+    }
+
+    pub(super) fn cancel_join(&self, stage: &mut JoinStage) {
+        if let JoinStage::Waiting(key) = std::mem::replace(stage, JoinStage::Done) {
+            // Every joiner is released at once: there is nothing to pass on.
+            self.lock().joiners.remove(key);
+        }
+    }
+}

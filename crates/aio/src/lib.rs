@@ -60,4 +60,7 @@ mod guides {
 
     #[doc = include_str!("../../../docs/design.md")]
     struct Design;
+
+    #[doc = include_str!("../../../docs/sync.md")]
+    struct Sync;
 }

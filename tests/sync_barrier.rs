@@ -85,11 +85,56 @@ fn barrier_arrivals_while_draining_wait_for_the_next_cycle_12_8() {
     assert_pending!(next_b.poll());
     assert_eq!(barrier.n_waiting(), 0);
     assert_ready_eq!(first.poll(), Ok(0));
-    // Now the newcomers make the next cycle.
+    // Now the newcomers make the next cycle, in the order they came.
     assert!(next_a.is_woken() && next_b.is_woken());
-    assert_pending!(next_a.poll());
     assert_ready_eq!(next_b.poll(), Ok(1));
     assert_ready_eq!(next_a.poll(), Ok(0));
+}
+
+#[test]
+fn barrier_tasks_at_the_gate_are_not_overtaken_by_later_arrivals_a8() {
+    let barrier = Barrier::new(2);
+    let mut released = spawn(barrier.wait());
+    assert_pending!(released.poll());
+    assert_ready_eq!(spawn(barrier.wait()).poll(), Ok(1));
+    let mut early = spawn(barrier.wait());
+    assert_pending!(early.poll()); // at the gate while the barrier drains
+    assert_ready_eq!(released.poll(), Ok(0));
+    // The gate is open, but `early` has not run yet; two tasks come along meanwhile.
+    let mut late = spawn(barrier.wait());
+    let mut later = spawn(barrier.wait());
+    assert_ready_eq!(late.poll(), Ok(1)); // it completes the cycle `early` is in
+    assert_pending!(later.poll()); // the barrier drains: it waits for the next one
+    assert_ready_eq!(early.poll(), Ok(0));
+    // Drained: `later` is counted in for the next cycle, ahead of anyone who comes now.
+    assert_eq!(barrier.n_waiting(), 1);
+    let mut last = spawn(barrier.wait());
+    assert!(later.is_woken());
+    assert_ready_eq!(last.poll(), Ok(1));
+    assert_ready_eq!(later.poll(), Ok(0));
+}
+
+#[test]
+fn barrier_task_counted_in_at_the_gate_then_dropped_is_undone_12_9() {
+    let barrier = Barrier::new(3);
+    let mut a = spawn(barrier.wait());
+    let mut b = spawn(barrier.wait());
+    assert_pending!(a.poll());
+    assert_pending!(b.poll());
+    assert_ready_eq!(spawn(barrier.wait()).poll(), Ok(2));
+    let mut gated = spawn(barrier.wait());
+    assert_pending!(gated.poll());
+    assert_ready_eq!(a.poll(), Ok(0));
+    assert_ready_eq!(b.poll(), Ok(1));
+    // The gate opened and counted `gated` in; it is dropped before it ran.
+    assert_eq!(barrier.n_waiting(), 1);
+    drop(gated);
+    assert_eq!(barrier.n_waiting(), 0);
+    let mut x = spawn(barrier.wait());
+    let mut y = spawn(barrier.wait());
+    assert_pending!(x.poll());
+    assert_pending!(y.poll());
+    assert_ready_eq!(spawn(barrier.wait()).poll(), Ok(2));
 }
 
 #[test]

@@ -69,13 +69,25 @@ enum Phase {
 }
 
 struct State {
+    parties: usize,
     phase: Phase,
     /// Tasks inside the barrier: waiting while it fills, or released and not yet gone.
     count: usize,
     /// Tasks waiting for it to fill; each is handed its index, or the error.
     filling: WaitList<Result<usize, BrokenBarrierError>>,
     /// Tasks that arrived while it drained or reset, waiting for it to fill again.
-    gate: WaitList<()>,
+    gate: WaitList<Admission>,
+}
+
+/// What a task waiting at the gate is told when the gate opens.
+#[derive(Debug)]
+enum Admission {
+    /// Counted in, and waiting in `filling` under this key.
+    Counted(Key),
+    /// Its arrival tripped the barrier: it passes with the last index.
+    Tripped,
+    /// Look at the barrier again (it was aborted).
+    Retry,
 }
 
 impl State {
@@ -84,7 +96,59 @@ impl State {
         self.count -= 1;
         if self.count == 0 && matches!(self.phase, Phase::Draining | Phase::Resetting) {
             self.phase = Phase::Filling;
-            self.gate.notify(usize::MAX, || (), wakers);
+            self.open_gate(wakers);
+        }
+    }
+
+    /// A task arrives while the barrier fills: it either waits in `filling` (`Some` key),
+    /// or trips the barrier (`None`).
+    fn arrive(&mut self, waker: &Waker, wakers: &mut Vec<Waker>) -> Option<Key> {
+        if self.count + 1 < self.parties {
+            self.count += 1;
+            return Some(self.filling.push(waker));
+        }
+        self.trip(wakers);
+        None
+    }
+
+    /// The last party has arrived: release the others, in the order they came, with
+    /// their indices. They drain out; the tripping task never counted in.
+    fn trip(&mut self, wakers: &mut Vec<Waker>) {
+        let mut index = 0..;
+        self.filling
+            .notify(usize::MAX, || Ok(index.next().expect("unbounded")), wakers);
+        if self.parties > 1 {
+            self.phase = Phase::Draining;
+        }
+    }
+
+    /// The barrier fills again: the tasks at the gate arrive, in the order they came, so
+    /// that none is overtaken by a task that came later. Those beyond the barrier's parties
+    /// stay at the gate for the cycle after.
+    fn open_gate(&mut self, wakers: &mut Vec<Waker>) {
+        while self.phase == Phase::Filling {
+            let trips = self.count + 1 >= self.parties;
+            let State {
+                gate,
+                filling,
+                count,
+                ..
+            } = self;
+            let admitted = gate.notify_one_with(|waker| {
+                if trips {
+                    Admission::Tripped
+                } else {
+                    *count += 1;
+                    Admission::Counted(filling.push(waker))
+                }
+            });
+            let Some(waker) = admitted else {
+                break;
+            };
+            wakers.push(waker);
+            if trips {
+                self.trip(wakers);
+            }
         }
     }
 }
@@ -101,6 +165,7 @@ impl Barrier {
         Barrier {
             parties,
             state: Mutex::new(State {
+                parties,
                 phase: Phase::Filling,
                 count: 0,
                 filling: WaitList::new(),
@@ -157,7 +222,9 @@ impl Barrier {
             state
                 .filling
                 .notify(usize::MAX, || Err(BrokenBarrierError), &mut wakers);
-            state.gate.notify(usize::MAX, || (), &mut wakers);
+            state
+                .gate
+                .notify(usize::MAX, || Admission::Retry, &mut wakers);
         }
         wakers.into_iter().for_each(Waker::wake);
     }
@@ -178,7 +245,7 @@ impl Barrier {
                     .notify(usize::MAX, || Err(BrokenBarrierError), &mut wakers);
             } else {
                 state.phase = Phase::Filling;
-                state.gate.notify(usize::MAX, || (), &mut wakers);
+                state.open_gate(&mut wakers);
             }
         }
         wakers.into_iter().for_each(Waker::wake);
@@ -271,30 +338,21 @@ impl Future for BarrierWait<'_> {
                             this.stage = Stage::AtTheGate(state.gate.push(cx.waker()));
                             break Poll::Pending;
                         }
-                        Phase::Filling if state.count + 1 < this.barrier.parties => {
-                            state.count += 1;
-                            this.stage = Stage::Filling(state.filling.push(cx.waker()));
-                            break Poll::Pending;
-                        }
-                        Phase::Filling => {
-                            // The last party: release the others, in the order they came.
-                            let mut index = 0..;
-                            state.filling.notify(
-                                usize::MAX,
-                                || Ok(index.next().expect("unbounded")),
-                                &mut wakers,
-                            );
-                            // They drain out; this task never counted in.
-                            let own = this.barrier.parties - 1;
-                            if own > 0 {
-                                state.phase = Phase::Draining;
+                        Phase::Filling => match state.arrive(cx.waker(), &mut wakers) {
+                            Some(key) => {
+                                this.stage = Stage::Filling(key);
+                                break Poll::Pending;
                             }
-                            break Poll::Ready(Ok(own));
-                        }
+                            None => break Poll::Ready(Ok(this.barrier.parties - 1)),
+                        },
                     },
                     Stage::AtTheGate(key) => match state.gate.poll(key, cx.waker()) {
                         Wait::Waiting => break Poll::Pending,
-                        Wait::Notified(()) => this.stage = Stage::Arriving,
+                        Wait::Notified(Admission::Counted(key)) => this.stage = Stage::Filling(key),
+                        Wait::Notified(Admission::Tripped) => {
+                            break Poll::Ready(Ok(this.barrier.parties - 1));
+                        }
+                        Wait::Notified(Admission::Retry) => this.stage = Stage::Arriving,
                     },
                     Stage::Filling(key) => match state.filling.poll(key, cx.waker()) {
                         Wait::Waiting => break Poll::Pending,
@@ -322,8 +380,13 @@ impl Drop for BarrierWait<'_> {
         match self.stage {
             Stage::Arriving | Stage::Done => return,
             Stage::AtTheGate(key) => {
-                // Every task at the gate is let in at once: there is nothing to pass on.
-                self.barrier.lock().gate.remove(key);
+                let mut state = self.barrier.lock();
+                // Counted in when the gate opened, but never ran: as below. Tripped it, or
+                // told to look again: there is nothing to undo.
+                if let Some(Admission::Counted(key)) = state.gate.remove(key) {
+                    state.filling.remove(key);
+                    state.leave(&mut wakers);
+                }
             }
             Stage::Filling(key) => {
                 let mut state = self.barrier.lock();

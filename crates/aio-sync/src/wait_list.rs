@@ -160,6 +160,19 @@ impl<P> WaitList<P> {
         Ok(slot.waker.take())
     }
 
+    /// Notifies the oldest waiter with the payload `make` builds, given that waiter's waker.
+    /// Returns the waker, or `None` if nobody waits.
+    pub(crate) fn notify_one_with(&mut self, make: impl FnOnce(&Waker) -> P) -> Option<Waker> {
+        let index = self.head?;
+        self.unlink(index);
+        let Entry::Used(slot) = &mut self.entries[index] else {
+            unreachable!("the list holds only used entries");
+        };
+        let waker = slot.waker.take().expect("a waiting slot has a waker");
+        slot.state = SlotState::Notified(make(&waker));
+        Some(waker)
+    }
+
     /// Notifies up to `n` of the oldest waiters, each with `payload()`, and adds their
     /// wakers to `wakers`. Returns how many were notified.
     pub(crate) fn notify(

@@ -560,6 +560,43 @@ fn queue_shutdown_releases_blocked_puts_and_gets_with_errors_13d_30() {
 }
 
 #[test]
+fn queue_shutdown_with_an_item_in_a_getters_hands_strands_nothing_13d_30() {
+    let queue = Queue::new(0);
+    let mut first = spawn(queue.get());
+    let mut second = spawn(queue.get());
+    assert_pending!(first.poll());
+    assert_pending!(second.poll());
+    queue.put_nowait("A").unwrap();
+    // "A" is handed to the first getter, which has not run yet.
+    queue.shutdown(false);
+    // The second getter still waits: "A" may yet come back.
+    assert_pending!(second.poll());
+    assert_eq!(queue.get_nowait(), Err(GetError::Empty));
+    drop(first);
+    // It did: the second getter gets it, and only then does the queue count as drained.
+    assert!(second.is_woken());
+    assert_ready_eq!(second.poll(), Ok("A"));
+    assert_eq!(queue.get_nowait(), Err(GetError::ShutDown));
+    queue.task_done().unwrap();
+    assert_ready!(spawn(queue.join()).poll());
+}
+
+#[test]
+fn queue_shutdown_fails_the_other_getters_once_the_handed_item_is_taken_13d_30() {
+    let queue = Queue::new(0);
+    let mut first = spawn(queue.get());
+    let mut second = spawn(queue.get());
+    assert_pending!(first.poll());
+    assert_pending!(second.poll());
+    queue.put_nowait(1).unwrap();
+    queue.shutdown(false);
+    assert_pending!(second.poll());
+    assert_ready_eq!(first.poll(), Ok(1));
+    assert!(second.is_woken());
+    assert_ready_eq!(second.poll(), Err(GetError::ShutDown));
+}
+
+#[test]
 fn queue_shutdown_keeps_unfinished_tasks_for_join_13d_31() {
     let queue = Queue::new(0);
     queue.put_nowait(1).unwrap();

@@ -142,8 +142,9 @@ macro_rules! queue {
             /// Cancel safe: dropping the future never loses an item. Dropped before it
             /// was handed one, it takes nothing. Dropped after it was handed one but
             /// before it returned it, it passes the item to the next waiting get, or puts
-            /// it back in the queue where it was: first to be got again. The get loses its
-            /// place among the waiting gets.
+            /// it back in the queue as its oldest item (the next out of a `Queue`; for a
+            /// `LifoQueue`, the last; for a `PriorityQueue`, the first among equals). The
+            /// get loses its place among the waiting gets.
             ///
             /// # Examples
             ///
@@ -322,9 +323,11 @@ macro_rules! queue {
             ///
             /// Puts fail from now on with [`PutError::ShutDown`], the item handed back;
             /// waiting puts fail at once. Gets return the items left, then fail with
-            /// [`GetError::ShutDown`]; waiting gets fail at once (they wait only while the
-            /// queue is empty). The count of unfinished tasks is kept: [`join`](Self::join)
-            /// still waits for [`task_done`](Self::task_done).
+            /// [`GetError::ShutDown`]. Waiting gets fail at once (they wait only while the
+            /// queue is empty), unless an item is handed to a get that has not returned
+            /// yet: that get may be dropped and give the item back for the others, so they
+            /// wait until it has returned. The count of unfinished tasks is kept:
+            /// [`join`](Self::join) still waits for [`task_done`](Self::task_done).
             ///
             /// With `immediate`, the items left are dropped at once, and the count of
             /// unfinished tasks falls by as many (not below 0), which may release `join`.
@@ -441,7 +444,8 @@ queue! {
     /// A last-in, first-out queue: asyncio's `LifoQueue`. The newest item is got first.
     ///
     /// As [`Queue`] in all but the order of items; waiting gets and puts are still served
-    /// in FIFO order.
+    /// in FIFO order. An item put while a get waits is handed to that get at once, even if
+    /// a newer item is put before the get has run.
     ///
     /// # Examples
     ///
@@ -463,6 +467,11 @@ queue! {
     ///
     /// As [`Queue`] in all but the order of items; waiting gets and puts are still served
     /// in FIFO order. Put `(priority, data)` tuples to order data by priority.
+    ///
+    /// An item put while a get waits (the queue was empty) is handed to that get at once,
+    /// so it is that get's even if a smaller item is put before the get has run; asyncio
+    /// would let the get take the smallest item there is when it runs. The hand-over is
+    /// what makes a cancelled get lose nothing.
     ///
     /// # Examples
     ///

@@ -277,10 +277,23 @@ impl<T> State<T> {
             self.admit_putters(wakers);
             return Ok(item);
         }
-        if self.shut_down {
+        if self.drained() {
             Err(GetError::ShutDown)
         } else {
             Err(GetError::Empty)
+        }
+    }
+
+    /// Shut down, and no item can come any more: none in the buffer (the caller checks),
+    /// and none handed to a getter that might go away and give it back.
+    fn drained(&self) -> bool {
+        self.shut_down && (self.handed == 0 || self.emptied)
+    }
+
+    /// Once a shut-down queue is drained, the getters still waiting fail.
+    fn fail_getters_if_drained(&mut self, wakers: &mut Vec<Waker>) {
+        if self.drained() && self.buf.len() == 0 {
+            self.getters.notify(usize::MAX, || None, wakers);
         }
     }
 
@@ -416,8 +429,10 @@ impl<T> Shared<T> {
                     Err(item) => refused.push(item),
                 }
             }
-            // Getters wait only while the buffer is empty: it stays empty now.
-            state.getters.notify(usize::MAX, || None, &mut wakers);
+            // Getters wait only while the buffer is empty, and it stays empty now; but an
+            // item handed to a getter that goes away comes back for the others, so they
+            // wait until no item is handed.
+            state.fail_getters_if_drained(&mut wakers);
         }
         wakers.into_iter().for_each(Waker::wake);
         // The items' destructors run outside the lock: they may use the queue.
@@ -448,6 +463,7 @@ impl<T> Shared<T> {
                         // The item leaves the queue, and frees its room.
                         state.handed -= 1;
                         state.admit_putters(&mut wakers);
+                        state.fail_getters_if_drained(&mut wakers);
                         Poll::Ready(Ok(item))
                     }
                     Wait::Notified(None) => Poll::Ready(Err(GetError::ShutDown)),

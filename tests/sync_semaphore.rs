@@ -362,6 +362,24 @@ fn bounded_semaphore_release_past_its_initial_value_is_an_error_11_16() {
 }
 
 #[test]
+fn bounded_semaphore_permit_handed_to_a_waiter_counts_as_taken_11_16() {
+    let sem = BoundedSemaphore::new(1);
+    sem.try_acquire().unwrap().forget();
+    let mut waiter = spawn(sem.acquire());
+    assert_pending!(waiter.poll());
+    // The permit goes to the waiter, which has not run yet: it is not free.
+    sem.release().unwrap();
+    assert_eq!(sem.available_permits(), 0);
+    // So a release now is accepted, as asyncio accepts it (its value is 0 too)...
+    sem.release().unwrap();
+    assert_eq!(sem.available_permits(), 1);
+    // ...and the bound holds: the waiter's own release is the one refused.
+    assert_ready!(waiter.poll()).forget();
+    assert!(sem.release().is_err());
+    assert_eq!(sem.available_permits(), 1);
+}
+
+#[test]
 fn bounded_semaphore_permit_released_by_release_gives_back_nothing_on_drop_a8() {
     let sem = BoundedSemaphore::new(1);
     let permit = sem.try_acquire().unwrap();

@@ -184,9 +184,10 @@ impl BoundedSemaphore {
     ///
     /// # Errors
     ///
-    /// [`ReleaseError`] if no permit is taken, so that releasing would raise the value past
-    /// [`bound`](Self::bound) (asyncio raises `ValueError`). Nothing changes then. A permit
-    /// handed to a waiter that has not run yet counts as not taken until that waiter runs.
+    /// [`ReleaseError`] if every permit is free, so that releasing would raise the value
+    /// past [`bound`](Self::bound) (asyncio raises `ValueError`). Nothing changes then. A
+    /// permit handed to a waiter that has not run yet is not free, as in asyncio: a release
+    /// in that moment is accepted, and the holder's own release fails later instead.
     ///
     /// # Examples
     ///

@@ -21,12 +21,12 @@ use crate::wait_list::{Key, Wait, WaitList};
 ///
 /// # Fairness
 ///
-/// Waiters are notified in FIFO order, then take the lock back in FIFO order. A
-/// notification that finds nobody waiting is not stored. A notified waiter that is dropped
-/// before it has the lock again passes its notification on to the next waiter, so a
-/// wake-up is never lost to a cancellation (asyncio gh-112202); the price is a possible
-/// spurious wake-up, which callers must allow for anyway: check the state again after
-/// `wait`, or use [`wait_for`](Self::wait_for).
+/// Waiters are notified in FIFO order; each then queues for the lock again when it runs,
+/// behind whoever already waits for it. A notification that finds nobody waiting is not
+/// stored. A notified waiter that is dropped before it has the lock again passes its
+/// notification on to the next waiter, so a wake-up is never lost to a cancellation
+/// (asyncio gh-112202); the price is a possible spurious wake-up, which callers must allow
+/// for anyway: check the state again after `wait`, or use [`wait_for`](Self::wait_for).
 ///
 /// # Examples
 ///
@@ -297,8 +297,8 @@ impl fmt::Debug for Condition {
     }
 }
 
-/// Holds a [`Condition`]'s lock until dropped; returned by [`Condition::lock`], and given
-/// to [`Condition::wait`], which hands it back once notified.
+/// Holds a [`Condition`]'s lock until dropped; returned by [`Condition::lock`]. Given to
+/// [`Condition::wait`], which releases it and returns a new one once notified.
 #[must_use = "dropping the guard releases the lock at once"]
 pub struct ConditionGuard<'a> {
     lock: LockGuard<'a>,

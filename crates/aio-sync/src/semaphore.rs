@@ -2,8 +2,7 @@
 //! it and [`BoundedSemaphore`] hand out.
 
 use std::fmt;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::BoundedSemaphore;
 use crate::error::{ReleaseError, TryAcquireError};
@@ -290,16 +289,17 @@ impl fmt::Debug for Semaphore {
 /// The state a [`Semaphore`] and a [`BoundedSemaphore`] share.
 pub(crate) struct Core {
     permits: Permits,
-    /// A bounded semaphore's initial value, and how many of its permits are taken now.
+    /// A bounded semaphore's initial value, and the lock its releases take turns on.
     bound: Option<Bound>,
 }
 
 struct Bound {
     value: usize,
-    /// Permits taken and not yet given back. A release is refused when none is, so the
-    /// free permits never exceed `value`: taking a permit lowers the free count before it
-    /// raises this, and giving one back lowers this before it raises the free count.
-    taken: AtomicUsize,
+    /// Releases check that not every permit is free, then add one, under this lock, so
+    /// that two of them cannot both pass the check for the last taken permit. Acquisitions
+    /// only make fewer permits free, so they need no part in it. A permit handed to a
+    /// waiter that has not run yet is not free: it counts as taken, as in asyncio.
+    releasing: Mutex<()>,
 }
 
 impl Core {
@@ -310,7 +310,7 @@ impl Core {
             bound: if bounded {
                 Some(Bound {
                     value,
-                    taken: AtomicUsize::new(0),
+                    releasing: Mutex::new(()),
                 })
             } else {
                 None
@@ -320,30 +320,24 @@ impl Core {
 
     pub(crate) async fn acquire(&self) {
         self.permits.acquire().await;
-        self.taken();
     }
 
     pub(crate) fn try_acquire(&self) -> bool {
-        let acquired = self.permits.try_acquire();
-        if acquired {
-            self.taken();
-        }
-        acquired
-    }
-
-    fn taken(&self) {
-        if let Some(bound) = &self.bound {
-            bound.taken.fetch_add(1, Ordering::AcqRel);
-        }
+        self.permits.try_acquire()
     }
 
     /// Gives a permit back; refused for a bounded semaphore that has all of its permits.
     pub(crate) fn release(&self) -> Result<(), ReleaseError> {
-        if let Some(bound) = &self.bound {
-            bound
-                .taken
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                .map_err(|_| ReleaseError::too_many_times(bound.value))?;
+        let Some(bound) = &self.bound else {
+            self.permits.release();
+            return Ok(());
+        };
+        let _turn = bound
+            .releasing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if self.permits.available() >= bound.value {
+            return Err(ReleaseError::too_many_times(bound.value));
         }
         self.permits.release();
         Ok(())

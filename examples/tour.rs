@@ -2,11 +2,12 @@
 //!
 //! The tour runs each example of this folder (`fetch_all`, `timeouts`,
 //! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `supervisor`,
-//! `bounded_crawl`, `server_start`, `task_tree`, `barrier_phases`) and adds short sections
+//! `bounded_crawl`, `server_start`, `task_tree`, `barrier_phases`, `producer_consumer`,
+//! `rate_limit`, `condition_items`, `event_signal`, `priority_jobs`) and adds short sections
 //! of its own for what they do not cover: task handles, ending a group with `cancel()`,
 //! panics, nested groups and cancel reasons, your own error type, and the runtimes `run`
-//! and `run_with` build. Every section asserts what it prints, so a tour that finishes is a tour whose
-//! claims held. It takes a few seconds, in real time.
+//! and `run_with` build. Every section asserts what it prints, so a tour that finishes is a
+//! tour whose claims held. It takes a few seconds, in real time.
 //!
 //! Run it from the workspace root with `cargo run --release --example tour`. Pass words to
 //! run only the sections whose names contain one (`cargo run --release --example tour --
@@ -40,10 +41,20 @@ mod barrier_phases;
 mod bounded_crawl;
 #[path = "cancellation_cleanup.rs"]
 mod cancellation_cleanup;
+#[path = "condition_items.rs"]
+mod condition_items;
+#[path = "event_signal.rs"]
+mod event_signal;
 #[path = "fetch_all.rs"]
 mod fetch_all;
 #[path = "gather_and_race.rs"]
 mod gather_and_race;
+#[path = "priority_jobs.rs"]
+mod priority_jobs;
+#[path = "producer_consumer.rs"]
+mod producer_consumer;
+#[path = "rate_limit.rs"]
+mod rate_limit;
 #[path = "server_start.rs"]
 mod server_start;
 #[path = "shield_critical_write.rs"]
@@ -220,6 +231,52 @@ const SECTIONS: &[Section] = &[
             "reset() break and repair it, and a cancelled wait is undone, not counted.",
         ],
         run: barrier_phases::main,
+    },
+    Section {
+        name: "queue",
+        title: "Queue: producers, consumers, join and shutdown (examples/producer_consumer.rs)",
+        about: &[
+            "A bounded aio::Queue makes producers wait for room; consumers call task_done(),",
+            "join() waits for every item, and shutdown() ends the consumers' get() with an",
+            "error instead of a sentinel. shutdown(true) drops the backlog at once.",
+        ],
+        run: producer_consumer::main,
+    },
+    Section {
+        name: "semaphore",
+        title: "Semaphore: at most three requests at once (examples/rate_limit.rs)",
+        about: &[
+            "acquire() is `async with sem:`: twelve requests, never more than three in flight.",
+            "A BoundedSemaphore refuses a release too many, where a Semaphore just grows.",
+        ],
+        run: rate_limit::main,
+    },
+    Section {
+        name: "condition",
+        title: "Condition: consumers that wait for items (examples/condition_items.rs)",
+        about: &[
+            "wait_for releases the lock while it waits; notify(1) wakes the longest waiter,",
+            "notify_all() wakes every one, and a notification with nobody waiting is lost.",
+        ],
+        run: condition_items::main,
+    },
+    Section {
+        name: "event",
+        title: "Event: a starting signal, set, cleared and set again (examples/event_signal.rs)",
+        about: &[
+            "set() releases every waiter at once, and wait() on a set event returns at once;",
+            "clear() makes the same event block again, for a second round.",
+        ],
+        run: event_signal::main,
+    },
+    Section {
+        name: "priority",
+        title: "PriorityQueue: the most urgent job first (examples/priority_jobs.rs)",
+        about: &[
+            "Jobs ordered by (priority, name) come out smallest first, even one queued late;",
+            "a LifoQueue gives the newest item first, a stack.",
+        ],
+        run: priority_jobs::main,
     },
     Section {
         name: "runtimes",

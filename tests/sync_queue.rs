@@ -1161,3 +1161,48 @@ spec! {
         stress(STRESS_ITEMS).await;
     }
 }
+
+/// A waker whose last drop uses the queue, as a waker that logs or counts might.
+struct QueueTouchingWaker(Queue<u8>);
+
+impl std::task::Wake for QueueTouchingWaker {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
+impl Drop for QueueTouchingWaker {
+    fn drop(&mut self) {
+        let _ = self.0.qsize();
+    }
+}
+
+#[test]
+fn queue_drops_a_replaced_or_removed_waker_outside_its_lock_a8() {
+    let queue = Queue::<u8>::new(0);
+    let noop = futures::task::noop_waker();
+    // A get polled by one waker, then by another: the first is let go of.
+    let mut get = Box::pin(queue.get());
+    let first = std::task::Waker::from(std::sync::Arc::new(QueueTouchingWaker(queue.clone())));
+    assert!(
+        get.as_mut()
+            .poll(&mut std::task::Context::from_waker(&first))
+            .is_pending()
+    );
+    drop(first);
+    assert!(
+        get.as_mut()
+            .poll(&mut std::task::Context::from_waker(&noop))
+            .is_pending()
+    );
+    // A get dropped while its waker is the last one.
+    let mut get = Box::pin(queue.get());
+    let only = std::task::Waker::from(std::sync::Arc::new(QueueTouchingWaker(queue.clone())));
+    assert!(
+        get.as_mut()
+            .poll(&mut std::task::Context::from_waker(&only))
+            .is_pending()
+    );
+    drop(only);
+    drop(get);
+    // Neither deadlocked on the queue's lock.
+    assert_eq!(queue.qsize(), 0);
+}

@@ -326,7 +326,7 @@ impl Future for BarrierWait<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         let this = &mut *self;
-        let mut wakers = Vec::new();
+        let (mut wakers, mut stale) = (Vec::new(), Vec::new());
         let poll = {
             let mut guard = this.barrier.lock();
             let state = &mut *guard;
@@ -346,7 +346,7 @@ impl Future for BarrierWait<'_> {
                             None => break Poll::Ready(Ok(this.barrier.parties - 1)),
                         },
                     },
-                    Stage::AtTheGate(key) => match state.gate.poll(key, cx.waker()) {
+                    Stage::AtTheGate(key) => match state.gate.poll(key, cx.waker(), &mut stale) {
                         Wait::Waiting => break Poll::Pending,
                         Wait::Notified(Admission::Counted(key)) => this.stage = Stage::Filling(key),
                         Wait::Notified(Admission::Tripped) => {
@@ -354,7 +354,7 @@ impl Future for BarrierWait<'_> {
                         }
                         Wait::Notified(Admission::Retry) => this.stage = Stage::Arriving,
                     },
-                    Stage::Filling(key) => match state.filling.poll(key, cx.waker()) {
+                    Stage::Filling(key) => match state.filling.poll(key, cx.waker(), &mut stale) {
                         Wait::Waiting => break Poll::Pending,
                         Wait::Notified(outcome) => {
                             state.leave(&mut wakers);
@@ -376,15 +376,15 @@ impl Future for BarrierWait<'_> {
 
 impl Drop for BarrierWait<'_> {
     fn drop(&mut self) {
-        let mut wakers = Vec::new();
+        let (mut wakers, mut stale) = (Vec::new(), Vec::new());
         match self.stage {
             Stage::Arriving | Stage::Done => return,
             Stage::AtTheGate(key) => {
                 let mut state = self.barrier.lock();
                 // Counted in when the gate opened, but never ran: as below. Tripped it, or
                 // told to look again: there is nothing to undo.
-                if let Some(Admission::Counted(key)) = state.gate.remove(key) {
-                    state.filling.remove(key);
+                if let Some(Admission::Counted(key)) = state.gate.remove(key, &mut stale) {
+                    state.filling.remove(key, &mut stale);
                     state.leave(&mut wakers);
                 }
             }
@@ -392,7 +392,7 @@ impl Drop for BarrierWait<'_> {
                 let mut state = self.barrier.lock();
                 // Still waiting: the arrival is undone. Released (or broken) but not yet
                 // gone: the task leaves now.
-                state.filling.remove(key);
+                state.filling.remove(key, &mut stale);
                 state.leave(&mut wakers);
             }
         }

@@ -344,6 +344,8 @@ impl Future for Notified<'_> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         let this = &mut *self;
+        // Wakers the wait list lets go of, dropped once its lock is released.
+        let mut stale = Vec::new();
         let poll = match std::mem::replace(&mut this.stage, Stage::Done) {
             Stage::Holding(guard) => {
                 this.stage = Stage::Waiting(this.cond.waiters().push(cx.waker()));
@@ -351,7 +353,7 @@ impl Future for Notified<'_> {
                 drop(guard);
                 Poll::Pending
             }
-            Stage::Waiting(key) => match this.cond.waiters().poll(key, cx.waker()) {
+            Stage::Waiting(key) => match this.cond.waiters().poll(key, cx.waker(), &mut stale) {
                 Wait::Waiting => {
                     this.stage = Stage::Waiting(key);
                     Poll::Pending
@@ -370,7 +372,8 @@ impl Future for Notified<'_> {
 impl Drop for Notified<'_> {
     fn drop(&mut self) {
         if let Stage::Waiting(key) = self.stage {
-            let passed_on = self.cond.waiters().remove(key);
+            let mut stale = Vec::new();
+            let passed_on = self.cond.waiters().remove(key, &mut stale);
             if passed_on.is_some() {
                 self.cond.notify(1);
             }

@@ -118,13 +118,15 @@ impl<P> WaitList<P> {
     }
 
     /// Looks at a waiter's slot: takes the payload if it was notified (the slot is then
-    /// gone), or keeps `waker` to be woken if it still waits.
-    pub(crate) fn poll(&mut self, key: Key, waker: &Waker) -> Wait<P> {
+    /// gone), or keeps `waker` to be woken if it still waits. A waker it replaces goes to
+    /// `stale`, for the caller to drop once its lock is released: a waker's drop may run
+    /// code that uses the primitive.
+    pub(crate) fn poll(&mut self, key: Key, waker: &Waker, stale: &mut Vec<Waker>) -> Wait<P> {
         let slot = self.slot_mut(key);
         if let SlotState::Waiting { .. } = slot.state {
             match &mut slot.waker {
                 Some(old) if old.will_wake(waker) => {}
-                old => *old = Some(waker.clone()),
+                old => stale.extend(old.replace(waker.clone())),
             }
             return Wait::Waiting;
         }
@@ -135,12 +137,15 @@ impl<P> WaitList<P> {
     }
 
     /// Leaves the list: the waiter is going away. Returns the payload it was handed but
-    /// never took, for its primitive to pass on.
-    pub(crate) fn remove(&mut self, key: Key) -> Option<P> {
+    /// never took, for its primitive to pass on. Its waker goes to `stale`, as for
+    /// [`poll`](Self::poll).
+    pub(crate) fn remove(&mut self, key: Key, stale: &mut Vec<Waker>) -> Option<P> {
         if let SlotState::Waiting { .. } = self.slot_mut(key).state {
             self.unlink(key.0);
         }
-        match self.release(key.0).state {
+        let slot = self.release(key.0);
+        stale.extend(slot.waker);
+        match slot.state {
             SlotState::Notified(payload) => Some(payload),
             SlotState::Waiting { .. } => None,
         }
@@ -280,7 +285,7 @@ mod tests {
             assert!(list.notify_one(i).is_ok());
         }
         for (i, key) in keys.into_iter().enumerate() {
-            assert_eq!(list.poll(key, &w), Wait::Notified(i));
+            assert_eq!(list.poll(key, &w, &mut Vec::new()), Wait::Notified(i));
         }
         assert_eq!(list.len(), 0);
         assert!(matches!(list.notify_one(9), Err(9)));
@@ -293,12 +298,12 @@ mod tests {
         let a = list.push(&w);
         let b = list.push(&w);
         let c = list.push(&w);
-        assert_eq!(list.remove(b), None);
+        assert_eq!(list.remove(b, &mut Vec::new()), None);
         assert_eq!(list.len(), 2);
         list.notify_one('x').unwrap();
         list.notify_one('y').unwrap();
-        assert_eq!(list.poll(a, &w), Wait::Notified('x'));
-        assert_eq!(list.poll(c, &w), Wait::Notified('y'));
+        assert_eq!(list.poll(a, &w, &mut Vec::new()), Wait::Notified('x'));
+        assert_eq!(list.poll(c, &w, &mut Vec::new()), Wait::Notified('y'));
     }
 
     #[test]
@@ -308,10 +313,10 @@ mod tests {
         let a = list.push(&w);
         let b = list.push(&w);
         list.notify_one("item").unwrap();
-        assert_eq!(list.remove(a), Some("item"));
+        assert_eq!(list.remove(a, &mut Vec::new()), Some("item"));
         // Its primitive passes it on.
         list.notify_one("item").unwrap();
-        assert_eq!(list.poll(b, &w), Wait::Notified("item"));
+        assert_eq!(list.poll(b, &w, &mut Vec::new()), Wait::Notified("item"));
     }
 
     #[test]
@@ -320,13 +325,13 @@ mod tests {
         let (second, second_count) = waker();
         let mut list = WaitList::new();
         let key = list.push(&first);
-        assert_eq!(list.poll(key, &second), Wait::Waiting);
+        assert_eq!(list.poll(key, &second, &mut Vec::new()), Wait::Waiting);
         let mut wakers = Vec::new();
         assert_eq!(list.notify(5, || (), &mut wakers), 1);
         wakers.into_iter().for_each(Waker::wake);
         assert_eq!(first_count.0.load(Ordering::SeqCst), 0);
         assert_eq!(second_count.0.load(Ordering::SeqCst), 1);
-        assert_eq!(list.poll(key, &second), Wait::Notified(()));
+        assert_eq!(list.poll(key, &second, &mut Vec::new()), Wait::Notified(()));
     }
 
     #[test]
@@ -336,9 +341,9 @@ mod tests {
         for _ in 0..1000 {
             let a = list.push(&w);
             let b = list.push(&w);
-            list.remove(a);
+            list.remove(a, &mut Vec::new());
             list.notify_one(1).unwrap();
-            assert_eq!(list.poll(b, &w), Wait::Notified(1));
+            assert_eq!(list.poll(b, &w, &mut Vec::new()), Wait::Notified(1));
         }
         assert!(list.entries.len() <= 2);
     }

@@ -446,7 +446,9 @@ impl<T> Shared<T> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, GetError>> {
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
-        let mut wakers = Vec::new();
+        // Wakers to wake, and wakers the wait lists let go of, both once the lock is
+        // released.
+        let (mut wakers, mut stale) = (Vec::new(), Vec::new());
         let poll = {
             let mut state = self.lock();
             match *stage {
@@ -457,7 +459,7 @@ impl<T> Shared<T> {
                     }
                     done => Poll::Ready(done),
                 },
-                GetStage::Waiting(key) => match state.getters.poll(key, cx.waker()) {
+                GetStage::Waiting(key) => match state.getters.poll(key, cx.waker(), &mut stale) {
                     Wait::Waiting => Poll::Pending,
                     Wait::Notified(Some(item)) => {
                         // The item leaves the queue, and frees its room.
@@ -483,10 +485,10 @@ impl<T> Shared<T> {
         let GetStage::Waiting(key) = std::mem::replace(stage, GetStage::Done) else {
             return;
         };
-        let mut wakers = Vec::new();
+        let (mut wakers, mut stale) = (Vec::new(), Vec::new());
         let discarded = {
             let mut state = self.lock();
-            match state.getters.remove(key) {
+            match state.getters.remove(key, &mut stale) {
                 Some(Some(item)) => state.give_back(item, &mut wakers),
                 _ => None,
             }
@@ -501,7 +503,7 @@ impl<T> Shared<T> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), PutError<T>>> {
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
-        let mut wakers = Vec::new();
+        let (mut wakers, mut stale) = (Vec::new(), Vec::new());
         let poll = {
             let mut state = self.lock();
             match std::mem::replace(stage, PutStage::Done) {
@@ -516,14 +518,16 @@ impl<T> Shared<T> {
                     }
                     done => Poll::Ready(done),
                 },
-                PutStage::Waiting { key, ticket } => match state.putters.poll(key, cx.waker()) {
-                    Wait::Waiting => {
-                        *stage = PutStage::Waiting { key, ticket };
-                        Poll::Pending
+                PutStage::Waiting { key, ticket } => {
+                    match state.putters.poll(key, cx.waker(), &mut stale) {
+                        Wait::Waiting => {
+                            *stage = PutStage::Waiting { key, ticket };
+                            Poll::Pending
+                        }
+                        Wait::Notified(Ok(())) => Poll::Ready(Ok(())),
+                        Wait::Notified(Err(item)) => Poll::Ready(Err(PutError::ShutDown(item))),
                     }
-                    Wait::Notified(Ok(())) => Poll::Ready(Ok(())),
-                    Wait::Notified(Err(item)) => Poll::Ready(Err(PutError::ShutDown(item))),
-                },
+                }
                 PutStage::Done => panic!("a queue put was polled after it completed"),
             }
         };
@@ -537,12 +541,13 @@ impl<T> Shared<T> {
     /// Drops a put. Returns its item if the queue had not accepted it, to be dropped by
     /// the caller outside the lock.
     pub(super) fn cancel_put(&self, stage: &mut PutStage<T>) -> Option<T> {
+        let mut stale = Vec::new();
         match std::mem::replace(stage, PutStage::Done) {
             PutStage::Start(item) => Some(item),
             PutStage::Done => None,
             PutStage::Waiting { key, ticket } => {
                 let mut state = self.lock();
-                match state.putters.remove(key) {
+                match state.putters.remove(key, &mut stale) {
                     // Still waiting: its item leaves with it. Nobody else's turn changes.
                     None => {
                         let index = state
@@ -562,6 +567,7 @@ impl<T> Shared<T> {
 
     pub(super) fn poll_join(&self, stage: &mut JoinStage, cx: &mut Context<'_>) -> Poll<()> {
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        let mut stale = Vec::new();
         let poll = {
             let mut state = self.lock();
             match *stage {
@@ -570,7 +576,7 @@ impl<T> Shared<T> {
                     *stage = JoinStage::Waiting(state.joiners.push(cx.waker()));
                     Poll::Pending
                 }
-                JoinStage::Waiting(key) => match state.joiners.poll(key, cx.waker()) {
+                JoinStage::Waiting(key) => match state.joiners.poll(key, cx.waker(), &mut stale) {
                     Wait::Waiting => Poll::Pending,
                     Wait::Notified(()) => Poll::Ready(()),
                 },
@@ -587,7 +593,8 @@ impl<T> Shared<T> {
     pub(super) fn cancel_join(&self, stage: &mut JoinStage) {
         if let JoinStage::Waiting(key) = std::mem::replace(stage, JoinStage::Done) {
             // Every joiner is released at once: there is nothing to pass on.
-            self.lock().joiners.remove(key);
+            let mut stale = Vec::new();
+            self.lock().joiners.remove(key, &mut stale);
         }
     }
 }

@@ -185,6 +185,194 @@ async def limited_group(n, limit=10):
     return secs
 
 
+
+# --- Synchronisation primitives -------------------------------------------------------
+#
+# The contended rows (lock_contended, semaphore_limit10) share a fixed number of
+# acquisitions among their tasks: each task takes a ticket, then acquires, until no ticket
+# is left. With a fair primitive every task gets about as many turns.
+
+
+def share(n, k, parts):
+    # Part k of range(n) split into `parts` nearly equal runs, as the Rust runner does.
+    return range(n * k // parts, n * (k + 1) // parts)
+
+
+@workload("lock_contended", 100_000)
+async def lock_contended(n, tasks=100):
+    lock = asyncio.Lock()
+    tickets = n
+    holders = peak = 0
+
+    async def w():
+        nonlocal tickets, holders, peak
+        mine = 0
+        while tickets > 0:
+            tickets -= 1
+            async with lock:
+                holders += 1
+                peak = max(peak, holders)
+                await asyncio.sleep(0)
+                holders -= 1
+            mine += 1
+        return mine
+
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        workers = [tg.create_task(w()) for _ in range(min(tasks, n))]
+    secs = time.perf_counter() - t0
+    counts = [t.result() for t in workers]
+    assert sum(counts) == n and tickets == 0, (sum(counts), n, tickets)
+    assert peak == 1, peak
+    return secs
+
+
+@workload("lock_uncontended", 1_000_000)
+async def lock_uncontended(n):
+    lock = asyncio.Lock()
+    held = 0
+    t0 = time.perf_counter()
+    for _ in range(n):
+        async with lock:
+            held += lock.locked()
+    secs = time.perf_counter() - t0
+    assert held == n and not lock.locked(), (held, n)
+    return secs
+
+
+@workload("semaphore_limit10", 100_000)
+async def semaphore_limit10(n, tasks=100, limit=10):
+    sem = asyncio.Semaphore(limit)
+    tickets = n
+    holders = peak = 0
+
+    async def w():
+        nonlocal tickets, holders, peak
+        mine = 0
+        while tickets > 0:
+            tickets -= 1
+            async with sem:
+                holders += 1
+                peak = max(peak, holders)
+                await asyncio.sleep(0)
+                holders -= 1
+            mine += 1
+        return mine
+
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        workers = [tg.create_task(w()) for _ in range(min(tasks, n))]
+    secs = time.perf_counter() - t0
+    counts = [t.result() for t in workers]
+    assert sum(counts) == n and tickets == 0, (sum(counts), n, tickets)
+    assert 1 <= peak <= limit, (peak, limit)
+    return secs
+
+
+@workload("event_wake_all", 10_000)
+async def event_wake_all(n):
+    # Timed from set() until every waiter has returned; spawning the waiters is not timed.
+    ev = asyncio.Event()
+    arrived = 0
+
+    async def w():
+        nonlocal arrived
+        arrived += 1
+        await ev.wait()
+        return ev.is_set()
+
+    async with asyncio.TaskGroup() as tg:
+        waiters = [tg.create_task(w()) for _ in range(n)]
+        while arrived < n:
+            await asyncio.sleep(0)
+        assert not any(t.done() for t in waiters), "a waiter returned before set()"
+        t0 = time.perf_counter()
+        ev.set()
+    secs = time.perf_counter() - t0
+    assert all(t.result() for t in waiters), "a waiter returned with the event not set"
+    return secs
+
+
+@workload("queue_spsc_bounded1024", 1_000_000)
+async def queue_spsc(n, maxsize=1024):
+    q = asyncio.Queue(maxsize)
+
+    async def prod():
+        for i in range(n):
+            await q.put(i)
+
+    async def cons():
+        in_order = 0
+        for i in range(n):
+            in_order += await q.get() == i
+        return in_order
+
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(prod())
+        consumer = tg.create_task(cons())
+    secs = time.perf_counter() - t0
+    assert consumer.result() == n, "items lost, repeated or out of order"
+    return secs
+
+
+@workload("queue_mpmc_4x4_bounded128", 1_000_000)
+async def queue_mpmc(n, p=4, c=4, maxsize=128):
+    q = asyncio.Queue(maxsize)
+
+    async def prod(items):
+        for i in items:
+            await q.put(i)
+
+    async def cons(k):
+        got = []
+        for _ in range(k):
+            got.append(await q.get())
+        return got
+
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        for k in range(p):
+            tg.create_task(prod(share(n, k, p)))
+        consumers = [tg.create_task(cons(len(share(n, k, c)))) for k in range(c)]
+    secs = time.perf_counter() - t0
+    seen = bytearray(n)
+    for t in consumers:
+        for i in t.result():
+            assert not seen[i], f"item {i} arrived twice"
+            seen[i] = 1
+    assert all(seen), "an item was lost"
+    return secs
+
+
+@workload("condition_notify", 100_000)
+async def condition_notify(n):
+    # Two tasks take turns through a Condition: each waits for its turn, takes it, and
+    # notifies the other. One op is one turn.
+    cond = asyncio.Condition()
+    turn = 0
+
+    async def player(me):
+        nonlocal turn
+        mine = 0
+        while True:
+            async with cond:
+                await cond.wait_for(lambda: turn >= n or turn % 2 == me)
+                if turn >= n:
+                    return mine
+                turn += 1
+                mine += 1
+                cond.notify(1)
+
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        players = [tg.create_task(player(me)) for me in range(2)]
+    secs = time.perf_counter() - t0
+    assert turn == n, (turn, n)
+    assert [t.result() for t in players] == [n - n // 2, n // 2], "turns out of alternation"
+    return secs
+
+
 def report(name, ops, secs):
     print(f"{name} ops={ops} secs={secs:.6f} ns_per_op={secs / ops * 1e9:.1f}", flush=True)
 

@@ -6,8 +6,10 @@
 //!
 //! Every workload runs on one Tokio multi-thread runtime with two worker threads: a short
 //! warm-up of each side, then the aio version and its raw-Tokio baseline interleaved
-//! (A B A B ...) for the repeat count; the median ns/op of each side is reported. The
-//! Python asyncio twin (`python/asyncio_workloads.py`) runs afterwards at the same scale.
+//! (A B A B ...) for the repeat count; the median ns/op of each side is reported, and for
+//! contended workloads the median fairness (min/max of the per-task acquisition counts).
+//! The Python asyncio twin (`python/asyncio_workloads.py`) runs afterwards at the same
+//! scale.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -111,6 +113,8 @@ struct Row {
     baseline_label: &'static str,
     baseline_ns: Option<f64>,
     python_ns: Option<f64>,
+    aio_fairness: Option<f64>,
+    baseline_fairness: Option<f64>,
 }
 
 impl Row {
@@ -154,10 +158,15 @@ fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
 
     let mut aio = Vec::with_capacity(opts.repeats);
     let mut base = Vec::with_capacity(opts.repeats);
+    let (mut aio_fair, mut base_fair) = (Vec::new(), Vec::new());
     for _ in 0..opts.repeats {
-        aio.push(ns_per_op((w.aio)(rt, ops), ops));
+        let s = (w.aio)(rt, ops);
+        aio.push(ns_per_op(s.elapsed, ops));
+        aio_fair.extend(s.fairness);
         if let Some(baseline) = w.baseline {
-            base.push(ns_per_op(baseline(rt, ops), ops));
+            let s = baseline(rt, ops);
+            base.push(ns_per_op(s.elapsed, ops));
+            base_fair.extend(s.fairness);
         }
     }
     Row {
@@ -167,6 +176,8 @@ fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
         baseline_label: w.baseline_label,
         baseline_ns: median(&mut base),
         python_ns: None,
+        aio_fairness: median(&mut aio_fair),
+        baseline_fairness: median(&mut base_fair),
     }
 }
 
@@ -176,6 +187,15 @@ fn fmt_ns(x: Option<f64>) -> String {
 
 fn fmt_ratio(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}x"))
+}
+
+/// `aio/baseline` fairness, or `-` for a workload that does not measure it.
+fn fmt_fairness(r: &Row) -> String {
+    let f = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
+    match (r.aio_fairness, r.baseline_fairness) {
+        (None, None) => "-".to_owned(),
+        (a, b) => format!("{}/{}", f(a), f(b)),
+    }
 }
 
 fn print_table(rows: &[Row]) {
@@ -188,8 +208,9 @@ fn print_table(rows: &[Row]) {
         "aio/baseline",
         "python ns/op",
         "python/aio",
+        "fairness aio/base",
     ];
-    let cells: Vec<[String; 8]> = rows
+    let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
             [
@@ -201,6 +222,7 @@ fn print_table(rows: &[Row]) {
                 fmt_ratio(r.ratio()),
                 fmt_ns(r.python_ns),
                 fmt_ratio(r.python_speedup()),
+                fmt_fairness(r),
             ]
         })
         .collect();
@@ -211,7 +233,7 @@ fn print_table(rows: &[Row]) {
         }
     }
     // Text columns are left-aligned, numbers right-aligned.
-    let left = [true, false, false, true, false, false, false, false];
+    let left = [true, false, false, true, false, false, false, false, false];
     let line = |cols: &[String]| {
         let mut s = String::new();
         for (i, c) in cols.iter().enumerate() {
@@ -270,7 +292,8 @@ fn to_json(rows: &[Row]) -> String {
             out,
             "  {{\"workload\": {}, \"aio_ns_per_op\": {}, \"baseline\": {}, \
              \"baseline_ns_per_op\": {}, \"python_ns_per_op\": {}, \"ops\": {}, \
-             \"ratio\": {}, \"python_speedup\": {}}}",
+             \"ratio\": {}, \"python_speedup\": {}, \"aio_fairness\": {}, \
+             \"baseline_fairness\": {}}}",
             json_string(r.workload),
             json_number(Some(r.aio_ns)),
             json_string(r.baseline_label),
@@ -279,6 +302,8 @@ fn to_json(rows: &[Row]) -> String {
             r.ops,
             json_number(r.ratio()),
             json_number(r.python_speedup()),
+            json_number(r.aio_fairness),
+            json_number(r.baseline_fairness),
         );
         out.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
     }

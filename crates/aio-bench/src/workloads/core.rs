@@ -10,7 +10,7 @@ use aio::{BoxError, TaskGroup};
 use tokio::runtime::Runtime;
 use tokio::task::{JoinSet, yield_now};
 
-use super::time_in_task;
+use super::{Sample, time_in_task};
 
 /// Counts children that ran (spawn workloads) or were dropped (cancel workload), so each
 /// run can check that the work happened. The aio version and the baseline pay for it alike.
@@ -43,7 +43,7 @@ const TEN_SECONDS: Duration = Duration::from_secs(10);
 
 // --- taskgroup_spawn_join: n trivial children, join all -------------------------------
 
-pub(super) fn spawn_join_aio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn spawn_join_aio(rt: &Runtime, n: usize) -> Sample {
     reset_counter();
     let (elapsed, result) = time_in_task(rt, async move {
         TaskGroup::<BoxError>::scope(|tg| async move {
@@ -59,10 +59,10 @@ pub(super) fn spawn_join_aio(rt: &Runtime, n: usize) -> Duration {
     });
     result.expect("taskgroup_spawn_join: the group failed");
     assert_eq!(counter(), n, "taskgroup_spawn_join: not every child ran");
-    elapsed
+    elapsed.into()
 }
 
-pub(super) fn spawn_join_tokio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn spawn_join_tokio(rt: &Runtime, n: usize) -> Sample {
     reset_counter();
     let (elapsed, sum) = time_in_task(rt, async move {
         let mut set = JoinSet::new();
@@ -87,12 +87,12 @@ pub(super) fn spawn_join_tokio(rt: &Runtime, n: usize) -> Duration {
         n,
         "taskgroup_spawn_join baseline: not every child ran"
     );
-    elapsed
+    elapsed.into()
 }
 
 // --- taskgroup_spawn_yield: n children that yield once, join all ----------------------
 
-pub(super) fn spawn_yield_aio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn spawn_yield_aio(rt: &Runtime, n: usize) -> Sample {
     reset_counter();
     let (elapsed, result) = time_in_task(rt, async move {
         TaskGroup::<BoxError>::scope(|tg| async move {
@@ -109,10 +109,10 @@ pub(super) fn spawn_yield_aio(rt: &Runtime, n: usize) -> Duration {
     });
     result.expect("taskgroup_spawn_yield: the group failed");
     assert_eq!(counter(), n, "taskgroup_spawn_yield: not every child ran");
-    elapsed
+    elapsed.into()
 }
 
-pub(super) fn spawn_yield_tokio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn spawn_yield_tokio(rt: &Runtime, n: usize) -> Sample {
     reset_counter();
     let (elapsed, sum) = time_in_task(rt, async move {
         let mut set = JoinSet::new();
@@ -138,12 +138,12 @@ pub(super) fn spawn_yield_tokio(rt: &Runtime, n: usize) -> Duration {
         n,
         "taskgroup_spawn_yield baseline: not every child ran"
     );
-    elapsed
+    elapsed.into()
 }
 
 // --- taskgroup_cancel_siblings: n sleepers + one child that fails ---------------------
 
-pub(super) fn cancel_siblings_aio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn cancel_siblings_aio(rt: &Runtime, n: usize) -> Sample {
     reset_counter();
     let (elapsed, result) = time_in_task(rt, async move {
         TaskGroup::<BoxError>::scope(|tg| async move {
@@ -176,10 +176,10 @@ pub(super) fn cancel_siblings_aio(rt: &Runtime, n: usize) -> Duration {
         n,
         "taskgroup_cancel_siblings: not every sibling was dropped"
     );
-    elapsed
+    elapsed.into()
 }
 
-pub(super) fn cancel_siblings_tokio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn cancel_siblings_tokio(rt: &Runtime, n: usize) -> Sample {
     reset_counter();
     let (elapsed, (failed, aborted)) = time_in_task(rt, async move {
         let mut set = JoinSet::new();
@@ -225,12 +225,12 @@ pub(super) fn cancel_siblings_tokio(rt: &Runtime, n: usize) -> Duration {
         n,
         "taskgroup_cancel_siblings baseline: not every sibling dropped"
     );
-    elapsed
+    elapsed.into()
 }
 
 // --- timeout_no_fire: n sequential timeouts around a ready future ---------------------
 
-pub(super) fn timeout_no_fire_aio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn timeout_no_fire_aio(rt: &Runtime, n: usize) -> Sample {
     let (elapsed, sum) = time_in_task(rt, async move {
         let mut sum = 0_u64;
         for _ in 0..n {
@@ -241,10 +241,10 @@ pub(super) fn timeout_no_fire_aio(rt: &Runtime, n: usize) -> Duration {
         sum
     });
     assert_eq!(sum, n as u64, "timeout_no_fire: missing results");
-    elapsed
+    elapsed.into()
 }
 
-pub(super) fn timeout_no_fire_tokio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn timeout_no_fire_tokio(rt: &Runtime, n: usize) -> Sample {
     let (elapsed, sum) = time_in_task(rt, async move {
         let mut sum = 0_u64;
         for _ in 0..n {
@@ -255,7 +255,7 @@ pub(super) fn timeout_no_fire_tokio(rt: &Runtime, n: usize) -> Duration {
         sum
     });
     assert_eq!(sum, n as u64, "timeout_no_fire baseline: missing results");
-    elapsed
+    elapsed.into()
 }
 
 // --- nested_scopes: n iterations of 10 nested timeouts around a ready future ----------
@@ -277,7 +277,7 @@ macro_rules! unnest {
     };
 }
 
-pub(super) fn nested_scopes_aio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn nested_scopes_aio(rt: &Runtime, n: usize) -> Sample {
     let (elapsed, sum) = time_in_task(rt, async move {
         let mut sum = 0_u64;
         for _ in 0..n {
@@ -287,10 +287,10 @@ pub(super) fn nested_scopes_aio(rt: &Runtime, n: usize) -> Duration {
         sum
     });
     assert_eq!(sum, n as u64, "nested_scopes: missing results");
-    elapsed
+    elapsed.into()
 }
 
-pub(super) fn nested_scopes_tokio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn nested_scopes_tokio(rt: &Runtime, n: usize) -> Sample {
     let (elapsed, sum) = time_in_task(rt, async move {
         let mut sum = 0_u64;
         for _ in 0..n {
@@ -300,5 +300,5 @@ pub(super) fn nested_scopes_tokio(rt: &Runtime, n: usize) -> Duration {
         sum
     });
     assert_eq!(sum, n as u64, "nested_scopes baseline: missing results");
-    elapsed
+    elapsed.into()
 }

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use aio::{BoxError, TaskGroup};
 use futures::StreamExt;
@@ -15,7 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::task::coop::unconstrained;
 use tokio::task::{JoinSet, yield_now};
 
-use super::time_in_task;
+use super::{Sample, time_in_task};
 
 /// The concurrency limit of `limited_group`.
 const LIMIT: usize = 10;
@@ -78,7 +77,7 @@ fn check_each_once(got: &[usize], n: usize, what: &str) {
 
 // --- gather: n trivial futures, results in order -------------------------------------
 
-pub(super) fn gather_aio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn gather_aio(rt: &Runtime, n: usize) -> Sample {
     let (elapsed, result) = time_in_task(rt, async move {
         aio::gather((0..n).map(|i| async move { Ok::<usize, BoxError>(i) })).await
     });
@@ -87,7 +86,7 @@ pub(super) fn gather_aio(rt: &Runtime, n: usize) -> Duration {
         values.iter().copied().eq(0..n),
         "gather: results missing or out of order"
     );
-    elapsed
+    elapsed.into()
 }
 
 /// `join_all` runs outside Tokio's coop budget. Inside it, once the budget is spent every
@@ -96,7 +95,7 @@ pub(super) fn gather_aio(rt: &Runtime, n: usize) -> Duration {
 /// goes on to poll every remaining handle, so each budget's worth of results costs a pass
 /// over all n handles (Tokio 1.54, futures-util 0.3.34). That makes a plain `join_all`
 /// quadratic, about 50 µs/op at n = 100 000, which is not what Tokio costs.
-pub(super) fn gather_tokio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn gather_tokio(rt: &Runtime, n: usize) -> Sample {
     let (elapsed, values) = time_in_task(rt, async move {
         let handles = (0..n).map(|i| tokio::spawn(async move { i }));
         unconstrained(join_all(handles))
@@ -109,12 +108,12 @@ pub(super) fn gather_tokio(rt: &Runtime, n: usize) -> Duration {
         values.iter().copied().eq(0..n),
         "gather baseline: results missing or out of order"
     );
-    elapsed
+    elapsed.into()
 }
 
 // --- as_completed: n futures that yield once, outputs as they finish -----------------
 
-pub(super) fn as_completed_aio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn as_completed_aio(rt: &Runtime, n: usize) -> Sample {
     let (elapsed, got) = time_in_task(rt, async move {
         let mut stream = aio::as_completed((0..n).map(|i| async move {
             yield_now().await;
@@ -127,10 +126,10 @@ pub(super) fn as_completed_aio(rt: &Runtime, n: usize) -> Duration {
         got
     });
     check_each_once(&got, n, "as_completed");
-    elapsed
+    elapsed.into()
 }
 
-pub(super) fn as_completed_tokio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn as_completed_tokio(rt: &Runtime, n: usize) -> Sample {
     let (elapsed, got) = time_in_task(rt, async move {
         let mut set = JoinSet::new();
         for i in 0..n {
@@ -146,12 +145,12 @@ pub(super) fn as_completed_tokio(rt: &Runtime, n: usize) -> Duration {
         got
     });
     check_each_once(&got, n, "as_completed baseline");
-    elapsed
+    elapsed.into()
 }
 
 // --- limited_group: n children that yield once, at most LIMIT at a time --------------
 
-pub(super) fn limited_group_aio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn limited_group_aio(rt: &Runtime, n: usize) -> Sample {
     reset_counters();
     let (elapsed, result) = time_in_task(rt, async move {
         TaskGroup::<BoxError>::builder()
@@ -171,10 +170,10 @@ pub(super) fn limited_group_aio(rt: &Runtime, n: usize) -> Duration {
     });
     result.expect("limited_group: the group failed");
     check_limited(n, "limited_group");
-    elapsed
+    elapsed.into()
 }
 
-pub(super) fn limited_group_tokio(rt: &Runtime, n: usize) -> Duration {
+pub(super) fn limited_group_tokio(rt: &Runtime, n: usize) -> Sample {
     reset_counters();
     let (elapsed, ()) = time_in_task(rt, async move {
         let sem = Arc::new(Semaphore::new(LIMIT));
@@ -194,5 +193,5 @@ pub(super) fn limited_group_tokio(rt: &Runtime, n: usize) -> Duration {
         }
     });
     check_limited(n, "limited_group baseline");
-    elapsed
+    elapsed.into()
 }

@@ -1,9 +1,11 @@
 //! The workload registry and the helpers workloads share.
 //!
-//! A workload is a pair of functions, the aio version and (optionally) the raw-Tokio
-//! baseline doing the same thing. Each takes the shared runtime and the number of ops and
-//! returns the wall time of one run of the work only. Each checks its own result and panics
-//! if the work did not happen, so a broken run cannot report a fast time.
+//! A workload is a pair of functions, the aio version and (optionally) the baseline doing the
+//! same thing with raw Tokio (or with the library named in its label). Each takes the shared
+//! runtime and the number of ops and returns a [`Sample`]: the wall time of one run of the
+//! work only and, for contended workloads, how fairly the tasks were served. Each checks its
+//! own result and panics if the work did not happen, so a broken run cannot report a fast
+//! time.
 //!
 //! To add a workload: write the two functions in a module here (one module per area: core,
 //! gather, sync primitives, offload, ...), add a [`Workload`] entry to [`all`], and add the
@@ -16,9 +18,30 @@ use tokio::runtime::Runtime;
 
 mod core;
 mod gather;
+mod sync;
 
-/// One run of one side of a workload: `(runtime, ops) -> wall time of the work`.
-pub(crate) type RunFn = fn(&Runtime, usize) -> Duration;
+/// One run of one side of a workload: `(runtime, ops) -> what the run measured`.
+pub(crate) type RunFn = fn(&Runtime, usize) -> Sample;
+
+/// What one run of one side of a workload measured.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sample {
+    /// The wall time of the work.
+    pub(crate) elapsed: Duration,
+    /// For a contended workload, min/max of the per-task acquisition counts: 1.0 when every
+    /// task got as many turns, 0.0 when one starved.
+    pub(crate) fairness: Option<f64>,
+}
+
+impl From<Duration> for Sample {
+    /// A run that measured only its time.
+    fn from(elapsed: Duration) -> Self {
+        Sample {
+            elapsed,
+            fairness: None,
+        }
+    }
+}
 
 /// A benchmark: the aio version and what it is compared with.
 #[derive(Debug, Clone, Copy)]
@@ -31,7 +54,7 @@ pub(crate) struct Workload {
     pub(crate) aio: RunFn,
     /// What the baseline is, for the table and the JSON.
     pub(crate) baseline_label: &'static str,
-    /// The raw-Tokio baseline, if there is one.
+    /// The baseline, if there is one.
     pub(crate) baseline: Option<RunFn>,
 }
 
@@ -105,6 +128,55 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: gather::limited_group_aio,
             baseline_label: "JoinSet + Semaphore(10)",
             baseline: Some(gather::limited_group_tokio),
+        },
+        Workload {
+            name: "lock_contended",
+            ops: 100_000,
+            aio: sync::lock_contended_aio,
+            baseline_label: "tokio Mutex<()>",
+            baseline: Some(sync::lock_contended_tokio),
+        },
+        Workload {
+            name: "lock_uncontended",
+            ops: 1_000_000,
+            aio: sync::lock_uncontended_aio,
+            baseline_label: "tokio Mutex<()>",
+            baseline: Some(sync::lock_uncontended_tokio),
+        },
+        Workload {
+            name: "semaphore_limit10",
+            ops: 100_000,
+            aio: sync::semaphore_limit10_aio,
+            baseline_label: "tokio Semaphore",
+            baseline: Some(sync::semaphore_limit10_tokio),
+        },
+        Workload {
+            name: "event_wake_all",
+            ops: 10_000,
+            aio: sync::event_wake_all_aio,
+            baseline_label: "tokio watch::Receiver::wait_for",
+            baseline: Some(sync::event_wake_all_tokio),
+        },
+        Workload {
+            name: "queue_spsc_bounded1024",
+            ops: 1_000_000,
+            aio: sync::queue_spsc_aio,
+            baseline_label: "tokio mpsc::channel(1024)",
+            baseline: Some(sync::queue_spsc_tokio),
+        },
+        Workload {
+            name: "queue_mpmc_4x4_bounded128",
+            ops: 1_000_000,
+            aio: sync::queue_mpmc_aio,
+            baseline_label: "async-channel bounded(128)",
+            baseline: Some(sync::queue_mpmc_async_channel),
+        },
+        Workload {
+            name: "condition_notify",
+            ops: 100_000,
+            aio: sync::condition_notify_aio,
+            baseline_label: "none",
+            baseline: None,
         },
     ]
 }

@@ -13,7 +13,8 @@
 //!   uncontended acquisition costs no more than Tokio's own.
 //! * The always-ready fast path takes part in Tokio's coop budget, like Tokio's own.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::task::{Poll, ready};
 
 use tokio::sync::Semaphore;
@@ -53,7 +54,7 @@ impl Permits {
     /// waiter before it is dropped goes to the next waiter.
     pub(crate) async fn acquire(&self) {
         // Fast path: one CAS, charged to the coop budget. With the budget spent, yield
-        // before taking anything. With no permit, give the budget back: the slow path
+        // before taking anything. With no permit, give the budget back: Tokio's future
         // charges it when it succeeds.
         let acquired = poll_fn(|cx| {
             let coop = ready!(coop::poll_proceed(cx));
@@ -70,8 +71,18 @@ impl Permits {
         if acquired {
             return;
         }
-        let _waiting = self.waiting.enter();
-        match self.semaphore.acquire().await {
+        // The task counts as waiting from the first poll that finds no permit.
+        let mut acquire = pin!(self.semaphore.acquire());
+        let mut waiting = None;
+        let acquired = poll_fn(|cx| {
+            let poll = acquire.as_mut().poll(cx);
+            if poll.is_pending() && waiting.is_none() {
+                waiting = Some(self.waiting.enter());
+            }
+            poll
+        })
+        .await;
+        match acquired {
             Ok(permit) => permit.forget(),
             Err(_) => unreachable!("the semaphore is never closed"),
         }

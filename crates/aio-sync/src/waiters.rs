@@ -3,8 +3,10 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// How many tasks wait. Kept on slow paths only, so the uncontended case does not pay for
-/// it; `Relaxed`, since it is only reported, never acted on.
+/// it; `Relaxed`, since it is only reported, never acted on. On a cache line of its own,
+/// so that counting does not slow down the primitive's own state next to it.
 #[derive(Debug, Default)]
+#[repr(align(128))]
 pub(crate) struct Waiters(AtomicUsize);
 
 impl Waiters {

@@ -368,7 +368,7 @@ macro_rules! queue {
                 self.shared.is_shut_down()
             }
 
-            /// The queue's items as a [`Stream`](futures::Stream): each is a
+            /// The queue's items as a [`Stream`](::futures::stream::Stream): each is a
             /// [`get`](Self::get), and the stream ends once the queue is shut down and
             /// holds no more items.
             ///

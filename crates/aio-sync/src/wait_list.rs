@@ -153,16 +153,13 @@ impl<P> WaitList<P> {
 
     /// Notifies the oldest waiter with `payload`. Returns its waker, to wake once the lock
     /// is released, or hands `payload` back if nobody waits.
-    pub(crate) fn notify_one(&mut self, payload: P) -> Result<Option<Waker>, P> {
-        let Some(index) = self.head else {
+    pub(crate) fn notify_one(&mut self, payload: P) -> Result<Waker, P> {
+        if self.head.is_none() {
             return Err(payload);
-        };
-        self.unlink(index);
-        let Entry::Used(slot) = &mut self.entries[index] else {
-            unreachable!("the list holds only used entries");
-        };
-        slot.state = SlotState::Notified(payload);
-        Ok(slot.waker.take())
+        }
+        Ok(self
+            .notify_one_with(|_| payload)
+            .expect("checked that somebody waits"))
     }
 
     /// Notifies the oldest waiter with the payload `make` builds, given that waiter's waker.
@@ -187,10 +184,11 @@ impl<P> WaitList<P> {
         wakers: &mut Vec<Waker>,
     ) -> usize {
         let mut notified = 0;
-        while notified < n && self.head.is_some() {
-            if let Ok(Some(waker)) = self.notify_one(payload()) {
-                wakers.push(waker);
-            }
+        while notified < n {
+            let Some(waker) = self.notify_one_with(|_| payload()) else {
+                break;
+            };
+            wakers.push(waker);
             notified += 1;
         }
         notified

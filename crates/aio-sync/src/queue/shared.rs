@@ -237,7 +237,7 @@ impl<T> State<T> {
         match self.getters.notify_one(Some(item)) {
             Ok(waker) => {
                 self.handed += 1;
-                wakers.extend(waker);
+                wakers.push(waker);
             }
             Err(item) => self
                 .buf
@@ -251,7 +251,7 @@ impl<T> State<T> {
             let Some((_, item)) = self.pending.pop_front() else {
                 break;
             };
-            if let Ok(Some(waker)) = self.putters.notify_one(Ok(())) {
+            if let Ok(waker) = self.putters.notify_one(Ok(())) {
                 wakers.push(waker);
             }
             self.accept(item, wakers);
@@ -309,7 +309,7 @@ impl<T> State<T> {
         }
         match self.getters.notify_one(Some(item)) {
             // Still handed, to another getter.
-            Ok(waker) => wakers.extend(waker),
+            Ok(waker) => wakers.push(waker),
             Err(item) => {
                 self.handed -= 1;
                 self.buf
@@ -425,7 +425,7 @@ impl<T> Shared<T> {
             // Waiting putters get their items back, oldest first.
             while let Some((_, item)) = state.pending.pop_front() {
                 match state.putters.notify_one(Err(item)) {
-                    Ok(waker) => wakers.extend(waker),
+                    Ok(waker) => wakers.push(waker),
                     Err(item) => refused.push(item),
                 }
             }

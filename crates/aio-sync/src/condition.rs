@@ -3,11 +3,12 @@
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use crate::error::TryLockError;
 use crate::lock::{Lock, LockGuard};
+use crate::mutex::{Mutex, MutexGuard};
 use crate::wait_list::{Key, Wait, WaitList};
 
 /// A condition variable for tasks: asyncio's `Condition`. Tasks holding its [`Lock`] wait

@@ -7,6 +7,7 @@ mod condition;
 mod error;
 mod event;
 mod lock;
+mod mutex;
 mod permits;
 mod queue;
 mod semaphore;

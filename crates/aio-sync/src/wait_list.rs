@@ -346,3 +346,98 @@ mod tests {
         assert!(list.entries.len() <= 2);
     }
 }
+
+/// A loom model of the protocol every user of the list follows: join and check under one
+/// lock, wake after unlocking, and pass on what a departing waiter was handed. Its users
+/// (`Barrier`, the queues, `Condition`) have models of their own in `tests/loom.rs`.
+#[cfg(all(test, aio_loom))]
+mod model {
+    use std::sync::Arc as StdArc;
+    use std::task::{Wake, Waker};
+
+    use loom::sync::{Arc, Mutex, Notify};
+    use loom::thread;
+
+    use super::{Key, Wait, WaitList};
+
+    struct Unpark(Notify);
+
+    impl Wake for Unpark {
+        fn wake(self: StdArc<Self>) {
+            self.0.notify();
+        }
+    }
+
+    /// Payloads nobody waited for, and the waiters.
+    type Mailbox = Mutex<(Vec<u32>, WaitList<u32>)>;
+
+    /// Hands `payload` to the oldest waiter, or keeps it.
+    fn give(mailbox: &Mailbox, payload: u32) {
+        let woken = {
+            let mut state = mailbox.lock().unwrap();
+            match state.1.notify_one(payload) {
+                Ok(waker) => Some(waker),
+                Err(payload) => {
+                    state.0.push(payload);
+                    None
+                }
+            }
+        };
+        woken.into_iter().for_each(Waker::wake);
+    }
+
+    /// Takes a kept payload or joins the list; then waits, polling `rounds` times at most.
+    /// Leaving early passes on a payload it was handed. Returns what it took.
+    fn take(mailbox: &Mailbox, rounds: Option<usize>) -> Option<u32> {
+        let unpark = StdArc::new(Unpark(Notify::new()));
+        let waker = Waker::from(StdArc::clone(&unpark));
+        let key: Key = {
+            let mut state = mailbox.lock().unwrap();
+            if let Some(payload) = state.0.pop() {
+                return Some(payload);
+            }
+            state.1.push(&waker)
+        };
+        let mut stale = Vec::new();
+        for _ in 0..rounds.unwrap_or(usize::MAX) {
+            if let Wait::Notified(payload) = mailbox.lock().unwrap().1.poll(key, &waker, &mut stale)
+            {
+                return Some(payload);
+            }
+            if rounds.is_none() {
+                unpark.0.wait();
+            }
+        }
+        let handed = mailbox.lock().unwrap().1.remove(key, &mut stale);
+        if let Some(payload) = handed {
+            give(mailbox, payload);
+        }
+        None
+    }
+
+    #[test]
+    fn every_payload_is_taken_once_though_a_waiter_leaves() {
+        loom::model(|| {
+            let mailbox: Arc<Mailbox> = Arc::new(Mutex::new((Vec::new(), WaitList::new())));
+            let leaving = thread::spawn({
+                let mailbox = Arc::clone(&mailbox);
+                move || take(&mailbox, Some(1))
+            });
+            let staying = thread::spawn({
+                let mailbox = Arc::clone(&mailbox);
+                move || take(&mailbox, None)
+            });
+            give(&mailbox, 1);
+            give(&mailbox, 2);
+            let mut taken: Vec<u32> = [leaving.join().unwrap(), staying.join().unwrap()]
+                .into_iter()
+                .flatten()
+                .collect();
+            let mut state = mailbox.lock().unwrap();
+            taken.append(&mut state.0);
+            taken.sort_unstable();
+            assert_eq!(taken, [1, 2]);
+            assert_eq!(state.1.len(), 0);
+        });
+    }
+}

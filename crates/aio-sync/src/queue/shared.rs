@@ -16,10 +16,11 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::PoisonError;
 use std::task::{Context, Poll, Waker};
 
 use super::error::{GetError, PutError, TaskDoneError};
+use crate::mutex::{Mutex, MutexGuard};
 use crate::wait_list::{Key, Wait, WaitList};
 
 /// The items in the queue, in the order gets take them.

@@ -1,0 +1,284 @@
+//! Loom models of the primitives built on the wait list: `Barrier`, the queues and
+//! `Condition`. Loom runs each scenario under every interleaving of its threads (up to
+//! `LOOM_MAX_PREEMPTIONS` forced switches), so a wake-up lost or an item dropped in one rare
+//! ordering fails here, where a stress test would have to be lucky.
+//!
+//! Built only with `--cfg aio_loom`, which swaps the primitives' mutex for loom's:
+//!
+//! ```text
+//! RUSTFLAGS="--cfg aio_loom" LOOM_MAX_PREEMPTIONS=2 \
+//!     cargo test -p aio-sync --release --test loom
+//! ```
+//!
+//! `Condition` waits on a [`Lock`](aio_sync::Lock), which is Tokio's semaphore: that part
+//! runs for real inside the model, but only aio's own state is explored.
+//!
+//! A thread "waits" with [`block_on`] and a thread whose future is "cancelled" polls it
+//! once with [`poll_once`] and drops it, wherever loom has got the other threads to.
+#![cfg(aio_loom)]
+
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Wake, Waker};
+
+use aio_sync::{Barrier, Condition, ConditionGuard, GetError, Queue};
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::sync::{Arc, Notify};
+use loom::thread;
+
+/// Wakes a thread parked in [`block_on`].
+///
+/// Its `Arc` is std's, not loom's: Tokio's semaphore clones wakers under a std mutex of
+/// its own, and a loom `Arc` clone there would let loom switch threads with that mutex
+/// held, which loom cannot see and would deadlock on.
+struct Unpark(Notify);
+
+impl Wake for Unpark {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.notify();
+    }
+
+    fn wake_by_ref(self: &std::sync::Arc<Self>) {
+        self.0.notify();
+    }
+}
+
+/// Polls `future` to completion, parking the loom thread while it is pending.
+fn block_on<F: Future>(future: F) -> F::Output {
+    let unpark = std::sync::Arc::new(Unpark(Notify::new()));
+    let waker = Waker::from(std::sync::Arc::clone(&unpark));
+    let mut cx = Context::from_waker(&waker);
+    let mut future = pin!(future);
+    loop {
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            return output;
+        }
+        unpark.0.wait();
+    }
+}
+
+/// Polls `future` once and drops it: a waiter cancelled after it started waiting.
+fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
+    let waker = Waker::from(std::sync::Arc::new(Unpark(Notify::new())));
+    pin!(future).poll(&mut Context::from_waker(&waker))
+}
+
+#[test]
+fn barrier_releases_both_parties_with_distinct_indices() {
+    loom::model(|| {
+        let barrier = Arc::new(Barrier::new(2));
+        let other = thread::spawn({
+            let barrier = Arc::clone(&barrier);
+            move || block_on(barrier.wait()).unwrap()
+        });
+        let mine = block_on(barrier.wait()).unwrap();
+        let theirs = other.join().unwrap();
+        let mut indices = [mine, theirs];
+        indices.sort_unstable();
+        assert_eq!(indices, [0, 1]);
+        assert_eq!(barrier.n_waiting(), 0);
+    });
+}
+
+#[test]
+fn barrier_arrival_cancelled_while_filling_is_undone_unless_it_tripped() {
+    loom::model(|| {
+        let barrier = Arc::new(Barrier::new(2));
+        let cancelled = thread::spawn({
+            let barrier = Arc::clone(&barrier);
+            move || poll_once(barrier.wait())
+        });
+        let waiter = thread::spawn({
+            let barrier = Arc::clone(&barrier);
+            move || block_on(barrier.wait())
+        });
+        let cancelled = cancelled.join().unwrap();
+        if let Poll::Ready(index) = cancelled {
+            // It tripped the barrier with the waiter.
+            assert_eq!(waiter.join().unwrap(), Ok(1 - index.unwrap()));
+        } else {
+            barrier.abort();
+            match waiter.join().unwrap() {
+                // It tripped with the cancelled arrival before that one was dropped: the
+                // trip stands, as in asyncio, where a task cancelled while draining passed.
+                Ok(_) => {}
+                // The cancelled arrival was undone, so the waiter was alone until the abort.
+                Err(_) => assert_eq!(barrier.n_waiting(), 0),
+            }
+            barrier.reset();
+        }
+        // An arrival that was not undone would leave a party counted that never comes
+        // back, and the next round would never fill or never open.
+        let other = thread::spawn({
+            let barrier = Arc::clone(&barrier);
+            move || block_on(barrier.wait()).unwrap()
+        });
+        let mine = block_on(barrier.wait()).unwrap();
+        assert_eq!(mine + other.join().unwrap(), 1);
+        assert!(!barrier.is_broken());
+    });
+}
+
+#[test]
+fn queue_getter_dropped_after_a_put_loses_no_item() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::new(0));
+        let getter = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || poll_once(queue.get())
+        });
+        queue.put_nowait(7).unwrap();
+        let taken = match getter.join().unwrap() {
+            Poll::Ready(item) => Some(item.unwrap()),
+            Poll::Pending => None,
+        };
+        let left = queue.get_nowait().ok();
+        assert_eq!([taken, left].into_iter().flatten().collect::<Vec<_>>(), [7]);
+    });
+}
+
+#[test]
+fn queue_item_handed_to_a_dropped_getter_goes_to_the_next_one() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::new(0));
+        let dropped = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || poll_once(queue.get())
+        });
+        let waiting = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || block_on(queue.get()).unwrap()
+        });
+        queue.put_nowait(1).unwrap();
+        queue.put_nowait(2).unwrap();
+        let mut received = vec![waiting.join().unwrap()];
+        if let Poll::Ready(item) = dropped.join().unwrap() {
+            received.push(item.unwrap());
+        }
+        received.extend(queue.get_nowait());
+        received.sort_unstable();
+        assert_eq!(received, [1, 2]);
+        assert_eq!(queue.get_nowait(), Err(GetError::Empty));
+    });
+}
+
+#[test]
+fn queue_slot_handed_to_a_dropped_putter_goes_to_the_next_one() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::new(1));
+        queue.put_nowait(0).unwrap();
+        let dropped = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || {
+                let _ = poll_once(queue.put(1));
+            }
+        });
+        let waiting = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || block_on(queue.put(2)).unwrap()
+        });
+        // The waiting put must get room whether or not the dropped one was handed it
+        // first. The dropped put's item is in the queue if room was handed to it before
+        // the drop (see `put`'s cancel safety), and gone otherwise.
+        let mut received = vec![];
+        while !received.contains(&2) {
+            received.push(block_on(queue.get()).unwrap());
+        }
+        dropped.join().unwrap();
+        waiting.join().unwrap();
+        received.extend(queue.get_nowait());
+        received.sort_unstable();
+        assert!(received == [0, 2] || received == [0, 1, 2], "{received:?}");
+        assert!(queue.empty());
+    });
+}
+
+#[test]
+fn queue_bounded_to_one_moves_items_in_order_between_two_waiting_sides() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::new(1));
+        let producer = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || (1..=3).for_each(|item| block_on(queue.put(item)).unwrap())
+        });
+        let received: Vec<u32> = (0..3).map(|_| block_on(queue.get()).unwrap()).collect();
+        producer.join().unwrap();
+        assert_eq!(received, [1, 2, 3]);
+        assert!(queue.empty());
+    });
+}
+
+#[test]
+fn queue_shutdown_immediate_releases_a_blocked_getter() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::<u32>::new(0));
+        let getter = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || block_on(queue.get())
+        });
+        queue.shutdown(true);
+        assert_eq!(getter.join().unwrap(), Err(GetError::ShutDown));
+    });
+}
+
+#[test]
+fn queue_join_returns_once_the_last_task_is_done() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::new(0));
+        queue.put_nowait(1).unwrap();
+        let joiner = thread::spawn({
+            let queue = Arc::clone(&queue);
+            move || block_on(queue.join())
+        });
+        assert_eq!(block_on(queue.get()), Ok(1));
+        queue.task_done().unwrap();
+        joiner.join().unwrap();
+    });
+}
+
+/// Takes the condition's lock, after touching `turns`, an atomic that loom can see.
+///
+/// Loom explores other orders only where threads touch the same loom object, and Tokio's
+/// semaphore under the lock is not one. Without this, loom would never try another thread
+/// winning the lock first.
+fn lock<'a>(cond: &'a Condition, turns: &AtomicUsize) -> ConditionGuard<'a> {
+    turns.fetch_add(1, Ordering::SeqCst);
+    block_on(cond.lock())
+}
+
+#[test]
+fn condition_notification_taken_by_a_dropped_waiter_is_passed_on() {
+    loom::model(|| {
+        let cond = Arc::new(Condition::new());
+        let turns = Arc::new(AtomicUsize::new(0));
+        // What the waiters wait for. A std atomic, not loom's: the lock that orders it is
+        // Tokio's, which loom cannot see, so loom would let a reader see a stale value.
+        let ready = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let dropped = thread::spawn({
+            let (cond, turns) = (Arc::clone(&cond), Arc::clone(&turns));
+            move || {
+                let guard = lock(&cond, &turns);
+                let _ = poll_once(cond.wait(guard));
+            }
+        });
+        let waiting = thread::spawn({
+            let (cond, turns, ready) = (Arc::clone(&cond), Arc::clone(&turns), Arc::clone(&ready));
+            move || {
+                let guard = lock(&cond, &turns);
+                drop(block_on(cond.wait_for(guard, || {
+                    ready.load(std::sync::atomic::Ordering::Relaxed)
+                })));
+            }
+        });
+        let guard = lock(&cond, &turns);
+        ready.store(true, std::sync::atomic::Ordering::Relaxed);
+        cond.notify(1);
+        drop(guard);
+        // Without the pass-on, the notification could die with the dropped waiter while
+        // the other one waits on a predicate that is already true.
+        dropped.join().unwrap();
+        waiting.join().unwrap();
+        assert_eq!(cond.n_waiting(), 0);
+        assert!(!cond.locked());
+    });
+}

@@ -142,33 +142,58 @@ impl<F: Future> Scoped<F> {
         cx: &mut Context<'_>,
         cancel_wanted: impl Fn() -> bool,
     ) -> Poll<Option<F::Output>> {
-        let mut this = self.project();
-        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
-            return Poll::Ready(None);
-        };
-        if !*this.started {
-            if cancel_wanted() {
-                this.fut.set(None);
-                return Poll::Ready(None);
-            }
-            *this.started = true;
-        }
-        match CURRENT.sync_scope(this.scope.clone(), || fut.poll(cx)) {
-            Poll::Ready(output) => {
-                this.fut.set(None);
-                Poll::Ready(Some(output))
-            }
-            Poll::Pending if cancel_wanted() && !this.scope.is_pinned() => {
-                this.fut.set(None);
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        let this = self.project();
+        let scope = &*this.scope;
+        poll_in_scope(
+            this.fut,
+            this.started,
+            || scope.clone(),
+            || scope.is_pinned(),
+            cx,
+            cancel_wanted,
+        )
     }
 
     /// Drops the wrapped future now, pinned or not.
     pub(crate) fn drop_future(self: Pin<&mut Self>) {
         self.project().fut.set(None);
+    }
+}
+
+/// What [`Scoped::poll_scoped`] does, for a wrapper that keeps the parts itself: a group's
+/// task keeps its scope in its cell, and its `started` flag there too, so that its Tokio
+/// task stays small.
+///
+/// `scope` makes the scope to install for the poll; `is_pinned` says, after the poll,
+/// whether something structured inside the future is still winding down.
+pub(crate) fn poll_in_scope<F: Future>(
+    mut fut: Pin<&mut Option<F>>,
+    started: &mut bool,
+    scope: impl FnOnce() -> Current,
+    is_pinned: impl FnOnce() -> bool,
+    cx: &mut Context<'_>,
+    cancel_wanted: impl Fn() -> bool,
+) -> Poll<Option<F::Output>> {
+    let Some(polled) = fut.as_mut().as_pin_mut() else {
+        return Poll::Ready(None);
+    };
+    if !*started {
+        if cancel_wanted() {
+            fut.set(None);
+            return Poll::Ready(None);
+        }
+        *started = true;
+    }
+    match CURRENT.sync_scope(scope(), || polled.poll(cx)) {
+        Poll::Ready(output) => {
+            fut.set(None);
+            Poll::Ready(Some(output))
+        }
+        Poll::Pending if cancel_wanted() && !is_pinned() => {
+            fut.set(None);
+            Poll::Ready(None)
+        }
+        Poll::Pending => Poll::Pending,
     }
 }
 

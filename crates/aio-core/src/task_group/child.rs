@@ -13,7 +13,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use super::GroupCore;
-use crate::scope::{Current, Node, NodeKind, Scoped, TaskScope};
+use crate::scope::{Current, Node, NodeKind, TaskScope, poll_in_scope};
 use crate::util::lock;
 use crate::{CancelError, CancelReason, Cancelled, TaskError, TaskId, TaskState};
 
@@ -120,8 +120,14 @@ pub(crate) struct ChildCell<T> {
     owner: Owner,
     /// The task runs in a node that the group's cancellation does not reach.
     shielded: bool,
+    /// The task counts against its group's limit.
+    limited: bool,
     spawned: Instant,
     state: AtomicU8,
+    /// Flags that only the task's own future reads and writes ([`STARTED`], [`LEFT_QUEUE`],
+    /// [`DONE`]). They live here rather than in the future so that a task with a small
+    /// future fits in Tokio's smallest task size.
+    own: AtomicU8,
     /// Our key in the group's registry.
     registry_key: AtomicUsize,
     /// The task's own node, created only if something inside the task needs it.
@@ -134,6 +140,13 @@ pub(crate) struct ChildCell<T> {
 }
 
 const UNREGISTERED: usize = usize::MAX;
+
+/// The future has been polled.
+const STARTED: u8 = 1;
+/// The task left the limit's queue before it was given a slot.
+const LEFT_QUEUE: u8 = 2;
+/// The task has reported how it ended.
+const DONE: u8 = 4;
 
 impl<T> ChildCell<T> {
     /// A cell for a new task; `limited` if the task must wait for a slot of its group's
@@ -150,8 +163,10 @@ impl<T> ChildCell<T> {
             name,
             owner,
             shielded,
+            limited,
             spawned: Instant::now(),
             state: AtomicU8::new(if limited { QUEUED } else { SCHEDULED }),
+            own: AtomicU8::new(0),
             registry_key: AtomicUsize::new(UNREGISTERED),
             node: OnceLock::new(),
             cancel_requested: AtomicBool::new(false),
@@ -188,6 +203,15 @@ impl<T> ChildCell<T> {
 
     fn set_state(&self, state: u8) {
         self.state.store(state, Ordering::Release);
+    }
+
+    // Only the task's future uses `own`, and Tokio orders its polls and its drop.
+    fn own(&self, flag: u8) -> bool {
+        self.own.load(Ordering::Relaxed) & flag != 0
+    }
+
+    fn set_own(&self, flag: u8) {
+        self.own.fetch_or(flag, Ordering::Relaxed);
     }
 
     /// The node the task hangs under: its group's, or where a detached task was started.
@@ -375,19 +399,15 @@ impl<T: Send> ChildRef for ChildCell<T> {
 }
 
 pin_project! {
-    /// The future a group hands to Tokio for each child.
+    /// The future a group hands to Tokio for each child: the cell and the user's future,
+    /// and nothing else, so that a small task stays small (its flags are in the cell).
     pub(crate) struct ChildTask<F: Future>
     where
         F::Output: ChildOutput,
     {
         cell: Arc<ChildCell<<F::Output as ChildOutput>::Ok>>,
-        // The task counts against its group's limit...
-        limited: bool,
-        // ...unless it left the limit's queue before it was given a slot.
-        left_queue: bool,
         #[pin]
-        inner: Scoped<F>,
-        done: bool,
+        fut: Option<F>,
     }
 
     impl<F: Future> PinnedDrop for ChildTask<F>
@@ -396,11 +416,9 @@ pin_project! {
     {
         fn drop(this: Pin<&mut Self>) {
             // The runtime dropped the task before it finished (shutdown).
-            let this = this.project();
-            if !*this.done {
-                *this.done = true;
-                leave_queue(this.cell, this.left_queue);
-                finish(this.cell, *this.limited && !*this.left_queue, Outcome::Aborted);
+            let cell = this.project().cell;
+            if !cell.own(DONE) {
+                end(cell, Outcome::Aborted);
             }
         }
     }
@@ -411,14 +429,9 @@ where
     F::Output: ChildOutput,
 {
     pub(crate) fn new(cell: Arc<ChildCell<<F::Output as ChildOutput>::Ok>>, fut: F) -> Self {
-        let scope: Arc<dyn TaskScope> = cell.clone();
-        let limited = !cell.shielded && cell.group().is_some_and(|g| g.limit.is_some());
         ChildTask {
             cell,
-            limited,
-            left_queue: false,
-            inner: Scoped::new(Current::Task(scope), fut),
-            done: false,
+            fut: Some(fut),
         }
     }
 }
@@ -431,16 +444,16 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        if *this.done {
+        let cell = &**this.cell;
+        if cell.own(DONE) {
             return Poll::Ready(());
         }
-        let cell = &**this.cell;
-        let mut inner = this.inner;
+        let mut fut = this.fut;
         cell.task_waker.register(cx.waker());
         let outcome = 'outcome: {
             if cell.is_forced() {
-                leave_queue(cell, this.left_queue);
-                drop_quietly(inner.as_mut());
+                leave_queue(cell);
+                drop_quietly(fut.as_mut());
                 break 'outcome Outcome::Aborted;
             }
             if cell.is_queued() {
@@ -450,16 +463,27 @@ where
                 if !cell.is_cancelled() {
                     return Poll::Pending;
                 }
-                if leave_queue(cell, this.left_queue) {
-                    inner.as_mut().drop_future();
+                if leave_queue(cell) {
+                    fut.set(None);
                     break 'outcome Outcome::Cancelled(cancellation(cell));
                 }
             }
             cell.set_state(RUNNING);
-            let polled = inner.as_mut();
-            match catch_unwind(AssertUnwindSafe(|| {
-                polled.poll_scoped(cx, || cell.is_cancelled())
-            })) {
+            let mut started = cell.own(STARTED);
+            let polled = catch_unwind(AssertUnwindSafe(|| {
+                poll_in_scope(
+                    fut.as_mut(),
+                    &mut started,
+                    || Current::Task(Arc::clone(this.cell) as Arc<dyn TaskScope>),
+                    || cell.created_node().is_some_and(|node| node.is_pinned()),
+                    cx,
+                    || cell.is_cancelled(),
+                )
+            }));
+            if started {
+                cell.set_own(STARTED);
+            }
+            match polled {
                 Ok(Poll::Pending) => {
                     cell.set_state(SUSPENDED);
                     return Poll::Pending;
@@ -467,24 +491,31 @@ where
                 Ok(Poll::Ready(Some(output))) => output.classify(),
                 Ok(Poll::Ready(None)) => Outcome::Cancelled(cancellation(cell)),
                 Err(panic) => {
-                    drop_quietly(inner.as_mut());
+                    drop_quietly(fut.as_mut());
                     Outcome::Panicked(panic)
                 }
             }
         };
-        *this.done = true;
-        finish(this.cell, *this.limited && !*this.left_queue, outcome);
+        end(this.cell, outcome);
         Poll::Ready(())
     }
 }
 
+/// Reports how the task ended, once: it leaves the limit's queue if it is still in it, and
+/// gives back its slot of the limit if it held one.
+fn end<T: Send + 'static>(cell: &Arc<ChildCell<T>>, outcome: Outcome<T>) {
+    cell.set_own(DONE);
+    leave_queue(cell);
+    finish(cell, cell.limited && !cell.own(LEFT_QUEUE), outcome);
+}
+
 /// Leaves the limit's queue if the task is still waiting there. Returns whether it has left
 /// the queue without a slot.
-fn leave_queue<T>(cell: &ChildCell<T>, left_queue: &mut bool) -> bool {
+fn leave_queue<T>(cell: &ChildCell<T>) -> bool {
     if cell.is_queued() && cell.leave_queue() {
-        *left_queue = true;
+        cell.set_own(LEFT_QUEUE);
     }
-    *left_queue
+    cell.own(LEFT_QUEUE)
 }
 
 fn cancellation<T: Send>(cell: &ChildCell<T>) -> Cancelled {
@@ -494,8 +525,8 @@ fn cancellation<T: Send>(cell: &ChildCell<T>) -> Cancelled {
 
 /// Drops a future whose poll panicked; a second panic from its destructor is swallowed so
 /// the first one is the one reported.
-fn drop_quietly<F: Future>(inner: Pin<&mut Scoped<F>>) {
-    let _ = catch_unwind(AssertUnwindSafe(|| inner.drop_future()));
+fn drop_quietly<F: Future>(mut fut: Pin<&mut Option<F>>) {
+    let _ = catch_unwind(AssertUnwindSafe(|| fut.set(None)));
 }
 
 fn finish<T: Send + 'static>(cell: &Arc<ChildCell<T>>, holds_slot: bool, outcome: Outcome<T>) {
@@ -535,5 +566,28 @@ fn finish<T: Send + 'static>(cell: &Arc<ChildCell<T>>, holds_slot: bool, outcome
         // Before `child_done`: once the last task is done the group may finalize.
         group.bury(cell.registry_key());
         group.child_done(holds_slot);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+
+    use super::ChildTask;
+    use crate::Cancelled;
+
+    fn size_of_task<F: Future<Output = Result<u64, Cancelled>>>(_: &F) -> usize {
+        size_of::<ChildTask<F>>()
+    }
+
+    /// A group's task adds to the user's future only its cell pointer and the `Option` that
+    /// lets it drop the future before it reports the end: the flags and the scope live in
+    /// the cell. Tokio sizes tasks in steps of 128 bytes (x86_64), so every byte here can
+    /// push a task into the next step.
+    #[test]
+    fn a_child_task_is_its_future_plus_two_words() {
+        let i = 7_u64;
+        let fut = async move { Ok(i) };
+        assert!(size_of_task(&fut) <= size_of_val(&fut) + 2 * size_of::<usize>());
     }
 }

@@ -1,8 +1,9 @@
 //! `Queue`, `LifoQueue` and `PriorityQueue` (§13): asyncio's queues, FIFO-fair and cancel
-//! safe. Items are handed to waiting getters under the queue's lock, so a getter dropped at
+//! safe. A put reserves an item for the getter that has waited longest, under the queue's
+//! lock, and the item stays in the queue until that getter takes it, so a getter dropped at
 //! any point loses nothing; a put that waited is accepted the moment room frees. The
 //! poll-level tests drive each future by hand with tokio-test to reach the states in
-//! between (handed but not taken, accepted but not returned); the `spec!` tests run real
+//! between (reserved but not taken, accepted but not returned); the `spec!` tests run real
 //! tasks on both runtimes, and end with sweeps and a stress test.
 
 use std::future::Future;
@@ -210,10 +211,15 @@ fn queue_waiting_gets_are_served_in_fifo_order_13a_9() {
     assert_pending!(a.poll());
     assert_pending!(b.poll());
     queue.put_nowait(1).unwrap();
+    // The get that has waited longest is woken, with an item reserved for it; the other
+    // still waits.
+    assert!(a.is_woken() && !b.is_woken());
+    assert_pending!(b.poll());
     queue.put_nowait(2).unwrap();
-    // Polled in the other order, each still gets the item it was handed.
-    assert_ready_eq!(b.poll(), Ok(2));
-    assert_ready_eq!(a.poll(), Ok(1));
+    assert!(b.is_woken());
+    // Each takes the next item when it runs (§13b.12), whichever runs first.
+    assert_ready_eq!(b.poll(), Ok(1));
+    assert_ready_eq!(a.poll(), Ok(2));
 }
 
 #[test]
@@ -244,27 +250,54 @@ fn queue_debug_shows_maxsize_size_waiters_tasks_and_shutdown_13a_11() {
 // §13b: handoff and cancellation.
 
 #[test]
-fn queue_put_hands_the_item_to_the_waiting_getter_under_the_lock_13b_12() {
+fn queue_put_reserves_an_item_for_the_waiting_getter_under_the_lock_13b_12() {
     let queue = Queue::new(0);
     let mut get = spawn(queue.get());
     assert_pending!(get.poll());
     queue.put_nowait(1).unwrap();
-    // The item is the getter's now: it left the queue, and no other get can take it
-    // (asyncio differs here, §13b.22: a third party's get_nowait could).
-    assert_eq!(queue.qsize(), 0);
-    assert!(queue.empty());
+    // The item stays in the queue until the getter runs, as in asyncio...
+    assert_eq!(queue.qsize(), 1);
+    assert!(!queue.empty());
+    // ...but it is reserved: no other get can take it (asyncio differs here, §13b.22: a
+    // third party's get_nowait could).
     assert_eq!(queue.get_nowait(), Err(GetError::Empty));
     assert_ready_eq!(get.poll(), Ok(1));
+    assert!(queue.empty());
 }
 
 #[test]
-fn queue_handed_item_holds_its_room_until_taken_13b_12() {
+fn priority_queue_woken_getter_takes_the_smallest_item_when_it_runs_13b_12() {
+    let queue = PriorityQueue::new(0);
+    let mut get = spawn(queue.get());
+    assert_pending!(get.poll());
+    queue.put_nowait((5, "routine")).unwrap();
+    // Put after the getter was woken, before it ran: still the first out.
+    queue.put_nowait((1, "urgent")).unwrap();
+    assert_ready_eq!(get.poll(), Ok((1, "urgent")));
+    assert_eq!(queue.get_nowait(), Ok((5, "routine")));
+}
+
+#[test]
+fn lifo_queue_woken_getter_takes_the_newest_item_when_it_runs_13b_12() {
+    let queue = LifoQueue::new(0);
+    let mut get = spawn(queue.get());
+    assert_pending!(get.poll());
+    queue.put_nowait(1).unwrap();
+    queue.put_nowait(2).unwrap();
+    assert_ready_eq!(get.poll(), Ok(2));
+    assert_eq!(queue.get_nowait(), Ok(1));
+}
+
+#[test]
+fn queue_reserved_item_holds_its_room_until_taken_13b_12() {
     let queue = Queue::new(1);
     let mut get = spawn(queue.get());
     assert_pending!(get.poll());
     queue.put_nowait(1).unwrap();
-    // As in asyncio, where the item stays in the queue until the getter runs.
+    // As in asyncio, the item stays in the queue until the getter runs: the queue is
+    // full, and says so exactly (§13a.3).
     assert!(queue.full());
+    assert_eq!(queue.qsize(), 1);
     assert!(queue.put_nowait(2).unwrap_err().is_full());
     let mut put = spawn(queue.put(2));
     assert_pending!(put.poll());
@@ -276,7 +309,7 @@ fn queue_handed_item_holds_its_room_until_taken_13b_12() {
 }
 
 #[test]
-fn queue_getter_dropped_after_handoff_loses_no_item_13b_13() {
+fn queue_getter_dropped_after_a_reservation_loses_no_item_13b_13() {
     for kind in 0..3 {
         let (queue, order): (Box<dyn Fn() -> Vec<i32>>, _) = match kind {
             0 => {
@@ -295,7 +328,7 @@ fn queue_getter_dropped_after_handoff_loses_no_item_13b_13() {
                 q.put_nowait(1).unwrap();
                 q.put_nowait(2).unwrap();
                 drop(get);
-                // Put back under the newer item, where it would be had it never left.
+                // It never left the queue: both are there, newest first.
                 (Box::new(move || drain(&q)), [2, 1])
             }
             _ => {
@@ -336,11 +369,12 @@ fn queue_dropped_getter_passes_its_item_to_the_next_getter_13b_14_15() {
     assert_pending!(c.poll());
     queue.put_nowait(1).unwrap();
     queue.put_nowait(2).unwrap();
-    // `a` was handed 1 and is cancelled before it runs: 1 goes on to `c`, still waiting.
+    // `a` and `b` were woken with an item reserved each. `a` is cancelled before it runs:
+    // its reservation goes on to `c`, still waiting.
     drop(a);
     assert!(c.is_woken());
-    assert_ready_eq!(b.poll(), Ok(2));
-    assert_ready_eq!(c.poll(), Ok(1));
+    assert_ready_eq!(b.poll(), Ok(1));
+    assert_ready_eq!(c.poll(), Ok(2));
     assert_eq!(queue.qsize(), 0);
 }
 
@@ -560,16 +594,16 @@ fn queue_shutdown_releases_blocked_puts_and_gets_with_errors_13d_30() {
 }
 
 #[test]
-fn queue_shutdown_with_an_item_in_a_getters_hands_strands_nothing_13d_30() {
+fn queue_shutdown_with_an_item_reserved_for_a_getter_strands_nothing_13d_30() {
     let queue = Queue::new(0);
     let mut first = spawn(queue.get());
     let mut second = spawn(queue.get());
     assert_pending!(first.poll());
     assert_pending!(second.poll());
     queue.put_nowait("A").unwrap();
-    // "A" is handed to the first getter, which has not run yet.
+    // "A" is reserved for the first getter, which has not run yet.
     queue.shutdown(false);
-    // The second getter still waits: "A" may yet come back.
+    // The second getter still waits: the first may go away without "A".
     assert_pending!(second.poll());
     assert_eq!(queue.get_nowait(), Err(GetError::Empty));
     drop(first);
@@ -582,7 +616,7 @@ fn queue_shutdown_with_an_item_in_a_getters_hands_strands_nothing_13d_30() {
 }
 
 #[test]
-fn queue_shutdown_fails_the_other_getters_once_the_handed_item_is_taken_13d_30() {
+fn queue_shutdown_fails_the_other_getters_once_the_reserved_item_is_taken_13d_30() {
     let queue = Queue::new(0);
     let mut first = spawn(queue.get());
     let mut second = spawn(queue.get());
@@ -666,7 +700,7 @@ fn queue_immediate_shutdown_spares_items_already_got_for_task_done_13d_33() {
 }
 
 #[test]
-fn queue_immediate_shutdown_leaves_a_handed_item_to_its_getter_13d_32() {
+fn queue_immediate_shutdown_drops_the_items_reserved_for_getters_too_13d_32() {
     let queue = Queue::new(0);
     let mut taker = spawn(queue.get());
     let mut dropper = spawn(queue.get());
@@ -674,16 +708,19 @@ fn queue_immediate_shutdown_leaves_a_handed_item_to_its_getter_13d_32() {
     assert_pending!(dropper.poll());
     queue.put_nowait(1).unwrap();
     queue.put_nowait(2).unwrap();
-    queue.shutdown(true);
-    // Both were handed their item before the shutdown: `taker` returns it...
-    assert_ready_eq!(taker.poll(), Ok(1));
-    // ...and the one `dropper` gives back is dropped, its task finished.
-    drop(dropper);
-    assert_eq!(queue.get_nowait(), Err(GetError::ShutDown));
     let mut join = spawn(queue.join());
     assert_pending!(join.poll());
-    queue.task_done().unwrap();
+    // Both were woken with an item reserved, and had not run: as in asyncio, the items
+    // were still in the queue, and go with the rest...
+    queue.shutdown(true);
+    assert_eq!(queue.qsize(), 0);
+    assert!(join.is_woken());
     assert_ready!(join.poll());
+    // ...so the getters find the queue drained, whether they run or go away.
+    assert_ready_eq!(taker.poll(), Err(GetError::ShutDown));
+    drop(dropper);
+    assert_eq!(queue.get_nowait(), Err(GetError::ShutDown));
+    assert_eq!(queue.task_done(), Err(TaskDoneError));
 }
 
 #[test]

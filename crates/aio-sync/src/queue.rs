@@ -56,7 +56,7 @@ macro_rules! queue {
             ///
             /// Puts that wait are served in FIFO order, and a put that finds others
             /// waiting waits behind them. When room frees, the oldest waiting item is
-            /// taken into the queue at once: if a getter waits, it is handed the item.
+            /// taken into the queue at once: if a getter waits, an item is reserved for it.
             ///
             /// # Errors
             ///
@@ -100,7 +100,7 @@ macro_rules! queue {
 
             /// Puts an item into the queue without waiting.
             ///
-            /// If a getter waits, it is handed the item at once.
+            /// If a getter waits, an item is reserved for it at once (see [`get`](Self::get)).
             ///
             /// # Errors
             ///
@@ -127,10 +127,12 @@ macro_rules! queue {
 
             #[doc = concat!("Removes and returns an item, ", $order, ", waiting while the queue is empty.")]
             ///
-            /// Gets that wait are served in FIFO order: the one that has waited longest is
-            /// handed the next item put, under the queue's lock, so that no other get can
-            /// take it first. Once the queue is [shut down](Self::shutdown), gets still
-            /// return the items left, then fail.
+            /// Gets that wait are served in FIFO order: when an item is put, one item is
+            /// reserved, under the queue's lock, for the get that has waited longest, so
+            /// that no other get can take it first. The get takes its item when it runs:
+            /// the next in the queue's order at that moment, as in asyncio, where a woken
+            /// getter pops whatever is next when it runs. Once the queue is
+            /// [shut down](Self::shutdown), gets still return the items left, then fail.
             ///
             /// # Errors
             ///
@@ -139,12 +141,11 @@ macro_rules! queue {
             ///
             /// # Cancel safety
             ///
-            /// Cancel safe: dropping the future never loses an item. Dropped before it
-            /// was handed one, it takes nothing. Dropped after it was handed one but
-            /// before it returned it, it passes the item to the next waiting get, or puts
-            /// it back in the queue as its oldest item (the next out of a `Queue`; for a
-            /// `LifoQueue`, the last; for a `PriorityQueue`, the first among equals). The
-            /// get loses its place among the waiting gets.
+            /// Cancel safe: dropping the future never loses an item, since a get takes
+            /// its item out of the queue only when it returns it. Dropped after an item
+            /// was reserved for it, it passes the reservation to the next waiting get, or
+            /// leaves the item to whoever gets next. The get loses its place among the
+            /// waiting gets.
             ///
             /// # Examples
             ///
@@ -171,8 +172,8 @@ macro_rules! queue {
 
             #[doc = concat!("Removes and returns an item, ", $order, ", without waiting.")]
             ///
-            /// An item already handed to a waiting [`get`](Self::get) is that get's: this
-            /// does not see it.
+            /// Items reserved for waiting [`get`](Self::get)s are theirs: this takes only
+            /// an item nobody reserved.
             ///
             /// # Errors
             ///
@@ -192,11 +193,8 @@ macro_rules! queue {
                 self.shared.get_nowait()
             }
 
-            /// The number of items in the queue.
-            ///
-            /// An item handed to a waiting [`get`](Self::get) has left the queue: it is
-            /// not counted. In asyncio it is counted until the getter runs; here no other
-            /// get could take it.
+            /// The number of items in the queue, including the ones reserved for waiting
+            /// [`get`](Self::get)s that have not run yet, as in asyncio.
             ///
             /// # Examples
             ///
@@ -209,8 +207,9 @@ macro_rules! queue {
                 self.shared.qsize()
             }
 
-            /// Whether the queue holds no item: whether
-            /// [`get_nowait`](Self::get_nowait) would fail.
+            /// Whether the queue holds no item. (While it holds only items reserved for
+            /// waiting [`get`](Self::get)s, it is not empty, but
+            /// [`get_nowait`](Self::get_nowait) fails.)
             ///
             /// # Examples
             ///
@@ -227,10 +226,8 @@ macro_rules! queue {
             /// Whether the queue has no room: whether [`put_nowait`](Self::put_nowait)
             /// would fail with [`PutError::Full`]. Never true for an unbounded queue.
             ///
-            /// The room counts the items in the queue and the items handed to getters
-            /// that have not taken them yet, as asyncio, where such an item stays in the
-            /// queue until its getter runs. So, for a moment, a queue can be full while
-            /// [`qsize`](Self::qsize) is below [`maxsize`](Self::maxsize).
+            /// Exact, as in asyncio: true when [`qsize`](Self::qsize) is
+            /// [`maxsize`](Self::maxsize).
             ///
             /// # Examples
             ///
@@ -323,16 +320,16 @@ macro_rules! queue {
             ///
             /// Puts fail from now on with [`PutError::ShutDown`], the item handed back;
             /// waiting puts fail at once. Gets return the items left, then fail with
-            /// [`GetError::ShutDown`]. Waiting gets fail at once (they wait only while the
-            /// queue is empty), unless an item is handed to a get that has not returned
-            /// yet: that get may be dropped and give the item back for the others, so they
-            /// wait until it has returned. The count of unfinished tasks is kept:
-            /// [`join`](Self::join) still waits for [`task_done`](Self::task_done).
+            /// [`GetError::ShutDown`]. Waiting gets fail at once (they wait only while
+            /// every item is reserved), unless items are reserved for gets that have not
+            /// run yet: a reserved get may be dropped and pass its reservation on, so the
+            /// others wait until the reserved items are taken. The count of unfinished
+            /// tasks is kept: [`join`](Self::join) still waits for
+            /// [`task_done`](Self::task_done).
             ///
-            /// With `immediate`, the items left are dropped at once, and the count of
-            /// unfinished tasks falls by as many (not below 0), which may release `join`.
-            /// Items already handed to a waiting get are that get's, and are not dropped;
-            /// one given back later, by a get dropped before it returned, is dropped then.
+            /// With `immediate`, every item left is dropped at once, reserved ones too
+            /// (their gets fail), and the count of unfinished tasks falls by as many (not
+            /// below 0), which may release `join`.
             ///
             /// Shutting down never fails, and again does nothing more (but a later
             /// `immediate` still empties the queue).
@@ -407,7 +404,7 @@ queue! {
     /// queue. Items can be counted as tasks and awaited with [`task_done`](Self::task_done)
     /// and [`join`](Self::join), and the queue can be [shut down](Self::shutdown).
     ///
-    /// Fair: waiting gets are served in FIFO order, each handed its item under the lock,
+    /// Fair: waiting gets are served in FIFO order, each reserved an item under the lock,
     /// and waiting puts too; neither [`get_nowait`](Self::get_nowait) nor
     /// [`put_nowait`](Self::put_nowait) jumps ahead of tasks that wait. Cancel safe: a
     /// dropped get never loses an item (see [`get`](Self::get)).
@@ -444,8 +441,8 @@ queue! {
     /// A last-in, first-out queue: asyncio's `LifoQueue`. The newest item is got first.
     ///
     /// As [`Queue`] in all but the order of items; waiting gets and puts are still served
-    /// in FIFO order. An item put while a get waits is handed to that get at once, even if
-    /// a newer item is put before the get has run.
+    /// in FIFO order. A get takes the newest item there is when it runs, even if that item
+    /// was put after the get was woken, as in asyncio.
     ///
     /// # Examples
     ///
@@ -468,10 +465,9 @@ queue! {
     /// As [`Queue`] in all but the order of items; waiting gets and puts are still served
     /// in FIFO order. Put `(priority, data)` tuples to order data by priority.
     ///
-    /// An item put while a get waits (the queue was empty) is handed to that get at once,
-    /// so it is that get's even if a smaller item is put before the get has run; asyncio
-    /// would let the get take the smallest item there is when it runs. The hand-over is
-    /// what makes a cancelled get lose nothing.
+    /// A get takes the smallest item there is when it runs, even if that item was put
+    /// after the get was woken, as in asyncio: an urgent item put right after a routine
+    /// one goes first.
     ///
     /// # Examples
     ///

@@ -119,8 +119,8 @@ impl<T> fmt::Debug for QueueJoin<'_, T> {
 ///
 /// # Cancel safety
 ///
-/// As `get`: dropping the stream while it waits for an item loses no item. An item handed
-/// to it goes to the next waiting getter, or back to the queue.
+/// As `get`: dropping the stream while it waits for an item loses no item. An item
+/// reserved for it is passed to the next waiting getter, or left in the queue.
 #[must_use = "streams do nothing unless polled"]
 pub struct QueueStream<T> {
     pub(super) shared: Arc<Shared<T>>,

@@ -3,12 +3,15 @@
 //!
 //! Items move under the lock, so none is ever between two owners:
 //!
-//! * A put that finds a getter waiting hands the item to the oldest getter (its wait-list
-//!   payload) instead of buffering it. Getters wait only while the buffer is empty, so the
-//!   item is the oldest in the queue, and the getter that has waited longest gets it.
-//! * A handed item holds its room until its getter takes it (`handed`), as in asyncio,
-//!   where it stays in the queue until the getter runs. A getter dropped before taking it
-//!   passes it to the next waiting getter, or puts it back in the buffer as its oldest item.
+//! * A put that finds a getter waiting buffers the item and *reserves* one item of the
+//!   buffer for the getter that has waited longest (`reserved`), which it tells through
+//!   its wait-list slot. The getter takes an item when it runs: the next in the queue's
+//!   order at that moment, as in asyncio (for a `PriorityQueue`, the smallest, even if it
+//!   was put after the getter was woken). Gets that do not wait see only the items
+//!   nobody reserved, so a woken getter always finds one. Getters wait only while every
+//!   item is reserved, so nobody barges past them.
+//! * A getter dropped before it took its item passes the reservation to the next waiting
+//!   getter, or lets it go: the item never left the buffer.
 //! * A put that must wait leaves its item in `pending`, next to its place in `putters`.
 //!   When room frees, the oldest pending item is accepted at once, under the lock, and its
 //!   putter is told so: a putter dropped after that loses nothing, and the room is never
@@ -49,8 +52,7 @@ impl<T> Buffer<T> {
         Buffer::Priority(Heap {
             heap: BinaryHeap::new(),
             cmp: T::cmp,
-            oldest: Heap::<T>::START,
-            newest: Heap::<T>::START,
+            newest: 0,
         })
     }
 
@@ -72,19 +74,6 @@ impl<T> Buffer<T> {
         }
     }
 
-    /// Puts back an item older than every item held: where it would be had it never been
-    /// taken.
-    fn push_oldest(&mut self, item: T) {
-        match self {
-            Buffer::Fifo(deque) | Buffer::Lifo(deque) => deque.push_front(item),
-            Buffer::Priority(heap) => {
-                heap.oldest -= 1;
-                let seq = heap.oldest;
-                heap.push(seq, item);
-            }
-        }
-    }
-
     fn pop(&mut self) -> Option<T> {
         match self {
             Buffer::Fifo(deque) => deque.pop_front(),
@@ -101,8 +90,7 @@ impl<T> Buffer<T> {
             Buffer::Priority(heap) => Buffer::Priority(Heap {
                 heap: BinaryHeap::new(),
                 cmp: heap.cmp,
-                oldest: Heap::<T>::START,
-                newest: Heap::<T>::START,
+                newest: 0,
             }),
         };
         std::mem::replace(self, empty)
@@ -115,14 +103,11 @@ impl<T> Buffer<T> {
 pub(super) struct Heap<T> {
     heap: BinaryHeap<Entry<T>>,
     cmp: fn(&T, &T) -> Ordering,
-    /// Sequence numbers grow from the middle: up for pushes, down for items put back.
-    oldest: u64,
+    /// The sequence number of the next push.
     newest: u64,
 }
 
 impl<T> Heap<T> {
-    const START: u64 = 1 << 63;
-
     fn push(&mut self, seq: u64, item: T) {
         self.heap.push(Entry {
             seq,
@@ -167,11 +152,14 @@ pub(super) struct Shared<T> {
 struct State<T> {
     /// 0 for unbounded.
     maxsize: usize,
+    /// Every item in the queue, including the reserved ones.
     buf: Buffer<T>,
-    /// Items handed to getters that have not taken them yet; each holds its room.
-    handed: usize,
-    /// Waiting getters, handed `Some(item)`, or `None` when the queue is shut down.
-    getters: WaitList<Option<T>>,
+    /// How many items of `buf` are reserved for getters that were told so and have not
+    /// taken one yet. Never more than `buf.len()`.
+    reserved: usize,
+    /// Waiting getters, told when an item is reserved for them or when the queue is
+    /// drained.
+    getters: WaitList<Notice>,
     /// Waiting putters, told `Ok` when their item is accepted, or handed it back when the
     /// queue is shut down.
     putters: WaitList<Result<(), T>>,
@@ -184,6 +172,15 @@ struct State<T> {
     shut_down: bool,
     /// Shut down with `immediate`: the items are gone.
     emptied: bool,
+}
+
+/// What a waiting getter is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Notice {
+    /// An item of the buffer is reserved for it.
+    Reserved,
+    /// The queue is shut down and holds no more items.
+    Drained,
 }
 
 /// Where a [`get`](crate::Queue::get) is.
@@ -225,24 +222,21 @@ pub(super) struct Snapshot {
 
 impl<T> State<T> {
     fn has_room(&self) -> bool {
-        self.maxsize == 0 || self.buf.len() + self.handed < self.maxsize
+        self.maxsize == 0 || self.buf.len() < self.maxsize
     }
 
-    /// Takes `item` into the queue: to the oldest waiting getter, or into the buffer.
+    /// Takes `item` into the queue, and reserves an item for the oldest waiting getter.
     fn accept(&mut self, item: T, wakers: &mut Vec<Waker>) {
         self.unfinished += 1;
-        self.deliver(item, wakers);
+        self.buf.push(item);
+        self.reserve_for_next_getter(wakers);
     }
 
-    fn deliver(&mut self, item: T, wakers: &mut Vec<Waker>) {
-        match self.getters.notify_one(Some(item)) {
-            Ok(waker) => {
-                self.handed += 1;
-                wakers.push(waker);
-            }
-            Err(item) => self
-                .buf
-                .push(item.expect("a put notifies getters with an item")),
+    /// Reserves an item for the getter that has waited longest, if one waits.
+    fn reserve_for_next_getter(&mut self, wakers: &mut Vec<Waker>) {
+        if let Ok(waker) = self.getters.notify_one(Notice::Reserved) {
+            self.reserved += 1;
+            wakers.push(waker);
         }
     }
 
@@ -271,12 +265,12 @@ impl<T> State<T> {
         Ok(())
     }
 
+    /// Takes an item nobody reserved, for a get that does not wait.
     fn try_get(&mut self, wakers: &mut Vec<Waker>) -> Result<T, GetError> {
-        // Getters wait only while the buffer is empty, so a buffered item is nobody's yet.
-        debug_assert!(self.getters.len() == 0 || self.buf.len() == 0);
-        if let Some(item) = self.buf.pop() {
-            self.admit_putters(wakers);
-            return Ok(item);
+        // Getters wait only while every item is reserved.
+        debug_assert!(self.getters.len() == 0 || self.buf.len() == self.reserved);
+        if self.buf.len() > self.reserved {
+            return Ok(self.take(wakers));
         }
         if self.drained() {
             Err(GetError::ShutDown)
@@ -285,39 +279,24 @@ impl<T> State<T> {
         }
     }
 
-    /// Shut down, and no item can come any more: none in the buffer (the caller checks),
-    /// and none handed to a getter that might go away and give it back.
+    /// Takes the next item, which frees its room; the caller knows there is one for it.
+    fn take(&mut self, wakers: &mut Vec<Waker>) -> T {
+        let item = self.buf.pop().expect("an item is there for the taker");
+        self.admit_putters(wakers);
+        self.fail_getters_if_drained(wakers);
+        item
+    }
+
+    /// Shut down, and no item left: none can come any more.
     fn drained(&self) -> bool {
-        self.shut_down && (self.handed == 0 || self.emptied)
+        self.shut_down && self.buf.len() == 0
     }
 
     /// Once a shut-down queue is drained, the getters still waiting fail.
     fn fail_getters_if_drained(&mut self, wakers: &mut Vec<Waker>) {
-        if self.drained() && self.buf.len() == 0 {
-            self.getters.notify(usize::MAX, || None, wakers);
+        if self.drained() {
+            self.getters.notify(usize::MAX, || Notice::Drained, wakers);
         }
-    }
-
-    /// An item handed to a getter that went away: pass it to the next getter, or put it
-    /// back as the oldest item. After an immediate shutdown it is discarded, and returned
-    /// to be dropped outside the lock.
-    fn give_back(&mut self, item: T, wakers: &mut Vec<Waker>) -> Option<T> {
-        if self.emptied {
-            self.handed -= 1;
-            self.unfinished = self.unfinished.saturating_sub(1);
-            self.wake_joiners_if_done(wakers);
-            return Some(item);
-        }
-        match self.getters.notify_one(Some(item)) {
-            // Still handed, to another getter.
-            Ok(waker) => wakers.push(waker),
-            Err(item) => {
-                self.handed -= 1;
-                self.buf
-                    .push_oldest(item.expect("getters are handed items"));
-            }
-        }
-        None
     }
 
     fn wake_joiners_if_done(&mut self, wakers: &mut Vec<Waker>) {
@@ -333,7 +312,7 @@ impl<T> Shared<T> {
             state: Mutex::new(State {
                 maxsize,
                 buf,
-                handed: 0,
+                reserved: 0,
                 getters: WaitList::new(),
                 putters: WaitList::new(),
                 pending: VecDeque::new(),
@@ -418,6 +397,8 @@ impl<T> Shared<T> {
             state.shut_down = true;
             if immediate {
                 state.emptied = true;
+                // Reserved items go too: their getters find the queue drained.
+                state.reserved = 0;
                 let items = state.buf.take();
                 state.unfinished = state.unfinished.saturating_sub(items.len());
                 state.wake_joiners_if_done(&mut wakers);
@@ -430,9 +411,8 @@ impl<T> Shared<T> {
                     Err(item) => refused.push(item),
                 }
             }
-            // Getters wait only while the buffer is empty, and it stays empty now; but an
-            // item handed to a getter that goes away comes back for the others, so they
-            // wait until no item is handed.
+            // The getters waiting with nothing reserved fail once the reserved items are
+            // taken (or at once, if there are none).
             state.fail_getters_if_drained(&mut wakers);
         }
         wakers.into_iter().for_each(Waker::wake);
@@ -462,14 +442,15 @@ impl<T> Shared<T> {
                 },
                 GetStage::Waiting(key) => match state.getters.poll(key, cx.waker(), &mut stale) {
                     Wait::Waiting => Poll::Pending,
-                    Wait::Notified(Some(item)) => {
-                        // The item leaves the queue, and frees its room.
-                        state.handed -= 1;
-                        state.admit_putters(&mut wakers);
-                        state.fail_getters_if_drained(&mut wakers);
-                        Poll::Ready(Ok(item))
+                    // An immediate shutdown took the reserved item with the rest.
+                    Wait::Notified(Notice::Reserved) if state.emptied => {
+                        Poll::Ready(Err(GetError::ShutDown))
                     }
-                    Wait::Notified(None) => Poll::Ready(Err(GetError::ShutDown)),
+                    Wait::Notified(Notice::Reserved) => {
+                        state.reserved -= 1;
+                        Poll::Ready(Ok(state.take(&mut wakers)))
+                    }
+                    Wait::Notified(Notice::Drained) => Poll::Ready(Err(GetError::ShutDown)),
                 },
                 GetStage::Done => panic!("a queue get was polled after it completed"),
             }
@@ -487,15 +468,17 @@ impl<T> Shared<T> {
             return;
         };
         let (mut wakers, mut stale) = (Vec::new(), Vec::new());
-        let discarded = {
+        {
             let mut state = self.lock();
-            match state.getters.remove(key, &mut stale) {
-                Some(Some(item)) => state.give_back(item, &mut wakers),
-                _ => None,
+            // Reserved an item it never took: the reservation goes to the next waiting
+            // getter, or lapses, and the item is anybody's again.
+            let reserved = state.getters.remove(key, &mut stale) == Some(Notice::Reserved);
+            if reserved && !state.emptied {
+                state.reserved -= 1;
+                state.reserve_for_next_getter(&mut wakers);
             }
-        };
+        }
         wakers.into_iter().for_each(Waker::wake);
-        drop(discarded);
     }
 
     pub(super) fn poll_put(

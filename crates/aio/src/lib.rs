@@ -43,6 +43,10 @@ pub use aio_sync::{
 #[doc(inline)]
 pub use aio_blocking as blocking;
 
+#[cfg(unix)]
+#[doc(inline)]
+pub use aio_blocking::{ProcessPool, process};
+
 /// The guides in `docs/`, compiled and run as doctests so their code cannot rot.
 #[cfg(doctest)]
 mod guides {

@@ -1,0 +1,203 @@
+//! The worker side: what a process started by a pool runs instead of its `main`.
+//!
+//! The worker needs no async runtime. Its main thread writes the handshake, runs the
+//! initializer, then runs calls one at a time and writes their outcomes; a reader thread
+//! reads the socket the whole time and hands calls over, so a result being written never
+//! waits for an argument being read, and the end of the stream (the pool closed it, or
+//! the pool's process died) ends the worker at once, even in the middle of a call.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::io::{BufReader, BufWriter};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::exit;
+use std::sync::mpsc;
+
+use super::Registry;
+use super::wire::{
+    Failure, Frame, Header, PROTOCOL, WORKER_ENV, read_frame_blocking, write_frame_blocking,
+};
+
+/// Exit codes of a worker that gives up. A pool reports them in its errors.
+const EXIT_NOT_A_WORKER: i32 = 2;
+const EXIT_INIT_FAILED: i32 = 3;
+const EXIT_PROTOCOL: i32 = 4;
+
+thread_local! {
+    /// Where the last panic on this thread happened, recorded by the worker's panic hook.
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Whether this process was started by a pool as a worker: the marker is set to the pid of
+/// our parent.
+pub(crate) fn is_worker_process() -> bool {
+    std::env::var(WORKER_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::os::unix::process::parent_id())
+}
+
+/// Runs `f`, turning a panic into a [`Failure::Panic`] with its message and location.
+pub(crate) fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, Failure> {
+    PANIC_LOCATION.with(|l| l.borrow_mut().take());
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| Failure::Panic {
+        message: panic_message(payload.as_ref()),
+        location: PANIC_LOCATION.with(|l| l.borrow_mut().take()),
+    })
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+/// Keeps the default panic output (it reaches the pool's stderr) and records the location
+/// for the [`RemotePanic`](super::RemotePanic) error.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(loc) = info.location() {
+            PANIC_LOCATION.with(|l| *l.borrow_mut() = Some(loc.to_string()));
+        }
+        previous(info);
+    }));
+}
+
+fn die(code: i32, what: std::fmt::Arguments<'_>) -> ! {
+    eprintln!("aio process worker {}: {what}", std::process::id());
+    exit(code)
+}
+
+/// The socket to the pool: the worker's standard input.
+fn pool_socket() -> UnixStream {
+    let fd = match std::io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(e) => die(
+            EXIT_NOT_A_WORKER,
+            format_args!("cannot take the pool's socket from stdin: {e}"),
+        ),
+    };
+    let stream = UnixStream::from(fd);
+    // A Unix socket has a local address; a terminal, pipe or file does not.
+    if let Err(e) = stream.local_addr() {
+        die(
+            EXIT_NOT_A_WORKER,
+            format_args!(
+                "started as a worker, but stdin is not a pool's socket ({e}); \
+                 workers are started by a ProcessPool, not by hand"
+            ),
+        );
+    }
+    stream
+}
+
+/// Serves the pool that started this process, and exits: never returns.
+pub(crate) fn serve(registry: Registry) -> ! {
+    let stream = pool_socket();
+    install_panic_hook();
+    let write_half = match stream.try_clone() {
+        Ok(s) => s,
+        Err(e) => die(EXIT_PROTOCOL, format_args!("cannot clone the socket: {e}")),
+    };
+    let mut writer = BufWriter::with_capacity(64 << 10, write_half);
+    let mut reader = BufReader::with_capacity(64 << 10, stream);
+
+    let hello = Header::Hello {
+        protocol: PROTOCOL,
+        fingerprint: registry.fingerprint(),
+        functions: registry.signatures(),
+    };
+    if write_frame_blocking(&mut writer, &hello, &[]).is_err() {
+        exit(0); // The pool is gone already.
+    }
+    let start = match read_frame_blocking(&mut reader) {
+        Ok(Some(frame)) => frame,
+        // The pool refused the handshake, or went away: nothing to do.
+        Ok(None) => exit(0),
+        Err(e) => die(
+            EXIT_PROTOCOL,
+            format_args!("bad handshake from the pool: {e}"),
+        ),
+    };
+    let Frame {
+        header: Header::Start { initializer },
+        parts,
+    } = start
+    else {
+        die(
+            EXIT_PROTOCOL,
+            format_args!("expected the pool's start message, got {:?}", start.header),
+        )
+    };
+    let mut ready_parts = Vec::new();
+    if let Some(name) = initializer {
+        let args = parts.first().map_or(&[][..], Vec::as_slice);
+        match registry.call(&name, args) {
+            Ok(out) => ready_parts.push(out),
+            Err(failure) => {
+                let _ = write_frame_blocking(&mut writer, &Header::InitFailed { failure }, &[]);
+                exit(EXIT_INIT_FAILED);
+            }
+        }
+    }
+    let ready: Vec<&[u8]> = ready_parts.iter().map(Vec::as_slice).collect();
+    if write_frame_blocking(&mut writer, &Header::Ready, &ready).is_err() {
+        exit(0);
+    }
+    drop(ready_parts);
+
+    let (calls, incoming) = mpsc::channel::<Frame>();
+    let spawned = std::thread::Builder::new()
+        .name("aio-worker-reader".into())
+        .spawn(move || {
+            loop {
+                match read_frame_blocking(&mut reader) {
+                    Ok(Some(frame)) => {
+                        if calls.send(frame).is_err() {
+                            return;
+                        }
+                    }
+                    // The pool closed the socket (a graceful stop) or its process died:
+                    // stop now, even in the middle of a call nobody will read.
+                    Ok(None) => exit(0),
+                    Err(e) => die(EXIT_PROTOCOL, format_args!("reading from the pool: {e}")),
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        die(
+            EXIT_PROTOCOL,
+            format_args!("cannot start the reader thread: {e}"),
+        );
+    }
+
+    for frame in incoming {
+        let Header::Call { id, name } = frame.header else {
+            die(
+                EXIT_PROTOCOL,
+                format_args!("expected a call, got {:?}", frame.header),
+            )
+        };
+        let results: Vec<Result<Vec<u8>, Failure>> = frame
+            .parts
+            .into_iter()
+            .map(|args| registry.call(&name, &args))
+            .collect();
+        let outcomes = results.iter().map(|r| r.as_ref().err().cloned()).collect();
+        let parts: Vec<&[u8]> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(Vec::as_slice))
+            .collect();
+        if write_frame_blocking(&mut writer, &Header::Done { id, outcomes }, &parts).is_err() {
+            exit(0); // The pool is gone.
+        }
+    }
+    exit(0)
+}

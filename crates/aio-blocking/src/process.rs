@@ -8,7 +8,7 @@
 //! turns such a process into a worker and returns at once in the program proper. The
 //! functions workers may run are listed once, in a [`Registry`] that both sides build:
 //!
-//! ```no_run
+//! ```standalone_crate
 //! use aio_blocking::ProcessPool;
 //! use aio_blocking::process::{self, Function, Registry};
 //!
@@ -26,7 +26,7 @@
 //!     tokio::runtime::Runtime::new().unwrap().block_on(async {
 //!         let pool = ProcessPool::new().unwrap();
 //!         let sum = pool.submit(&CHECKSUM, vec![1, 2, 3]).await.unwrap();
-//!         println!("{sum}");
+//!         assert_eq!(sum, checksum(vec![1, 2, 3]));
 //!         pool.shutdown(false).await;
 //!     });
 //! }

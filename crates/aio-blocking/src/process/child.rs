@@ -1,10 +1,12 @@
 //! The worker side: what a process started by a pool runs instead of its `main`.
 //!
 //! The worker needs no async runtime. Its main thread writes the handshake, runs the
-//! initializer, then runs calls one at a time and writes their outcomes; a reader thread
-//! reads the socket the whole time and hands calls over, so a result being written never
-//! waits for an argument being read, and the end of the stream (the pool closed it, or
-//! the pool's process died) ends the worker at once, even in the middle of a call.
+//! initializer, then reads calls one at a time, runs them and writes their outcomes. The
+//! pool reads while it writes, so neither side's writes can wait on the other's, whatever
+//! the sizes. The end of the stream (the pool closed it, or the pool's process died) ends
+//! an idle worker at once; a watchdog thread ends a busy one within a tenth of a second of
+//! its parent's death, seen as a change of parent process id. (A thread reading the socket
+//! during calls would see the end of stream too, but costs a thread hand-off per call.)
 
 use std::any::Any;
 use std::cell::RefCell;
@@ -13,7 +15,7 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::exit;
-use std::sync::mpsc;
+use std::time::Duration;
 
 use super::Registry;
 use super::wire::{
@@ -24,6 +26,8 @@ use super::wire::{
 const EXIT_NOT_A_WORKER: i32 = 2;
 const EXIT_INIT_FAILED: i32 = 3;
 const EXIT_PROTOCOL: i32 = 4;
+/// How often the watchdog checks that the parent is alive.
+const WATCHDOG_PERIOD: Duration = Duration::from_millis(100);
 
 thread_local! {
     /// Where the last panic on this thread happened, recorded by the worker's panic hook.
@@ -136,6 +140,7 @@ pub(crate) fn serve(registry: Registry) -> ! {
             format_args!("expected the pool's start message, got {:?}", start.header),
         )
     };
+    start_watchdog();
     let mut ready_parts = Vec::new();
     if let Some(name) = initializer {
         let args = parts.first().map_or(&[][..], Vec::as_slice);
@@ -153,32 +158,13 @@ pub(crate) fn serve(registry: Registry) -> ! {
     }
     drop(ready_parts);
 
-    let (calls, incoming) = mpsc::channel::<Frame>();
-    let spawned = std::thread::Builder::new()
-        .name("aio-worker-reader".into())
-        .spawn(move || {
-            loop {
-                match read_frame_blocking(&mut reader) {
-                    Ok(Some(frame)) => {
-                        if calls.send(frame).is_err() {
-                            return;
-                        }
-                    }
-                    // The pool closed the socket (a graceful stop) or its process died:
-                    // stop now, even in the middle of a call nobody will read.
-                    Ok(None) => exit(0),
-                    Err(e) => die(EXIT_PROTOCOL, format_args!("reading from the pool: {e}")),
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        die(
-            EXIT_PROTOCOL,
-            format_args!("cannot start the reader thread: {e}"),
-        );
-    }
-
-    for frame in incoming {
+    loop {
+        let frame = match read_frame_blocking(&mut reader) {
+            Ok(Some(frame)) => frame,
+            // The pool closed the socket (a graceful stop) or its process died.
+            Ok(None) => exit(0),
+            Err(e) => die(EXIT_PROTOCOL, format_args!("reading from the pool: {e}")),
+        };
         let Header::Call { id, name } = frame.header else {
             die(
                 EXIT_PROTOCOL,
@@ -199,5 +185,26 @@ pub(crate) fn serve(registry: Registry) -> ! {
             exit(0); // The pool is gone.
         }
     }
-    exit(0)
+}
+
+/// Exits the worker when its parent dies while it is busy (an idle worker sees the end of
+/// its socket first).
+fn start_watchdog() {
+    let parent = std::os::unix::process::parent_id();
+    let spawned = std::thread::Builder::new()
+        .name("aio-worker-watchdog".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(WATCHDOG_PERIOD);
+                if std::os::unix::process::parent_id() != parent {
+                    exit(0);
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        die(
+            EXIT_PROTOCOL,
+            format_args!("cannot start the watchdog thread: {e}"),
+        );
+    }
 }

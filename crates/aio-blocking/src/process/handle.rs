@@ -31,17 +31,25 @@ use super::worker::Outcome;
 ///
 /// # Examples
 ///
-/// ```no_run
-/// # use aio_blocking::{ProcessPool, process::{Function, ProcessError}};
+/// ```standalone_crate
+/// # use aio_blocking::ProcessPool;
+/// # use aio_blocking::process::{self, Function, Registry};
 /// # fn square(x: u64) -> u64 { x * x }
 /// # const SQUARE: Function<u64, u64> = aio_blocking::remote_fn!(square);
-/// # async fn demo(pool: ProcessPool) {
+/// # fn main() {
+/// # process::init(Registry::new().register(&SQUARE));
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = ProcessPool::builder().max_workers(2).build().unwrap();
+/// use aio_blocking::process::ProcessError;
+///
 /// let handle = pool.submit(&SQUARE, 12);
 /// match handle.await {
 ///     Ok(n) => assert_eq!(n, 144),
-///     Err(ProcessError::WorkerCrashed(crash)) => eprintln!("lost a worker: {crash}"),
-///     Err(e) => eprintln!("{e}"),
+///     Err(ProcessError::WorkerCrashed(crash)) => panic!("lost a worker: {crash}"),
+///     Err(e) => panic!("{e}"),
 /// }
+/// # pool.shutdown(false).await;
+/// # });
 /// # }
 /// ```
 #[must_use = "dropping a ProcessHandle cancels its task"]

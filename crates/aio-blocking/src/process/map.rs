@@ -29,18 +29,27 @@ use super::registry::describe;
 ///
 /// # Examples
 ///
-/// ```no_run
-/// # use aio_blocking::{ProcessPool, process::Function};
+/// ```standalone_crate
+/// # use aio_blocking::ProcessPool;
+/// # use aio_blocking::process::{self, Function, Registry};
 /// # fn square(x: u64) -> u64 { x * x }
 /// # const SQUARE: Function<u64, u64> = aio_blocking::remote_fn!(square);
-/// # async fn demo(pool: ProcessPool) {
+/// # fn main() {
+/// # process::init(Registry::new().register(&SQUARE));
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// # let pool = ProcessPool::builder().max_workers(2).build().unwrap();
 /// use futures::StreamExt;
 ///
 /// // An endless input: only what the stream needs is read.
-/// let mut squares = pool.map(&SQUARE, 0..).chunksize(256).buffered(4).take(1000);
+/// let mut squares = pool.map(&SQUARE, 0u64..).chunksize(256).buffered(4).take(1000);
+/// let mut n = 0;
 /// while let Some(square) = squares.next().await {
-///     let _ = square.unwrap();
+///     assert_eq!(square.unwrap(), n * n);
+///     n += 1;
 /// }
+/// assert_eq!(n, 1000);
+/// # pool.shutdown(false).await;
+/// # });
 /// # }
 /// ```
 #[must_use = "streams do nothing unless polled"]

@@ -72,7 +72,7 @@ struct Job {
 ///
 /// # Examples
 ///
-/// ```no_run
+/// ```standalone_crate
 /// use aio_blocking::ProcessPool;
 /// use aio_blocking::process::{self, Function, Registry};
 ///
@@ -166,15 +166,21 @@ impl ProcessPool {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// # use aio_blocking::{ProcessPool, process::Function};
+    /// ```standalone_crate
+    /// # use aio_blocking::ProcessPool;
+    /// # use aio_blocking::process::{self, Function, Registry};
     /// # fn square(x: u64) -> u64 { x * x }
     /// # const SQUARE: Function<u64, u64> = aio_blocking::remote_fn!(square);
-    /// # async fn demo(pool: ProcessPool) -> Result<(), aio_blocking::process::ProcessError> {
+    /// # fn main() {
+    /// # process::init(Registry::new().register(&SQUARE));
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let pool = ProcessPool::builder().max_workers(2).build().unwrap();
     /// let a = pool.submit(&SQUARE, 3);
     /// let b = pool.submit(&SQUARE, 4);
-    /// assert_eq!(a.await? + b.await?, 25);
-    /// # Ok(()) }
+    /// assert_eq!(a.await.unwrap() + b.await.unwrap(), 25);
+    /// # pool.shutdown(false).await;
+    /// # });
+    /// # }
     /// ```
     pub fn submit<A, R>(&self, f: &Function<A, R>, args: A) -> ProcessHandle<R>
     where
@@ -202,16 +208,22 @@ impl ProcessPool {
     ///
     /// # Examples
     ///
-    /// ```no_run
-    /// # use aio_blocking::{ProcessPool, process::Function};
+    /// ```standalone_crate
+    /// # use aio_blocking::ProcessPool;
+    /// # use aio_blocking::process::{self, Function, Registry};
     /// # fn square(x: u64) -> u64 { x * x }
     /// # const SQUARE: Function<u64, u64> = aio_blocking::remote_fn!(square);
-    /// # async fn demo(pool: ProcessPool) -> Result<(), aio_blocking::process::ProcessError> {
+    /// # fn main() {
+    /// # process::init(Registry::new().register(&SQUARE));
+    /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+    /// # let pool = ProcessPool::builder().max_workers(2).build().unwrap();
     /// use futures::TryStreamExt;
     ///
-    /// let squares: Vec<u64> = pool.map(&SQUARE, 0..1000).chunksize(64).try_collect().await?;
+    /// let squares: Vec<u64> = pool.map(&SQUARE, 0..1000).chunksize(64).try_collect().await.unwrap();
     /// assert_eq!(squares[999], 999 * 999);
-    /// # Ok(()) }
+    /// # pool.shutdown(false).await;
+    /// # });
+    /// # }
     /// ```
     pub fn map<I, A, R>(&self, f: &Function<A, R>, items: I) -> ProcessMap<I::IntoIter, A, R>
     where

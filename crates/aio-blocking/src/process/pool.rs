@@ -380,7 +380,11 @@ impl Shared {
             let broken = st.broken.get_or_insert(BrokenPool { cause }).clone();
             (broken, std::mem::take(&mut st.queue))
         };
-        tracing::error!(%broken, "process pool broken");
+        if broken.cause == BrokenCause::Terminated {
+            tracing::debug!("process pool terminated");
+        } else {
+            tracing::error!(%broken, "process pool broken");
+        }
         self.kill.cancel();
         for job in queued.into_values() {
             let _ = job.reply.send(Err(ProcessError::Broken(broken.clone())));

@@ -192,7 +192,8 @@ impl Worker {
         let Header::Done { id: done, outcomes } = frame.header else {
             return Err(());
         };
-        if done != id {
+        if done != id || outcomes.len() != args.len() {
+            // Not the answer to this call: the worker is not speaking the protocol.
             return Err(());
         }
         let mut parts = frame.parts.into_iter();

@@ -20,15 +20,19 @@ fn start_failure(result: Result<u64, ProcessError>) -> (u32, WorkerStartError) {
     }
 }
 
+/// A pool whose workers misbehave before `init` (see `process_worker.rs`), and that breaks
+/// at the first failed start.
+fn misbehaving(mode: &str) -> aio::process::ProcessPoolBuilder {
+    pool()
+        .env("AIO_TEST_WORKER_MODE", mode)
+        .max_start_failures(1)
+}
+
 #[test]
 fn a_worker_that_exits_before_its_handshake_is_a_start_error() {
     run(async {
         // A program whose main does not begin with init: it exits first.
-        let pool = pool()
-            .env("AIO_TEST_WORKER_MODE", "exit-before-init")
-            .max_start_failures(1)
-            .build()
-            .unwrap();
+        let pool = misbehaving("exit-before-init").build().unwrap();
         let (_, last) = start_failure(pool.submit(&SQUARE, 2).await);
         assert_eq!(
             last,
@@ -47,10 +51,8 @@ fn a_worker_that_exits_before_its_handshake_is_a_start_error() {
 #[test]
 fn a_worker_that_never_shakes_hands_times_out_and_is_killed() {
     run(async {
-        let pool = pool()
-            .env("AIO_TEST_WORKER_MODE", "hang-before-init")
+        let pool = misbehaving("hang-before-init")
             .handshake_timeout(Duration::from_millis(500))
-            .max_start_failures(1)
             .build()
             .unwrap();
         let (_, last) = start_failure(pool.submit(&SQUARE, 2).await);
@@ -67,11 +69,7 @@ fn a_worker_that_never_shakes_hands_times_out_and_is_killed() {
 #[test]
 fn a_worker_with_another_registry_is_refused_at_the_handshake() {
     run(async {
-        let pool = pool()
-            .env("AIO_TEST_WORKER_MODE", "other-registry")
-            .max_start_failures(1)
-            .build()
-            .unwrap();
+        let pool = misbehaving("other-registry").build().unwrap();
         let (_, last) = start_failure(pool.submit(&SQUARE, 2).await);
         let WorkerStartError::RegistryMismatch {
             missing,

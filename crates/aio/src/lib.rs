@@ -24,7 +24,8 @@
 //!   [`Semaphore`], [`BoundedSemaphore`], [`Barrier`], [`Queue`], [`PriorityQueue`] and
 //!   [`LifoQueue`], with their guards and errors, are also at the top level, as
 //!   `asyncio.Lock` and friends are; their named futures are in [`sync`].
-//! * [`blocking`]: thread and process offload.
+//! * [`blocking`]: thread and process offload. [`ProcessPool`] is also at the top level, and
+//!   [`process`] holds the rest of process offload: `init`, the registry, handles, errors.
 //!
 //! The guide lives in the repository's `docs/` folder; `docs/asyncio-to-aio.md` maps each
 //! asyncio idiom to its aio twin.
@@ -67,4 +68,7 @@ mod guides {
 
     #[doc = include_str!("../../../docs/sync.md")]
     struct Sync;
+
+    #[doc = include_str!("../../../docs/threads-and-processes.md")]
+    struct ThreadsAndProcesses;
 }

@@ -1,4 +1,4 @@
-//! Process offload: [`ProcessPool`](crate::ProcessPool), the pool of worker processes for
+//! Process offload: [`ProcessPool`], the pool of worker processes for
 //! CPU-bound work, and what it needs: the [`Registry`] of functions workers can run, typed
 //! [`Function`] handles, [`init`], and the errors.
 //!

@@ -171,11 +171,8 @@ pub(crate) fn serve(registry: Registry) -> ! {
                 format_args!("expected a call, got {:?}", frame.header),
             )
         };
-        let results: Vec<Result<Vec<u8>, Failure>> = frame
-            .parts
-            .into_iter()
-            .map(|args| registry.call(&name, &args))
-            .collect();
+        let results = registry.call_each(&name, frame.parts.iter().map(Vec::as_slice));
+        drop(frame.parts);
         let outcomes = results.iter().map(|r| r.as_ref().err().cloned()).collect();
         let parts: Vec<&[u8]> = results
             .iter()

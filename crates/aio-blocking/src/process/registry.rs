@@ -165,9 +165,21 @@ impl Registry {
 
     /// Runs the function `name` on encoded arguments, in a worker.
     pub(crate) fn call(&self, name: &str, args: &[u8]) -> Result<Vec<u8>, Failure> {
+        self.call_each(name, std::iter::once(args)).remove(0)
+    }
+
+    /// Runs the function `name` on each encoded argument of a batch, in a worker, looking
+    /// it up once.
+    pub(crate) fn call_each<'a>(
+        &self,
+        name: &str,
+        args: impl ExactSizeIterator<Item = &'a [u8]>,
+    ) -> Vec<Result<Vec<u8>, Failure>> {
         match self.entries.get(name) {
-            Some(entry) => (entry.invoke)(args),
-            None => Err(Failure::NotRegistered(name.to_owned())),
+            Some(entry) => args.map(|a| (entry.invoke)(a)).collect(),
+            None => args
+                .map(|_| Err(Failure::NotRegistered(name.to_owned())))
+                .collect(),
         }
     }
 }

@@ -1,17 +1,17 @@
 //! One worker process, seen from the pool: start and handshake, calls, and its end.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::os::fd::OwnedFd;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, BufReader};
+use tokio::io::BufReader;
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::process::{Child, ChildStderr, Command};
-use tokio::task::JoinHandle;
+use tokio::sync::oneshot;
 
 use super::builder::Config;
 use super::error::{ExitInfo, WorkerCrashed, WorkerStartError};
@@ -246,7 +246,6 @@ impl Worker {
     pub(crate) async fn kill(&mut self) {
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
-        self.stderr.stop();
     }
 
     /// Stops an idle worker gracefully: closes its socket, so it exits, and reaps it
@@ -261,7 +260,6 @@ impl Worker {
                 let _ = self.child.wait().await;
             }
         }
-        self.stderr.stop();
     }
 }
 
@@ -294,53 +292,59 @@ fn registry_mismatch(ours: &[(String, String)], theirs: &[(String, String)]) -> 
     }
 }
 
-/// A worker's stderr, forwarded to ours by a task that keeps the last few KiB.
+/// A worker's stderr, forwarded to ours by a thread that keeps the last few KiB. A thread,
+/// not a task: writing to our stderr blocks when whoever reads it is slow, and must not
+/// hold up a runtime thread.
 struct Stderr {
     tail: Arc<Mutex<VecDeque<u8>>>,
-    task: Option<JoinHandle<()>>,
+    /// Resolves (with an error) when the forwarder has seen the end of the pipe.
+    closed: Option<oneshot::Receiver<()>>,
 }
 
 impl Stderr {
     fn forward(pipe: Option<ChildStderr>) -> Stderr {
         let tail = Arc::new(Mutex::new(VecDeque::new()));
-        let task = pipe.map(|mut pipe| {
-            let tail = Arc::clone(&tail);
-            tokio::spawn(async move {
+        let Some(pipe) = pipe.and_then(|p| p.into_owned_fd().ok()) else {
+            return Stderr { tail, closed: None };
+        };
+        let (done, closed) = oneshot::channel::<()>();
+        let shared = Arc::clone(&tail);
+        let spawned = std::thread::Builder::new()
+            .name("aio-worker-stderr".into())
+            .spawn(move || {
+                let _done = done;
+                let mut pipe = std::fs::File::from(pipe);
                 let mut buf = vec![0u8; 8 << 10];
                 loop {
-                    let n = match pipe.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
+                    let n = match pipe.read(&mut buf) {
+                        Ok(0) => return,
                         Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) => return,
                     };
                     let _ = std::io::stderr().write_all(&buf[..n]);
-                    let mut tail = tail.lock().unwrap_or_else(PoisonError::into_inner);
+                    let mut tail = shared.lock().unwrap_or_else(PoisonError::into_inner);
                     tail.extend(&buf[..n]);
                     let excess = tail.len().saturating_sub(STDERR_TAIL);
                     tail.drain(..excess);
                 }
-            })
-        });
-        Stderr { tail, task }
+            });
+        Stderr {
+            tail,
+            closed: spawned.ok().map(|_| closed),
+        }
     }
 
     /// The tail, once the pipe has closed (or after a short grace: a grandchild may hold
     /// it open).
     async fn tail(&mut self) -> String {
-        if let Some(task) = self.task.take() {
-            let abort = task.abort_handle();
-            if tokio::time::timeout(STDERR_GRACE, task).await.is_err() {
-                abort.abort();
-            }
+        if let Some(closed) = self.closed.take() {
+            let _ = tokio::time::timeout(STDERR_GRACE, closed).await;
         }
         let tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
         let (a, b) = tail.as_slices();
         let mut bytes = a.to_vec();
         bytes.extend_from_slice(b);
         String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    /// Lets the forwarder finish on its own: it ends at the pipe's end of stream.
-    fn stop(&mut self) {
-        self.task.take();
     }
 }

@@ -168,3 +168,57 @@ fn workers_exit_within_a_second_of_their_pool_process_being_killed() {
         );
     }
 }
+
+#[test]
+fn a_missing_worker_executable_is_a_start_error() {
+    run(async {
+        let pool = pool()
+            .worker_exe("/nonexistent/aio-worker")
+            .max_start_failures(2)
+            .build()
+            .unwrap();
+        let (attempts, last) = start_failure(pool.submit(&SQUARE, 2).await);
+        assert_eq!(attempts, 2);
+        assert!(
+            matches!(&last, WorkerStartError::Spawn { exe, .. } if exe.ends_with("aio-worker")),
+            "{last:?}"
+        );
+    });
+}
+
+#[test]
+fn building_a_pool_says_what_is_missing() {
+    // This test binary never called init, so there is no registry to default to.
+    run(async {
+        assert_eq!(
+            aio::ProcessPool::new().unwrap_err(),
+            aio::process::BuildError::NoRegistry
+        );
+        assert_eq!(
+            pool().max_workers(0).build().unwrap_err(),
+            aio::process::BuildError::NoWorkers
+        );
+        let unregistered = pool()
+            .registry(aio::process::Registry::new().register(&SQUARE))
+            .initializer(&INIT_RECORD, 1)
+            .build()
+            .unwrap_err();
+        assert!(matches!(
+            unregistered,
+            aio::process::BuildError::InitializerNotRegistered(_)
+        ));
+    });
+    assert_eq!(
+        pool().build().unwrap_err(),
+        aio::process::BuildError::NoRuntime
+    );
+}
+
+#[test]
+fn pools_handles_and_streams_move_between_tasks() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<aio::ProcessPool>();
+    send_sync::<aio::process::ProcessHandle<String>>();
+    send::<aio::process::ProcessMap<std::ops::Range<u64>, u64, u64>>();
+}

@@ -15,6 +15,24 @@ use super::pool::ProcessPool;
 use super::{Function, Registry, init};
 
 /// What a pool does when a worker dies in the middle of a task.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_blocking::ProcessPool;
+/// use aio_blocking::process::{CrashPolicy, Registry};
+///
+/// // CPython's behaviour: one crash breaks the pool.
+/// let pool = ProcessPool::builder()
+///     .registry(Registry::new())
+///     .crash_policy(CrashPolicy::BreakPool)
+///     .build()
+///     .unwrap();
+/// assert!(pool.broken().is_none());
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CrashPolicy {

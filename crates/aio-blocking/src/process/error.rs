@@ -14,6 +14,27 @@ use super::wire::Failure;
 /// [`CrashPolicy::FailTask`](super::CrashPolicy::FailTask) a pool survives crashes, panics,
 /// timeouts and bad data, and only repeated start failures (or the opt-in
 /// [`CrashPolicy::BreakPool`](super::CrashPolicy::BreakPool)) break it.
+///
+/// # Examples
+///
+/// A function missing from the registry is caught before anything is sent to a worker:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_blocking::ProcessPool;
+/// use aio_blocking::process::{Function, ProcessError, Registry};
+///
+/// const DOUBLE: Function<u32, u32> = Function::new("double", |x| 2 * x);
+/// const TRIPLE: Function<u32, u32> = Function::new("triple", |x| 3 * x);
+///
+/// let pool = ProcessPool::builder().registry(Registry::new().register(&DOUBLE)).build().unwrap();
+/// match pool.submit(&TRIPLE, 1).await {
+///     Err(ProcessError::NotRegistered { name }) => assert_eq!(name, "triple"),
+///     other => panic!("{other:?}"),
+/// }
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProcessError {

@@ -247,6 +247,22 @@ impl ProcessPool {
     /// [`ProcessError::Cancelled`]; running tasks finish either way. Workers stop once the
     /// queue is empty. [`submit`](Self::submit) fails with [`ProcessError::ShutDown`] from
     /// now on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_blocking::ProcessPool;
+    /// use aio_blocking::process::{Function, ProcessError, Registry};
+    ///
+    /// const DOUBLE: Function<u32, u32> = Function::new("double", |x| 2 * x);
+    ///
+    /// let pool = ProcessPool::builder().registry(Registry::new().register(&DOUBLE)).build().unwrap();
+    /// pool.close(false);
+    /// assert_eq!(pool.submit(&DOUBLE, 1).await, Err(ProcessError::ShutDown));
+    /// # }
+    /// ```
     pub fn close(&self, cancel_pending: bool) {
         self.shared.close(cancel_pending);
     }
@@ -280,11 +296,43 @@ impl ProcessPool {
 
     /// Kills every worker now and breaks the pool (CPython 3.14's `kill_workers`): queued
     /// and running tasks fail with [`ProcessError::Broken`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_blocking::ProcessPool;
+    /// use aio_blocking::process::{BrokenCause, Function, ProcessError, Registry};
+    ///
+    /// const DOUBLE: Function<u32, u32> = Function::new("double", |x| 2 * x);
+    ///
+    /// let pool = ProcessPool::builder().registry(Registry::new().register(&DOUBLE)).build().unwrap();
+    /// assert!(pool.broken().is_none());
+    /// pool.terminate();
+    /// assert_eq!(pool.broken().unwrap().cause, BrokenCause::Terminated);
+    /// assert!(matches!(pool.submit(&DOUBLE, 1).await, Err(ProcessError::Broken(_))));
+    /// # }
+    /// ```
     pub fn terminate(&self) {
         self.shared.break_pool(BrokenCause::Terminated);
     }
 
     /// The most workers the pool runs at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_blocking::ProcessPool;
+    /// use aio_blocking::process::Registry;
+    ///
+    /// let pool = ProcessPool::builder().registry(Registry::new()).max_workers(3).build().unwrap();
+    /// assert_eq!(pool.max_workers(), 3);
+    /// assert!(pool.worker_pids().is_empty(), "workers start with the first task");
+    /// # }
+    /// ```
     pub fn max_workers(&self) -> usize {
         self.shared.cfg.max_workers
     }

@@ -1,5 +1,5 @@
 //! Shutting down: `close`, `shutdown`, `terminate` and dropping the pool (§15.8,
-//! §15.15-18, §15.20).
+//! §15.15-18, §15.20-21). Every task ends, one way or another: none is stranded.
 
 use aio::process::{BrokenCause, ProcessError};
 use aio_tests::process_fns::*;
@@ -127,7 +127,7 @@ fn terminate_kills_the_workers_and_breaks_the_pool_15_20() {
 }
 
 #[test]
-fn dropping_the_pool_kills_its_workers() {
+fn dropping_the_pool_kills_its_workers_and_strands_no_task_15_21() {
     run(async {
         let pool = pool().max_workers(2).build().unwrap();
         let running = pool.submit(&SLEEP_MS, 3_600_000);

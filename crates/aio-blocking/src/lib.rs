@@ -1,5 +1,5 @@
-//! Thread and process offload for aio: [`to_thread`] for blocking code, with a
-//! [`CapacityLimiter`] that bounds how many threads it occupies.
+//! Thread and process offload for aio: [`to_thread`] and a [`ThreadPool`] for blocking
+//! code, with a [`CapacityLimiter`] that bounds how many threads it occupies.
 //!
 //! * [`to_thread`] is `asyncio.to_thread`: it runs a blocking closure on Tokio's blocking
 //!   pool, at most `min(32, cpus + 4)` at once by default, carries the caller's `tracing`
@@ -7,6 +7,8 @@
 //!   a cancelled scope starts no new thread work. [`to_thread_cancellable`] hands the
 //!   closure a [`CancelToken`] that is cancelled with the caller's scope.
 //! * [`CapacityLimiter`] is Trio's: a shareable, resizable cap on threads in use.
+//! * [`ThreadPool`] is `ThreadPoolExecutor`: `submit`, an ordered lazy `map`, `shutdown`,
+//!   and a per-thread initializer.
 //!
 //! # Example
 //!
@@ -22,9 +24,11 @@ mod cancel_token;
 mod capacity_limiter;
 mod context;
 mod error;
+mod thread_pool;
 mod to_thread;
 
 pub use cancel_token::CancelToken;
 pub use capacity_limiter::CapacityLimiter;
-pub use error::ToThreadError;
+pub use error::{JobError, SubmitError, ToThreadError};
+pub use thread_pool::{JobHandle, ThreadPool, ThreadPoolBuilder, ThreadPoolMap};
 pub use to_thread::{to_thread, to_thread_cancellable};

@@ -70,4 +70,7 @@ mod guides {
 
     #[doc = include_str!("../../../docs/sync.md")]
     struct Sync;
+
+    #[doc = include_str!("../../../docs/threads-and-processes.md")]
+    struct ThreadsAndProcesses;
 }

@@ -114,6 +114,40 @@ impl Signals {
     }
 }
 
+/// Occupies `limiter`'s only token with a call that blocks until the returned gate opens;
+/// returns once the call is running.
+async fn occupy(
+    limiter: &CapacityLimiter,
+) -> (
+    tokio::task::JoinHandle<Result<(), ToThreadError>>,
+    ThreadGate,
+) {
+    let (running, gate) = (Signals::new(), ThreadGate::new());
+    let (r, g) = (running.clone(), gate.clone());
+    let blocker = tokio::spawn(limiter.to_thread(move || {
+        r.send();
+        g.wait();
+    }));
+    running.wait(1).await;
+    (blocker, gate)
+}
+
+/// Occupies the only worker of `pool` with a job that blocks until the returned gate
+/// opens; returns once the job is running.
+async fn occupy_worker(pool: &ThreadPool) -> (aio::JobHandle<&'static str>, ThreadGate) {
+    let (running, gate) = (Signals::new(), ThreadGate::new());
+    let (r, g) = (running.clone(), gate.clone());
+    let job = pool
+        .submit(move || {
+            r.send();
+            g.wait();
+            "finished"
+        })
+        .unwrap();
+    running.wait(1).await;
+    (job, gate)
+}
+
 /// How many run at once, and the most ever seen.
 #[derive(Clone, Default)]
 struct Concurrency {
@@ -237,15 +271,8 @@ spec! {
     async fn cancelling_before_the_function_starts_means_it_never_runs_14_7() {
         // §14.7: a call waiting for a limiter token is dropped with its task; it never runs.
         let limiter = CapacityLimiter::new(1);
-        let running = Signals::new();
-        let gate = ThreadGate::new();
         let ran = Counter::new();
-        let (r, g) = (running.clone(), gate.clone());
-        let blocker = tokio::spawn(limiter.to_thread(move || {
-            r.send();
-            g.wait();
-        }));
-        running.wait(1).await;
+        let (blocker, gate) = occupy(&limiter).await;
         let r = ran.clone();
         let mut queued = spawn(limiter.to_thread(move || r.incr()));
         assert_pending!(queued.poll());
@@ -304,15 +331,8 @@ spec! {
     async fn a_cancelled_group_does_not_start_its_queued_thread_work() {
         // Tasks waiting for a limiter token when their group is cancelled never start.
         let limiter = CapacityLimiter::new(1);
-        let running = Signals::new();
-        let gate = ThreadGate::new();
         let ran = Counter::new();
-        let (r, g) = (running.clone(), gate.clone());
-        let blocker = tokio::spawn(limiter.to_thread(move || {
-            r.send();
-            g.wait();
-        }));
-        running.wait(1).await;
+        let (blocker, gate) = occupy(&limiter).await;
         let (l, r) = (limiter.clone(), ran.clone());
         TaskGroup::<BoxError>::scope(|tg| async move {
             for _ in 0..3 {
@@ -409,9 +429,10 @@ spec! {
 }
 
 threads_spec! {
-    async fn the_callers_span_and_subscriber_reach_the_thread() {
-        // The subscriber is set for this thread only (with_default); the event logged on
-        // the blocking thread still reaches it, inside the caller's span (§14.4).
+    async fn the_callers_span_is_entered_in_the_thread_14_4() {
+        // §14.4: asyncio copies the contextvars into the thread; aio, the tracing span and
+        // subscriber. The subscriber is set for this thread only (set_default); the event
+        // logged on the blocking thread still reaches it, inside the caller's span.
         let recorder = Recorder::leaked();
         let _default = tracing::subscriber::set_default(recorder);
         let span = tracing::info_span!("request", id = 7);
@@ -552,13 +573,8 @@ threads_spec! {
     async fn a_pending_job_that_is_cancelled_never_runs_14_7() {
         // §14.7: cancel() works until the job starts; a running job cannot be cancelled.
         let pool = ThreadPool::new(1);
-        let (running, gate, ran) = (Signals::new(), ThreadGate::new(), Counter::new());
-        let (r, g) = (running.clone(), gate.clone());
-        let first = pool.submit(move || {
-            r.send();
-            g.wait();
-        }).unwrap();
-        running.wait(1).await;
+        let ran = Counter::new();
+        let (first, gate) = occupy_worker(&pool).await;
         let r = ran.clone();
         let second = pool.submit(move || r.incr()).unwrap();
         assert!(!first.cancel(), "a running job cannot be cancelled");
@@ -568,7 +584,7 @@ threads_spec! {
         // Awaiting a cancelled job does not wait for the worker to reach it.
         assert_eq!(second.await, Err(JobError::Cancelled));
         gate.open();
-        assert_eq!(first.await, Ok(()));
+        assert_eq!(first.await, Ok("finished"));
         pool.shutdown(false).await;
         assert_eq!(ran.get(), 0);
     }
@@ -578,13 +594,8 @@ threads_spec! {
     async fn dropping_the_handle_of_a_pending_job_cancels_it_and_detach_does_not() {
         // Cancelling the task that awaits `run_in_executor` cancels a job not yet started.
         let pool = ThreadPool::new(1);
-        let (running, gate, ran) = (Signals::new(), ThreadGate::new(), Log::new());
-        let (r, g) = (running.clone(), gate.clone());
-        let first = pool.submit(move || {
-            r.send();
-            g.wait();
-        }).unwrap();
-        running.wait(1).await;
+        let ran = Log::new();
+        let (first, gate) = occupy_worker(&pool).await;
         let (dropped, detached) = (ran.clone(), ran.clone());
         let caller = tokio::spawn(pool.submit(move || dropped.push("dropped")).unwrap());
         caller.abort();
@@ -600,13 +611,8 @@ threads_spec! {
 threads_spec! {
     async fn shutdown_runs_the_queued_jobs_then_waits_for_the_threads() {
         let pool = ThreadPool::new(1);
-        let (running, gate, ran) = (Signals::new(), ThreadGate::new(), Counter::new());
-        let (r, g) = (running.clone(), gate.clone());
-        let first = pool.submit(move || {
-            r.send();
-            g.wait();
-        }).unwrap();
-        running.wait(1).await;
+        let ran = Counter::new();
+        let (first, gate) = occupy_worker(&pool).await;
         let queued: Vec<_> = (0..3)
             .map(|_| {
                 let r = ran.clone();
@@ -631,14 +637,8 @@ threads_spec! {
     async fn shutdown_with_cancel_pending_cancels_the_queued_jobs() {
         // `shutdown(cancel_futures=True)`: the running job finishes, the queued ones never run.
         let pool = ThreadPool::new(1);
-        let (running, gate, ran) = (Signals::new(), ThreadGate::new(), Counter::new());
-        let (r, g) = (running.clone(), gate.clone());
-        let first = pool.submit(move || {
-            r.send();
-            g.wait();
-            "finished"
-        }).unwrap();
-        running.wait(1).await;
+        let ran = Counter::new();
+        let (first, gate) = occupy_worker(&pool).await;
         let queued: Vec<_> = (0..3)
             .map(|_| {
                 let r = ran.clone();

@@ -24,6 +24,11 @@ use crate::JobError;
 ///
 /// If the pool is shut down while the stream still has input, the stream yields the
 /// results of the jobs already submitted, then one [`JobError::Shutdown`], and ends.
+///
+/// # Cancel safety
+///
+/// Dropping a `next()` future loses nothing: a result leaves the stream only when it is
+/// handed out, so the next call returns it.
 #[must_use = "streams do nothing unless polled"]
 pub struct ThreadPoolMap<I, F, T> {
     shared: Arc<Shared>,

@@ -1,13 +1,13 @@
 //! [`CapacityLimiter`]: how many threads offloaded work may occupy at once.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use tokio::sync::Semaphore;
 
-use crate::{CancelToken, ToThreadError, to_thread};
+use crate::CancelToken;
+use crate::futures::ToThread;
 
 /// A cap on how many threads run offloaded work at once: Trio's `CapacityLimiter`, the
 /// `max_workers` of asyncio's default executor.
@@ -235,15 +235,12 @@ impl CapacityLimiter {
     /// assert!(len >= 1);
     /// # }
     /// ```
-    pub fn to_thread<F, T>(
-        &self,
-        f: F,
-    ) -> impl Future<Output = Result<T, ToThreadError>> + use<F, T>
+    pub fn to_thread<F, T>(&self, f: F) -> ToThread<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        to_thread::run(self.clone(), false, move |_| f())
+        ToThread::new(self.clone(), false, move |_| f())
     }
 
     /// [`to_thread_cancellable`](crate::to_thread_cancellable) under this limiter instead of
@@ -278,15 +275,12 @@ impl CapacityLimiter {
     /// assert_eq!(steps, 100);
     /// # }
     /// ```
-    pub fn to_thread_cancellable<F, T>(
-        &self,
-        f: F,
-    ) -> impl Future<Output = Result<T, ToThreadError>> + use<F, T>
+    pub fn to_thread_cancellable<F, T>(&self, f: F) -> ToThread<T>
     where
         F: FnOnce(CancelToken) -> T + Send + 'static,
         T: Send + 'static,
     {
-        to_thread::run(self.clone(), true, f)
+        ToThread::new(self.clone(), true, f)
     }
 
     /// Waits for a token, FIFO.

@@ -32,3 +32,9 @@ pub use capacity_limiter::CapacityLimiter;
 pub use error::{JobError, SubmitError, ToThreadError};
 pub use thread_pool::{JobHandle, ThreadPool, ThreadPoolBuilder, ThreadPoolMap};
 pub use to_thread::{to_thread, to_thread_cancellable};
+
+/// The named futures returned by this crate's functions, for when you need to store one.
+pub mod futures {
+    pub use crate::thread_pool::Shutdown;
+    pub use crate::to_thread::ToThread;
+}

@@ -5,7 +5,10 @@ mod map;
 mod worker;
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 
 pub use job::JobHandle;
 pub use map::ThreadPoolMap;
@@ -216,10 +219,12 @@ impl ThreadPool {
     /// assert!(pool.submit(|| 2).is_err());
     /// # }
     /// ```
-    pub fn shutdown(&self, cancel_pending: bool) -> impl Future<Output = ()> + use<> {
+    pub fn shutdown(&self, cancel_pending: bool) -> Shutdown {
         self.close(cancel_pending);
         let shared = Arc::clone(&self.shared);
-        async move { shared.wait_exited().await }
+        Shutdown {
+            wait: Box::pin(async move { shared.wait_exited().await }),
+        }
     }
 
     /// Shuts the pool down without waiting: `executor.shutdown(wait=False,
@@ -234,6 +239,27 @@ impl ThreadPool {
     /// ```
     pub fn close(&self, cancel_pending: bool) -> usize {
         self.shared.close(cancel_pending)
+    }
+}
+
+/// Future returned by [`ThreadPool::shutdown`]: waits until every thread of the pool has
+/// exited. The shutdown itself has already happened when this exists.
+#[must_use = "the pool is already shut down; await this to wait for its threads"]
+pub struct Shutdown {
+    wait: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Future for Shutdown {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.wait.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shutdown").finish_non_exhaustive()
     }
 }
 

@@ -1,6 +1,7 @@
 //! [`to_thread`] and [`to_thread_cancellable`]: `asyncio.to_thread` on Tokio's blocking
 //! pool.
 
+use std::fmt;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -69,7 +70,7 @@ use crate::{CancelToken, CapacityLimiter, ToThreadError};
 /// # Ok(())
 /// # }
 /// ```
-pub fn to_thread<F, T>(f: F) -> impl Future<Output = Result<T, ToThreadError>> + use<F, T>
+pub fn to_thread<F, T>(f: F) -> ToThread<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -127,14 +128,66 @@ where
 /// assert!(result.is_err(), "the timeout fired, and the thread stopped");
 /// # }
 /// ```
-pub fn to_thread_cancellable<F, T>(
-    f: F,
-) -> impl Future<Output = Result<T, ToThreadError>> + use<F, T>
+pub fn to_thread_cancellable<F, T>(f: F) -> ToThread<T>
 where
     F: FnOnce(CancelToken) -> T + Send + 'static,
     T: Send + 'static,
 {
     CapacityLimiter::default_limiter().to_thread_cancellable(f)
+}
+
+/// Future returned by [`to_thread`], [`to_thread_cancellable`] and their
+/// [`CapacityLimiter`] forms: the value of the function, or why there is none.
+///
+/// A named type, so a call can be stored in a struct; it is `Send`, `Unpin` and
+/// `'static`. See [`to_thread`] for what dropping it does.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_blocking::futures::ToThread;
+///
+/// struct Loading {
+///     config: ToThread<std::io::Result<String>>,
+/// }
+///
+/// let loading = Loading {
+///     config: aio_blocking::to_thread(|| std::fs::read_to_string("/nonexistent/aio.toml")),
+/// };
+/// assert!(loading.config.await.unwrap().is_err());
+/// # }
+/// ```
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct ToThread<T> {
+    call: Pin<Box<dyn Future<Output = Result<T, ToThreadError>> + Send>>,
+}
+
+impl<T> ToThread<T> {
+    pub(crate) fn new<F>(limiter: CapacityLimiter, watch: bool, f: F) -> Self
+    where
+        F: FnOnce(CancelToken) -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        ToThread {
+            call: Box::pin(run(limiter, watch, f)),
+        }
+    }
+}
+
+impl<T> Future for ToThread<T> {
+    type Output = Result<T, ToThreadError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.call.as_mut().poll(cx)
+    }
+}
+
+impl<T> fmt::Debug for ToThread<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ToThread").finish_non_exhaustive()
+    }
 }
 
 /// What the thread reports: `None` if `f` was never started.
@@ -143,11 +196,7 @@ type Outcome<T> = Option<Result<T, String>>;
 /// The body of every `to_thread` flavour. `watch` says whether to cancel the token as soon
 /// as the caller's scope is cancelled (only [`to_thread_cancellable`] hands out its token,
 /// so only it pays for watching).
-pub(crate) async fn run<F, T>(
-    limiter: CapacityLimiter,
-    watch: bool,
-    f: F,
-) -> Result<T, ToThreadError>
+async fn run<F, T>(limiter: CapacityLimiter, watch: bool, f: F) -> Result<T, ToThreadError>
 where
     F: FnOnce(CancelToken) -> T + Send + 'static,
     T: Send + 'static,

@@ -19,8 +19,8 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use aio::{
-    BoxError, CancelError, CancelReason, CancelToken, CapacityLimiter, JobError, TaskGroup,
-    ThreadPool, ToThreadError, to_thread, to_thread_cancellable,
+    BoxError, CancelReason, CancelToken, CapacityLimiter, JobError, TaskGroup, ThreadPool,
+    ToThreadError, to_thread, to_thread_cancellable,
 };
 use futures::StreamExt;
 use tokio::sync::Semaphore;
@@ -312,18 +312,54 @@ fn run_waits_for_threads_the_caller_left_behind_14_9() {
 
 spec! {
     async fn a_cancelled_scope_starts_no_thread_work() {
-        let ran = Counter::new();
-        let r = ran.clone();
-        let out = TaskGroup::<BoxError>::scope(|tg| async move {
+        // The call is dropped at its `.await` like any other future, and `?` never sees the
+        // cancellation: the group reports no failure.
+        let (ran, after) = (Counter::new(), Counter::new());
+        let (r, a) = (ran.clone(), after.clone());
+        let err = TaskGroup::<BoxError>::scope(|tg| async move {
             tg.cancel();
-            // Returns at once, with no suspension for the scope to drop it at.
-            Ok(to_thread(move || r.incr()).await)
+            to_thread(move || r.incr()).await?;
+            a.incr();
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert!(err.is_cancelled());
+        assert_eq!(err.len(), 0, "no failure: {err:?}");
+        assert_eq!(err.as_cancelled().unwrap().reason(), &CancelReason::Explicit);
+        assert_eq!((ran.get(), after.get()), (0, 0));
+    }
+}
+
+spec! {
+    async fn a_call_after_a_shield_in_a_cancelled_task_is_a_cancellation_not_a_failure() {
+        // The shielded work completes; the call right after it is where the cancellation
+        // lands. The task ends cancelled, not failed.
+        let (ran, shielded) = (Counter::new(), Counter::new());
+        let (r, s) = (ran.clone(), shielded.clone());
+        let started = Signals::new();
+        let st = started.clone();
+        let (open, gate) = tokio::sync::oneshot::channel::<()>();
+        let task = TaskGroup::<BoxError>::scope(|tg| async move {
+            let task = tg.spawn(async move {
+                aio::shield(async move {
+                    st.send();
+                    gate.await.unwrap();
+                    s.incr();
+                })
+                .await;
+                to_thread(move || r.incr()).await?;
+                Ok(())
+            })?;
+            started.wait(1).await;
+            tg.cancel();
+            open.send(()).unwrap();
+            Ok(task)
         })
         .await
         .unwrap();
-        let err = out.unwrap_err();
-        assert_eq!(err.as_cancelled().unwrap().reason(), &CancelReason::Explicit);
-        assert_eq!(ran.get(), 0);
+        assert!(matches!(task.result(), Err(aio::TaskError::Cancelled(_))));
+        assert_eq!((shielded.get(), ran.get()), (1, 0));
     }
 }
 

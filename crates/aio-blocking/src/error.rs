@@ -29,8 +29,8 @@ pub enum ToThreadError {
         /// The panic's message (its payload if that was a string, else a placeholder).
         message: String,
     },
-    /// The function never ran: the caller's scope was cancelled before it could start, or
-    /// the runtime was shutting down.
+    /// The function never ran: the runtime was shutting down. (A cancelled scope drops the
+    /// call instead, as it drops any future.)
     #[error(transparent)]
     Cancelled(#[from] Cancelled),
 }

@@ -30,17 +30,19 @@ use crate::{CancelToken, CapacityLimiter, ToThreadError};
 ///   caller's request, as asyncio copies the `contextvars` into the thread.
 /// * **Panics** in `f` are caught in the thread and returned as
 ///   [`ToThreadError::Panicked`] with the message; they never unwind into the caller.
-/// * **Scopes.** Inside a cancelled aio scope, `to_thread` starts nothing: it returns
-///   [`ToThreadError::Cancelled`] at once. While `f` runs, a cancellation of the scope drops
-///   this future like any other at its `.await` (see *Cancel safety*); `f` cannot be
-///   interrupted. When it must stop early, use [`to_thread_cancellable`].
+/// * **Scopes.** Inside a cancelled aio scope, `to_thread` starts nothing: it suspends,
+///   and the scope drops it there, as it drops any future at its `.await`. The
+///   cancellation never becomes an error value, so `?` cannot report it as a failure of a
+///   task. While `f` runs, a cancellation of the scope drops this future the same way (see
+///   *Cancel safety*); `f` cannot be interrupted. When it must stop early, use
+///   [`to_thread_cancellable`].
 ///
 /// Closures replace asyncio's `*args, **kwargs`: capture what `f` needs with `move`.
 ///
 /// # Errors
 ///
 /// [`ToThreadError::Panicked`] if `f` panicked; [`ToThreadError::Cancelled`] if it never
-/// ran because the caller's scope was cancelled or the runtime is shutting down.
+/// ran because the runtime is shutting down.
 ///
 /// # Panics
 ///
@@ -202,14 +204,15 @@ where
     T: Send + 'static,
 {
     if aio_core::is_cancelled() {
-        return Err(current_cancellation().into());
+        return dropped_by_the_scope().await;
     }
     let token = CancelToken::new();
     // From here on, a drop keeps `f` from starting, or tells it to stop.
     let mut on_drop = CancelOnDrop(Some(token.clone()));
     let permit = limiter.acquire().await;
     if aio_core::is_cancelled() {
-        return Err(current_cancellation().into());
+        drop(permit);
+        return dropped_by_the_scope().await;
     }
     let context = CallerContext::capture();
     let thread_token = token.clone();
@@ -239,17 +242,23 @@ where
         Ok(Some(Ok(value))) => Ok(value),
         Ok(Some(Err(message))) => Err(ToThreadError::Panicked { message }),
         // Not started: the token was cancelled because the scope was.
-        Ok(None) => Err(seen.unwrap_or_else(current_cancellation).into()),
+        Ok(None) => {
+            debug_assert!(
+                seen.is_some(),
+                "only a cancelled scope cancels the token here"
+            );
+            dropped_by_the_scope().await
+        }
         // The blocking pool refused or dropped the task: the runtime is shutting down.
         Err(_) => Err(Cancelled::new(CancelReason::Shutdown).into()),
     }
 }
 
-/// The cancellation of the caller's scope, which is known to be cancelled.
-fn current_cancellation() -> Cancelled {
-    aio_core::cancelled()
-        .now_or_never()
-        .unwrap_or_else(|| Cancelled::new(CancelReason::Explicit))
+/// Where a call inside a cancelled scope ends: suspended, so that the scope drops it, as it
+/// drops any future at its next `.await`. A cancellation is never turned into an error
+/// value here, so `?` cannot pass it on as a failure.
+async fn dropped_by_the_scope<T>() -> Result<T, ToThreadError> {
+    std::future::pending().await
 }
 
 /// Waits for the thread, and cancels its token as soon as the caller's scope is cancelled.

@@ -71,6 +71,14 @@ impl ThreadPool {
     /// # Panics
     ///
     /// If `max_workers` is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let pool = aio_blocking::ThreadPool::new(4);
+    /// assert_eq!(pool.max_workers(), 4);
+    /// assert_eq!(pool.threads(), 0); // threads start with the first jobs
+    /// ```
     #[track_caller]
     pub fn new(max_workers: usize) -> Self {
         Self::builder().max_workers(max_workers).build()

@@ -157,6 +157,19 @@ impl<T> JobHandle<T> {
     }
 
     /// Lets the job run with nobody waiting for its result.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let pool = aio_blocking::ThreadPool::new(1);
+    /// let (done, ran) = std::sync::mpsc::channel();
+    /// pool.submit(move || done.send("flushed").unwrap()).unwrap().detach();
+    /// pool.shutdown(false).await;
+    /// assert_eq!(ran.recv().unwrap(), "flushed");
+    /// # }
+    /// ```
     pub fn detach(mut self) {
         self.detached = true;
     }

@@ -24,7 +24,9 @@
 //!   [`Semaphore`], [`BoundedSemaphore`], [`Barrier`], [`Queue`], [`PriorityQueue`] and
 //!   [`LifoQueue`], with their guards and errors, are also at the top level, as
 //!   `asyncio.Lock` and friends are; their named futures are in [`sync`].
-//! * [`blocking`]: thread and process offload.
+//! * [`blocking`]: thread and process offload. [`to_thread`], [`CapacityLimiter`] and
+//!   [`ThreadPool`], with their handles and errors, are also at the top level, as
+//!   `asyncio.to_thread` is.
 //!
 //! The guide lives in the repository's `docs/` folder; `docs/asyncio-to-aio.md` maps each
 //! asyncio idiom to its aio twin.
@@ -42,6 +44,11 @@ pub use aio_sync::{
 
 #[doc(inline)]
 pub use aio_blocking as blocking;
+
+pub use aio_blocking::{
+    CancelToken, CapacityLimiter, JobError, JobHandle, SubmitError, ThreadPool, ThreadPoolBuilder,
+    ThreadPoolMap, ToThreadError, to_thread, to_thread_cancellable,
+};
 
 /// The guides in `docs/`, compiled and run as doctests so their code cannot rot.
 #[cfg(doctest)]
@@ -63,4 +70,7 @@ mod guides {
 
     #[doc = include_str!("../../../docs/sync.md")]
     struct Sync;
+
+    #[doc = include_str!("../../../docs/threads-and-processes.md")]
+    struct ThreadsAndProcesses;
 }

@@ -3,8 +3,8 @@
 //! The tour runs each example of this folder (`fetch_all`, `timeouts`,
 //! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `supervisor`,
 //! `bounded_crawl`, `server_start`, `task_tree`, `barrier_phases`, `producer_consumer`,
-//! `rate_limit`, `condition_items`, `event_signal`, `priority_jobs`, `cpu_bound`,
-//! `crash_resilience`) and adds short sections
+//! `rate_limit`, `condition_items`, `event_signal`, `priority_jobs`, `read_files`,
+//! `blocking_sdk`, `cpu_bound`, `crash_resilience`) and adds short sections
 //! of its own for what they do not cover: task handles, ending a group with `cancel()`,
 //! panics, nested groups and cancel reasons, your own error type, and the runtimes `run`
 //! and `run_with` build. Every section asserts what it prints, so a tour that finishes is a
@@ -38,6 +38,8 @@
 
 #[path = "barrier_phases.rs"]
 mod barrier_phases;
+#[path = "blocking_sdk.rs"]
+mod blocking_sdk;
 #[path = "bounded_crawl.rs"]
 mod bounded_crawl;
 #[path = "cancellation_cleanup.rs"]
@@ -60,6 +62,8 @@ mod priority_jobs;
 mod producer_consumer;
 #[path = "rate_limit.rs"]
 mod rate_limit;
+#[path = "read_files.rs"]
+mod read_files;
 #[path = "server_start.rs"]
 mod server_start;
 #[path = "shield_critical_write.rs"]
@@ -282,6 +286,24 @@ const SECTIONS: &[Section] = &[
             "a LifoQueue gives the newest item first, a stack.",
         ],
         run: priority_jobs::main,
+    },
+    Section {
+        name: "threads",
+        title: "to_thread and ThreadPool: reading files (examples/read_files.rs)",
+        about: &[
+            "aio::to_thread(move || fs::read_to_string(path)) is asyncio.to_thread: the read",
+            "blocks a pool thread, not the runtime. A ThreadPool maps over the files in order.",
+        ],
+        run: read_files::main,
+    },
+    Section {
+        name: "sdk",
+        title: "A blocking SDK under a CapacityLimiter (examples/blocking_sdk.rs)",
+        about: &[
+            "Twenty tasks, one limiter of four: never more than four threads inside the SDK.",
+            "to_thread_cancellable's token stops a long export when a timeout fires.",
+        ],
+        run: blocking_sdk::main,
     },
     Section {
         name: "cpu",

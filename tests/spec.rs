@@ -8,6 +8,7 @@
 #[macro_use]
 mod support;
 
+mod blocking_threads;
 mod core_drop;
 mod core_gather;
 mod core_handle;

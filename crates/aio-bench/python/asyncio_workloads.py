@@ -377,6 +377,27 @@ def noop(x):
     return x
 
 
+@workload("to_thread_sequential", 10_000)
+async def to_thread_sequential(n):
+    total = 0
+    t0 = time.perf_counter()
+    for i in range(n):
+        total += await asyncio.to_thread(noop, i)
+    secs = time.perf_counter() - t0
+    assert total == n * (n - 1) // 2, "a result is wrong"
+    return secs
+
+
+@workload("to_thread_concurrent", 10_000)
+async def to_thread_concurrent(n):
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        calls = [tg.create_task(asyncio.to_thread(noop, i)) for i in range(n)]
+    secs = time.perf_counter() - t0
+    assert sum(t.result() for t in calls) == n * (n - 1) // 2, "a result is wrong"
+    return secs
+
+
 async def process_pool_run(n, work):
     # A pool of two warm workers, as the Rust side has; only `work` is timed.
     import concurrent.futures as cf

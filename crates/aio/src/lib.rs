@@ -24,8 +24,10 @@
 //!   [`Semaphore`], [`BoundedSemaphore`], [`Barrier`], [`Queue`], [`PriorityQueue`] and
 //!   [`LifoQueue`], with their guards and errors, are also at the top level, as
 //!   `asyncio.Lock` and friends are; their named futures are in [`sync`].
-//! * [`blocking`]: thread and process offload. [`ProcessPool`] is also at the top level, and
-//!   [`process`] holds the rest of process offload: `init`, the registry, handles, errors.
+//! * [`blocking`]: thread and process offload. [`to_thread`], [`CapacityLimiter`] and
+//!   [`ThreadPool`], with their handles and errors, are also at the top level, as
+//!   `asyncio.to_thread` is; so is [`ProcessPool`], and [`process`] holds the rest of
+//!   process offload: `init`, the registry, handles, errors.
 //!
 //! The guide lives in the repository's `docs/` folder; `docs/asyncio-to-aio.md` maps each
 //! asyncio idiom to its aio twin.
@@ -43,6 +45,11 @@ pub use aio_sync::{
 
 #[doc(inline)]
 pub use aio_blocking as blocking;
+
+pub use aio_blocking::{
+    CancelToken, CapacityLimiter, JobError, JobHandle, SubmitError, ThreadPool, ThreadPoolBuilder,
+    ThreadPoolMap, ToThreadError, to_thread, to_thread_cancellable,
+};
 
 #[cfg(unix)]
 #[doc(inline)]

@@ -20,6 +20,7 @@ mod core;
 mod gather;
 pub(crate) mod process;
 mod sync;
+mod threads;
 
 /// One run of one side of a workload: `(runtime, ops) -> what the run measured`.
 pub(crate) type RunFn = fn(&Runtime, usize) -> Sample;
@@ -178,6 +179,20 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: sync::condition_notify_aio,
             baseline_label: "none",
             baseline: None,
+        },
+        Workload {
+            name: "to_thread_sequential",
+            ops: 10_000,
+            aio: threads::sequential_aio,
+            baseline_label: "tokio spawn_blocking",
+            baseline: Some(threads::sequential_tokio),
+        },
+        Workload {
+            name: "to_thread_concurrent",
+            ops: 10_000,
+            aio: threads::concurrent_aio,
+            baseline_label: "JoinSet of spawn_blocking",
+            baseline: Some(threads::concurrent_tokio),
         },
         Workload {
             name: "procpool_roundtrip_seq",

@@ -1,0 +1,175 @@
+//! The errors of thread offload: [`ToThreadError`], [`JobError`] and [`SubmitError`].
+
+use std::any::Any;
+use std::fmt;
+
+use aio_core::{CancelError, Cancelled};
+
+/// Why [`to_thread`](crate::to_thread) returned no value.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_blocking::{ToThreadError, to_thread};
+///
+/// let err = to_thread(|| -> u32 { panic!("disk on fire") }).await.unwrap_err();
+/// assert_eq!(err.panic_message(), Some("disk on fire"));
+/// assert_eq!(err.to_string(), "the function panicked: disk on fire");
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ToThreadError {
+    /// The function panicked; the panic is caught in the thread and its message kept. Call
+    /// `std::panic::panic_any(message)` on it to re-raise, if that is what you want.
+    #[error("the function panicked: {message}")]
+    Panicked {
+        /// The panic's message (its payload if that was a string, else a placeholder).
+        message: String,
+    },
+    /// The function never ran: the runtime was shutting down. (A cancelled scope drops the
+    /// call instead, as it drops any future.)
+    #[error(transparent)]
+    Cancelled(#[from] Cancelled),
+}
+
+impl ToThreadError {
+    /// The panic's message, if the function panicked.
+    pub fn panic_message(&self) -> Option<&str> {
+        match self {
+            ToThreadError::Panicked { message } => Some(message),
+            ToThreadError::Cancelled(_) => None,
+        }
+    }
+}
+
+impl CancelError for ToThreadError {
+    fn as_cancelled(&self) -> Option<&Cancelled> {
+        match self {
+            ToThreadError::Cancelled(c) => Some(c),
+            ToThreadError::Panicked { .. } => None,
+        }
+    }
+}
+
+/// Why a job of a [`ThreadPool`](crate::ThreadPool) has no value: what awaiting a
+/// [`JobHandle`](crate::JobHandle) and each item of a [`ThreadPoolMap`](crate::ThreadPoolMap)
+/// can fail with.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_blocking::{JobError, ThreadPool};
+///
+/// let pool = ThreadPool::new(1);
+/// let job = pool.submit(|| -> u32 { panic!("bad input") }).unwrap();
+/// assert_eq!(job.await, Err(JobError::Panicked { message: "bad input".into() }));
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum JobError {
+    /// The job panicked; the panic was caught in the worker and its message kept.
+    #[error("the job panicked: {message}")]
+    Panicked {
+        /// The panic's message (its payload if that was a string, else a placeholder).
+        message: String,
+    },
+    /// The job was cancelled before it started, by
+    /// [`JobHandle::cancel`](crate::JobHandle::cancel) or by a shutdown that cancelled the
+    /// pending work. It never ran. (concurrent.futures' `CancelledError`, not a cancelled
+    /// aio scope.)
+    #[error("the job was cancelled before it started")]
+    Cancelled,
+    /// The pool broke before the job started: a worker could not start (its initializer
+    /// panicked), as CPython's `BrokenThreadPool`. The job never ran.
+    #[error("the thread pool is broken: {message}")]
+    Broken {
+        /// What broke it, with the initializer's panic message.
+        message: String,
+    },
+    /// [`ThreadPool::map`](crate::ThreadPool::map) could not submit the job: the pool had
+    /// been shut down. The item was never run, and the map ends after this error.
+    #[error("cannot submit new jobs after the thread pool is shut down")]
+    Shutdown,
+}
+
+/// [`ThreadPool::submit`](crate::ThreadPool::submit) refused a job: the pool is shut down or
+/// broken. [`into_inner`](Self::into_inner) gives the closure back.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_blocking::ThreadPool;
+///
+/// let pool = ThreadPool::new(2);
+/// pool.shutdown(false).await;
+/// let err = pool.submit(|| 42).unwrap_err();
+/// assert!(err.is_shutdown());
+/// assert_eq!(err.into_inner()(), 42);
+/// # }
+/// ```
+pub struct SubmitError<F> {
+    job: F,
+    broken: Option<String>,
+}
+
+impl<F> SubmitError<F> {
+    pub(crate) fn new(job: F, broken: Option<String>) -> Self {
+        SubmitError { job, broken }
+    }
+
+    /// Whether the pool refused because it was shut down (rather than broken).
+    pub fn is_shutdown(&self) -> bool {
+        self.broken.is_none()
+    }
+
+    /// What broke the pool (with the panic message of the initializer), if it is broken.
+    pub fn broken_message(&self) -> Option<&str> {
+        self.broken.as_deref()
+    }
+
+    /// The closure that was refused.
+    pub fn into_inner(self) -> F {
+        self.job
+    }
+}
+
+impl<F> fmt::Debug for SubmitError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubmitError")
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> fmt::Display for SubmitError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.broken {
+            None => f.write_str("cannot submit new jobs after the thread pool is shut down"),
+            Some(message) => write!(
+                f,
+                "cannot submit new jobs: the thread pool is broken: {message}"
+            ),
+        }
+    }
+}
+
+impl<F> std::error::Error for SubmitError<F> {}
+
+/// The message of a caught panic: its payload when that is a string.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}

@@ -4,7 +4,7 @@
 //! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `supervisor`,
 //! `bounded_crawl`, `server_start`, `task_tree`, `barrier_phases`, `producer_consumer`,
 //! `rate_limit`, `condition_items`, `event_signal`, `priority_jobs`, `read_files`,
-//! `blocking_sdk`) and adds short sections
+//! `blocking_sdk`, `cpu_bound`, `crash_resilience`) and adds short sections
 //! of its own for what they do not cover: task handles, ending a group with `cancel()`,
 //! panics, nested groups and cancel reasons, your own error type, and the runtimes `run`
 //! and `run_with` build. Every section asserts what it prints, so a tour that finishes is a
@@ -46,6 +46,10 @@ mod bounded_crawl;
 mod cancellation_cleanup;
 #[path = "condition_items.rs"]
 mod condition_items;
+#[path = "cpu_bound.rs"]
+mod cpu_bound;
+#[path = "crash_resilience.rs"]
+mod crash_resilience;
 #[path = "event_signal.rs"]
 mod event_signal;
 #[path = "fetch_all.rs"]
@@ -302,6 +306,25 @@ const SECTIONS: &[Section] = &[
         run: blocking_sdk::main,
     },
     Section {
+        name: "cpu",
+        title: "ProcessPool: CPU-bound work on every core (examples/cpu_bound.rs)",
+        about: &[
+            "Worker processes run registered functions; init(registry) at the top of main",
+            "makes the program its own worker. submit() is run_in_executor, map() a lazy",
+            "ordered stream with chunks, and more workers count the primes faster.",
+        ],
+        run: cpu_bound::main,
+    },
+    Section {
+        name: "crash",
+        title: "ProcessPool: a worker dies and the pool goes on (examples/crash_resilience.rs)",
+        about: &[
+            "An abort, a timeout or a kill -9 fails only the task it hits, with the signal and",
+            "the worker's last stderr; the worker is replaced. BreakPool is Python's behaviour.",
+        ],
+        run: crash_resilience::main,
+    },
+    Section {
         name: "runtimes",
         title: "run and run_with: asyncio.run on the runtime of your choice",
         about: &[
@@ -313,6 +336,9 @@ const SECTIONS: &[Section] = &[
 ];
 
 fn main() {
+    // First thing: the process pool sections start the tour again as their workers, and
+    // this is where a worker stops being the tour.
+    aio::process::init(cpu_bound::registry().merge(crash_resilience::registry()));
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--list") {
         for section in SECTIONS {

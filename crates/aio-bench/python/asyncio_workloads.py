@@ -398,6 +398,41 @@ async def to_thread_concurrent(n):
     return secs
 
 
+async def process_pool_run(n, work):
+    # A pool of two warm workers, as the Rust side has; only `work` is timed.
+    import concurrent.futures as cf
+    loop = asyncio.get_running_loop()
+    with cf.ProcessPoolExecutor(max_workers=2) as pool:
+        warm = [loop.run_in_executor(pool, noop, i) for i in range(2)]
+        assert await asyncio.gather(*warm) == [0, 1]
+        t0 = time.perf_counter()
+        out = await work(loop, pool)
+        secs = time.perf_counter() - t0
+    assert out == list(range(n)), "lost or reordered results"
+    return secs
+
+
+@workload("procpool_roundtrip_seq", 2_000)
+async def procpool_roundtrip_seq(n):
+    async def work(loop, pool):
+        return [await loop.run_in_executor(pool, noop, i) for i in range(n)]
+    return await process_pool_run(n, work)
+
+
+@workload("procpool_submit_concurrent", 2_000)
+async def procpool_submit_concurrent(n):
+    async def work(loop, pool):
+        return await asyncio.gather(*(loop.run_in_executor(pool, noop, i) for i in range(n)))
+    return await process_pool_run(n, work)
+
+
+@workload("procpool_map_chunk256", 20_000)
+async def procpool_map_chunk256(n):
+    async def work(loop, pool):
+        return list(pool.map(noop, range(n), chunksize=256))
+    return await process_pool_run(n, work)
+
+
 def report(name, ops, secs):
     print(f"{name} ops={ops} secs={secs:.6f} ns_per_op={secs / ops * 1e9:.1f}", flush=True)
 

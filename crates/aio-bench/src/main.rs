@@ -312,6 +312,8 @@ fn to_json(rows: &[Row]) -> String {
 }
 
 fn main() -> ExitCode {
+    // First: the process pool workloads start this binary again as their workers.
+    aio::process::init(workloads::process::registry());
     let opts = match parse_args(std::env::args().skip(1)) {
         Ok(o) => o,
         Err(e) if e.is_empty() => {

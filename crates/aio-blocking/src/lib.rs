@@ -1,5 +1,6 @@
 //! Thread and process offload for aio: [`to_thread`] and a [`ThreadPool`] for blocking
-//! code, with a [`CapacityLimiter`] that bounds how many threads it occupies.
+//! code, with a [`CapacityLimiter`] that bounds how many threads it occupies, and a
+//! [`ProcessPool`] of worker processes for CPU-bound work.
 //!
 //! * [`to_thread`] is `asyncio.to_thread`: it runs a blocking closure on Tokio's blocking
 //!   pool, at most `min(32, cpus + 4)` at once by default, carries the caller's `tracing`
@@ -9,6 +10,10 @@
 //! * [`CapacityLimiter`] is Trio's: a shareable, resizable cap on threads in use.
 //! * [`ThreadPool`] is `ThreadPoolExecutor`: `submit`, an ordered lazy `map`, `shutdown`,
 //!   and a per-thread initializer.
+//! * [`ProcessPool`] is `ProcessPoolExecutor`: registered functions run in worker
+//!   processes, and a crash, a timeout or a cancelled handle fails only its task. The rest
+//!   of process offload (the registry, [`process::init`], handles and errors) is in
+//!   [`process`].
 //!
 //! # Example
 //!
@@ -27,11 +32,17 @@ mod error;
 mod thread_pool;
 mod to_thread;
 
+#[cfg(unix)]
+pub mod process;
+
 pub use cancel_token::CancelToken;
 pub use capacity_limiter::CapacityLimiter;
 pub use error::{JobError, SubmitError, ToThreadError};
 pub use thread_pool::{JobHandle, ThreadPool, ThreadPoolBuilder, ThreadPoolMap};
 pub use to_thread::{to_thread, to_thread_cancellable};
+
+#[cfg(unix)]
+pub use process::ProcessPool;
 
 /// The named futures returned by this crate's functions, for when you need to store one.
 pub mod futures {

@@ -26,7 +26,8 @@
 //!   `asyncio.Lock` and friends are; their named futures are in [`sync`].
 //! * [`blocking`]: thread and process offload. [`to_thread`], [`CapacityLimiter`] and
 //!   [`ThreadPool`], with their handles and errors, are also at the top level, as
-//!   `asyncio.to_thread` is.
+//!   `asyncio.to_thread` is; so is [`ProcessPool`], and [`process`] holds the rest of
+//!   process offload: `init`, the registry, handles, errors.
 //!
 //! The guide lives in the repository's `docs/` folder; `docs/asyncio-to-aio.md` maps each
 //! asyncio idiom to its aio twin.
@@ -49,6 +50,10 @@ pub use aio_blocking::{
     CancelToken, CapacityLimiter, JobError, JobHandle, SubmitError, ThreadPool, ThreadPoolBuilder,
     ThreadPoolMap, ToThreadError, to_thread, to_thread_cancellable,
 };
+
+#[cfg(unix)]
+#[doc(inline)]
+pub use aio_blocking::{ProcessPool, process};
 
 /// The guides in `docs/`, compiled and run as doctests so their code cannot rot.
 #[cfg(doctest)]

@@ -18,6 +18,7 @@ use tokio::runtime::Runtime;
 
 mod core;
 mod gather;
+pub(crate) mod process;
 mod sync;
 mod threads;
 
@@ -192,6 +193,27 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: threads::concurrent_aio,
             baseline_label: "JoinSet of spawn_blocking",
             baseline: Some(threads::concurrent_tokio),
+        },
+        Workload {
+            name: "procpool_roundtrip_seq",
+            ops: 2_000,
+            aio: process::roundtrip_seq_aio,
+            baseline_label: "none (Tokio has no process pool)",
+            baseline: None,
+        },
+        Workload {
+            name: "procpool_submit_concurrent",
+            ops: 2_000,
+            aio: process::submit_concurrent_aio,
+            baseline_label: "none (Tokio has no process pool)",
+            baseline: None,
+        },
+        Workload {
+            name: "procpool_map_chunk256",
+            ops: 20_000,
+            aio: process::map_chunk256_aio,
+            baseline_label: "none (Tokio has no process pool)",
+            baseline: None,
         },
     ]
 }

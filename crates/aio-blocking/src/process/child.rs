@@ -1,0 +1,207 @@
+//! The worker side: what a process started by a pool runs instead of its `main`.
+//!
+//! The worker needs no async runtime. Its main thread writes the handshake, runs the
+//! initializer, then reads calls one at a time, runs them and writes their outcomes. The
+//! pool reads while it writes, so neither side's writes can wait on the other's, whatever
+//! the sizes. The end of the stream (the pool closed it, or the pool's process died) ends
+//! an idle worker at once; a watchdog thread ends a busy one within a tenth of a second of
+//! its parent's death, seen as a change of parent process id. (A thread reading the socket
+//! during calls would see the end of stream too, but costs a thread hand-off per call.)
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::io::{BufReader, BufWriter};
+use std::os::fd::AsFd;
+use std::os::unix::net::UnixStream;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::exit;
+use std::time::Duration;
+
+use super::Registry;
+use super::wire::{
+    Failure, Frame, Header, PROTOCOL, WORKER_ENV, read_frame_blocking, write_frame_blocking,
+};
+
+/// Exit codes of a worker that gives up. A pool reports them in its errors.
+const EXIT_NOT_A_WORKER: i32 = 2;
+const EXIT_INIT_FAILED: i32 = 3;
+const EXIT_PROTOCOL: i32 = 4;
+/// How often the watchdog checks that the parent is alive.
+const WATCHDOG_PERIOD: Duration = Duration::from_millis(100);
+
+thread_local! {
+    /// Where the last panic on this thread happened, recorded by the worker's panic hook.
+    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Whether this process was started by a pool as a worker: the marker is set to the pid of
+/// our parent.
+pub(crate) fn is_worker_process() -> bool {
+    std::env::var(WORKER_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|pid| pid == std::os::unix::process::parent_id())
+}
+
+/// Runs `f`, turning a panic into a [`Failure::Panic`] with its message and location.
+pub(crate) fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, Failure> {
+    PANIC_LOCATION.with(|l| l.borrow_mut().take());
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| Failure::Panic {
+        message: panic_message(payload.as_ref()),
+        location: PANIC_LOCATION.with(|l| l.borrow_mut().take()),
+    })
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+/// Keeps the default panic output (it reaches the pool's stderr) and records the location
+/// for the [`RemotePanic`](super::RemotePanic) error.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if let Some(loc) = info.location() {
+            PANIC_LOCATION.with(|l| *l.borrow_mut() = Some(loc.to_string()));
+        }
+        previous(info);
+    }));
+}
+
+fn die(code: i32, what: std::fmt::Arguments<'_>) -> ! {
+    eprintln!("aio process worker {}: {what}", std::process::id());
+    exit(code)
+}
+
+/// The socket to the pool: the worker's standard input.
+fn pool_socket() -> UnixStream {
+    let fd = match std::io::stdin().as_fd().try_clone_to_owned() {
+        Ok(fd) => fd,
+        Err(e) => die(
+            EXIT_NOT_A_WORKER,
+            format_args!("cannot take the pool's socket from stdin: {e}"),
+        ),
+    };
+    let stream = UnixStream::from(fd);
+    // A Unix socket has a local address; a terminal, pipe or file does not.
+    if let Err(e) = stream.local_addr() {
+        die(
+            EXIT_NOT_A_WORKER,
+            format_args!(
+                "started as a worker, but stdin is not a pool's socket ({e}); \
+                 workers are started by a ProcessPool, not by hand"
+            ),
+        );
+    }
+    stream
+}
+
+/// Serves the pool that started this process, and exits: never returns.
+pub(crate) fn serve(registry: Registry) -> ! {
+    let stream = pool_socket();
+    install_panic_hook();
+    let write_half = match stream.try_clone() {
+        Ok(s) => s,
+        Err(e) => die(EXIT_PROTOCOL, format_args!("cannot clone the socket: {e}")),
+    };
+    let mut writer = BufWriter::with_capacity(64 << 10, write_half);
+    let mut reader = BufReader::with_capacity(64 << 10, stream);
+
+    let hello = Header::Hello {
+        protocol: PROTOCOL,
+        fingerprint: registry.fingerprint(),
+        functions: registry.signatures(),
+    };
+    if write_frame_blocking(&mut writer, &hello, &[]).is_err() {
+        exit(0); // The pool is gone already.
+    }
+    let start = match read_frame_blocking(&mut reader) {
+        Ok(Some(frame)) => frame,
+        // The pool refused the handshake, or went away: nothing to do.
+        Ok(None) => exit(0),
+        Err(e) => die(
+            EXIT_PROTOCOL,
+            format_args!("bad handshake from the pool: {e}"),
+        ),
+    };
+    let Frame {
+        header: Header::Start { initializer },
+        parts,
+    } = start
+    else {
+        die(
+            EXIT_PROTOCOL,
+            format_args!("expected the pool's start message, got {:?}", start.header),
+        )
+    };
+    start_watchdog();
+    let mut ready_parts = Vec::new();
+    if let Some(name) = initializer {
+        let args = parts.first().map_or(&[][..], Vec::as_slice);
+        match registry.call(&name, args) {
+            Ok(out) => ready_parts.push(out),
+            Err(failure) => {
+                let _ = write_frame_blocking(&mut writer, &Header::InitFailed { failure }, &[]);
+                exit(EXIT_INIT_FAILED);
+            }
+        }
+    }
+    let ready: Vec<&[u8]> = ready_parts.iter().map(Vec::as_slice).collect();
+    if write_frame_blocking(&mut writer, &Header::Ready, &ready).is_err() {
+        exit(0);
+    }
+    drop(ready_parts);
+
+    loop {
+        let frame = match read_frame_blocking(&mut reader) {
+            Ok(Some(frame)) => frame,
+            // The pool closed the socket (a graceful stop) or its process died.
+            Ok(None) => exit(0),
+            Err(e) => die(EXIT_PROTOCOL, format_args!("reading from the pool: {e}")),
+        };
+        let Header::Call { id, name } = frame.header else {
+            die(
+                EXIT_PROTOCOL,
+                format_args!("expected a call, got {:?}", frame.header),
+            )
+        };
+        let results = registry.call_each(&name, frame.parts.iter().map(Vec::as_slice));
+        drop(frame.parts);
+        let outcomes = results.iter().map(|r| r.as_ref().err().cloned()).collect();
+        let parts: Vec<&[u8]> = results
+            .iter()
+            .filter_map(|r| r.as_ref().ok().map(Vec::as_slice))
+            .collect();
+        if write_frame_blocking(&mut writer, &Header::Done { id, outcomes }, &parts).is_err() {
+            exit(0); // The pool is gone.
+        }
+    }
+}
+
+/// Exits the worker when its parent dies while it is busy (an idle worker sees the end of
+/// its socket first).
+fn start_watchdog() {
+    let parent = std::os::unix::process::parent_id();
+    let spawned = std::thread::Builder::new()
+        .name("aio-worker-watchdog".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(WATCHDOG_PERIOD);
+                if std::os::unix::process::parent_id() != parent {
+                    exit(0);
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        die(
+            EXIT_PROTOCOL,
+            format_args!("cannot start the watchdog thread: {e}"),
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! One worker process, seen from the pool: start and handshake, calls, and its end.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{Read as _, Write as _};
+use std::os::fd::OwnedFd;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::io::BufReader;
+use tokio::net::UnixStream;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::process::{Child, ChildStderr, Command};
+use tokio::sync::oneshot;
+
+use super::builder::Config;
+use super::error::{ExitInfo, WorkerCrashed, WorkerStartError};
+use super::wire::{Failure, Frame, Header, PROTOCOL, WORKER_ENV, read_frame, write_frame};
+
+/// How much of a worker's stderr is kept for crash reports.
+const STDERR_TAIL: usize = 8 << 10;
+/// How long to wait for a worker to exit after its socket closed or it was told to stop,
+/// before it is killed.
+const EXIT_GRACE: Duration = Duration::from_secs(2);
+/// How long to wait for the last of a dead worker's stderr.
+const STDERR_GRACE: Duration = Duration::from_millis(500);
+
+/// The outcome of one call of a batch: the encoded result, or why there is none.
+pub(crate) type Outcome = Result<Vec<u8>, Failure>;
+
+/// A running, ready worker process.
+pub(crate) struct Worker {
+    child: Child,
+    pid: u32,
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+    stderr: Stderr,
+    /// Calls it has run.
+    pub(crate) calls: usize,
+}
+
+impl Worker {
+    /// Starts a worker and waits until it is ready.
+    pub(crate) async fn start(cfg: &Config) -> Result<Worker, WorkerStartError> {
+        let (ours, theirs) =
+            std::os::unix::net::UnixStream::pair().map_err(|e| WorkerStartError::Spawn {
+                exe: cfg.exe.clone(),
+                message: format!("cannot create a socket pair: {e}"),
+            })?;
+        let spawn_error = |e: std::io::Error| WorkerStartError::Spawn {
+            exe: cfg.exe.clone(),
+            message: e.to_string(),
+        };
+        ours.set_nonblocking(true).map_err(spawn_error)?;
+        let ours = UnixStream::from_std(ours).map_err(spawn_error)?;
+
+        let mut cmd = Command::new(&cfg.exe);
+        cmd.env(WORKER_ENV, std::process::id().to_string())
+            .envs(cfg.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let spawned = cmd.spawn();
+        // The command holds our copy of the worker's end of the socket: close it, so the
+        // worker's death is an end of stream here.
+        drop(cmd);
+        let mut child = spawned.map_err(spawn_error)?;
+        let pid = child.id().unwrap_or_default();
+        let stderr = Stderr::forward(child.stderr.take());
+        let (reader, writer) = ours.into_split();
+        let mut worker = Worker {
+            child,
+            pid,
+            reader: BufReader::with_capacity(64 << 10, reader),
+            writer,
+            stderr,
+            calls: 0,
+        };
+        tracing::debug!(pid, exe = %cfg.exe.display(), "starting a process pool worker");
+        match tokio::time::timeout(cfg.handshake_timeout, worker.handshake(cfg)).await {
+            Ok(Ok(())) => Ok(worker),
+            Ok(Err(e)) => {
+                worker.kill().await;
+                Err(e)
+            }
+            Err(_) => {
+                worker.kill().await;
+                Err(WorkerStartError::HandshakeTimeout {
+                    after: cfg.handshake_timeout,
+                })
+            }
+        }
+    }
+
+    async fn handshake(&mut self, cfg: &Config) -> Result<(), WorkerStartError> {
+        let hello = self.handshake_frame().await?;
+        let Header::Hello {
+            protocol,
+            fingerprint,
+            functions,
+        } = hello.header
+        else {
+            return Err(handshake_error(format!(
+                "expected a hello, got {:?}",
+                hello.header
+            )));
+        };
+        if protocol != PROTOCOL {
+            return Err(WorkerStartError::ProtocolMismatch {
+                worker: protocol,
+                pool: PROTOCOL,
+            });
+        }
+        if fingerprint != cfg.registry.fingerprint() {
+            return Err(registry_mismatch(&cfg.registry.signatures(), &functions));
+        }
+        let (start, parts) = match &cfg.initializer {
+            Some(init) => (Some(init.name.to_owned()), vec![init.args.as_slice()]),
+            None => (None, vec![]),
+        };
+        write_frame(
+            &mut self.writer,
+            &Header::Start { initializer: start },
+            &parts,
+        )
+        .await
+        .map_err(|e| handshake_error(format!("cannot send the start message: {e}")))?;
+        let ready = self.handshake_frame().await?;
+        match ready.header {
+            Header::Ready => {}
+            Header::InitFailed { failure } => {
+                return Err(WorkerStartError::Initializer {
+                    message: super::ProcessError::from_failure(failure).to_string(),
+                });
+            }
+            other => return Err(handshake_error(format!("expected ready, got {other:?}"))),
+        }
+        if let Some(init) = &cfg.initializer {
+            let out = ready.parts.first().map_or(&[][..], Vec::as_slice);
+            (init.check)(out).map_err(|message| WorkerStartError::Initializer { message })?;
+        }
+        Ok(())
+    }
+
+    /// The next frame of the handshake; the worker's exit is an error here.
+    async fn handshake_frame(&mut self) -> Result<Frame, WorkerStartError> {
+        match read_frame(&mut self.reader).await {
+            Ok(Some(frame)) => Ok(frame),
+            Ok(None) => {
+                let (exit, stderr_tail) = self.ended().await;
+                Err(WorkerStartError::Exited { exit, stderr_tail })
+            }
+            Err(e) => Err(handshake_error(e.to_string())),
+        }
+    }
+
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Runs one call: sends the arguments and reads the outcomes at the same time, so
+    /// neither side's writes can block on the other's. `Err` means the worker died; see
+    /// [`crashed`](Self::crashed).
+    ///
+    /// Not cancel safe: a call dropped half-way leaves the stream mid-frame, so the worker
+    /// must then be killed, which is what the pool does.
+    pub(crate) async fn call(
+        &mut self,
+        id: u64,
+        name: &str,
+        args: &[&[u8]],
+    ) -> Result<Vec<Outcome>, ()> {
+        let header = Header::Call {
+            id,
+            name: name.to_owned(),
+        };
+        let send = async {
+            write_frame(&mut self.writer, &header, args)
+                .await
+                .map_err(|_| ())
+        };
+        let receive = async {
+            match read_frame(&mut self.reader).await {
+                Ok(Some(frame)) => Ok(frame),
+                _ => Err(()),
+            }
+        };
+        let ((), frame) = tokio::try_join!(send, receive)?;
+        self.calls += 1;
+        let Header::Done { id: done, outcomes } = frame.header else {
+            return Err(());
+        };
+        if done != id || outcomes.len() != args.len() {
+            // Not the answer to this call: the worker is not speaking the protocol.
+            return Err(());
+        }
+        let mut parts = frame.parts.into_iter();
+        outcomes
+            .into_iter()
+            .map(|failure| match failure {
+                None => parts.next().map(Ok).ok_or(()),
+                Some(f) => Ok(Err(f)),
+            })
+            .collect()
+    }
+
+    /// After a failed [`call`](Self::call): how the worker ended. Kills it if it is somehow
+    /// still alive.
+    pub(crate) async fn crashed(mut self) -> WorkerCrashed {
+        let (exit, stderr_tail) = self.ended().await;
+        WorkerCrashed {
+            pid: self.pid,
+            exit,
+            stderr_tail,
+        }
+    }
+
+    /// Waits for the process to end (killing it after a grace period) and collects the
+    /// end of its stderr.
+    async fn ended(&mut self) -> (ExitInfo, String) {
+        let status = match tokio::time::timeout(EXIT_GRACE, self.child.wait()).await {
+            Ok(Ok(status)) => Some(status),
+            _ => {
+                let _ = self.child.start_kill();
+                self.child.wait().await.ok()
+            }
+        };
+        let exit = status.map_or(
+            ExitInfo {
+                code: None,
+                signal: None,
+            },
+            ExitInfo::from_status,
+        );
+        (exit, self.stderr.tail().await)
+    }
+
+    /// Resolves when the process has exited (it is then reaped). Cancel safe.
+    pub(crate) async fn exited(&mut self) {
+        let _ = self.child.wait().await;
+    }
+
+    /// Kills the worker and reaps it.
+    pub(crate) async fn kill(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
+    /// Stops an idle worker gracefully: closes its socket, so it exits, and reaps it
+    /// (killing it if it does not exit in time).
+    pub(crate) async fn retire(mut self) {
+        // Dropping the write half shuts the socket down for writing: an end of stream.
+        drop(self.writer);
+        match tokio::time::timeout(EXIT_GRACE, self.child.wait()).await {
+            Ok(_) => {}
+            Err(_) => {
+                let _ = self.child.start_kill();
+                let _ = self.child.wait().await;
+            }
+        }
+    }
+}
+
+fn handshake_error(message: String) -> WorkerStartError {
+    WorkerStartError::Handshake { message }
+}
+
+fn registry_mismatch(ours: &[(String, String)], theirs: &[(String, String)]) -> WorkerStartError {
+    let ours: BTreeMap<&str, &str> = ours.iter().map(|(n, s)| (&**n, &**s)).collect();
+    let theirs: BTreeMap<&str, &str> = theirs.iter().map(|(n, s)| (&**n, &**s)).collect();
+    let missing = ours
+        .keys()
+        .filter(|n| !theirs.contains_key(*n))
+        .map(|n| (*n).to_owned())
+        .collect();
+    let extra = theirs
+        .keys()
+        .filter(|n| !ours.contains_key(*n))
+        .map(|n| (*n).to_owned())
+        .collect();
+    let changed = ours
+        .iter()
+        .filter(|(n, s)| theirs.get(*n).is_some_and(|t| t != *s))
+        .map(|(n, _)| (*n).to_owned())
+        .collect();
+    WorkerStartError::RegistryMismatch {
+        missing,
+        extra,
+        changed,
+    }
+}
+
+/// A worker's stderr, forwarded to ours by a thread that keeps the last few KiB. A thread,
+/// not a task: writing to our stderr blocks when whoever reads it is slow, and must not
+/// hold up a runtime thread.
+struct Stderr {
+    tail: Arc<Mutex<VecDeque<u8>>>,
+    /// Resolves (with an error) when the forwarder has seen the end of the pipe.
+    closed: Option<oneshot::Receiver<()>>,
+}
+
+impl Stderr {
+    fn forward(pipe: Option<ChildStderr>) -> Stderr {
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let Some(pipe) = pipe.and_then(|p| p.into_owned_fd().ok()) else {
+            return Stderr { tail, closed: None };
+        };
+        let (done, closed) = oneshot::channel::<()>();
+        let shared = Arc::clone(&tail);
+        let spawned = std::thread::Builder::new()
+            .name("aio-worker-stderr".into())
+            .spawn(move || {
+                let _done = done;
+                let mut pipe = std::fs::File::from(pipe);
+                let mut buf = vec![0u8; 8 << 10];
+                loop {
+                    let n = match pipe.read(&mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => n,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(_) => return,
+                    };
+                    let _ = std::io::stderr().write_all(&buf[..n]);
+                    let mut tail = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    tail.extend(&buf[..n]);
+                    let excess = tail.len().saturating_sub(STDERR_TAIL);
+                    tail.drain(..excess);
+                }
+            });
+        Stderr {
+            tail,
+            closed: spawned.ok().map(|_| closed),
+        }
+    }
+
+    /// The tail, once the pipe has closed (or after a short grace: a grandchild may hold
+    /// it open).
+    async fn tail(&mut self) -> String {
+        if let Some(closed) = self.closed.take() {
+            let _ = tokio::time::timeout(STDERR_GRACE, closed).await;
+        }
+        let tail = self.tail.lock().unwrap_or_else(PoisonError::into_inner);
+        let (a, b) = tail.as_slices();
+        let mut bytes = a.to_vec();
+        bytes.extend_from_slice(b);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}

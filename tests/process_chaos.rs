@@ -1,0 +1,108 @@
+//! The chaos test: thousands of tasks while workers are killed at random. Every task ends
+//! exactly once, with its right result or `WorkerCrashed`; nothing hangs; no process is
+//! left behind.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use aio::process::ProcessError;
+use aio_tests::process_fns::*;
+
+use crate::process_support::*;
+
+/// A small xorshift generator: enough randomness to pick victims and pauses.
+struct Rng(u64);
+
+impl Rng {
+    fn seeded() -> Rng {
+        let nanos = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        Rng(nanos | 1)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+const TASKS: u64 = 10_000;
+
+#[test]
+fn chaos_every_task_ends_exactly_once_while_workers_are_killed() {
+    run(async {
+        let pool = Arc::new(pool().max_workers(2).build().unwrap());
+        let handles: Vec<_> = (0..TASKS).map(|x| pool.submit(&SQUARE, x)).collect();
+
+        let done = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let killer = {
+            let (pool, done, seen) = (Arc::clone(&pool), Arc::clone(&done), Arc::clone(&seen));
+            std::thread::spawn(move || {
+                let mut rng = Rng::seeded();
+                let mut kills = 0u32;
+                while !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(1 + rng.below(15)));
+                    let pids = pool.worker_pids();
+                    seen.lock().unwrap().extend(pids.iter().copied());
+                    if pids.is_empty() {
+                        continue;
+                    }
+                    let victim = pids[rng.below(pids.len() as u64) as usize];
+                    let status = std::process::Command::new("kill")
+                        .args(["-9", &victim.to_string()])
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                        .unwrap();
+                    kills += u32::from(status.success());
+                }
+                kills
+            })
+        };
+
+        let (mut ok, mut crashed) = (0u64, 0u64);
+        for (x, h) in handles.into_iter().enumerate() {
+            match h.await {
+                Ok(v) => {
+                    assert_eq!(v, x as u64 * x as u64, "task {x} has another's result");
+                    ok += 1;
+                }
+                Err(ProcessError::WorkerCrashed(c)) => {
+                    assert_eq!(c.exit.signal, Some(9), "{c}");
+                    seen.lock().unwrap().insert(c.pid);
+                    crashed += 1;
+                }
+                Err(e) => panic!("task {x} ended with {e}"),
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+        let kills = killer.join().unwrap();
+        assert_eq!(ok + crashed, TASKS);
+        assert!(kills > 0, "the killer never struck");
+        assert!(
+            crashed <= u64::from(kills),
+            "{crashed} crashes from {kills} kills"
+        );
+        assert!(pool.broken().is_none());
+        // Once the pool has noticed the last kills (no worker of its is dead), it works
+        // as before, and leaves nothing behind.
+        while pool
+            .worker_pids()
+            .iter()
+            .any(|&pid| proc_state(pid).is_none_or(|(state, _)| state == 'Z'))
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(pool.submit(&SQUARE, 7).await, Ok(49));
+        seen.lock().unwrap().extend(pool.worker_pids());
+        pool.shutdown(false).await;
+        let seen: Vec<u32> = seen.lock().unwrap().iter().copied().collect();
+        assert_reaped(&seen);
+        eprintln!("chaos: {TASKS} tasks, {kills} kills, {crashed} crashed, {ok} ok");
+    });
+}

@@ -1,0 +1,296 @@
+//! Failures during tasks: crashes, kills, bad data, timeouts and cancellation (§15.1-2,
+//! §15.9-14, §15.22). Each fails only its own task, and a dead worker is replaced, unless
+//! the pool opted into CPython's whole-pool break.
+
+use std::time::Duration;
+
+use aio::process::{BrokenCause, CrashPolicy, ExitInfo, ProcessError};
+use aio_tests::process_fns::*;
+
+use crate::process_support::*;
+
+fn crash(err: &ProcessError) -> &aio::process::WorkerCrashed {
+    match err {
+        ProcessError::WorkerCrashed(c) => c,
+        other => panic!("expected WorkerCrashed, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_worker_killed_mid_task_fails_only_that_task_and_is_replaced_15_1() {
+    run(async {
+        let pool = pool().max_workers(2).build().unwrap();
+        let others: Vec<_> = (0..6).map(|_| pool.submit(&SLEEP_MS, 20)).collect();
+        let killed = pool.submit(&KILL_SELF, ());
+        let queued: Vec<_> = (0..20u64).map(|x| pool.submit(&SQUARE, x)).collect();
+
+        let err = killed.await.unwrap_err();
+        let c = crash(&err);
+        assert_eq!(
+            c.exit,
+            ExitInfo {
+                code: None,
+                signal: Some(9)
+            }
+        );
+        assert!(err.to_string().contains("signal 9 (SIGKILL)"), "{err}");
+        for h in others {
+            h.await.unwrap();
+        }
+        for (x, h) in queued.into_iter().enumerate() {
+            assert_eq!(h.await, Ok(x as u64 * x as u64));
+        }
+        assert!(pool.broken().is_none());
+        wait_reaped(&[c.pid]).await;
+        let after = pool.submit(&PID, ()).await.unwrap();
+        assert_ne!(after, c.pid);
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn break_pool_policy_fails_every_task_like_broken_process_pool_15_1() {
+    run(async {
+        let pool = pool()
+            .max_workers(2)
+            .crash_policy(CrashPolicy::BreakPool)
+            .build()
+            .unwrap();
+        wait_workers_ready(&pool).await;
+        let running = pool.submit(&SLEEP_MS, 60_000);
+        let killed = pool.submit(&KILL_SELF, ());
+        let queued: Vec<_> = (0..10u64).map(|x| pool.submit(&SQUARE, x)).collect();
+
+        crash(&killed.await.unwrap_err());
+        let broken = |r: Result<_, ProcessError>| match r {
+            Err(ProcessError::Broken(b)) => {
+                assert!(matches!(b.cause, BrokenCause::WorkerCrashed(_)), "{b:?}");
+            }
+            other => panic!("expected Broken, got {other:?}"),
+        };
+        broken(running.await.map(u64::from));
+        for h in queued {
+            broken(h.await);
+        }
+        broken(pool.submit(&SQUARE, 1).await);
+        assert!(pool.broken().is_some());
+        pool.shutdown(false).await;
+        assert!(pool.worker_pids().is_empty());
+    });
+}
+
+/// Two workers up, so the kill lands on a running pool.
+async fn wait_workers_ready(pool: &aio::ProcessPool) {
+    let (a, b) = tokio::join!(pool.submit(&SLEEP_MS, 10), pool.submit(&SLEEP_MS, 10));
+    a.unwrap();
+    b.unwrap();
+    wait_workers(pool, 2).await;
+}
+
+#[test]
+fn an_argument_that_fails_to_serialize_fails_that_task_only_15_9() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let err = pool.submit(&PICKY_INTO, Picky(13)).await.unwrap_err();
+        assert!(
+            matches!(&err, ProcessError::SerializeArgs(m) if m.contains("Picky")),
+            "{err:?}"
+        );
+        assert!(
+            pool.worker_pids().is_empty(),
+            "the task never left this process"
+        );
+        assert_eq!(pool.submit(&PICKY_INTO, Picky(12)).await, Ok(12));
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn an_argument_that_fails_to_deserialize_in_the_worker_fails_that_task_only_15_10() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let before = pool.submit(&PID, ()).await.unwrap();
+        let err = pool.submit(&PICKY_INTO, Picky(14)).await.unwrap_err();
+        assert!(
+            matches!(&err, ProcessError::DeserializeArgs(m) if m.contains("Picky")),
+            "{err:?}"
+        );
+        // Deliberately unlike CPython, which breaks the pool: the worker goes on.
+        assert_eq!(pool.submit(&PID, ()).await, Ok(before));
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn a_crash_or_exit_during_the_function_fails_that_task_only_15_11() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let err = pool
+            .submit(&ABORT_WITH, "out of pixels".into())
+            .await
+            .unwrap_err();
+        let c = crash(&err);
+        assert_eq!(c.exit.signal, Some(6));
+        assert!(
+            c.stderr_tail.contains("out of pixels"),
+            "{:?}",
+            c.stderr_tail
+        );
+        assert!(err.to_string().contains("out of pixels"));
+
+        let err = pool.submit(&EXIT_WITH, 3).await.unwrap_err();
+        assert_eq!(
+            crash(&err).exit,
+            ExitInfo {
+                code: Some(3),
+                signal: None
+            }
+        );
+        assert_eq!(pool.submit(&SQUARE, 5).await, Ok(25));
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn a_result_that_fails_to_serialize_or_deserialize_fails_that_task_only_15_12() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let before = pool.submit(&PID, ()).await.unwrap();
+        let err = pool.submit(&PICKY_FROM, 13).await.unwrap_err();
+        assert!(
+            matches!(&err, ProcessError::SerializeResult(m) if m.contains("Picky")),
+            "{err:?}"
+        );
+        let err = pool.submit(&PICKY_FROM, 14).await.unwrap_err();
+        assert!(
+            matches!(&err, ProcessError::DeserializeResult(m) if m.contains("Picky")),
+            "{err:?}"
+        );
+        assert_eq!(pool.submit(&PICKY_FROM, 15).await, Ok(Picky(15)));
+        assert_eq!(pool.submit(&PID, ()).await, Ok(before));
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn a_crash_after_shutdown_began_does_not_deadlock_15_13() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let killed = pool.submit(&KILL_SELF, ());
+        let queued = pool.submit(&SQUARE, 4);
+        pool.close(false);
+        crash(&killed.await.unwrap_err());
+        assert_eq!(
+            queued.await,
+            Ok(16),
+            "queued work still runs on a new worker"
+        );
+        pool.shutdown(false).await;
+        assert!(pool.worker_pids().is_empty());
+    });
+}
+
+#[test]
+fn a_worker_killed_with_a_large_payload_in_flight_is_a_clean_error_15_14() {
+    run(async {
+        let pool = pool()
+            .max_workers(1)
+            .task_timeout(Duration::from_millis(1))
+            .build()
+            .unwrap();
+        let big = "x".repeat(64 << 20);
+        let err = pool.submit(&UPPER, big).await.unwrap_err();
+        assert!(matches!(err, ProcessError::TimedOut { .. }), "{err:?}");
+        assert_eq!(pool.submit(&UPPER, "ok".into()).await, Ok("OK".into()));
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn a_timed_out_task_kills_and_replaces_its_worker() {
+    run(async {
+        let pool = pool()
+            .max_workers(1)
+            .task_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let before = pool.submit(&PID, ()).await.unwrap();
+        let err = pool.submit(&SLEEP_MS, 3_600_000).await.unwrap_err();
+        assert_eq!(
+            err,
+            ProcessError::TimedOut {
+                after: Duration::from_millis(300)
+            }
+        );
+        assert!(!is_our_child(before), "killed and reaped before the error");
+        let after = pool.submit(&PID, ()).await.unwrap();
+        assert_ne!(after, before);
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn cancelling_a_running_task_kills_and_replaces_its_worker_15_22() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let started = marker("running");
+        let running = pool.submit(
+            &TOUCH_THEN_SLEEP,
+            (started.display().to_string(), 3_600_000),
+        );
+        let running = tokio::spawn(running);
+        wait_for_file(&started).await;
+        let pid: u32 = std::fs::read_to_string(&started).unwrap().parse().unwrap();
+        running.abort();
+        wait_reaped(&[pid]).await;
+        let after = pool.submit(&PID, ()).await.unwrap();
+        assert_ne!(after, pid);
+        pool.shutdown(false).await;
+        let _ = std::fs::remove_file(started);
+    });
+}
+
+#[test]
+fn cancelling_a_queued_task_removes_it_from_the_queue() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let first = marker("first");
+        let second = marker("second");
+        let running = pool.submit(&TOUCH_THEN_SLEEP, (first.display().to_string(), 1000));
+        wait_for_file(&first).await;
+        let queued = pool.submit(&TOUCH_THEN_SLEEP, (second.display().to_string(), 0));
+        assert!(format!("{pool:?}").contains("queued: 1"), "{pool:?}");
+        drop(queued);
+        assert!(format!("{pool:?}").contains("queued: 0"), "{pool:?}");
+        let pid = running.await.unwrap();
+        pool.shutdown(false).await;
+        assert!(!second.exists(), "the cancelled task ran");
+        assert_reaped(&[pid]);
+        let _ = std::fs::remove_file(first);
+    });
+}
+
+#[test]
+fn no_zombies_after_crashes_timeouts_and_shutdown() {
+    run(async {
+        let pool = pool()
+            .max_workers(2)
+            .task_timeout(Duration::from_millis(500))
+            .build()
+            .unwrap();
+        let mut pids = vec![pool.submit(&PID, ()).await.unwrap()];
+        pids.extend(pool.worker_pids());
+        if let Err(ProcessError::WorkerCrashed(c)) = pool.submit(&KILL_SELF, ()).await {
+            pids.push(c.pid);
+        }
+        pids.extend(pool.worker_pids());
+        let _ = pool.submit(&SLEEP_MS, 3_600_000).await;
+        pids.extend(pool.worker_pids());
+        let _ = pool.submit(&ABORT_WITH, String::new()).await;
+        pids.push(pool.submit(&PID, ()).await.unwrap());
+        pids.extend(pool.worker_pids());
+        pool.shutdown(false).await;
+        assert!(pids.len() >= 4);
+        assert_reaped(&pids);
+    });
+}

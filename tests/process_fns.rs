@@ -1,0 +1,199 @@
+//! The functions the process pool tests run in workers, shared by the test binary
+//! (`process.rs`) and the worker binary (`process_worker.rs`) so that both build the same
+//! [`Registry`].
+
+use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use aio::process::remote_fn;
+use aio::process::{Function, Registry};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// `x * x`.
+pub fn square(x: u64) -> u64 {
+    x * x
+}
+
+/// The worker's process id.
+pub fn pid((): ()) -> u32 {
+    std::process::id()
+}
+
+/// Sleeps `ms` milliseconds, then returns the worker's pid.
+pub fn sleep_ms(ms: u64) -> u32 {
+    std::thread::sleep(Duration::from_millis(ms));
+    std::process::id()
+}
+
+/// Creates the file `path` (proof that the task ran), sleeps `ms`, returns the pid.
+pub fn touch_then_sleep((path, ms): (String, u64)) -> u32 {
+    std::fs::write(&path, std::process::id().to_string()).expect("cannot create the marker");
+    sleep_ms(ms)
+}
+
+/// Panics with `message`.
+pub fn panics(message: String) -> u32 {
+    panic!("{message}")
+}
+
+/// Sends SIGKILL to its own worker, as an out-of-memory killer would.
+pub fn kill_self((): ()) -> u32 {
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &std::process::id().to_string()])
+        .status();
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// Writes `message` to stderr, then aborts the worker (SIGABRT).
+pub fn abort_with(message: String) -> u32 {
+    eprintln!("{message}");
+    std::process::abort()
+}
+
+/// Exits the worker with `code`, as `sys.exit(code)` would.
+pub fn exit_with(code: i32) -> u32 {
+    std::process::exit(code)
+}
+
+/// The upper-case copy of `s`: a big argument comes back as a big result.
+pub fn upper(s: String) -> String {
+    s.to_ascii_uppercase()
+}
+
+/// `x / 2`, panicking on odd numbers.
+pub fn half(x: u64) -> u64 {
+    assert!(x % 2 == 0, "{x} is odd");
+    x / 2
+}
+
+/// A number that refuses to be serialized when it is 13 and to be deserialized when it
+/// is 14.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Picky(pub u32);
+
+impl Serialize for Picky {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0 == 13 {
+            return Err(serde::ser::Error::custom("13 refuses to be serialized"));
+        }
+        s.serialize_u32(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Picky {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = u32::deserialize(d)?;
+        if n == 14 {
+            return Err(serde::de::Error::custom("14 refuses to be deserialized"));
+        }
+        Ok(Picky(n))
+    }
+}
+
+/// `Picky(n)`.
+pub fn picky_from(n: u32) -> Picky {
+    Picky(n)
+}
+
+/// The number in a `Picky`.
+pub fn picky_into(p: Picky) -> u32 {
+    p.0
+}
+
+static RECORDED: AtomicU32 = AtomicU32::new(0);
+
+/// An initializer that records `value`.
+pub fn init_record(value: u32) -> Result<(), InitError> {
+    RECORDED.store(value, Ordering::SeqCst);
+    Ok(())
+}
+
+/// What [`init_record`] recorded in this worker.
+pub fn initialized((): ()) -> u32 {
+    RECORDED.load(Ordering::SeqCst)
+}
+
+/// An initializer that fails with `message`.
+pub fn init_fail(message: String) -> Result<(), InitError> {
+    Err(InitError(message))
+}
+
+/// An initializer that crashes the worker before it is ready.
+pub fn init_abort((): ()) -> Result<(), InitError> {
+    std::process::abort()
+}
+
+/// An initializer's error.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct InitError(pub String);
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// [`square`].
+pub const SQUARE: Function<u64, u64> = remote_fn!(square);
+/// [`pid`].
+pub const PID: Function<(), u32> = remote_fn!(pid);
+/// [`sleep_ms`].
+pub const SLEEP_MS: Function<u64, u32> = remote_fn!(sleep_ms);
+/// [`touch_then_sleep`].
+pub const TOUCH_THEN_SLEEP: Function<(String, u64), u32> = remote_fn!(touch_then_sleep);
+/// [`panics`].
+pub const PANICS: Function<String, u32> = remote_fn!(panics);
+/// [`kill_self`].
+pub const KILL_SELF: Function<(), u32> = remote_fn!(kill_self);
+/// [`abort_with`].
+pub const ABORT_WITH: Function<String, u32> = remote_fn!(abort_with);
+/// [`exit_with`].
+pub const EXIT_WITH: Function<i32, u32> = remote_fn!(exit_with);
+/// [`upper`].
+pub const UPPER: Function<String, String> = remote_fn!(upper);
+/// [`half`].
+pub const HALF: Function<u64, u64> = remote_fn!(half);
+/// [`picky_from`].
+pub const PICKY_FROM: Function<u32, Picky> = remote_fn!(picky_from);
+/// [`picky_into`].
+pub const PICKY_INTO: Function<Picky, u32> = remote_fn!(picky_into);
+/// [`init_record`].
+pub const INIT_RECORD: Function<u32, Result<(), InitError>> = remote_fn!(init_record);
+/// [`initialized`].
+pub const INITIALIZED: Function<(), u32> = remote_fn!(initialized);
+/// [`init_fail`].
+pub const INIT_FAIL: Function<String, Result<(), InitError>> = remote_fn!(init_fail);
+/// [`init_abort`].
+pub const INIT_ABORT: Function<(), Result<(), InitError>> = remote_fn!(init_abort);
+
+/// A function the worker binary does not register.
+pub const NOT_REGISTERED: Function<u64, u64> = Function::new("tests::not_registered", square);
+
+/// Every function above but [`NOT_REGISTERED`]: the registry of the worker binary.
+pub fn registry() -> Registry {
+    Registry::new()
+        .register(&SQUARE)
+        .register(&PID)
+        .register(&SLEEP_MS)
+        .register(&TOUCH_THEN_SLEEP)
+        .register(&PANICS)
+        .register(&KILL_SELF)
+        .register(&ABORT_WITH)
+        .register(&EXIT_WITH)
+        .register(&UPPER)
+        .register(&HALF)
+        .register(&PICKY_FROM)
+        .register(&PICKY_INTO)
+        .register(&INIT_RECORD)
+        .register(&INITIALIZED)
+        .register(&INIT_FAIL)
+        .register(&INIT_ABORT)
+}
+
+/// A registry that differs from [`registry`]: what a worker built from other code has.
+pub fn other_registry() -> Registry {
+    Registry::new().register(&SQUARE).register(&NOT_REGISTERED)
+}

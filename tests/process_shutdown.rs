@@ -1,0 +1,144 @@
+//! Shutting down: `close`, `shutdown`, `terminate` and dropping the pool (§15.8,
+//! §15.15-18, §15.20-21). Every task ends, one way or another: none is stranded.
+
+use aio::process::{BrokenCause, ProcessError};
+use aio_tests::process_fns::*;
+
+use crate::process_support::*;
+
+#[test]
+fn submit_after_shutdown_is_refused_15_15() {
+    run(async {
+        let pool = pool().build().unwrap();
+        pool.shutdown(false).await;
+        assert_eq!(pool.submit(&SQUARE, 1).await, Err(ProcessError::ShutDown));
+        assert!(
+            ProcessError::ShutDown
+                .to_string()
+                .contains("cannot schedule new tasks after shutdown")
+        );
+    });
+}
+
+#[test]
+fn shutdown_cancel_pending_cancels_a_deep_queue_and_finishes_running_tasks_15_16() {
+    run(async {
+        let pool = pool().max_workers(2).build().unwrap();
+        let started = marker("deep");
+        let running = pool.submit(&TOUCH_THEN_SLEEP, (started.display().to_string(), 300));
+        wait_for_file(&started).await;
+        let queued: Vec<_> = (0..10_000u64)
+            .map(|x| pool.submit(&SLEEP_MS, x % 2))
+            .collect();
+        pool.shutdown(true).await;
+        let pid = running.await.unwrap();
+        let mut cancelled = 0;
+        for h in queued {
+            match h.await {
+                Err(ProcessError::Cancelled) => cancelled += 1,
+                Ok(_) => {} // the second worker took a few before the shutdown
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        assert!(cancelled >= 9_000, "{cancelled} cancelled");
+        assert!(pool.worker_pids().is_empty());
+        assert_reaped(&[pid]);
+        let _ = std::fs::remove_file(started);
+    });
+}
+
+#[test]
+fn a_task_cancelled_right_before_shutdown_does_not_hang_it_15_17() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let running = pool.submit(&SLEEP_MS, 50);
+        let queued = pool.submit(&SLEEP_MS, 3_600_000);
+        drop(queued);
+        pool.shutdown(false).await;
+        running.await.unwrap();
+    });
+}
+
+#[test]
+fn shutdown_completes_queued_work_under_max_tasks_per_child_one_15_8() {
+    run(async {
+        let pool = pool()
+            .max_workers(2)
+            .max_tasks_per_child(1)
+            .build()
+            .unwrap();
+        let handles: Vec<_> = (0..10).map(|_| pool.submit(&PID, ())).collect();
+        pool.shutdown(false).await;
+        let mut pids = Vec::new();
+        for h in handles {
+            pids.push(h.await.unwrap());
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        assert_eq!(pids.len(), 10, "one worker per task");
+        assert_reaped(&pids);
+    });
+}
+
+#[test]
+fn close_without_waiting_with_a_failed_task_does_not_hang_15_18() {
+    run(async {
+        let pool = pool()
+            .max_workers(1)
+            .max_tasks_per_child(1)
+            .build()
+            .unwrap();
+        let failing = pool.submit(&PANICS, "bad".into());
+        let after = pool.submit(&SQUARE, 3);
+        pool.close(false);
+        assert!(matches!(failing.await, Err(ProcessError::RemotePanic(_))));
+        assert_eq!(after.await, Ok(9));
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn terminate_kills_the_workers_and_breaks_the_pool_15_20() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let started = marker("terminate");
+        let running = pool.submit(
+            &TOUCH_THEN_SLEEP,
+            (started.display().to_string(), 3_600_000),
+        );
+        let queued = pool.submit(&SQUARE, 2);
+        wait_for_file(&started).await;
+        let pid: u32 = std::fs::read_to_string(&started).unwrap().parse().unwrap();
+        pool.terminate();
+        for r in [running.await.map(u64::from), queued.await] {
+            assert!(
+                matches!(&r, Err(ProcessError::Broken(b)) if b.cause == BrokenCause::Terminated),
+                "{r:?}"
+            );
+        }
+        assert!(matches!(
+            pool.submit(&SQUARE, 1).await,
+            Err(ProcessError::Broken(_))
+        ));
+        pool.shutdown(false).await;
+        assert_reaped(&[pid]);
+        let _ = std::fs::remove_file(started);
+    });
+}
+
+#[test]
+fn dropping_the_pool_kills_its_workers_and_strands_no_task_15_21() {
+    run(async {
+        let pool = pool().max_workers(2).build().unwrap();
+        let running = pool.submit(&SLEEP_MS, 3_600_000);
+        let queued = pool.submit(&SQUARE, 2);
+        let waiting = pool.submit(&SQUARE, 3);
+        assert_eq!(queued.await, Ok(4));
+        wait_workers(&pool, 2).await;
+        let pids = pool.worker_pids();
+        drop(pool);
+        assert_eq!(running.await, Err(ProcessError::Cancelled));
+        let _ = waiting.await;
+        wait_reaped(&pids).await;
+    });
+}

@@ -63,14 +63,24 @@ fn poll_once<F: Future>(future: F) -> Poll<F::Output> {
     pin!(future).poll(&mut Context::from_waker(&waker))
 }
 
+/// Runs `f` on a new loom thread, with a clone of `shared`.
+fn spawn_with<S, T>(
+    shared: &Arc<S>,
+    f: impl FnOnce(&S) -> T + Send + 'static,
+) -> thread::JoinHandle<T>
+where
+    S: Send + Sync + 'static,
+    T: Send + 'static,
+{
+    let shared = Arc::clone(shared);
+    thread::spawn(move || f(&shared))
+}
+
 #[test]
 fn barrier_releases_both_parties_with_distinct_indices() {
     loom::model(|| {
         let barrier = Arc::new(Barrier::new(2));
-        let other = thread::spawn({
-            let barrier = Arc::clone(&barrier);
-            move || block_on(barrier.wait()).unwrap()
-        });
+        let other = spawn_with(&barrier, |barrier| block_on(barrier.wait()).unwrap());
         let mine = block_on(barrier.wait()).unwrap();
         let theirs = other.join().unwrap();
         let mut indices = [mine, theirs];
@@ -84,14 +94,8 @@ fn barrier_releases_both_parties_with_distinct_indices() {
 fn barrier_arrival_cancelled_while_filling_is_undone_unless_it_tripped() {
     loom::model(|| {
         let barrier = Arc::new(Barrier::new(2));
-        let cancelled = thread::spawn({
-            let barrier = Arc::clone(&barrier);
-            move || poll_once(barrier.wait())
-        });
-        let waiter = thread::spawn({
-            let barrier = Arc::clone(&barrier);
-            move || block_on(barrier.wait())
-        });
+        let cancelled = spawn_with(&barrier, |barrier| poll_once(barrier.wait()));
+        let waiter = spawn_with(&barrier, |barrier| block_on(barrier.wait()));
         let cancelled = cancelled.join().unwrap();
         if let Poll::Ready(index) = cancelled {
             // It tripped the barrier with the waiter.
@@ -109,10 +113,7 @@ fn barrier_arrival_cancelled_while_filling_is_undone_unless_it_tripped() {
         }
         // An arrival that was not undone would leave a party counted that never comes
         // back, and the next round would never fill or never open.
-        let other = thread::spawn({
-            let barrier = Arc::clone(&barrier);
-            move || block_on(barrier.wait()).unwrap()
-        });
+        let other = spawn_with(&barrier, |barrier| block_on(barrier.wait()).unwrap());
         let mine = block_on(barrier.wait()).unwrap();
         assert_eq!(mine + other.join().unwrap(), 1);
         assert!(!barrier.is_broken());
@@ -123,10 +124,7 @@ fn barrier_arrival_cancelled_while_filling_is_undone_unless_it_tripped() {
 fn queue_getter_dropped_after_a_put_loses_no_item() {
     loom::model(|| {
         let queue = Arc::new(Queue::new(0));
-        let getter = thread::spawn({
-            let queue = Arc::clone(&queue);
-            move || poll_once(queue.get())
-        });
+        let getter = spawn_with(&queue, |queue| poll_once(queue.get()));
         queue.put_nowait(7).unwrap();
         let taken = match getter.join().unwrap() {
             Poll::Ready(item) => Some(item.unwrap()),
@@ -141,14 +139,8 @@ fn queue_getter_dropped_after_a_put_loses_no_item() {
 fn queue_item_reserved_for_a_dropped_getter_goes_to_the_next_one() {
     loom::model(|| {
         let queue = Arc::new(Queue::new(0));
-        let dropped = thread::spawn({
-            let queue = Arc::clone(&queue);
-            move || poll_once(queue.get())
-        });
-        let waiting = thread::spawn({
-            let queue = Arc::clone(&queue);
-            move || block_on(queue.get()).unwrap()
-        });
+        let dropped = spawn_with(&queue, |queue| poll_once(queue.get()));
+        let waiting = spawn_with(&queue, |queue| block_on(queue.get()).unwrap());
         queue.put_nowait(1).unwrap();
         // The item was either taken by the dropped get's one poll, or is still there for
         // the waiting one: reserved for it, or passed on to it by the dropped get.
@@ -169,16 +161,10 @@ fn queue_room_given_to_a_dropped_putter_goes_to_the_next_one() {
     loom::model(|| {
         let queue = Arc::new(Queue::new(1));
         queue.put_nowait(0).unwrap();
-        let dropped = thread::spawn({
-            let queue = Arc::clone(&queue);
-            move || {
-                let _ = poll_once(queue.put(1));
-            }
+        let dropped = spawn_with(&queue, |queue| {
+            let _ = poll_once(queue.put(1));
         });
-        let waiting = thread::spawn({
-            let queue = Arc::clone(&queue);
-            move || block_on(queue.put(2)).unwrap()
-        });
+        let waiting = spawn_with(&queue, |queue| block_on(queue.put(2)).unwrap());
         // The waiting put must get room whether or not the dropped one was given it
         // first. The dropped put's item is in the queue if room was given to it before
         // the drop (see `put`'s cancel safety), and gone otherwise.
@@ -199,9 +185,8 @@ fn queue_room_given_to_a_dropped_putter_goes_to_the_next_one() {
 fn queue_bounded_to_one_moves_items_in_order_between_two_waiting_sides() {
     loom::model(|| {
         let queue = Arc::new(Queue::new(1));
-        let producer = thread::spawn({
-            let queue = Arc::clone(&queue);
-            move || (1..=3).for_each(|item| block_on(queue.put(item)).unwrap())
+        let producer = spawn_with(&queue, |queue| {
+            (1..=3).for_each(|item| block_on(queue.put(item)).unwrap())
         });
         let received: Vec<u32> = (0..3).map(|_| block_on(queue.get()).unwrap()).collect();
         producer.join().unwrap();
@@ -214,10 +199,7 @@ fn queue_bounded_to_one_moves_items_in_order_between_two_waiting_sides() {
 fn queue_shutdown_immediate_releases_a_blocked_getter() {
     loom::model(|| {
         let queue = Arc::new(Queue::<u32>::new(0));
-        let getter = thread::spawn({
-            let queue = Arc::clone(&queue);
-            move || block_on(queue.get())
-        });
+        let getter = spawn_with(&queue, |queue| block_on(queue.get()));
         queue.shutdown(true);
         assert_eq!(getter.join().unwrap(), Err(GetError::ShutDown));
     });
@@ -228,10 +210,7 @@ fn queue_join_returns_once_the_last_task_is_done() {
     loom::model(|| {
         let queue = Arc::new(Queue::new(0));
         queue.put_nowait(1).unwrap();
-        let joiner = thread::spawn({
-            let queue = Arc::clone(&queue);
-            move || block_on(queue.join())
-        });
+        let joiner = spawn_with(&queue, |queue| block_on(queue.join()));
         assert_eq!(block_on(queue.get()), Ok(1));
         queue.task_done().unwrap();
         joiner.join().unwrap();

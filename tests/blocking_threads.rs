@@ -584,6 +584,53 @@ spec! {
     }
 }
 
+/// A waiting call is started by the thread that gives a token back, on its caller's own
+/// runtime. Calls left waiting by a runtime that has gone are passed over: the token goes on
+/// to the next call, and in the end back to the limiter.
+#[test]
+fn calls_left_waiting_by_a_dropped_runtime_do_not_hold_a_token() {
+    let limiter = CapacityLimiter::new(1);
+    let here = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (gate, running) = (ThreadGate::new(), Signals::new());
+    let holder = here.spawn(limiter.to_thread({
+        let (gate, running) = (gate.clone(), running.clone());
+        move || {
+            running.send();
+            gate.wait();
+        }
+    }));
+    here.block_on(running.wait(1));
+    // Another runtime queues a thousand calls behind it, and goes away.
+    let gone = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let ran = Counter::new();
+    gone.block_on(async {
+        let calls: Vec<_> = (0..1000)
+            .map(|_| {
+                let ran = ran.clone();
+                tokio::spawn(limiter.to_thread(move || ran.incr()))
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert!(calls.iter().all(|call| !call.is_finished()));
+    });
+    drop(gone);
+    gate.open();
+    here.block_on(holder).unwrap().unwrap();
+    // Every call of the runtime that went away was passed over, not run.
+    assert_eq!(ran.get(), 0);
+    assert_eq!(
+        (limiter.borrowed_tokens(), limiter.available_tokens()),
+        (0, 1)
+    );
+    assert_eq!(here.block_on(limiter.to_thread(|| 7)).unwrap(), 7);
+}
+
 #[test]
 #[should_panic(expected = "at least one token")]
 fn a_limiter_of_zero_tokens_is_refused() {

@@ -1,9 +1,10 @@
 //! [`CapacityLimiter`]: how many threads offloaded work may occupy at once.
 
+use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
+use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::CancelToken;
@@ -48,29 +49,110 @@ pub struct CapacityLimiter {
 }
 
 struct Inner {
-    semaphore: Semaphore,
-    total: AtomicUsize,
-    /// Tokens to swallow as they come back, after a shrink found them borrowed.
-    debt: AtomicUsize,
-    /// Serialises resizes.
-    resize: Mutex<()>,
+    state: Mutex<State>,
 }
 
-/// A borrowed token, given back on drop.
+struct State {
+    total: usize,
+    /// Tokens nobody holds.
+    available: usize,
+    /// Tokens to swallow as they come back, after a shrink found them borrowed.
+    debt: usize,
+    /// Calls waiting for a token, oldest first.
+    waiting: VecDeque<Call>,
+}
+
+/// A call waiting for a token: the closure that runs it on a blocking thread of its caller's
+/// runtime, holding the token it is given.
+pub(crate) struct Call {
+    runtime: Handle,
+    run: Box<dyn FnOnce(Token) + Send>,
+}
+
+impl Call {
+    pub(crate) fn new(run: impl FnOnce(Token) + Send + 'static) -> Self {
+        Call {
+            runtime: Handle::current(),
+            run: Box::new(run),
+        }
+    }
+
+    /// Hands the call to its runtime's blocking pool, with `token`. Returns the token if
+    /// that runtime is shutting down: it drops the call at once, unrun.
+    fn launch(self, token: Token) -> Option<Token> {
+        let Call { runtime, run } = self;
+        let slot = Arc::new(Mutex::new(Some(token)));
+        let handed = Arc::clone(&slot);
+        let thread = runtime.spawn_blocking(move || {
+            let token = handed.lock().unwrap_or_else(PoisonError::into_inner).take();
+            run(token.expect("a call takes its token once"));
+        });
+        if !thread.is_finished() {
+            return None;
+        }
+        // Finished already: it ran, and took the token, or it was refused, and the token
+        // is still here.
+        slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+    }
+}
+
+/// A borrowed token. Given back on drop: straight to the oldest waiting call, whose
+/// closure the thread giving it back hands to the blocking pool, so that a queue of calls
+/// moves on without a round trip through the calling tasks.
 pub(crate) struct Token {
-    inner: Arc<Inner>,
+    /// `None` once the token has been handed on by [`give_back`].
+    inner: Option<Arc<Inner>>,
+}
+
+impl Token {
+    fn new(inner: &Arc<Inner>) -> Self {
+        Token {
+            inner: Some(Arc::clone(inner)),
+        }
+    }
+
+    /// The limiter, without giving the token back.
+    fn into_limiter(mut self) -> Arc<Inner> {
+        self.inner.take().expect("a token holds its limiter")
+    }
 }
 
 impl Drop for Token {
     fn drop(&mut self) {
-        let paid = self
-            .inner
-            .debt
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1))
-            .is_ok();
-        if !paid {
-            self.inner.semaphore.add_permits(1);
+        if let Some(inner) = self.inner.take() {
+            give_back(inner);
         }
+    }
+}
+
+/// Gives a token back: to the oldest waiting call, or to the limiter. A call whose runtime
+/// refuses it hands the token straight back, and the next call gets it: a loop, not a
+/// recursion, however many calls of a runtime that is gone are waiting.
+fn give_back(mut inner: Arc<Inner>) {
+    loop {
+        let call = {
+            let mut state = inner.lock();
+            if state.debt > 0 {
+                state.debt -= 1;
+                return;
+            }
+            let Some(call) = state.waiting.pop_front() else {
+                state.available += 1;
+                return;
+            };
+            call
+        };
+        match call.launch(Token::new(&inner)) {
+            None => return,
+            Some(token) => inner = token.into_limiter(),
+        }
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Every update is a few assignments: a panic cannot leave the state half-done.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -99,10 +181,12 @@ impl CapacityLimiter {
         check_tokens(total_tokens);
         CapacityLimiter {
             inner: Arc::new(Inner {
-                semaphore: Semaphore::new(total_tokens),
-                total: AtomicUsize::new(total_tokens),
-                debt: AtomicUsize::new(0),
-                resize: Mutex::new(()),
+                state: Mutex::new(State {
+                    total: total_tokens,
+                    available: total_tokens,
+                    debt: 0,
+                    waiting: VecDeque::new(),
+                }),
             }),
         }
     }
@@ -145,20 +229,18 @@ impl CapacityLimiter {
 
     /// How many tokens the limiter holds in all.
     pub fn total_tokens(&self) -> usize {
-        self.inner.total.load(Ordering::Acquire)
+        self.inner.lock().total
     }
 
     /// How many tokens are taken now, by functions running or about to run.
     pub fn borrowed_tokens(&self) -> usize {
-        let available = self.inner.semaphore.available_permits();
-        let debt = self.inner.debt.load(Ordering::Acquire);
-        (self.total_tokens() + debt).saturating_sub(available)
+        let state = self.inner.lock();
+        state.total + state.debt - state.available
     }
 
     /// How many tokens are free now.
     pub fn available_tokens(&self) -> usize {
-        let available = self.inner.semaphore.available_permits();
-        available.saturating_sub(self.inner.debt.load(Ordering::Acquire))
+        self.inner.lock().available
     }
 
     /// Changes the number of tokens, for every clone of the limiter.
@@ -186,24 +268,34 @@ impl CapacityLimiter {
     #[track_caller]
     pub fn set_total_tokens(&self, total_tokens: usize) {
         check_tokens(total_tokens);
-        let inner = &*self.inner;
-        let _resizing = inner.resize.lock().unwrap_or_else(PoisonError::into_inner);
-        let old = inner.total.swap(total_tokens, Ordering::AcqRel);
-        if total_tokens > old {
-            let mut grow = total_tokens - old;
-            // Cancel debt first: those tokens are already out and will come back.
-            let _ = inner
-                .debt
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| {
-                    let cancelled = d.min(total_tokens - old);
-                    grow = total_tokens - old - cancelled;
-                    Some(d - cancelled)
-                });
-            inner.semaphore.add_permits(grow);
-        } else {
-            let shrink = old - total_tokens;
-            let forgotten = inner.semaphore.forget_permits(shrink);
-            inner.debt.fetch_add(shrink - forgotten, Ordering::AcqRel);
+        let mut started = Vec::new();
+        {
+            let mut state = self.inner.lock();
+            let old = std::mem::replace(&mut state.total, total_tokens);
+            if total_tokens > old {
+                // Cancel debt first: those tokens are already out and will come back.
+                let grow = total_tokens - old;
+                let cancelled = state.debt.min(grow);
+                state.debt -= cancelled;
+                state.available += grow - cancelled;
+                // New tokens go to the calls that wait, oldest first.
+                while state.available > 0 {
+                    let Some(call) = state.waiting.pop_front() else {
+                        break;
+                    };
+                    state.available -= 1;
+                    started.push(call);
+                }
+            } else {
+                let shrink = old - total_tokens;
+                let taken = state.available.min(shrink);
+                state.available -= taken;
+                state.debt += shrink - taken;
+            }
+        }
+        for call in started {
+            // A token a call's runtime refused goes on to the next call as it drops.
+            drop(call.launch(Token::new(&self.inner)));
         }
     }
 
@@ -283,19 +375,18 @@ impl CapacityLimiter {
         ToThread::new(self.clone(), true, f)
     }
 
-    /// Waits for a token, FIFO.
-    pub(crate) async fn acquire(&self) -> Token {
-        // The semaphore is never closed.
-        let permit = self
-            .inner
-            .semaphore
-            .acquire()
-            .await
-            .unwrap_or_else(|_| unreachable!("the limiter's semaphore is never closed"));
-        permit.forget();
-        Token {
-            inner: Arc::clone(&self.inner),
+    /// Runs `call` with a token: at once if one is free and no call waits, else once the
+    /// calls before it have been given theirs (FIFO).
+    pub(crate) fn start(&self, call: Call) {
+        {
+            let mut state = self.inner.lock();
+            if state.available == 0 || !state.waiting.is_empty() {
+                state.waiting.push_back(call);
+                return;
+            }
+            state.available -= 1;
         }
+        drop(call.launch(Token::new(&self.inner)));
     }
 }
 

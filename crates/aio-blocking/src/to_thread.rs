@@ -10,8 +10,9 @@ use std::task::{Context, Poll, ready};
 use aio_core::futures::Cancellation;
 use aio_core::{CancelReason, Cancelled};
 use futures::FutureExt;
-use tokio::task::{JoinError, JoinHandle};
+use tokio::sync::oneshot::{self, error::RecvError};
 
+use crate::capacity_limiter::Call;
 use crate::context::CallerContext;
 use crate::error::panic_message;
 use crate::{CancelToken, CapacityLimiter, ToThreadError};
@@ -209,21 +210,21 @@ where
     let token = CancelToken::new();
     // From here on, a drop keeps `f` from starting, or tells it to stop.
     let mut on_drop = CancelOnDrop(Some(token.clone()));
-    let permit = limiter.acquire().await;
-    if aio_core::is_cancelled() {
-        drop(permit);
-        return dropped_by_the_scope().await;
-    }
     let context = CallerContext::capture();
     let thread_token = token.clone();
-    let mut handle = tokio::task::spawn_blocking(move || -> Outcome<T> {
-        let _permit = permit;
-        if thread_token.is_cancelled() {
-            return None;
-        }
-        let out = context.run(|| catch_unwind(AssertUnwindSafe(|| f(thread_token))));
-        Some(out.map_err(|p| panic_message(&*p)))
-    });
+    let (report, mut handle) = oneshot::channel::<Outcome<T>>();
+    // The call waits in the limiter's queue, not here: the thread that gives a token back
+    // starts the next call itself. A call dropped while it waits has cancelled its token,
+    // and its thread returns at once.
+    limiter.start(Call::new(move |permit| {
+        let outcome = (!thread_token.is_cancelled()).then(|| {
+            let out = context.run(|| catch_unwind(AssertUnwindSafe(|| f(thread_token))));
+            out.map_err(|p| panic_message(&*p))
+        });
+        // The token goes back as soon as `f` returns, before the caller hears of it.
+        drop(permit);
+        let _ = report.send(outcome);
+    }));
 
     let (joined, seen) = if watch {
         Watch {
@@ -249,7 +250,7 @@ where
             );
             dropped_by_the_scope().await
         }
-        // The blocking pool refused or dropped the task: the runtime is shutting down.
+        // The blocking pool refused or dropped the call: the runtime is shutting down.
         Err(_) => Err(Cancelled::new(CancelReason::Shutdown).into()),
     }
 }
@@ -263,14 +264,14 @@ async fn dropped_by_the_scope<T>() -> Result<T, ToThreadError> {
 
 /// Waits for the thread, and cancels its token as soon as the caller's scope is cancelled.
 struct Watch<'a, T> {
-    handle: &'a mut JoinHandle<Outcome<T>>,
+    handle: &'a mut oneshot::Receiver<Outcome<T>>,
     scope: Cancellation,
     token: &'a CancelToken,
     seen: Option<Cancelled>,
 }
 
 impl<T> Future for Watch<'_, T> {
-    type Output = (Result<Outcome<T>, JoinError>, Option<Cancelled>);
+    type Output = (Result<Outcome<T>, RecvError>, Option<Cancelled>);
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;

@@ -211,7 +211,9 @@ impl<T> ChildCell<T> {
     }
 
     fn set_own(&self, flag: u8) {
-        self.own.fetch_or(flag, Ordering::Relaxed);
+        // One writer: a plain read and write will do, no locked read-modify-write.
+        let own = self.own.load(Ordering::Relaxed);
+        self.own.store(own | flag, Ordering::Relaxed);
     }
 
     /// The node the task hangs under: its group's, or where a detached task was started.

@@ -29,6 +29,51 @@ fn misbehaving(mode: &str) -> aio::process::ProcessPoolBuilder {
 }
 
 #[test]
+fn a_pool_of_this_executable_needs_init() {
+    // This test binary's `main` is the test harness, which never calls `init`: each worker
+    // would run the harness, so the pool refuses to be built rather than start them.
+    run(async {
+        let err = aio::ProcessPool::builder()
+            .registry(registry())
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, aio::process::BuildError::NoInit), "{err}");
+        assert!(err.to_string().contains("init(registry)"), "{err}");
+    });
+}
+
+/// Runs the worker binary with the worker marker set to `pool` and no argument: a program
+/// that gets past `init` prints its usage.
+fn worker_binary_with_marker(pool: u32) -> std::process::Output {
+    Command::new(worker_exe())
+        .env("AIO_PROCESS_WORKER", pool.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_worker_whose_pool_died_before_init_exits_without_running_main() {
+    // A process that has exited, standing for a pool that died while its worker started.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let pool = gone.id();
+    gone.wait().unwrap();
+    let out = worker_binary_with_marker(pool);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("usage"),
+        "main ran: {out:?}"
+    );
+    // A marker naming a live process that is not our parent was inherited from a worker:
+    // that program runs as itself.
+    let out = worker_binary_with_marker(1);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("usage"),
+        "main did not run: {out:?}"
+    );
+}
+
+#[test]
 fn a_worker_that_exits_before_its_handshake_is_a_start_error() {
     run(async {
         // A program whose main does not begin with init: it exits first.

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::error::BuildError;
 use super::pool::ProcessPool;
-use super::{Function, Registry, init};
+use super::{Function, Registry, child, init};
 
 /// What a pool does when a worker dies in the middle of a task.
 ///
@@ -21,6 +21,8 @@ use super::{Function, Registry, init};
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// # // What the first line of a real `main` does: see `process::init`.
+/// # aio_blocking::process::init(aio_blocking::process::Registry::new());
 /// use aio_blocking::ProcessPool;
 /// use aio_blocking::process::{CrashPolicy, Registry};
 ///
@@ -84,6 +86,8 @@ pub(crate) struct Config {
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// # // What the first line of a real `main` does: see `process::init`.
+/// # aio_blocking::process::init(aio_blocking::process::Registry::new());
 /// use std::time::Duration;
 /// use aio_blocking::ProcessPool;
 /// use aio_blocking::process::{CrashPolicy, Registry};
@@ -248,6 +252,10 @@ impl ProcessPoolBuilder {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| BuildError::NoRuntime)?;
         let exe = match self.exe {
             Some(exe) => exe,
+            // Without `init`, a worker started from this executable would run `main`.
+            None if init::registry().is_none() && !child::is_serving() => {
+                return Err(BuildError::NoInit);
+            }
             None => current_exe()?,
         };
         let initializer = self.initializer.transpose()?;

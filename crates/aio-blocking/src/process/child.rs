@@ -14,7 +14,9 @@ use std::io::{BufReader, BufWriter};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
 use std::process::exit;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::Registry;
@@ -23,7 +25,7 @@ use super::wire::{
 };
 
 /// Exit codes of a worker that gives up. A pool reports them in its errors.
-const EXIT_NOT_A_WORKER: i32 = 2;
+pub(crate) const EXIT_NOT_A_WORKER: i32 = 2;
 const EXIT_INIT_FAILED: i32 = 3;
 const EXIT_PROTOCOL: i32 = 4;
 /// How often the watchdog checks that the parent is alive.
@@ -37,10 +39,33 @@ thread_local! {
 /// Whether this process was started by a pool as a worker: the marker is set to the pid of
 /// our parent.
 pub(crate) fn is_worker_process() -> bool {
-    std::env::var(WORKER_ENV)
-        .ok()
-        .and_then(|v| v.parse::<u32>().ok())
-        .is_some_and(|pid| pid == std::os::unix::process::parent_id())
+    marker().is_some_and(|pid| pid == std::os::unix::process::parent_id())
+}
+
+/// Whether this process was started as a worker by a pool that died before the worker got
+/// to [`init`](super::init): the marker names a process that is gone, and we were handed
+/// to another parent. Such a process must not run the program. (A process that merely
+/// inherited the marker, started by a worker, has a live pool in its marker.)
+pub(crate) fn is_orphaned_worker() -> bool {
+    marker().is_some_and(|pid| {
+        pid != std::os::unix::process::parent_id()
+            && Path::new("/proc/self").exists()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+    })
+}
+
+/// The pool pid in this process's worker marker, if it has one.
+fn marker() -> Option<u32> {
+    std::env::var(WORKER_ENV).ok()?.parse().ok()
+}
+
+/// Set while this process serves a pool: a pool built by a function it runs is a pool of
+/// a worker, not of a program that forgot `init`.
+static SERVING: AtomicBool = AtomicBool::new(false);
+
+/// Whether this process is a worker serving its pool.
+pub(crate) fn is_serving() -> bool {
+    SERVING.load(Ordering::Relaxed)
 }
 
 /// Runs `f`, turning a panic into a [`Failure::Panic`] with its message and location.
@@ -104,6 +129,7 @@ fn pool_socket() -> UnixStream {
 
 /// Serves the pool that started this process, and exits: never returns.
 pub(crate) fn serve(registry: Registry) -> ! {
+    SERVING.store(true, Ordering::Relaxed);
     let stream = pool_socket();
     install_panic_hook();
     let write_half = match stream.try_clone() {

@@ -22,6 +22,8 @@ use super::wire::Failure;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
+/// # // What the first line of a real `main` does: see `process::init`.
+/// # aio_blocking::process::init(aio_blocking::process::Registry::new());
 /// use aio_blocking::ProcessPool;
 /// use aio_blocking::process::{Function, ProcessError, Registry};
 ///
@@ -308,4 +310,10 @@ pub enum BuildError {
     /// `max_workers` is zero.
     #[error("max_workers must be at least 1")]
     NoWorkers,
+    /// The pool would run this executable as its workers, but [`init`](super::init) was
+    /// not called: each worker would run the whole program, and start pools of its own.
+    #[error(
+        "this program does not call aio::process::init(registry) at the top of main, so          it cannot be its own worker: call it, or point the pool at a worker binary with          .worker_exe(...)"
+    )]
+    NoInit,
 }

@@ -49,6 +49,11 @@ pub fn init(registry: Registry) {
     if child::is_worker_process() {
         child::serve(registry)
     }
+    // Its pool died before it got here: it has nobody to serve, and must not run the
+    // program in the pool's stead.
+    if child::is_orphaned_worker() {
+        std::process::exit(child::EXIT_NOT_A_WORKER);
+    }
     let _ = REGISTRY.set(Arc::new(registry));
 }
 

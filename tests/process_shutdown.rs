@@ -21,6 +21,25 @@ fn submit_after_shutdown_is_refused_15_15() {
 }
 
 #[test]
+fn a_map_over_an_endless_input_ends_once_the_pool_is_closed() {
+    run(async {
+        use futures::StreamExt;
+        let pool = pool().max_workers(1).build().unwrap();
+        let mut squares = pool.map(&SQUARE, 0u64..).chunksize(4);
+        assert_eq!(squares.next().await, Some(Ok(0)));
+        pool.close(true);
+        // What was in flight ends one way or another; then one refused chunk, and the end.
+        let rest: Vec<_> = squares.collect().await;
+        assert!(rest.len() < 100, "{} items after close", rest.len());
+        assert!(
+            matches!(rest.last(), Some(Err(ProcessError::ShutDown))),
+            "{rest:?}"
+        );
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
 fn shutdown_cancel_pending_cancels_a_deep_queue_and_finishes_running_tasks_15_16() {
     run(async {
         let pool = pool().max_workers(2).build().unwrap();

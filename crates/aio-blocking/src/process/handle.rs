@@ -135,6 +135,11 @@ impl RawHandle {
         }
     }
 
+    /// Whether the pool refused the call outright, without queueing it.
+    pub(crate) fn refused(&self) -> bool {
+        matches!(self.state, State::Failed(_))
+    }
+
     pub(crate) fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Reply> {
         let out = match &mut self.state {
             State::Waiting { reply, .. } => match ready!(Pin::new(reply).poll(cx)) {

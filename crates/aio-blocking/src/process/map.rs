@@ -15,6 +15,7 @@ use super::error::ProcessError;
 use super::handle::{RawHandle, decode};
 use super::pool::{Reply, Shared};
 use super::registry::describe;
+use super::wire::MAX_PARTS;
 
 /// The stream of results of [`ProcessPool::map`](crate::ProcessPool::map), in input order.
 ///
@@ -23,6 +24,10 @@ use super::registry::describe;
 /// call to a worker. So the input may be endless, and memory stays bounded by
 /// `buffered × chunksize` items (Python's `map` read its whole input until 3.14's
 /// `buffersize`).
+///
+/// A chunk the pool refuses outright (the pool is shut down or broken, or the function is
+/// not registered) yields its items' errors, and the stream ends there: the rest of the
+/// input is not read, so that an endless input cannot make an endless stream of errors.
 ///
 /// Dropping the stream cancels its chunks, as dropping a
 /// [`ProcessHandle`](super::ProcessHandle) does.
@@ -104,10 +109,12 @@ where
     ///
     /// # Panics
     ///
-    /// If `n` is 0 (Python's `ValueError` for `chunksize < 1`).
+    /// If `n` is 0 (Python's `ValueError` for `chunksize < 1`), or above 2^24, the most
+    /// items one call carries.
     #[track_caller]
     pub fn chunksize(mut self, n: usize) -> Self {
         assert!(n >= 1, "chunksize must be at least 1");
+        assert!(n <= MAX_PARTS, "chunksize must be at most 2^24 items");
         self.chunksize = n;
         self
     }
@@ -156,6 +163,12 @@ where
                     name: self.name.to_owned(),
                 }))
             };
+            // Refused (the pool is shut down or broken, or the function unknown): every
+            // later chunk would be too, so the input is read no further and the stream
+            // ends after this chunk's errors, even over an endless input.
+            if call.as_ref().is_some_and(RawHandle::refused) {
+                self.items = None;
+            }
             self.in_flight.push_back(Chunk { call, items: slots });
         }
     }

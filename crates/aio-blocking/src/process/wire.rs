@@ -29,7 +29,7 @@ pub(crate) const WORKER_ENV: &str = "AIO_PROCESS_WORKER";
 /// stream is not a pool's.
 const MAX_HEADER: usize = 64 << 20;
 /// The most parts a frame may carry.
-const MAX_PARTS: usize = 1 << 24;
+pub(crate) const MAX_PARTS: usize = 1 << 24;
 /// Frames whose parts add up to less than this are written with one write call.
 const COALESCE: usize = 64 << 10;
 

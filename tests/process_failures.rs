@@ -294,3 +294,85 @@ fn no_zombies_after_crashes_timeouts_and_shutdown() {
         assert_reaped(&pids);
     });
 }
+
+#[test]
+fn a_worker_that_dies_while_its_own_child_holds_the_socket_fails_its_task() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let pid_file = marker("sleeper-pid");
+        let call = pool.submit(&SPAWN_THEN_ABORT, pid_file.display().to_string());
+        let result = tokio::time::timeout(Duration::from_secs(10), call).await;
+        // The sleeper outlives the worker: end it before anything can fail.
+        let sleeper = std::fs::read_to_string(&pid_file).ok();
+        if let Some(pid) = &sleeper {
+            let _ = std::process::Command::new("kill")
+                .args(["-9", pid.trim()])
+                .status();
+        }
+        let _ = std::fs::remove_file(&pid_file);
+        assert!(sleeper.is_some(), "the worker did not start its child");
+
+        let err = result
+            .expect("a task whose worker died is still waiting")
+            .unwrap_err();
+        let c = crash(&err);
+        assert_eq!(c.exit.signal, Some(6), "{err}");
+        wait_reaped(&[c.pid]).await;
+        assert_eq!(pool.submit(&SQUARE, 3).await, Ok(9));
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn a_pool_whose_runtime_shut_down_fails_its_tasks_instead_of_hanging() {
+    let first = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let running_marker = marker("running");
+    let (pool, running) = first.block_on(async {
+        let pool = pool().max_workers(2).build().unwrap();
+        assert_eq!(pool.submit(&SQUARE, 3).await, Ok(9));
+        let running = pool.submit(
+            &TOUCH_THEN_SLEEP,
+            (running_marker.display().to_string(), 60_000),
+        );
+        wait_for_file(&running_marker).await;
+        (pool, running)
+    });
+    // Drops both slots, one of them in the middle of a task.
+    drop(first);
+    let _ = std::fs::remove_file(&running_marker);
+
+    run(async {
+        let guard = Duration::from_secs(10);
+        let ran = tokio::time::timeout(guard, running)
+            .await
+            .expect("a task running when its runtime shut down hangs");
+        assert!(ran.is_err(), "{ran:?}");
+        for x in 0..4u64 {
+            let r = tokio::time::timeout(guard, pool.submit(&SQUARE, x))
+                .await
+                .expect("a task submitted after the runtime shut down hangs");
+            assert!(r.is_err(), "{r:?}");
+        }
+        assert!(pool.worker_pids().is_empty());
+        tokio::time::timeout(guard, pool.shutdown(false))
+            .await
+            .expect("shutdown after the runtime shut down hangs");
+    });
+}
+
+#[test]
+fn map_bounds_its_chunks_in_flight_even_with_the_most_workers_possible() {
+    use futures::TryStreamExt;
+
+    run(async {
+        let pool = pool().max_workers(usize::MAX).build().unwrap();
+        assert_eq!(pool.max_workers(), usize::MAX);
+        let squares: Vec<u64> = pool.map(&SQUARE, 0..5u64).try_collect().await.unwrap();
+        assert_eq!(squares, [0, 1, 4, 9, 16]);
+        pool.shutdown(false).await;
+    });
+}

@@ -191,9 +191,26 @@ pub fn registry() -> Registry {
         .register(&INITIALIZED)
         .register(&INIT_FAIL)
         .register(&INIT_ABORT)
+        .register(&SPAWN_THEN_ABORT)
 }
 
 /// A registry that differs from [`registry`]: what a worker built from other code has.
 pub fn other_registry() -> Registry {
     Registry::new().register(&SQUARE).register(&NOT_REGISTERED)
 }
+
+/// Starts `sleep 3600`, which inherits the worker's standard input (its socket to the
+/// pool), writes the sleeper's pid to the file `path`, and aborts the worker while the
+/// sleeper still holds the socket open.
+pub fn spawn_then_abort(path: String) -> u32 {
+    let sleeper = std::process::Command::new("sleep")
+        .arg("3600")
+        .spawn()
+        .expect("cannot start sleep");
+    std::fs::write(&path, sleeper.id().to_string()).expect("cannot write the pid file");
+    std::mem::forget(sleeper);
+    std::process::abort()
+}
+
+/// [`spawn_then_abort`].
+pub const SPAWN_THEN_ABORT: Function<String, u32> = remote_fn!(spawn_then_abort);

@@ -25,6 +25,10 @@ use super::map::ProcessMap;
 use super::registry::describe;
 use super::worker::{Outcome, Worker};
 
+/// The most chunks a [`ProcessMap`] keeps in flight by default, however many workers the
+/// pool may run: twice `max_workers` up to this.
+const MAP_BUFFERED_CAP: usize = 1024;
+
 /// What a slot sends back for one call: an outcome per argument, or why there is none.
 pub(crate) type Reply = Result<Vec<Outcome>, ProcessError>;
 
@@ -203,6 +207,8 @@ impl ProcessPool {
     /// Nothing is read from `items` until the stream is polled, and then only enough to
     /// keep [`buffered`](ProcessMap::buffered) chunks of
     /// [`chunksize`](ProcessMap::chunksize) items in flight, so `items` may be endless.
+    /// `buffered` is by default twice [`max_workers`](Self::max_workers), but at most
+    /// 1024.
     /// Each item's result comes out on its own; a failure in one item (a panic, bad data)
     /// does not end the stream, and a worker's death fails every item of its chunk.
     ///
@@ -237,7 +243,11 @@ impl ProcessPool {
             f.name(),
             registered,
             items.into_iter(),
-            2 * self.shared.cfg.max_workers,
+            self.shared
+                .cfg
+                .max_workers
+                .saturating_mul(2)
+                .min(MAP_BUFFERED_CAP),
         )
     }
 
@@ -387,17 +397,28 @@ impl Shared {
             return RawHandle::failed(ProcessError::ShutDown);
         }
         st.queue.insert(id, Job { name, parts, reply });
-        let free = st.slots - st.busy;
-        if st.queue.len() > free && st.slots < self.cfg.max_workers {
+        let free = st.slots.saturating_sub(st.busy);
+        let start = st.queue.len() > free && st.slots < self.cfg.max_workers;
+        let guard = start.then(|| {
             st.slots += 1;
             let slot = st.next_slot;
             st.next_slot += 1;
             self.live_slots.send_modify(|n| *n += 1);
-            self.runtime.spawn(run_slot(Arc::clone(self), slot));
-        }
+            SlotGuard {
+                shared: Arc::clone(self),
+                slot,
+                finished: false,
+            }
+        });
         drop(st);
+        let handle = RawHandle::new(id, rx, Arc::downgrade(self));
+        if let Some(guard) = guard {
+            // Outside the lock: a runtime that has shut down drops the slot at once, and
+            // its guard then fails what is queued.
+            self.runtime.spawn(run_slot(guard));
+        }
         self.work.notify_one();
-        RawHandle::new(id, rx, Arc::downgrade(self))
+        handle
     }
 
     /// Takes a queued task out, if it is still queued: its handle was dropped.
@@ -490,20 +511,17 @@ impl Shared {
         }
     }
 
-    /// The oldest queued task whose handle is still alive; the slot is busy from now on.
-    fn take_job(&self) -> Option<(u64, Job)> {
+    /// The oldest queued task whose handle is still alive; the slot is busy until the
+    /// returned guard drops.
+    fn take_job(&self) -> Option<(u64, Job, Busy<'_>)> {
         let mut st = self.lock();
         while let Some((id, job)) = st.queue.pop_first() {
             if !job.reply.is_closed() {
                 st.busy += 1;
-                return Some((id, job));
+                return Some((id, job, Busy { shared: self }));
             }
         }
         None
-    }
-
-    fn job_done(&self) {
-        self.lock().busy -= 1;
     }
 
     fn worker_started(&self, slot: u64, pid: u32) {
@@ -546,28 +564,62 @@ enum End {
     Killed,
 }
 
-/// Marks a slot gone however its task ends, even when the runtime drops it.
+/// Marks a slot gone however its task ends, even when the runtime drops it, before its
+/// first poll or in the middle of a task.
+///
+/// A slot ends on its own only once nothing is queued (or the pool is broken). One that
+/// ends otherwise was dropped by its runtime, which has shut down: if it was the last
+/// slot, no slot can take what is still queued, so those tasks fail now rather than wait
+/// for ever.
 struct SlotGuard {
     shared: Arc<Shared>,
     slot: u64,
+    /// The slot ran to its end.
+    finished: bool,
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
-        {
+        let stranded = {
             let mut st = self.shared.lock();
-            st.slots -= 1;
+            st.slots = st.slots.saturating_sub(1);
             st.pids.remove(&self.slot);
+            if !self.finished && st.slots == 0 {
+                std::mem::take(&mut st.queue)
+            } else {
+                BTreeMap::new()
+            }
+        };
+        self.shared
+            .live_slots
+            .send_modify(|n| *n = n.saturating_sub(1));
+        if !stranded.is_empty() {
+            tracing::warn!(
+                tasks = stranded.len(),
+                "a process pool's runtime shut down with tasks queued"
+            );
         }
-        self.shared.live_slots.send_modify(|n| *n -= 1);
+        for job in stranded.into_values() {
+            let _ = job.reply.send(Err(ProcessError::Cancelled));
+        }
     }
 }
 
-async fn run_slot(shared: Arc<Shared>, slot: u64) {
-    let guard = SlotGuard {
-        shared: Arc::clone(&shared),
-        slot,
-    };
+/// A slot running a task: counted in `busy` until dropped, however the task ends.
+struct Busy<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.busy = st.busy.saturating_sub(1);
+    }
+}
+
+async fn run_slot(mut guard: SlotGuard) {
+    let shared = Arc::clone(&guard.shared);
+    let slot = guard.slot;
     let mut worker: Option<Worker> = None;
     while shared.wait_for_work(slot, &mut worker).await {
         let mut w = match worker.take() {
@@ -585,7 +637,7 @@ async fn run_slot(shared: Arc<Shared>, slot: u64) {
                 }
             },
         };
-        let Some((id, mut job)) = shared.take_job() else {
+        let Some((id, mut job, busy)) = shared.take_job() else {
             worker = Some(w);
             continue;
         };
@@ -627,7 +679,7 @@ async fn run_slot(shared: Arc<Shared>, slot: u64) {
                 })
             }
         };
-        shared.job_done();
+        drop(busy);
         let _ = job.reply.send(reply);
         if let Some(w) = retiring {
             w.retire().await;
@@ -640,7 +692,7 @@ async fn run_slot(shared: Arc<Shared>, slot: u64) {
             w.retire().await;
         }
     }
-    drop(guard);
+    guard.finished = true;
 }
 
 async fn run_job(shared: &Shared, w: &mut Worker, id: u64, job: &mut Job) -> End {

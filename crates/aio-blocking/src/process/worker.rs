@@ -24,6 +24,9 @@ const STDERR_TAIL: usize = 8 << 10;
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long to wait for the last of a dead worker's stderr.
 const STDERR_GRACE: Duration = Duration::from_millis(500);
+/// How long to wait, once a worker has exited during a call, for an answer it sent before
+/// it died.
+const DONE_GRACE: Duration = Duration::from_millis(100);
 
 /// The outcome of one call of a batch: the encoded result, or why there is none.
 pub(crate) type Outcome = Result<Vec<u8>, Failure>;
@@ -164,6 +167,12 @@ impl Worker {
     /// neither side's writes can block on the other's. `Err` means the worker died; see
     /// [`crashed`](Self::crashed).
     ///
+    /// The exchange is raced against the worker's exit: a process it started may hold its
+    /// end of the socket open (a child spawned with the inherited stdin), so the end of the
+    /// stream cannot be relied on to tell that the worker is gone. Once the worker has
+    /// exited, an answer it sent before dying still counts if it can be read within
+    /// [`DONE_GRACE`].
+    ///
     /// Not cancel safe: a call dropped half-way leaves the stream mid-frame, so the worker
     /// must then be killed, which is what the pool does.
     pub(crate) async fn call(
@@ -176,18 +185,31 @@ impl Worker {
             id,
             name: name.to_owned(),
         };
-        let send = async {
-            write_frame(&mut self.writer, &header, args)
-                .await
-                .map_err(|_| ())
+        let frame = {
+            let Worker {
+                child,
+                reader,
+                writer,
+                ..
+            } = &mut *self;
+            let send = async { write_frame(writer, &header, args).await.map_err(|_| ()) };
+            let receive = async {
+                match read_frame(reader).await {
+                    Ok(Some(frame)) => Ok(frame),
+                    _ => Err(()),
+                }
+            };
+            let exchange = async { tokio::try_join!(send, receive) };
+            let mut exchange = std::pin::pin!(exchange);
+            let ((), frame) = tokio::select! {
+                biased;
+                r = &mut exchange => r?,
+                _ = child.wait() => tokio::time::timeout(DONE_GRACE, exchange)
+                    .await
+                    .map_err(|_| ())??,
+            };
+            frame
         };
-        let receive = async {
-            match read_frame(&mut self.reader).await {
-                Ok(Some(frame)) => Ok(frame),
-                _ => Err(()),
-            }
-        };
-        let ((), frame) = tokio::try_join!(send, receive)?;
         self.calls += 1;
         let Header::Done { id: done, outcomes } = frame.header else {
             return Err(());

@@ -76,8 +76,10 @@ pub enum ProcessError {
         /// The function's name.
         name: String,
     },
-    /// The task was queued when the pool was shut down with `cancel_pending`, or dropped.
-    #[error("the task was cancelled before it ran: its pool was shut down")]
+    /// The pool ended the task: it was queued when the pool was shut down with
+    /// `cancel_pending`, or the pool (or the runtime it runs on) went away while the task
+    /// was queued or running.
+    #[error("the task was cancelled: its pool was shut down or went away")]
     Cancelled,
     /// The task was submitted after the pool was shut down (asyncio's "cannot schedule new
     /// futures after shutdown").

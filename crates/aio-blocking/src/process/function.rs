@@ -6,10 +6,12 @@ use std::fmt;
 /// `fn(A) -> R` and the stable name it is called by across the process boundary.
 ///
 /// A handle is what [`submit`](crate::ProcessPool::submit) and
-/// [`map`](crate::ProcessPool::map) take, so a call is type-checked: the argument must be an
-/// `A`, and the handle resolves to an `R`. Only the name and the encoded argument cross to
-/// the worker; there the same handle, listed in the same [`Registry`](super::Registry),
-/// maps the name back to the function. Several arguments travel as a tuple.
+/// [`map`](crate::ProcessPool::map) take, so a call is type-checked against the handle: the
+/// argument must be an `A`, and the handle resolves to an `R`. Only the name and the
+/// encoded argument cross to the worker; there the same handle, listed in the same
+/// [`Registry`](super::Registry), maps the name back to the function. Several arguments
+/// travel as a tuple. The registry knows a function by its name alone, so two handles
+/// must never share a name with different types.
 ///
 /// Declare handles as `const`s or `static`s next to the functions, with
 /// [`remote_fn!`](crate::remote_fn) (named after the function's path) or with

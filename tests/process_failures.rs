@@ -173,6 +173,21 @@ fn a_result_that_fails_to_serialize_or_deserialize_fails_that_task_only_15_12() 
 }
 
 #[test]
+fn a_panic_while_encoding_a_result_is_a_remote_panic_and_the_worker_lives_on() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let before = pool.submit(&PID, ()).await.unwrap();
+        let err = pool.submit(&PICKY_FROM, 16).await.unwrap_err();
+        assert!(
+            matches!(&err, ProcessError::RemotePanic(p) if p.to_string().contains("16 panics")),
+            "{err:?}"
+        );
+        assert_eq!(pool.submit(&PID, ()).await, Ok(before));
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
 fn a_crash_after_shutdown_began_does_not_deadlock_15_13() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();

@@ -70,7 +70,7 @@ pub fn half(x: u64) -> u64 {
 }
 
 /// A number that refuses to be serialized when it is 13 and to be deserialized when it
-/// is 14.
+/// is 14, and panics when it is serialized as 16.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Picky(pub u32);
 
@@ -79,6 +79,7 @@ impl Serialize for Picky {
         if self.0 == 13 {
             return Err(serde::ser::Error::custom("13 refuses to be serialized"));
         }
+        assert!(self.0 != 16, "16 panics when serialized");
         s.serialize_u32(self.0)
     }
 }

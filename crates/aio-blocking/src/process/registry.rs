@@ -78,11 +78,15 @@ impl Registry {
         R: Serialize + 'static,
     {
         let func = f.f;
+        // The whole call, decoding and encoding included, is guarded: a `Deserialize`,
+        // `Serialize` or `Drop` of the user's types may panic too.
         let invoke: Invoke = Arc::new(move |bytes: &[u8]| {
-            let args: A = postcard::from_bytes(bytes)
-                .map_err(|e| Failure::DeserializeArgs(describe::<A>(&e)))?;
-            let out = catch_panic(|| func(args))?;
-            postcard::to_allocvec(&out).map_err(|e| Failure::SerializeResult(describe::<R>(&e)))
+            catch_panic(|| {
+                let args: A = postcard::from_bytes(bytes)
+                    .map_err(|e| Failure::DeserializeArgs(describe::<A>(&e)))?;
+                let out = func(args);
+                postcard::to_allocvec(&out).map_err(|e| Failure::SerializeResult(describe::<R>(&e)))
+            })?
         });
         let entry = Entry {
             signature: format!("fn({}) -> {}", type_name::<A>(), type_name::<R>()),

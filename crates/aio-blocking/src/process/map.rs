@@ -119,7 +119,7 @@ where
         self
     }
 
-    /// Chunks in flight at most (default: twice the pool's `max_workers`).
+    /// Chunks in flight at most (default: twice the pool's `max_workers`, at most 1024).
     ///
     /// # Panics
     ///

@@ -263,6 +263,8 @@ impl ProcessPool {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
+    /// # // What the first line of a real `main` does: see `process::init`.
+    /// # aio_blocking::process::init(aio_blocking::process::Registry::new());
     /// use aio_blocking::ProcessPool;
     /// use aio_blocking::process::{Function, ProcessError, Registry};
     ///
@@ -290,6 +292,8 @@ impl ProcessPool {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
+    /// # // What the first line of a real `main` does: see `process::init`.
+    /// # aio_blocking::process::init(aio_blocking::process::Registry::new());
     /// use aio_blocking::ProcessPool;
     /// use aio_blocking::process::Registry;
     ///
@@ -312,6 +316,8 @@ impl ProcessPool {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
+    /// # // What the first line of a real `main` does: see `process::init`.
+    /// # aio_blocking::process::init(aio_blocking::process::Registry::new());
     /// use aio_blocking::ProcessPool;
     /// use aio_blocking::process::{BrokenCause, Function, ProcessError, Registry};
     ///
@@ -335,6 +341,8 @@ impl ProcessPool {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
+    /// # // What the first line of a real `main` does: see `process::init`.
+    /// # aio_blocking::process::init(aio_blocking::process::Registry::new());
     /// use aio_blocking::ProcessPool;
     /// use aio_blocking::process::Registry;
     ///

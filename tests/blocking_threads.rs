@@ -584,6 +584,78 @@ spec! {
     }
 }
 
+spec! {
+    /// A call dropped while it waits for a token lets go of its closure at once, and of
+    /// all the closure holds: here the sender whose end the running call waits for.
+    async fn a_waiting_call_dropped_drops_its_closure_at_once() {
+        let limiter = CapacityLimiter::new(1);
+        let (tx, rx) = std::sync::mpsc::channel::<u8>();
+        let running = Signals::new();
+        let consumer = tokio::spawn(limiter.to_thread({
+            let running = running.clone();
+            move || {
+                running.send();
+                rx.iter().count()
+            }
+        }));
+        running.wait(1).await;
+        let mut producer = spawn(limiter.to_thread(move || tx.send(1)));
+        assert_pending!(producer.poll());
+        drop(producer);
+        // The sender went with the waiting call: the consumer sees the end of the channel.
+        assert_eq!(consumer.await.unwrap().unwrap(), 0);
+        assert_eq!(limiter.available_tokens(), 1);
+    }
+}
+
+spec! {
+    /// A plain `to_thread` waiting for a token in a group that is cancelled never starts,
+    /// even while its task is held up by a cleanup, so not yet dropped.
+    async fn a_waiting_call_of_a_cancelled_group_never_starts() {
+        let limiter = CapacityLimiter::new(1);
+        let (blocker, gate) = occupy(&limiter).await;
+        let (queued, cleaning) = (Signals::new(), Signals::new());
+        let ran = Counter::new();
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let group = tokio::spawn({
+            let (limiter, cleaning, ran) = (limiter.clone(), cleaning.clone(), ran.clone());
+            let queued = queued.clone();
+            TaskGroup::<BoxError>::scope(|tg| async move {
+                let in_queue = queued.clone();
+                let call = limiter.to_thread(move || ran.incr());
+                // Boxed: the compiler cannot prove an unboxed one `Send` here.
+                let held: futures::future::BoxFuture<'static, Result<(), BoxError>> =
+                    Box::pin(aio::on_cancel(
+                    async move {
+                        // `join` polled the call first: it waits in the queue now.
+                        in_queue.send();
+                        std::future::pending::<Result<(), BoxError>>().await
+                    },
+                    move |_| async move {
+                        cleaning.send();
+                        let _ = released.await;
+                        Ok(())
+                    },
+                ));
+                tg.spawn(async move { futures::future::join(call, held).await.1 })?;
+                queued.wait(1).await;
+                tg.cancel();
+                Ok(())
+            })
+        });
+        // The cleanup runs once the task was polled after the cancel, and that poll
+        // polled the call first: it has seen the cancel.
+        cleaning.wait(1).await;
+        gate.open();
+        blocker.await.unwrap().unwrap();
+        assert_eq!(ran.get(), 0, "the queued call started after its group was cancelled");
+        assert_eq!(limiter.available_tokens(), 1);
+        release.send(()).unwrap();
+        let _ = group.await.unwrap();
+        assert_eq!(ran.get(), 0);
+    }
+}
+
 /// A waiting call is started by the thread that gives a token back, on its caller's own
 /// runtime. Calls left waiting by a runtime that has gone are passed over: the token goes on
 /// to the next call, and in the end back to the limiter.
@@ -638,6 +710,40 @@ fn a_limiter_of_zero_tokens_is_refused() {
 }
 
 // ---- ThreadPool ---------------------------------------------------------------------
+
+/// A value whose drop panics: what a job returns when nobody takes its result.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("a result's destructor panicked");
+    }
+}
+
+threads_spec! {
+    async fn a_worker_survives_a_panic_around_its_job() {
+        // The job's result is dropped on the worker, unreceived, and its destructor panics:
+        // the worker must go on, counted right, and the pool must still shut down.
+        let pool = ThreadPool::new(1);
+        let (running, gate) = (Signals::new(), ThreadGate::new());
+        let job = pool
+            .submit({
+                let (running, gate) = (running.clone(), gate.clone());
+                move || {
+                    running.send();
+                    gate.wait();
+                    PanicsOnDrop
+                }
+            })
+            .unwrap();
+        running.wait(1).await;
+        job.detach();
+        gate.open();
+        assert_eq!(pool.submit(|| 2).unwrap().await, Ok(2));
+        pool.shutdown(false).await;
+        assert_eq!(pool.threads(), 0);
+    }
+}
 
 threads_spec! {
     async fn a_pool_job_returns_its_result_or_its_panic_14_1() {

@@ -1,6 +1,6 @@
 //! [`CapacityLimiter`]: how many threads offloaded work may occupy at once.
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -58,8 +58,9 @@ struct State {
     available: usize,
     /// Tokens to swallow as they come back, after a shrink found them borrowed.
     debt: usize,
-    /// Calls waiting for a token, oldest first.
-    waiting: VecDeque<Call>,
+    /// Calls waiting for a token, by their ids, which grow: oldest first.
+    waiting: BTreeMap<u64, Call>,
+    next_id: u64,
 }
 
 /// A call waiting for a token: the closure that runs it on a blocking thread of its caller's
@@ -136,7 +137,7 @@ fn give_back(mut inner: Arc<Inner>) {
                 state.debt -= 1;
                 return;
             }
-            let Some(call) = state.waiting.pop_front() else {
+            let Some((_, call)) = state.waiting.pop_first() else {
                 state.available += 1;
                 return;
             };
@@ -185,7 +186,8 @@ impl CapacityLimiter {
                     total: total_tokens,
                     available: total_tokens,
                     debt: 0,
-                    waiting: VecDeque::new(),
+                    waiting: BTreeMap::new(),
+                    next_id: 0,
                 }),
             }),
         }
@@ -280,7 +282,7 @@ impl CapacityLimiter {
                 state.available += grow - cancelled;
                 // New tokens go to the calls that wait, oldest first.
                 while state.available > 0 {
-                    let Some(call) = state.waiting.pop_front() else {
+                    let Some((_, call)) = state.waiting.pop_first() else {
                         break;
                     };
                     state.available -= 1;
@@ -376,17 +378,29 @@ impl CapacityLimiter {
     }
 
     /// Runs `call` with a token: at once if one is free and no call waits, else once the
-    /// calls before it have been given theirs (FIFO).
-    pub(crate) fn start(&self, call: Call) {
+    /// calls before it have been given theirs (FIFO). Returns the id it waits under, if it
+    /// had to wait, for [`withdraw`](Self::withdraw).
+    pub(crate) fn start(&self, call: Call) -> Option<u64> {
         {
             let mut state = self.inner.lock();
             if state.available == 0 || !state.waiting.is_empty() {
-                state.waiting.push_back(call);
-                return;
+                let id = state.next_id;
+                state.next_id += 1;
+                state.waiting.insert(id, call);
+                return Some(id);
             }
             state.available -= 1;
         }
         drop(call.launch(Token::new(&self.inner)));
+        None
+    }
+
+    /// Takes the call waiting under `id` out of the queue, if it still waits: its caller
+    /// went away. The call (and all it captured) is dropped here, on the caller's side.
+    /// Returns whether it was still waiting.
+    pub(crate) fn withdraw(&self, id: u64) -> bool {
+        let call = self.inner.lock().waiting.remove(&id);
+        call.is_some()
     }
 }
 

@@ -198,7 +198,8 @@ type Outcome<T> = Option<Result<T, String>>;
 
 /// The body of every `to_thread` flavour. `watch` says whether to cancel the token as soon
 /// as the caller's scope is cancelled (only [`to_thread_cancellable`] hands out its token,
-/// so only it pays for watching).
+/// so only it pays for watching once `f` runs); a call that waits for a token is watched
+/// in any case, so that a cancelled scope never starts it.
 async fn run<F, T>(limiter: CapacityLimiter, watch: bool, f: F) -> Result<T, ToThreadError>
 where
     F: FnOnce(CancelToken) -> T + Send + 'static,
@@ -208,36 +209,43 @@ where
         return dropped_by_the_scope().await;
     }
     let token = CancelToken::new();
-    // From here on, a drop keeps `f` from starting, or tells it to stop.
-    let mut on_drop = CancelOnDrop(Some(token.clone()));
     let context = CallerContext::capture();
     let thread_token = token.clone();
     let (report, mut handle) = oneshot::channel::<Outcome<T>>();
     // The call waits in the limiter's queue, not here: the thread that gives a token back
-    // starts the next call itself. A call dropped while it waits has cancelled its token,
-    // and its thread returns at once.
-    limiter.start(Call::new(move |permit| {
+    // starts the next call itself.
+    let queued = limiter.start(Call::new(move |permit| {
         let outcome = (!thread_token.is_cancelled()).then(|| {
             let out = context.run(|| catch_unwind(AssertUnwindSafe(|| f(thread_token))));
             out.map_err(|p| panic_message(&*p))
         });
-        // The token goes back as soon as `f` returns, before the caller hears of it.
-        drop(permit);
+        // The token goes back as soon as `f` returns, before the caller hears of it. If
+        // handing it on panics (no thread for the next call), the caller still hears.
+        let _ = catch_unwind(AssertUnwindSafe(|| drop(permit)));
         let _ = report.send(outcome);
     }));
+    // From here on, a drop takes the call out of the queue (dropping `f` and what it
+    // holds), keeps it from starting, or tells it to stop.
+    let queued = queued.map(|id| (&limiter, id));
+    let mut on_drop = CancelOnDrop {
+        token: Some(token.clone()),
+        queued,
+    };
 
-    let (joined, seen) = if watch {
+    let (joined, seen) = if watch || queued.is_some() {
         Watch {
             handle: &mut handle,
             scope: aio_core::cancelled(),
             token: &token,
+            queued,
             seen: None,
         }
         .await
     } else {
         ((&mut handle).await, None)
     };
-    on_drop.0 = None;
+    on_drop.token = None;
+    on_drop.queued = None;
 
     match joined {
         Ok(Some(Ok(value))) => Ok(value),
@@ -250,6 +258,8 @@ where
             );
             dropped_by_the_scope().await
         }
+        // Taken out of the queue because the scope was cancelled.
+        Err(_) if seen.is_some() => dropped_by_the_scope().await,
         // The blocking pool refused or dropped the call: the runtime is shutting down.
         Err(_) => Err(Cancelled::new(CancelReason::Shutdown).into()),
     }
@@ -262,11 +272,13 @@ async fn dropped_by_the_scope<T>() -> Result<T, ToThreadError> {
     std::future::pending().await
 }
 
-/// Waits for the thread, and cancels its token as soon as the caller's scope is cancelled.
+/// Waits for the thread, and cancels its token as soon as the caller's scope is cancelled,
+/// taking the call out of the limiter's queue if it still waits there.
 struct Watch<'a, T> {
     handle: &'a mut oneshot::Receiver<Outcome<T>>,
     scope: Cancellation,
     token: &'a CancelToken,
+    queued: Option<(&'a CapacityLimiter, u64)>,
     seen: Option<Cancelled>,
 }
 
@@ -278,6 +290,9 @@ impl<T> Future for Watch<'_, T> {
         if this.seen.is_none() {
             if let Poll::Ready(cancelled) = Pin::new(&mut this.scope).poll(cx) {
                 this.token.cancel();
+                if let Some((limiter, id)) = this.queued {
+                    limiter.withdraw(id);
+                }
                 this.seen = Some(cancelled);
             }
         }
@@ -286,12 +301,19 @@ impl<T> Future for Watch<'_, T> {
     }
 }
 
-/// Cancels the token if the future is dropped before the thread reported back.
-struct CancelOnDrop(Option<CancelToken>);
+/// If the future is dropped before the thread reported back: takes the call out of the
+/// limiter's queue if it still waits there, and cancels its token.
+struct CancelOnDrop<'a> {
+    token: Option<CancelToken>,
+    queued: Option<(&'a CapacityLimiter, u64)>,
+}
 
-impl Drop for CancelOnDrop {
+impl Drop for CancelOnDrop<'_> {
     fn drop(&mut self) {
-        if let Some(token) = self.0.take() {
+        if let Some((limiter, id)) = self.queued.take() {
+            limiter.withdraw(id);
+        }
+        if let Some(token) = self.token.take() {
             token.cancel();
         }
     }

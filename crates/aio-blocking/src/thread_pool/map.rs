@@ -22,8 +22,9 @@ use crate::JobError;
 /// the next item. Dropping the stream cancels the submitted jobs that have not started
 /// and takes nothing more from the input.
 ///
-/// If the pool is shut down while the stream still has input, the stream yields the
-/// results of the jobs already submitted, then one [`JobError::Shutdown`], and ends.
+/// If the pool is shut down (or broken) while the stream still has input, the stream yields
+/// the results of the jobs already submitted, then one [`JobError::Shutdown`] (or
+/// [`JobError::Broken`]), and ends.
 ///
 /// # Cancel safety
 ///
@@ -40,8 +41,8 @@ pub struct ThreadPoolMap<I, F, T> {
 
 enum Slot<T> {
     Job(JobHandle<T>),
-    /// The pool refused the next item: it is shut down.
-    Refused,
+    /// The pool refused the next item: it is shut down, or broken.
+    Refused(JobError),
 }
 
 // Nothing in the stream is ever pinned: the items are plain iterators, and the jobs are
@@ -110,9 +111,15 @@ where
             let f = Arc::clone(&this.f);
             match submit(&this.shared, move || f(item)) {
                 Ok(job) => this.in_flight.push_back(Slot::Job(job)),
-                Err(_) => {
+                Err(refused) => {
                     this.items = None;
-                    this.in_flight.push_back(Slot::Refused);
+                    let error = match refused.broken_message() {
+                        Some(message) => JobError::Broken {
+                            message: message.to_owned(),
+                        },
+                        None => JobError::Shutdown,
+                    };
+                    this.in_flight.push_back(Slot::Refused(error));
                 }
             }
         }
@@ -124,7 +131,7 @@ where
                 Poll::Ready(out) => out,
                 Poll::Pending => return Poll::Pending,
             },
-            Slot::Refused => Err(JobError::Shutdown),
+            Slot::Refused(error) => Err(error.clone()),
         };
         this.in_flight.pop_front();
         Poll::Ready(Some(out))

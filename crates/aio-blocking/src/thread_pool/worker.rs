@@ -104,6 +104,8 @@ impl Shared {
                 let none_left = state.threads == 0;
                 drop(state);
                 if none_left {
+                    // A shutdown may be waiting for the last thread to exit.
+                    self.exited.notify_waiters();
                     self.break_pool(format!("cannot start a worker thread: {e}"));
                 }
             }
@@ -176,7 +178,10 @@ impl Shared {
                     counted_idle = false;
                 }
                 drop(state);
-                job.run();
+                // `f` runs under its own guard; this one catches what runs around it
+                // (dropping a result nobody awaits, or a cancelled job's captures), so
+                // that a panic there cannot kill the worker while it is still counted.
+                let _ = catch_unwind(AssertUnwindSafe(|| job.run()));
                 state = self.lock();
                 continue;
             }

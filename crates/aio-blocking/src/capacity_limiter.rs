@@ -396,11 +396,11 @@ impl CapacityLimiter {
     }
 
     /// Takes the call waiting under `id` out of the queue, if it still waits: its caller
-    /// went away. The call (and all it captured) is dropped here, on the caller's side.
-    /// Returns whether it was still waiting.
-    pub(crate) fn withdraw(&self, id: u64) -> bool {
+    /// went away. The call (and all it captured) is dropped here, on the caller's side,
+    /// once the lock is released.
+    pub(crate) fn withdraw(&self, id: u64) {
         let call = self.inner.lock().waiting.remove(&id);
-        call.is_some()
+        drop(call);
     }
 }
 

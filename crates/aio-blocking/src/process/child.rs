@@ -8,7 +8,6 @@
 //! its parent's death, seen as a change of parent process id. (A thread reading the socket
 //! during calls would see the end of stream too, but costs a thread hand-off per call.)
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::io::{BufReader, BufWriter};
 use std::os::fd::AsFd;
@@ -23,6 +22,7 @@ use super::Registry;
 use super::wire::{
     Failure, Frame, Header, PROTOCOL, WORKER_ENV, read_frame_blocking, write_frame_blocking,
 };
+use crate::error::panic_message;
 
 /// Exit codes of a worker that gives up. A pool reports them in its errors.
 pub(crate) const EXIT_NOT_A_WORKER: i32 = 2;
@@ -75,16 +75,6 @@ pub(crate) fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, Failure> {
         message: panic_message(payload.as_ref()),
         location: PANIC_LOCATION.with(|l| l.borrow_mut().take()),
     })
-}
-
-fn panic_message(payload: &(dyn Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
 }
 
 /// Keeps the default panic output (it reaches the pool's stderr) and records the location

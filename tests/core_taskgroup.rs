@@ -740,6 +740,108 @@ spec! {
     }
 }
 
+/// A hand-written future that is ready at once and holds its value until it is dropped.
+/// (An `async` block drops what it holds as it returns, inside its last poll.)
+struct ReadyHolding<V>(V);
+
+impl<V: Unpin> std::future::Future for ReadyHolding<V> {
+    type Output = Result<(), BoxError>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+/// Sleeps in its destructor, then sets its flag: a late drop shows up as an unset flag.
+struct SlowDrop(DropGuard);
+
+impl Drop for SlowDrop {
+    fn drop(&mut self) {
+        std::thread::sleep(ms(20));
+        let _ = &self.0;
+    }
+}
+
+/// Polls `fut` to completion on the calling thread, which parks between polls: a waiter
+/// that no Tokio scheduler delays.
+fn block_on_thread<F: std::future::Future>(fut: F) -> F::Output {
+    struct Unpark(std::thread::Thread);
+
+    impl std::task::Wake for Unpark {
+        fn wake(self: Arc<Self>) {
+            self.0.unpark();
+        }
+    }
+
+    let waker = Arc::new(Unpark(std::thread::current())).into();
+    let mut cx = std::task::Context::from_waker(&waker);
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        if let std::task::Poll::Ready(output) = fut.as_mut().poll(&mut cx) {
+            return output;
+        }
+        std::thread::park();
+    }
+}
+
+spec! {
+    /// A task's future, with everything it holds, is dropped before its handle or its
+    /// group sees it finish. The handle is awaited from a thread of its own, so it would
+    /// see a report made before the drop at once.
+    async fn a_task_is_dropped_before_its_end_is_reported() {
+        let (by_handle, by_scope) = (DropFlag::new(), DropFlag::new());
+        let (g1, g2) = (SlowDrop(by_handle.guard()), SlowDrop(by_scope.guard()));
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let handle = tg.spawn(ReadyHolding(g1))?;
+            tg.spawn(ReadyHolding(g2))?;
+            let watcher = std::thread::spawn(move || {
+                block_on_thread(handle.into_future()).unwrap();
+                by_handle.dropped()
+            });
+            let dropped = tokio::task::spawn_blocking(move || watcher.join().unwrap()).await?;
+            assert!(dropped, "the handle saw the task end before its future was dropped");
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert!(by_scope.dropped(), "the scope returned before a task was dropped");
+    }
+}
+
+/// Panics in its destructor.
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        panic!("destructor panicked");
+    }
+}
+
+spec! {
+    /// A task whose future panics while it is dropped, after it returned, has panicked:
+    /// its group is cancelled and re-raises a panic once the others are done.
+    async fn a_panic_while_dropping_a_finished_task_is_reraised() {
+        let log = Log::new();
+        let l = log.clone();
+        let outcome = AssertUnwindSafe(TaskGroup::<BoxError>::scope(|tg| async move {
+            tg.spawn(cleans_up(&l, ms(5), "sibling cleaned up"))?;
+            tg.spawn(ReadyHolding(PanicOnDrop))?;
+            Ok(())
+        }))
+        .catch_unwind()
+        .await;
+        let payload = outcome.expect_err("the panic is re-raised");
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"a task's future panicked while it was dropped")
+        );
+        assert!(log.contains("sibling cleaned up"));
+    }
+}
+
 spec! {
     /// §1g.42 (gh-155418): a task that cancels its group before its first await does not
     /// hang the group.

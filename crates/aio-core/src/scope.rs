@@ -144,14 +144,22 @@ impl<F: Future> Scoped<F> {
     ) -> Poll<Option<F::Output>> {
         let this = self.project();
         let scope = &*this.scope;
-        poll_in_scope(
-            this.fut,
+        let mut fut = this.fut;
+        let Some(polled) = fut.as_mut().as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        let poll = poll_in_scope(
+            polled,
             this.started,
             || scope.clone(),
             || scope.is_pinned(),
             cx,
             cancel_wanted,
-        )
+        );
+        if poll.is_ready() {
+            fut.set(None);
+        }
+        poll
     }
 
     /// Drops the wrapped future now, pinned or not.
@@ -165,34 +173,26 @@ impl<F: Future> Scoped<F> {
 /// task stays small.
 ///
 /// `scope` makes the scope to install for the poll; `is_pinned` says, after the poll,
-/// whether something structured inside the future is still winding down.
+/// whether something structured inside the future is still winding down. Once this returns
+/// `Ready` the caller must drop the future without polling it again: `Ready(None)` means it
+/// was cancelled.
 pub(crate) fn poll_in_scope<F: Future>(
-    mut fut: Pin<&mut Option<F>>,
+    fut: Pin<&mut F>,
     started: &mut bool,
     scope: impl FnOnce() -> Current,
     is_pinned: impl FnOnce() -> bool,
     cx: &mut Context<'_>,
     cancel_wanted: impl Fn() -> bool,
 ) -> Poll<Option<F::Output>> {
-    let Some(polled) = fut.as_mut().as_pin_mut() else {
-        return Poll::Ready(None);
-    };
     if !*started {
         if cancel_wanted() {
-            fut.set(None);
             return Poll::Ready(None);
         }
         *started = true;
     }
-    match CURRENT.sync_scope(scope(), || polled.poll(cx)) {
-        Poll::Ready(output) => {
-            fut.set(None);
-            Poll::Ready(Some(output))
-        }
-        Poll::Pending if cancel_wanted() && !is_pinned() => {
-            fut.set(None);
-            Poll::Ready(None)
-        }
+    match CURRENT.sync_scope(scope(), || fut.poll(cx)) {
+        Poll::Ready(output) => Poll::Ready(Some(output)),
+        Poll::Pending if cancel_wanted() && !is_pinned() => Poll::Ready(None),
         Poll::Pending => Poll::Pending,
     }
 }

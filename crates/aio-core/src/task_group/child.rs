@@ -99,6 +99,8 @@ fn decode(state: u8) -> TaskState {
 
 enum Slot<T> {
     Running,
+    /// The task's poll has seen how it ends; it reports once its future is dropped.
+    Ending(Outcome<T>),
     /// How the task ended. The error is boxed: it is rare, and large next to most values.
     Done(Result<T, Box<TaskError>>),
     Taken,
@@ -124,8 +126,7 @@ pub(crate) struct ChildCell<T> {
     limited: bool,
     spawned: Instant,
     state: AtomicU8,
-    /// Flags that only the task's own future reads and writes ([`STARTED`], [`LEFT_QUEUE`],
-    /// [`DONE`]). They live here rather than in the future so that a task with a small
+    /// Flags that only the task's own future reads and writes ([`STARTED`], [`LEFT_QUEUE`]). They live here rather than in the future so that a task with a small
     /// future fits in Tokio's smallest task size.
     own: AtomicU8,
     /// Our key in the group's registry.
@@ -145,8 +146,6 @@ const UNREGISTERED: usize = usize::MAX;
 const STARTED: u8 = 1;
 /// The task left the limit's queue before it was given a slot.
 const LEFT_QUEUE: u8 = 2;
-/// The task has reported how it ended.
-const DONE: u8 = 4;
 
 impl<T> ChildCell<T> {
     /// A cell for a new task; `limited` if the task must wait for a slot of its group's
@@ -250,7 +249,24 @@ impl<T> ChildCell<T> {
     }
 
     pub(crate) fn is_finished(&self) -> bool {
-        !matches!(*lock(&self.slot), Slot::Running)
+        matches!(*lock(&self.slot), Slot::Done(_) | Slot::Taken)
+    }
+
+    /// Keeps how the task ended until its future has been dropped.
+    fn stash(&self, outcome: Outcome<T>) {
+        *lock(&self.slot) = Slot::Ending(outcome);
+    }
+
+    /// Takes what [`stash`](Self::stash) kept; `None` if the task never ended by itself.
+    fn unstash(&self) -> Option<Outcome<T>> {
+        let mut slot = lock(&self.slot);
+        match std::mem::replace(&mut *slot, Slot::Running) {
+            Slot::Ending(outcome) => Some(outcome),
+            other => {
+                *slot = other;
+                None
+            }
+        }
     }
 
     /// Takes the result if the task has finished.
@@ -401,28 +417,43 @@ impl<T: Send> ChildRef for ChildCell<T> {
 }
 
 pin_project! {
-    /// The future a group hands to Tokio for each child: the cell and the user's future,
+    /// The future a group hands to Tokio for each child: the user's future and the cell,
     /// and nothing else, so that a small task stays small (its flags are in the cell).
+    ///
+    /// The task reports how it ended from the cell's [`Reporter`], which is dropped after
+    /// the user's future: a group never sees a task finish whose future is still alive.
+    /// Tokio drops a task's future as soon as its poll returns `Ready`, so the report comes
+    /// right after the end.
     pub(crate) struct ChildTask<F: Future>
     where
         F::Output: ChildOutput,
     {
-        cell: Arc<ChildCell<<F::Output as ChildOutput>::Ok>>,
         #[pin]
-        fut: Option<F>,
+        fut: F,
+        reporter: Reporter<<F::Output as ChildOutput>::Ok>,
     }
+}
 
-    impl<F: Future> PinnedDrop for ChildTask<F>
-    where
-        F::Output: ChildOutput,
-    {
-        fn drop(this: Pin<&mut Self>) {
-            // The runtime dropped the task before it finished (shutdown).
-            let cell = this.project().cell;
-            if !cell.own(DONE) {
-                end(cell, Outcome::Aborted);
+/// Reports how its task ended when dropped, after the task's future.
+struct Reporter<T: Send + 'static> {
+    cell: Arc<ChildCell<T>>,
+}
+
+impl<T: Send + 'static> Drop for Reporter<T> {
+    fn drop(&mut self) {
+        let outcome = match self.cell.unstash() {
+            // The future's destructor panicked after the task ended well: that is how it
+            // ends. Tokio catches the panic itself.
+            Some(Outcome::Ok(_) | Outcome::Cancelled(_) | Outcome::Failed(_))
+                if std::thread::panicking() =>
+            {
+                Outcome::Panicked(Box::new("a task's future panicked while it was dropped"))
             }
-        }
+            Some(outcome) => outcome,
+            // The runtime dropped the task before it finished (shutdown).
+            None => Outcome::Aborted,
+        };
+        end(&self.cell, outcome);
     }
 }
 
@@ -432,8 +463,8 @@ where
 {
     pub(crate) fn new(cell: Arc<ChildCell<<F::Output as ChildOutput>::Ok>>, fut: F) -> Self {
         ChildTask {
-            cell,
-            fut: Some(fut),
+            fut,
+            reporter: Reporter { cell },
         }
     }
 }
@@ -446,16 +477,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.project();
-        let cell = &**this.cell;
-        if cell.own(DONE) {
-            return Poll::Ready(());
-        }
-        let mut fut = this.fut;
+        let cell = &this.reporter.cell;
         cell.task_waker.register(cx.waker());
         let outcome = 'outcome: {
             if cell.is_forced() {
-                leave_queue(cell);
-                drop_quietly(fut.as_mut());
                 break 'outcome Outcome::Aborted;
             }
             if cell.is_queued() {
@@ -466,7 +491,6 @@ where
                     return Poll::Pending;
                 }
                 if leave_queue(cell) {
-                    fut.set(None);
                     break 'outcome Outcome::Cancelled(cancellation(cell));
                 }
             }
@@ -474,9 +498,9 @@ where
             let mut started = cell.own(STARTED);
             let polled = catch_unwind(AssertUnwindSafe(|| {
                 poll_in_scope(
-                    fut.as_mut(),
+                    this.fut,
                     &mut started,
-                    || Current::Task(Arc::clone(this.cell) as Arc<dyn TaskScope>),
+                    || Current::Task(Arc::clone(cell) as Arc<dyn TaskScope>),
                     || cell.created_node().is_some_and(|node| node.is_pinned()),
                     cx,
                     || cell.is_cancelled(),
@@ -492,13 +516,11 @@ where
                 }
                 Ok(Poll::Ready(Some(output))) => output.classify(),
                 Ok(Poll::Ready(None)) => Outcome::Cancelled(cancellation(cell)),
-                Err(panic) => {
-                    drop_quietly(fut.as_mut());
-                    Outcome::Panicked(panic)
-                }
+                Err(panic) => Outcome::Panicked(panic),
             }
         };
-        end(this.cell, outcome);
+        // Tokio drops the future now, then the reporter, which reports the outcome.
+        cell.stash(outcome);
         Poll::Ready(())
     }
 }
@@ -506,7 +528,6 @@ where
 /// Reports how the task ended, once: it leaves the limit's queue if it is still in it, and
 /// gives back its slot of the limit if it held one.
 fn end<T: Send + 'static>(cell: &Arc<ChildCell<T>>, outcome: Outcome<T>) {
-    cell.set_own(DONE);
     leave_queue(cell);
     finish(cell, cell.limited && !cell.own(LEFT_QUEUE), outcome);
 }
@@ -523,12 +544,6 @@ fn leave_queue<T>(cell: &ChildCell<T>) -> bool {
 fn cancellation<T: Send>(cell: &ChildCell<T>) -> Cancelled {
     cell.cancellation()
         .unwrap_or_else(|| Cancelled::new(CancelReason::ParentCancelled))
-}
-
-/// Drops a future whose poll panicked; a second panic from its destructor is swallowed so
-/// the first one is the one reported.
-fn drop_quietly<F: Future>(mut fut: Pin<&mut Option<F>>) {
-    let _ = catch_unwind(AssertUnwindSafe(|| fut.set(None)));
 }
 
 fn finish<T: Send + 'static>(cell: &Arc<ChildCell<T>>, holds_slot: bool, outcome: Outcome<T>) {
@@ -582,14 +597,13 @@ mod tests {
         size_of::<ChildTask<F>>()
     }
 
-    /// A group's task adds to the user's future only its cell pointer and the `Option` that
-    /// lets it drop the future before it reports the end: the flags and the scope live in
-    /// the cell. Tokio sizes tasks in steps of 128 bytes (x86_64), so every byte here can
-    /// push a task into the next step.
+    /// A group's task adds to the user's future only its cell pointer: the flags, the
+    /// scope and the outcome live in the cell. Tokio sizes tasks in steps of 128 bytes
+    /// (x86_64), so every byte here can push a task into the next step.
     #[test]
-    fn a_child_task_is_its_future_plus_two_words() {
+    fn a_child_task_is_its_future_plus_one_word() {
         let i = 7_u64;
         let fut = async move { Ok(i) };
-        assert!(size_of_task(&fut) <= size_of_val(&fut) + 2 * size_of::<usize>());
+        assert_eq!(size_of_task(&fut), size_of_val(&fut) + size_of::<usize>());
     }
 }

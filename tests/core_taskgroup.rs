@@ -842,6 +842,39 @@ spec! {
     }
 }
 
+/// A group run while the thread unwinds for another reason (a test's teardown, after a
+/// failed assertion) still reports each task as it ended: a task's end is not taken for a
+/// panic of its own.
+#[test]
+fn a_group_run_while_the_thread_unwinds_reports_tasks_as_they_ended() {
+    struct Teardown(Arc<Mutex<Option<Result<u32, String>>>>);
+
+    impl Drop for Teardown {
+        fn drop(&mut self) {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            let scoped = rt.block_on(TaskGroup::<BoxError>::scope(|tg| async move {
+                Ok(tg.spawn(async { Ok(7) })?)
+            }));
+            let seen = scoped
+                .map(|handle| handle.result().unwrap())
+                .map_err(|e| e.to_string());
+            *self.0.lock().unwrap() = Some(seen);
+        }
+    }
+
+    let seen = Arc::new(Mutex::new(None));
+    let teardown = Teardown(seen.clone());
+    let unwound = std::panic::catch_unwind(move || {
+        let _teardown = teardown;
+        panic!("the test failed");
+    });
+    assert!(unwound.is_err());
+    assert_eq!(*seen.lock().unwrap(), Some(Ok(7)));
+}
+
 spec! {
     /// §1g.42 (gh-155418): a task that cancels its group before its first await does not
     /// hang the group.

@@ -47,7 +47,11 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// scope waits for all of them. It then returns a [`TaskGroupError`] with every failure, in
 /// the order they happened, including errors raised while unwinding. Tasks that end
 /// cancelled add nothing. A panic is re-raised from the scope once every task has finished,
-/// like [`std::thread::scope`].
+/// like [`std::thread::scope`]. A task's future is dropped before its group or its handle
+/// sees it finish. If that drop panics after the future returned (a hand-written future's
+/// destructor; an `async` block drops what it holds before it returns), the task has
+/// panicked, and the group re-raises a panic that says so: the original message was shown
+/// by the panic hook.
 ///
 /// If the scope around the group is cancelled (an enclosing timeout expires, an enclosing
 /// group fails), the group unwinds the same way and returns an error for which

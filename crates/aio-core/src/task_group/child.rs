@@ -100,7 +100,11 @@ fn decode(state: u8) -> TaskState {
 enum Slot<T> {
     Running,
     /// The task's poll has seen how it ends; it reports once its future is dropped.
-    Ending(Outcome<T>),
+    /// `unwinding`: the thread was already panicking when the poll ended.
+    Ending {
+        outcome: Outcome<T>,
+        unwinding: bool,
+    },
     /// How the task ended. The error is boxed: it is rare, and large next to most values.
     Done(Result<T, Box<TaskError>>),
     Taken,
@@ -254,14 +258,18 @@ impl<T> ChildCell<T> {
 
     /// Keeps how the task ended until its future has been dropped.
     fn stash(&self, outcome: Outcome<T>) {
-        *lock(&self.slot) = Slot::Ending(outcome);
+        *lock(&self.slot) = Slot::Ending {
+            outcome,
+            unwinding: std::thread::panicking(),
+        };
     }
 
-    /// Takes what [`stash`](Self::stash) kept; `None` if the task never ended by itself.
-    fn unstash(&self) -> Option<Outcome<T>> {
+    /// Takes what [`stash`](Self::stash) kept, and whether the thread was panicking then;
+    /// `None` if the task never ended by itself.
+    fn unstash(&self) -> Option<(Outcome<T>, bool)> {
         let mut slot = lock(&self.slot);
         match std::mem::replace(&mut *slot, Slot::Running) {
-            Slot::Ending(outcome) => Some(outcome),
+            Slot::Ending { outcome, unwinding } => Some((outcome, unwinding)),
             other => {
                 *slot = other;
                 None
@@ -442,14 +450,15 @@ struct Reporter<T: Send + 'static> {
 impl<T: Send + 'static> Drop for Reporter<T> {
     fn drop(&mut self) {
         let outcome = match self.cell.unstash() {
-            // The future's destructor panicked after the task ended well: that is how it
-            // ends. Tokio catches the panic itself.
-            Some(Outcome::Ok(_) | Outcome::Cancelled(_) | Outcome::Failed(_))
+            // The thread started to panic since the poll ended: the future's destructor
+            // panicked, after the task ended without a panic, and that is how it ends. The
+            // payload goes to Tokio, which catches the panic; the panic hook has shown it.
+            Some((Outcome::Ok(_) | Outcome::Cancelled(_) | Outcome::Failed(_), false))
                 if std::thread::panicking() =>
             {
                 Outcome::Panicked(Box::new("a task's future panicked while it was dropped"))
             }
-            Some(outcome) => outcome,
+            Some((outcome, _)) => outcome,
             // The runtime dropped the task before it finished (shutdown).
             None => Outcome::Aborted,
         };

@@ -99,11 +99,10 @@ fn decode(state: u8) -> TaskState {
 
 enum Slot<T> {
     Running,
-    /// The task's poll has seen how it ends; it reports once its future is dropped. Any
-    /// end but a value is boxed, so that the cell stays as small as a value allows.
+    /// The task's poll has seen how it ends; it reports once its future is dropped.
     /// `unwinding`: the thread was already panicking when the poll ended.
     Ending {
-        outcome: Result<T, Box<Outcome<T>>>,
+        outcome: Outcome<T>,
         unwinding: bool,
     },
     /// How the task ended. The error is boxed: it is rare, and large next to most values.
@@ -259,10 +258,6 @@ impl<T> ChildCell<T> {
 
     /// Keeps how the task ended until its future has been dropped.
     fn stash(&self, outcome: Outcome<T>) {
-        let outcome = match outcome {
-            Outcome::Ok(value) => Ok(value),
-            other => Err(Box::new(other)),
-        };
         *lock(&self.slot) = Slot::Ending {
             outcome,
             unwinding: std::thread::panicking(),
@@ -274,9 +269,7 @@ impl<T> ChildCell<T> {
     fn unstash(&self) -> Option<(Outcome<T>, bool)> {
         let mut slot = lock(&self.slot);
         match std::mem::replace(&mut *slot, Slot::Running) {
-            Slot::Ending { outcome, unwinding } => {
-                Some((outcome.map_or_else(|other| *other, Outcome::Ok), unwinding))
-            }
+            Slot::Ending { outcome, unwinding } => Some((outcome, unwinding)),
             other => {
                 *slot = other;
                 None

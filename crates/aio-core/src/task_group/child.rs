@@ -130,8 +130,9 @@ pub(crate) struct ChildCell<T> {
     limited: bool,
     spawned: Instant,
     state: AtomicU8,
-    /// Flags that only the task's own future reads and writes ([`STARTED`], [`LEFT_QUEUE`]). They live here rather than in the future so that a task with a small
-    /// future fits in Tokio's smallest task size.
+    /// Flags that only the task's own future reads and writes ([`STARTED`], [`LEFT_QUEUE`]).
+    /// They live here rather than in the future so that a task with a small future fits in
+    /// Tokio's smallest task size.
     own: AtomicU8,
     /// Our key in the group's registry.
     registry_key: AtomicUsize,
@@ -428,8 +429,8 @@ pin_project! {
     /// The future a group hands to Tokio for each child: the user's future and the cell,
     /// and nothing else, so that a small task stays small (its flags are in the cell).
     ///
-    /// The task reports how it ended from the cell's [`Reporter`], which is dropped after
-    /// the user's future: a group never sees a task finish whose future is still alive.
+    /// The task reports how it ended from its [`Reporter`], which is dropped after the
+    /// user's future: a group never sees a task finish whose future is still alive.
     /// Tokio drops a task's future as soon as its poll returns `Ready`, so the report comes
     /// right after the end.
     pub(crate) struct ChildTask<F: Future>

@@ -14,7 +14,10 @@ pub type BoxError = Box<dyn Error + Send + Sync + 'static>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CancelReason {
-    /// Someone asked for it: [`TaskGroup::cancel`](crate::TaskGroup::cancel).
+    /// Someone asked for it: [`TaskGroup::cancel`](crate::TaskGroup::cancel),
+    /// [`TaskHandle::cancel`](crate::TaskHandle::cancel),
+    /// [`CancelHandle::cancel`](crate::CancelHandle::cancel), or their `cancel_with`, whose
+    /// message [`Cancelled::message`] gives.
     Explicit,
     /// The deadline of the scope's timeout passed.
     Deadline,
@@ -27,6 +30,15 @@ pub enum CancelReason {
         /// The failed task's name, if it had one.
         name: Option<Arc<str>>,
     },
+    /// A task of a [`gather`](crate::gather) ended cancelled, which ends the gather: the
+    /// other tasks are cancelled, as for a failure.
+    #[non_exhaustive]
+    SiblingCancelled {
+        /// The task that ended cancelled.
+        task: TaskId,
+        /// Its name, if it had one.
+        name: Option<Arc<str>>,
+    },
     /// An enclosing scope was cancelled; [`Cancelled::origin`] says why.
     ParentCancelled,
     /// The program is shutting down: [`run`](crate::run) has returned, or a group was torn
@@ -37,6 +49,10 @@ pub enum CancelReason {
 impl CancelReason {
     pub(crate) fn sibling_failed(task: Option<TaskId>, name: Option<Arc<str>>) -> Self {
         CancelReason::SiblingFailed { task, name }
+    }
+
+    pub(crate) fn sibling_cancelled(task: TaskId, name: Option<Arc<str>>) -> Self {
+        CancelReason::SiblingCancelled { task, name }
     }
 }
 
@@ -56,6 +72,13 @@ impl fmt::Display for CancelReason {
                 task: Some(id),
                 name: None,
             } => write!(f, "sibling {id} failed"),
+            CancelReason::SiblingCancelled {
+                task,
+                name: Some(name),
+            } => write!(f, "sibling {task} '{name}' was cancelled"),
+            CancelReason::SiblingCancelled { task, name: None } => {
+                write!(f, "sibling {task} was cancelled")
+            }
             CancelReason::ParentCancelled => f.write_str("an enclosing scope was cancelled"),
             CancelReason::Shutdown => f.write_str("shutting down"),
         }
@@ -70,7 +93,8 @@ impl fmt::Display for CancelReason {
 ///
 /// [`reason`](Self::reason) says why the nearest scope was cancelled; when that was only
 /// because an enclosing scope was, it is [`CancelReason::ParentCancelled`] and
-/// [`origin`](Self::origin) gives the first cause.
+/// [`origin`](Self::origin) gives the first cause. A cancellation requested with a message
+/// (`cancel_with`, asyncio's `task.cancel(msg)`) carries it in [`message`](Self::message).
 ///
 /// # Examples
 ///
@@ -85,6 +109,7 @@ impl fmt::Display for CancelReason {
 pub struct Cancelled {
     reason: CancelReason,
     origin: CancelReason,
+    message: Option<Arc<str>>,
 }
 
 impl Cancelled {
@@ -93,15 +118,21 @@ impl Cancelled {
         Cancelled {
             origin: reason.clone(),
             reason,
+            message: None,
         }
     }
 
-    /// A cancellation inherited from an enclosing scope that was cancelled for `origin`.
-    pub(crate) fn inherited(origin: CancelReason) -> Self {
+    /// The same cancellation, seen from a scope inside the one that was cancelled.
+    pub(crate) fn into_inherited(self) -> Self {
         Cancelled {
             reason: CancelReason::ParentCancelled,
-            origin,
+            ..self
         }
+    }
+
+    pub(crate) fn with_message(mut self, message: Option<Arc<str>>) -> Self {
+        self.message = message;
+        self
     }
 
     /// Why the nearest enclosing scope was cancelled.
@@ -115,14 +146,45 @@ impl Cancelled {
     pub fn origin(&self) -> &CancelReason {
         &self.origin
     }
+
+    /// The message the cancellation was requested with, if any: the `msg` of
+    /// `cancel_with(msg)`, asyncio's `CancelledError.args[0]`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_core::{Cancelled, TaskGroup};
+    ///
+    /// let err = TaskGroup::<Cancelled>::scope(|tg| async move {
+    ///     tg.cancel_with("the user pressed stop");
+    ///     aio_core::checkpoint().await?;
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap_err();
+    /// let cancelled = err.as_cancelled().unwrap();
+    /// assert_eq!(cancelled.message(), Some("the user pressed stop"));
+    /// assert_eq!(cancelled.to_string(), "cancelled: the user pressed stop");
+    /// # }
+    /// ```
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
 }
 
 impl fmt::Display for Cancelled {
+    /// `cancelled: <why>`, where the why of a cancellation requested with a message is the
+    /// message; an inherited one adds its origin: `cancelled: an enclosing scope was
+    /// cancelled (deadline elapsed)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.reason == CancelReason::ParentCancelled && self.origin != self.reason {
-            write!(f, "cancelled: {} ({})", self.reason, self.origin)
-        } else {
-            write!(f, "cancelled: {}", self.reason)
+        let inherited = self.reason == CancelReason::ParentCancelled && self.origin != self.reason;
+        match (&self.message, inherited) {
+            (Some(message), false) => write!(f, "cancelled: {message}"),
+            (Some(message), true) => write!(f, "cancelled: {} ({message})", self.reason),
+            (None, false) => write!(f, "cancelled: {}", self.reason),
+            (None, true) => write!(f, "cancelled: {} ({})", self.reason, self.origin),
         }
     }
 }
@@ -231,23 +293,31 @@ fn find_cancelled<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a Cancelled> {
     if let Some(c) = e.downcast_ref::<Cancelled>() {
         return Some(c);
     }
-    if let Some(group) = e.downcast_ref::<crate::TaskGroupError<BoxError>>() {
-        return group.as_cancelled();
-    }
     if let Some(task) = e.downcast_ref::<crate::TaskError>() {
         return task.as_cancelled();
     }
-    if let Some(start) = e.downcast_ref::<crate::StartError<BoxError>>() {
-        return start.as_cancelled();
+    if let Some(spawn) = e.downcast_ref::<crate::SpawnError>() {
+        return spawn.as_cancelled();
     }
-    if let Some(race) = e.downcast_ref::<crate::RaceError>() {
-        return race.as_cancelled();
+    // The generic ones (`TaskGroupError<E>`, `StartError<E>`, `RaceError<E>`) cannot be
+    // downcast without knowing `E`. They answer `Error::description` with a marker instead,
+    // and their `source()` is the cancellation they carry. (`description` is deprecated for
+    // describing errors; as a marker it is the one way to ask a type-erased error what it is
+    // without its type, and no other error returns this static's address.)
+    #[allow(deprecated)]
+    let carrier = std::ptr::eq(e.description(), carrier_marker());
+    if carrier {
+        return e.source()?.downcast_ref::<Cancelled>();
     }
-    if let Some(race) = e.downcast_ref::<crate::RaceError<BoxError>>() {
-        return race.as_cancelled();
-    }
-    e.downcast_ref::<crate::SpawnError>()
-        .and_then(crate::SpawnError::as_cancelled)
+    None
+}
+
+/// A static, so that its address is unique: no string literal can share it.
+static CARRIER_MARKER: [u8; 42] = *b"an aio error that may carry a cancellation";
+
+/// What aio's generic errors return from `Error::description`; see [`find_cancelled`].
+pub(crate) fn carrier_marker() -> &'static str {
+    std::str::from_utf8(&CARRIER_MARKER).expect("the marker is ASCII")
 }
 
 #[cfg(test)]
@@ -256,7 +326,7 @@ mod tests {
 
     #[test]
     fn inherited_cancellation_names_its_origin() {
-        let c = Cancelled::inherited(CancelReason::Deadline);
+        let c = Cancelled::new(CancelReason::Deadline).into_inherited();
         assert_eq!(c.reason(), &CancelReason::ParentCancelled);
         assert_eq!(c.origin(), &CancelReason::Deadline);
         assert_eq!(
@@ -274,6 +344,49 @@ mod tests {
         let io: io::Error = Cancelled::new(CancelReason::Explicit).into();
         assert!(io.as_cancelled().is_some());
         assert!(io::Error::other("x").as_cancelled().is_none());
+    }
+
+    /// `TaskGroupError<E>`, `StartError<E>` and `RaceError<E>` carrying a cancellation are
+    /// cancellations once boxed, whatever `E` is; carrying a failure, they are failures.
+    #[test]
+    fn boxed_generic_aio_errors_are_recognised_for_every_error_type() {
+        #[derive(Debug)]
+        struct Mine;
+        impl fmt::Display for Mine {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("mine")
+            }
+        }
+        let c = || Cancelled::new(CancelReason::Explicit);
+        let cancellations: Vec<BoxError> = vec![
+            Box::new(crate::TaskGroupError::<io::Error>::from_cancelled(c())),
+            Box::new(crate::TaskGroupError::<Mine>::from_cancelled(c())),
+            Box::new(crate::StartError::<io::Error>::Cancelled(c())),
+            Box::new(crate::StartError::<Mine>::Spawn(
+                crate::SpawnError::ShuttingDown(c()),
+            )),
+            Box::new(crate::RaceError::<io::Error>::Cancelled(c())),
+            Box::new(crate::RaceError::<Mine>::Cancelled(c())),
+        ];
+        for e in &cancellations {
+            assert_eq!(e.as_cancelled(), Some(&c()), "{e}");
+        }
+        let failures: Vec<BoxError> = vec![
+            Box::new(crate::TaskGroupError::failed(vec![
+                crate::TaskFailure::new(None, None, Mine),
+            ])),
+            Box::new(crate::StartError::<Mine>::Failed(Mine)),
+            Box::new(crate::StartError::<Mine>::Exited),
+            Box::new(crate::StartError::<Mine>::Spawn(
+                crate::SpawnError::Finished,
+            )),
+            Box::new(crate::RaceError::<Mine>::Empty),
+        ];
+        for e in &failures {
+            assert!(e.as_cancelled().is_none(), "{e}");
+        }
+        let io: io::Error = io::Error::other(crate::TaskGroupError::<Mine>::from_cancelled(c()));
+        assert!(io.as_cancelled().is_some());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use crate::scope;
 use crate::{
     CancelError, CancelReason, Cancelled, SpawnError, TaskGroup, TaskGroupError, TaskHandle,
 };
@@ -15,6 +16,11 @@ use crate::{
 /// [position](crate::TaskFailure::index) of its future. Use [`gather_settled`] to keep going after
 /// failures. The tasks run in parallel on a multi-thread runtime, inside the caller's scope:
 /// if the caller is cancelled, so are they.
+///
+/// A task that ends cancelled (it passed a cancellation up, say from a group of its own
+/// that was cancelled) ends the gather as asyncio's does, without waiting for the others to
+/// finish their work: they are cancelled with [`CancelReason::SiblingCancelled`], awaited,
+/// and `gather` returns that task's cancellation.
 ///
 /// # Errors
 ///
@@ -54,27 +60,51 @@ where
 {
     let mut handles = Vec::new();
     let spawned = &mut handles;
-    let scoped = TaskGroup::<E>::scope(|tg| async move {
-        for fut in futures {
-            spawned.push(tg.spawn(fut).map_err(refused::<E>)?);
-        }
-        Ok(())
-    })
-    .await;
+    let mut group = None;
+    let kept = &mut group;
+    let scoped = TaskGroup::<E>::builder()
+        .cancelled_task_ends_group()
+        .scope(|tg| {
+            *kept = Some(tg.clone());
+            async move {
+                for fut in futures {
+                    spawned.push(tg.spawn(fut).map_err(refused::<E>)?);
+                }
+                Ok(())
+            }
+        })
+        .await;
     if let Err(mut error) = scoped {
         // Tell the caller which of its futures failed. Ids grow in spawn order.
         error.index_failures(|id| handles.binary_search_by_key(&id, TaskHandle::id).ok());
         return Err(error);
     }
-    handles
-        .into_iter()
-        .map(|handle| {
-            handle.result().map_err(|e| {
-                // The group did not fail, so a task without a value ended cancelled.
-                TaskGroupError::from_cancelled(task_cancellation(e.as_cancelled()))
-            })
-        })
-        .collect()
+    // The group did not fail, so a task without a value ended cancelled, and the first one
+    // to do so cancelled the others: report its cancellation.
+    let first = group.and_then(|group| group.core.node().direct_cancellation());
+    let first = match first.as_ref().map(Cancelled::reason) {
+        Some(CancelReason::SiblingCancelled { task, .. }) => Some(*task),
+        _ => None,
+    };
+    let mut values = Vec::with_capacity(handles.len());
+    let mut cancelled = None;
+    for handle in handles {
+        let id = handle.id();
+        match handle.result() {
+            Ok(value) => values.push(value),
+            Err(e) if cancelled.is_none() || Some(id) == first => {
+                cancelled = Some(task_cancellation(e.as_cancelled()));
+            }
+            Err(_) => {}
+        }
+    }
+    match cancelled {
+        None => Ok(values),
+        Some(cancelled) => {
+            scope::set_delivered(true);
+            Err(TaskGroupError::from_cancelled(cancelled))
+        }
+    }
 }
 
 /// Runs every future as a task of a new group and returns every outcome, value or error, in

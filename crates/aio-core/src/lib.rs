@@ -53,7 +53,9 @@
 //! [aio]: https://github.com/aio-rs/aio
 
 mod as_completed;
+mod cancel_scope;
 mod cancelled;
+mod current_task;
 mod gather;
 mod id;
 mod local_group;
@@ -71,7 +73,9 @@ mod util;
 mod wait;
 
 pub use as_completed::{AsCompleted, as_completed};
+pub use cancel_scope::{CancelHandle, CancelScope, move_on_after, move_on_at};
 pub use cancelled::{BoxError, CancelError, CancelReason, Cancelled};
+pub use current_task::{CurrentTask, current_task};
 pub use gather::{gather, gather_settled};
 pub use id::{ScopeId, TaskId};
 pub use local_group::{LocalGroup, LocalHandle, SendLocalGroup};
@@ -93,11 +97,10 @@ pub use wait::{ReturnWhen, wait};
 
 /// The named futures returned by aio's functions, for when you need to store one.
 pub mod futures {
-    pub use crate::local_group::LocalJoin;
+    pub use crate::cancel_scope::CancelScopeFuture;
     pub use crate::on_cancel::OnCancel;
     pub use crate::scope::{Cancellation, Checkpoint};
     pub use crate::shield::Shield;
-    pub use crate::task_handle::Join;
     pub use crate::timeout::TimeoutFuture;
     pub use crate::wait::Wait;
 }

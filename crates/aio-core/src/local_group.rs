@@ -2,7 +2,7 @@
 
 use std::any::Any;
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -293,12 +293,16 @@ where
         T: 'env,
     {
         let core = &self.inner.core;
+        let id = TaskId::next();
         let info = Arc::new(LocalInfo {
-            id: TaskId::next(),
-            name,
+            id,
             spawned: Instant::now(),
             state: AtomicU8::new(SCHEDULED),
-            node: Node::new(NodeKind::Task, Some(Arc::clone(core.node())), false),
+            node: Node::new(
+                NodeKind::Task { id, name },
+                Some(Arc::clone(core.node())),
+                false,
+            ),
             waker: AtomicWaker::new(),
         });
         let key = core.admit_local(Arc::clone(&info) as Arc<dyn ChildRef>)?;
@@ -324,7 +328,13 @@ where
 impl<E, B: ?Sized> LocalGroup<'_, E, B> {
     /// Cancels the body and every task; see [`TaskGroup::cancel`](crate::TaskGroup::cancel).
     pub fn cancel(&self) {
-        self.inner.core.cancel_explicitly();
+        self.inner.core.cancel_explicitly(None);
+    }
+
+    /// Like [`cancel`](Self::cancel), with a message; see
+    /// [`TaskGroup::cancel_with`](crate::TaskGroup::cancel_with).
+    pub fn cancel_with(&self, message: impl Into<Arc<str>>) {
+        self.inner.core.cancel_explicitly(Some(message.into()));
     }
 
     /// Whether the group is cancelled.
@@ -437,7 +447,6 @@ const FINISHED: u8 = 3;
 /// What the group and the task tree know of a local task.
 struct LocalInfo {
     id: TaskId,
-    name: Option<Arc<str>>,
     spawned: Instant,
     state: AtomicU8,
     node: Arc<Node>,
@@ -448,6 +457,21 @@ struct LocalInfo {
 impl TaskScope for LocalInfo {
     fn node(&self) -> &Arc<Node> {
         &self.node
+    }
+
+    fn id(&self) -> TaskId {
+        self.id
+    }
+
+    fn name(&self) -> Option<&Arc<str>> {
+        match self.node.kind() {
+            NodeKind::Task { name, .. } => name.as_ref(),
+            _ => None,
+        }
+    }
+
+    fn parent(&self) -> Option<&Arc<Node>> {
+        self.node.parent()
     }
 
     fn created_node(&self) -> Option<&Arc<Node>> {
@@ -469,14 +493,6 @@ impl ChildRef for LocalInfo {
 
     fn admit(&self) -> bool {
         false
-    }
-
-    fn id(&self) -> TaskId {
-        self.id
-    }
-
-    fn name(&self) -> Option<&Arc<str>> {
-        self.name.as_ref()
     }
 
     fn state(&self) -> TaskState {
@@ -571,7 +587,7 @@ where
 fn failure(info: &LocalInfo) -> Cancelled {
     Cancelled::new(CancelReason::sibling_failed(
         Some(info.id),
-        info.name.clone(),
+        info.name().cloned(),
     ))
 }
 
@@ -591,7 +607,7 @@ fn finish<T>(
     info.state.store(FINISHED, Ordering::Release);
     info.node.detach();
     if let Some(event) = event {
-        core.child_failed(info.id, info.name.as_ref(), event);
+        core.child_failed(info.id, info.name(), event);
     }
     *lock(&slot.result) = Some(result);
     if let Some(waker) = lock(&slot.waker).take() {
@@ -616,7 +632,7 @@ impl<T> LocalHandle<T> {
 
     /// The task's name, if it was spawned with one.
     pub fn name(&self) -> Option<&str> {
-        self.info.name.as_deref()
+        self.info.name().map(|name| &**name)
     }
 
     /// Whether the task has finished.
@@ -645,10 +661,20 @@ impl<T> LocalHandle<T> {
     /// Cancels this task alone; `false` if it has already finished. See
     /// [`TaskHandle::cancel`](crate::TaskHandle::cancel).
     pub fn cancel(&self) -> bool {
+        self.cancel_inner(None)
+    }
+
+    /// Like [`cancel`](Self::cancel), with a message that the task's
+    /// [`Cancelled`] carries. See [`TaskHandle::cancel_with`](crate::TaskHandle::cancel_with).
+    pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
+        self.cancel_inner(Some(message.into()))
+    }
+
+    fn cancel_inner(&self, message: Option<Arc<str>>) -> bool {
         if self.is_finished() {
             return false;
         }
-        self.info.node.cancel(CancelReason::Explicit);
+        self.info.node.cancel_with(CancelReason::Explicit, message);
         self.info.waker.wake();
         true
     }
@@ -657,11 +683,10 @@ impl<T> LocalHandle<T> {
     ///
     /// # Errors
     ///
-    /// [`TaskError::NotFinished`] while the task runs; otherwise how the task ended.
+    /// [`TaskError::NotFinished`] while the task runs, [`TaskError::Taken`] if an `.await`
+    /// took the result already; otherwise how the task ended.
     pub fn result(self) -> Result<T, TaskError> {
-        lock(&self.slot.result)
-            .take()
-            .unwrap_or(Err(TaskError::NotFinished))
+        take_result(&mut lock(&self.slot.result)).unwrap_or(Err(TaskError::NotFinished))
     }
 }
 
@@ -669,47 +694,35 @@ impl<T> fmt::Debug for LocalHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LocalHandle")
             .field("id", &self.info.id)
-            .field("name", &self.info.name)
+            .field("name", &self.name())
             .field("finished", &self.is_finished())
             .finish()
     }
 }
 
-impl<T> IntoFuture for LocalHandle<T> {
-    type Output = Result<T, TaskError>;
-    type IntoFuture = LocalJoin<T>;
-
-    /// Waits for the task's result.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: the task keeps running in its group.
-    fn into_future(self) -> LocalJoin<T> {
-        LocalJoin { slot: self.slot }
-    }
-}
-
-/// Future that waits for a local task's result; `.await` a [`LocalHandle`] to get one.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct LocalJoin<T> {
-    slot: Arc<LocalSlot<T>>,
-}
-
-impl<T> fmt::Debug for LocalJoin<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalJoin").finish_non_exhaustive()
-    }
-}
-
-impl<T> Future for LocalJoin<T> {
+/// Waits for the task's result. Like a [`TaskHandle`](crate::TaskHandle), a local handle is
+/// an `Unpin` future: await `&mut handle` to keep it.
+///
+/// # Cancel safety
+///
+/// Cancel safe: the task keeps running in its group, and the result stays in the handle
+/// until a poll returns it.
+impl<T> Future for LocalHandle<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut result = lock(&self.slot.result);
-        if let Some(result) = result.take() {
-            return Poll::Ready(result);
+        if let Some(taken) = take_result(&mut result) {
+            return Poll::Ready(taken);
         }
         *lock(&self.slot.waker) = Some(cx.waker().clone());
         Poll::Pending
     }
+}
+
+/// Takes a finished task's result, leaving [`TaskError::Taken`] in its place.
+fn take_result<T>(result: &mut Option<Result<T, TaskError>>) -> Option<Result<T, TaskError>> {
+    result
+        .as_mut()
+        .map(|r| std::mem::replace(r, Err(TaskError::Taken)))
 }

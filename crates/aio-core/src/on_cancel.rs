@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use crate::scope::{self, Node, NodeKind, PinGuard, Registration, Scoped, note_delivered};
+use crate::scope::{self, Node, NodeKind, PinGuard, Registration, Scoped};
 use crate::{CancelError, Cancelled};
 
 /// Runs `work`; if the scope around it is cancelled first, drops `work`, runs the cleanup
@@ -155,6 +155,7 @@ where
                 Poll::Ready(Some(output)) => {
                     *this.pin = None;
                     *this.registration = None;
+                    deliver(this.node, false);
                     return Poll::Ready(output);
                 }
                 Poll::Ready(None) => this
@@ -184,16 +185,19 @@ where
             .cancelled
             .take()
             .expect("cleanup runs after a cancellation");
-        Poll::Ready(match cleaned {
-            Some(Ok(())) => match this.passed_on.take() {
-                Some(error) => Err(error),
-                None => {
-                    note_delivered(this.node);
-                    Err(E::from(cancelled))
-                }
-            },
-            Some(Err(error)) => Err(error),
+        let error = match cleaned {
+            Some(Ok(())) => this.passed_on.take().unwrap_or_else(|| E::from(cancelled)),
+            Some(Err(error)) => error,
             None => unreachable!("cleanup is shielded and never dropped"),
-        })
+        };
+        deliver(this.node, error.as_cancelled().is_some());
+        Poll::Ready(Err(error))
+    }
+}
+
+/// Tells the scope around the `on_cancel` whether it returned a cancellation.
+fn deliver(node: &Node, cancellation: bool) {
+    if let Some(outer) = node.parent() {
+        outer.set_delivered(cancellation);
     }
 }

@@ -15,11 +15,9 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-pub(crate) use node::{
-    Node, NodeKind, Notify, PinGuard, Registration, Waiter, note_delivered, top_groups,
-};
+pub(crate) use node::{Node, NodeKind, Notify, PinGuard, Registration, Waiter, top_groups};
 
-use crate::Cancelled;
+use crate::{Cancelled, TaskId};
 
 tokio::task_local! {
     static CURRENT: Current;
@@ -38,6 +36,10 @@ pub(crate) enum Current {
 pub(crate) trait TaskScope: Send + Sync {
     /// The task's node, created on first use.
     fn node(&self) -> &Arc<Node>;
+    fn id(&self) -> TaskId;
+    fn name(&self) -> Option<&Arc<str>>;
+    /// The node the task hangs under: its group's, or where a detached task was started.
+    fn parent(&self) -> Option<&Arc<Node>>;
     /// The task's node if it has been created.
     fn created_node(&self) -> Option<&Arc<Node>>;
     /// Whether the task is cancelled; never creates the node.
@@ -68,14 +70,14 @@ impl Current {
         }
     }
 
-    /// Records that a cancellation reached code running here (see `note_delivered`).
-    fn note_delivered(&self) {
+    /// Records whether a construct that ended here returned a cancellation (see
+    /// [`Node::set_delivered`]). A task whose node was never created has nobody to tell.
+    fn set_delivered(&self, delivered: bool) {
         match self {
-            Current::Node(node) => note_delivered(node),
-            // A task's root holds no timeout; a node it created is reached through it.
+            Current::Node(node) => node.set_delivered(delivered),
             Current::Task(task) => {
                 if let Some(node) = task.created_node() {
-                    note_delivered(node);
+                    node.set_delivered(delivered);
                 }
             }
         }
@@ -95,9 +97,48 @@ impl From<Arc<Node>> for Current {
     }
 }
 
+/// A task spawned into a group, as [`current_task`] finds it.
+pub(crate) struct TaskRef {
+    pub(crate) id: TaskId,
+    pub(crate) name: Option<Arc<str>>,
+    /// The node the task hangs under: its group's, or where a detached task was started.
+    pub(crate) parent: Option<Arc<Node>>,
+}
+
+/// The task spawned into a group that the caller runs in; `None` outside such a task.
+pub(crate) fn current_task() -> Option<TaskRef> {
+    CURRENT
+        .try_with(|current| match current {
+            Current::Task(task) => Some(TaskRef {
+                id: task.id(),
+                name: task.name().cloned(),
+                parent: task.parent().cloned(),
+            }),
+            Current::Node(node) => {
+                let task = node.task_node()?;
+                match task.kind() {
+                    NodeKind::Task { id, name } => Some(TaskRef {
+                        id: *id,
+                        name: name.clone(),
+                        parent: task.parent().cloned(),
+                    }),
+                    _ => None,
+                }
+            }
+        })
+        .ok()
+        .flatten()
+}
+
 /// The node the calling code runs in; `None` outside every aio scope.
 pub(crate) fn current() -> Option<Arc<Node>> {
     CURRENT.try_with(Current::node).ok()
+}
+
+/// Records, in the scope the caller runs in, whether a construct that just ended there
+/// returned a cancellation (see [`Node::set_delivered`]).
+pub(crate) fn set_delivered(delivered: bool) {
+    let _ = CURRENT.try_with(|current| current.set_delivered(delivered));
 }
 
 /// Runs `fut` with `node` as its current node.
@@ -357,7 +398,7 @@ impl Future for Cancellation {
                 }
             }
         };
-        note_delivered(registration.node());
+        registration.node().set_delivered(true);
         Poll::Ready(cancelled)
     }
 }
@@ -376,7 +417,7 @@ impl Future for Checkpoint {
         let cancelled = CURRENT.try_with(|current| {
             let cancelled = current.cancellation();
             if cancelled.is_some() {
-                current.note_delivered();
+                current.set_delivered(true);
             }
             cancelled
         });

@@ -124,6 +124,10 @@ impl<F: Future> Future for Shield<F> {
         match this.inner.poll_scoped(cx, || false) {
             Poll::Ready(Some(output)) => {
                 *this.pin = None;
+                // Our output is the future's: it is a cancellation if the future's was.
+                if let Some(outer) = this.node.parent() {
+                    outer.set_delivered(this.node.delivered());
+                }
                 Poll::Ready(output)
             }
             Poll::Ready(None) => unreachable!("a shield never drops its future"),

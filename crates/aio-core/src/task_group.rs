@@ -102,7 +102,7 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// # }
 /// ```
 pub struct TaskGroup<E> {
-    core: Arc<GroupCore>,
+    pub(crate) core: Arc<GroupCore>,
     _error: PhantomData<fn() -> E>,
 }
 
@@ -227,7 +227,35 @@ impl<E> TaskGroup<E> {
     /// which [`is_cancelled`](TaskGroupError::is_cancelled) is true with
     /// [`CancelReason::Explicit`]; failures raised while unwinding are still reported.
     pub fn cancel(&self) {
-        self.core.cancel_explicitly();
+        self.core.cancel_explicitly(None);
+    }
+
+    /// Like [`cancel`](Self::cancel), with a message: asyncio's `cancel(msg)`. Every
+    /// [`Cancelled`](crate::Cancelled) the group's cancellation delivers carries it
+    /// ([`Cancelled::message`](crate::Cancelled::message)), and so does its `Display`. A
+    /// group that was already cancelled keeps its first reason and message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_core::{BoxError, TaskGroup};
+    ///
+    /// let worker = TaskGroup::<BoxError>::scope(|tg| async move {
+    ///     let worker = tg.spawn(async { Ok(aio_core::cancelled().await) })?;
+    ///     tokio::task::yield_now().await; // let the worker start waiting
+    ///     tg.cancel_with("configuration reloaded");
+    ///     Ok(worker)
+    /// })
+    /// .await
+    /// .unwrap();
+    /// let seen = worker.result().unwrap();
+    /// assert_eq!(seen.message(), Some("configuration reloaded"));
+    /// # }
+    /// ```
+    pub fn cancel_with(&self, message: impl Into<Arc<str>>) {
+        self.core.cancel_explicitly(Some(message.into()));
     }
 
     /// Whether the group is cancelled (by a failure, by [`cancel`](Self::cancel), or from
@@ -333,6 +361,7 @@ pub struct TaskGroupBuilder<E> {
     grace: Duration,
     policy: JoinPolicy,
     limit: Option<usize>,
+    cancelled_task_ends_group: bool,
     _error: PhantomData<fn() -> E>,
 }
 
@@ -354,8 +383,15 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
             grace: DEFAULT_GRACE,
             policy: JoinPolicy::FailFast,
             limit: None,
+            cancelled_task_ends_group: false,
             _error: PhantomData,
         }
+    }
+
+    /// For `gather`: a task that ends cancelled cancels the group.
+    pub(crate) fn cancelled_task_ends_group(mut self) -> Self {
+        self.cancelled_task_ends_group = true;
+        self
     }
 
     /// Names the group, for `tracing` and diagnostics.
@@ -416,6 +452,7 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
             grace: self.grace,
             policy: self.policy,
             limit: self.limit,
+            cancelled_task_ends_group: self.cancelled_task_ends_group,
         };
         let core = GroupCore::new(config, outer.clone(), false);
         // While the group winds down, the scopes around it must not drop it.

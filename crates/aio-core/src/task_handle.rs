@@ -1,7 +1,7 @@
 //! [`TaskHandle`]: the result of one task in a group.
 
 use std::fmt;
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -36,16 +36,20 @@ pub enum TaskError {
     /// [`TaskHandle::result`] was called before the task finished.
     #[error("the task has not finished yet")]
     NotFinished,
+    /// The task's result was taken already, by an earlier `.await` of the handle (through
+    /// `&mut handle`) or by [`TaskHandle::result`].
+    #[error("the task's result was already taken")]
+    Taken,
 }
 
 impl TaskError {
     /// The cancellation this error stands for: the task's own, or the one its failure
-    /// caused in its group. `None` for [`Aborted`](Self::Aborted) and
-    /// [`NotFinished`](Self::NotFinished).
+    /// caused in its group. `None` for [`Aborted`](Self::Aborted),
+    /// [`NotFinished`](Self::NotFinished) and [`Taken`](Self::Taken).
     pub fn as_cancelled(&self) -> Option<&Cancelled> {
         match self {
             TaskError::Failed(c) | TaskError::Cancelled(c) | TaskError::Panicked(c) => Some(c),
-            TaskError::Aborted | TaskError::NotFinished => None,
+            TaskError::Aborted | TaskError::NotFinished | TaskError::Taken => None,
         }
     }
 }
@@ -56,6 +60,11 @@ impl TaskError {
 /// [`result`](Self::result) after the scope has returned, when every task is finished and
 /// no waiting is needed (asyncio's `task.result()`). Dropping a handle does not cancel or
 /// detach the task: the group still owns it.
+///
+/// A handle is a future, like Tokio's `JoinHandle`, and `Unpin`: await `&mut handle` to
+/// wait without giving the handle up, in `tokio::select!` or under a
+/// [`wait_for`](crate::wait_for) that may time out. Once the result has been taken, the
+/// handle returns [`TaskError::Taken`].
 ///
 /// # Examples
 ///
@@ -144,7 +153,36 @@ impl<T> TaskHandle<T> {
     /// # }
     /// ```
     pub fn cancel(&self) -> bool {
-        self.cell.cancel()
+        self.cell.cancel(None)
+    }
+
+    /// Like [`cancel`](Self::cancel), with a message: asyncio's `t.cancel(msg)`. The
+    /// [`Cancelled`] the task sees, and the one its handle returns, carry it
+    /// ([`Cancelled::message`]). A task that was already cancelled keeps its first reason
+    /// and message.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_core::{BoxError, TaskError, TaskGroup};
+    ///
+    /// TaskGroup::<BoxError>::scope(|tg| async move {
+    ///     let worker = tg.spawn(std::future::pending::<Result<(), BoxError>>())?;
+    ///     worker.cancel_with("no longer needed");
+    ///     match worker.await {
+    ///         Err(TaskError::Cancelled(c)) => assert_eq!(c.message(), Some("no longer needed")),
+    ///         other => panic!("{other:?}"),
+    ///     }
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
+        self.cell.cancel(Some(message.into()))
     }
 
     /// Polls for the task to finish, without taking its result.
@@ -156,7 +194,8 @@ impl<T> TaskHandle<T> {
     ///
     /// # Errors
     ///
-    /// [`TaskError::NotFinished`] while the task runs; otherwise how the task ended.
+    /// [`TaskError::NotFinished`] while the task runs, [`TaskError::Taken`] if an `.await`
+    /// took the result already; otherwise how the task ended.
     pub fn result(self) -> Result<T, TaskError> {
         self.cell.take().unwrap_or(Err(TaskError::NotFinished))
     }
@@ -172,34 +211,13 @@ impl<T> fmt::Debug for TaskHandle<T> {
     }
 }
 
-impl<T> IntoFuture for TaskHandle<T> {
-    type Output = Result<T, TaskError>;
-    type IntoFuture = Join<T>;
-
-    /// Waits for the task's result.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: the task keeps running and the group still collects it; only this
-    /// handle's view of the result is lost.
-    fn into_future(self) -> Join<T> {
-        Join { cell: self.cell }
-    }
-}
-
-/// Future that waits for a task's result; `.await` a [`TaskHandle`] to get one.
-#[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Join<T> {
-    cell: Arc<ChildCell<T>>,
-}
-
-impl<T> fmt::Debug for Join<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Join").field("id", &self.cell.id()).finish()
-    }
-}
-
-impl<T> Future for Join<T> {
+/// Waits for the task's result.
+///
+/// # Cancel safety
+///
+/// Cancel safe: the task keeps running and the group still collects it. Dropping a poll of
+/// `&mut handle` loses nothing: the result stays in the handle until a poll returns it.
+impl<T> Future for TaskHandle<T> {
     type Output = Result<T, TaskError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

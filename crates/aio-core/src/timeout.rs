@@ -1,23 +1,29 @@
-//! Timeouts: cancel scopes with a deadline.
+//! Timeouts: cancel scopes with a deadline, whose cancellation is reported as [`Elapsed`].
+//!
+//! They run on the engine of [`CancelScope`](crate::CancelScope); which scope reports a
+//! cancellation is decided there (see `cancel_scope.rs`).
 
 use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tokio::time::{Instant, Sleep, sleep_until};
+use tokio::time::Instant;
 
-use crate::scope::{self, Node, NodeKind, Scoped, note_delivered};
+use crate::cancel_scope::{CREATED, ScopeRun, is_over, phase, scope_node};
+use crate::scope::Node;
 
 /// The error of a timeout whose own deadline passed.
 ///
-/// A timeout returns `Elapsed` only when *its* deadline cancelled the future it wraps. A
-/// cancellation from an enclosing scope is not converted: it reaches the enclosing scope,
-/// which reports it (an enclosing timeout as its own `Elapsed`, a group as cancelled).
+/// A timeout returns `Elapsed` only when *its* deadline cancelled the future it wraps, and
+/// no scope around it is cancelled too. A cancellation from an enclosing scope is not
+/// converted: it reaches the enclosing scope, which reports it (an enclosing timeout as its
+/// own `Elapsed`, a group as cancelled). An outcome of the future that is not a
+/// cancellation (a value, a group's failures) is returned as it is, even after the
+/// deadline.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("deadline has elapsed")]
 pub struct Elapsed(());
@@ -35,7 +41,7 @@ pub enum RescheduleError {
     /// The deadline passed and the future it wraps is still unwinding.
     #[error("cannot reschedule a timeout that is expiring")]
     Expiring,
-    /// The deadline passed and the timeout has returned [`Elapsed`].
+    /// The deadline passed and the timeout has returned.
     #[error("cannot reschedule a timeout that has expired")]
     Expired,
     /// The timeout has returned, or was dropped, without expiring.
@@ -43,19 +49,21 @@ pub enum RescheduleError {
     Finished,
 }
 
-const CREATED: u8 = 0;
-const ACTIVE: u8 = 1;
-const EXPIRING: u8 = 2;
-const EXPIRED: u8 = 3;
-const FINISHED: u8 = 4;
-
 /// Waits for `fut` for at most `duration`.
 ///
 /// This is `async with asyncio.timeout(delay):`. The timeout is a cancel scope: when the
 /// deadline passes, `fut` is cancelled at its next `.await` (after any task group or
 /// [`on_cancel`](crate::on_cancel) inside it has unwound, cleanup included) and the timeout
 /// returns `Err(Elapsed)`. Task groups opened inside inherit the deadline. A result that is
-/// ready by the time the deadline is noticed wins over the deadline.
+/// ready by the time the deadline is noticed wins over the deadline, and so does any outcome
+/// of `fut` that is not a cancellation: a group inside that fails on its own while the
+/// deadline passes returns its failures, not `Elapsed`.
+///
+/// If a scope around the timeout is cancelled too (an enclosing timeout whose deadline
+/// passes at the same moment, an enclosing group that failed), the timeout does not report
+/// `Elapsed`: the cancellation passes through it, the code after it does not run, and the
+/// enclosing scope reports it. A timeout entered in a scope that is already cancelled
+/// never returns `Elapsed` either.
 ///
 /// # Errors
 ///
@@ -80,11 +88,7 @@ const FINISHED: u8 = 4;
 /// # }
 /// ```
 pub fn timeout<F: IntoFuture>(duration: Duration, fut: F) -> TimeoutFuture<F::IntoFuture> {
-    TimeoutFuture::new(
-        Instant::now().checked_add(duration),
-        fut.into_future(),
-        false,
-    )
+    TimeoutFuture::new(Instant::now().checked_add(duration), fut.into_future())
 }
 
 /// Waits for `fut` until `deadline`: `asyncio.timeout_at(when)`. See [`timeout`].
@@ -112,14 +116,16 @@ pub fn timeout<F: IntoFuture>(duration: Duration, fut: F) -> TimeoutFuture<F::In
 /// # }
 /// ```
 pub fn timeout_at<F: IntoFuture>(deadline: Instant, fut: F) -> TimeoutFuture<F::IntoFuture> {
-    TimeoutFuture::new(Some(deadline), fut.into_future(), false)
+    TimeoutFuture::new(Some(deadline), fut.into_future())
 }
 
 /// `asyncio.wait_for(aw, timeout)`: waits for `fut` for at most `duration`, or for ever when
 /// `duration` is `None`.
 ///
-/// Like [`timeout`], with asyncio's one difference: a zero duration does not start `fut` at
-/// all.
+/// Exactly [`timeout`]. As in asyncio 3.12 and later, a zero duration polls `fut` once: a
+/// future that is ready at once (a finished task's handle) gives its value; one that
+/// suspends is cancelled there. To wait on a [`TaskHandle`](crate::TaskHandle) without
+/// losing it when the wait times out, pass `&mut handle`.
 ///
 /// # Errors
 ///
@@ -137,17 +143,16 @@ pub fn timeout_at<F: IntoFuture>(deadline: Instant, fut: F) -> TimeoutFuture<F::
 /// use std::time::Duration;
 ///
 /// assert_eq!(aio_core::wait_for(None, async { 1 }).await, Ok(1));
-/// assert!(aio_core::wait_for(Duration::ZERO, async { 1 }).await.is_err());
+/// assert_eq!(aio_core::wait_for(Duration::ZERO, async { 1 }).await, Ok(1));
+/// assert!(aio_core::wait_for(Duration::ZERO, tokio::task::yield_now()).await.is_err());
 /// # }
 /// ```
 pub fn wait_for<F: IntoFuture>(
     duration: impl Into<Option<Duration>>,
     fut: F,
 ) -> TimeoutFuture<F::IntoFuture> {
-    let duration = duration.into();
-    let deadline = duration.and_then(|d| Instant::now().checked_add(d));
-    let expire_at_start = duration == Some(Duration::ZERO);
-    TimeoutFuture::new(deadline, fut.into_future(), expire_at_start)
+    let deadline = duration.into().and_then(|d| Instant::now().checked_add(d));
+    TimeoutFuture::new(deadline, fut.into_future())
 }
 
 /// Runs the future that `body` builds under a timeout that `body` can see and move.
@@ -190,19 +195,13 @@ where
     F: FnOnce(Timeout) -> Fut,
     Fut: IntoFuture,
 {
-    let node = timeout_node(deadline.into());
+    let node = scope_node(deadline.into(), false);
     let handle = Timeout {
         node: Arc::clone(&node),
     };
-    TimeoutFuture::with_node(node, body(handle).into_future(), false)
-}
-
-fn timeout_node(deadline: Option<Instant>) -> Arc<Node> {
-    let kind = NodeKind::Timeout {
-        phase: AtomicU8::new(CREATED),
-        generation: AtomicU64::new(0),
-    };
-    Arc::new(Node::unbound(kind, false).with_deadline(deadline))
+    TimeoutFuture {
+        run: ScopeRun::new(node, body(handle).into_future()),
+    }
 }
 
 /// A handle to a running timeout: asyncio's `Timeout` object.
@@ -227,11 +226,11 @@ impl Timeout {
     ///
     /// [`RescheduleError`] once the timeout has fired or finished.
     pub fn reschedule(&self, deadline: impl Into<Option<Instant>>) -> Result<(), RescheduleError> {
-        match phase(&self.node).load(Ordering::Acquire) {
-            EXPIRING => Err(RescheduleError::Expiring),
-            EXPIRED => Err(RescheduleError::Expired),
-            FINISHED => Err(RescheduleError::Finished),
-            _ => {
+        match (self.expired(), is_over(&self.node)) {
+            (true, false) => Err(RescheduleError::Expiring),
+            (true, true) => Err(RescheduleError::Expired),
+            (false, true) => Err(RescheduleError::Finished),
+            (false, false) => {
                 self.node.set_deadline(deadline.into());
                 Ok(())
             }
@@ -240,21 +239,19 @@ impl Timeout {
 
     /// Whether the deadline has fired (the future may still be unwinding).
     pub fn expired(&self) -> bool {
-        matches!(
-            phase(&self.node).load(Ordering::Acquire),
-            EXPIRING | EXPIRED
-        )
+        // Only its deadline cancels a timeout's own node.
+        self.node.is_cancelled_directly()
     }
 }
 
 impl fmt::Debug for Timeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match phase(&self.node).load(Ordering::Acquire) {
-            CREATED => "created",
-            ACTIVE => "active",
-            EXPIRING => "expiring",
-            EXPIRED => "expired",
-            _ => "finished",
+        let state = match (self.expired(), is_over(&self.node)) {
+            (true, false) => "expiring",
+            (true, true) => "expired",
+            (false, true) => "finished",
+            (false, false) if phase(&self.node) == CREATED => "created",
+            (false, false) => "active",
         };
         f.debug_struct("Timeout")
             .field("state", &state)
@@ -263,97 +260,34 @@ impl fmt::Debug for Timeout {
     }
 }
 
-fn phase(node: &Node) -> &AtomicU8 {
-    match node.kind() {
-        NodeKind::Timeout { phase, .. } => phase,
-        _ => unreachable!("a Timeout handle always points at a timeout node"),
-    }
-}
-
-fn generation(node: &Node) -> u64 {
-    match node.kind() {
-        NodeKind::Timeout { generation, .. } => generation.load(Ordering::Acquire),
-        _ => unreachable!("a timeout future always owns a timeout node"),
-    }
-}
-
-/// Marks the timeout finished and leaves the tree however the future ends.
-struct Exit {
-    node: Arc<Node>,
-}
-
-impl Drop for Exit {
-    fn drop(&mut self) {
-        let _ = phase(&self.node).compare_exchange(
-            ACTIVE,
-            FINISHED,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        let _ = phase(&self.node).compare_exchange(
-            CREATED,
-            FINISHED,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        self.node.detach();
-    }
-}
-
 pin_project! {
     /// Future returned by [`timeout`], [`timeout_at`], [`wait_for`] and [`timeout_scope`].
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct TimeoutFuture<F> {
-        exit: Exit,
-        entered: bool,
-        expire_at_start: bool,
-        // The timer is armed for this generation of the deadline.
-        armed: Option<u64>,
-        // The owner waker is registered for this generation.
-        owner: Option<(u64, Waker)>,
         #[pin]
-        inner: Scoped<F>,
-        #[pin]
-        sleep: Option<Sleep>,
+        run: ScopeRun<F>,
     }
 }
 
 impl<F: Future> TimeoutFuture<F> {
-    fn new(deadline: Option<Instant>, fut: F, expire_at_start: bool) -> Self {
-        TimeoutFuture::with_node(timeout_node(deadline), fut, expire_at_start)
-    }
-
-    fn with_node(node: Arc<Node>, fut: F, expire_at_start: bool) -> Self {
+    fn new(deadline: Option<Instant>, fut: F) -> Self {
         TimeoutFuture {
-            exit: Exit {
-                node: Arc::clone(&node),
-            },
-            entered: false,
-            expire_at_start,
-            armed: None,
-            owner: None,
-            inner: Scoped::new(node, fut),
-            sleep: None,
+            run: ScopeRun::new(scope_node(deadline, false), fut),
         }
     }
 
     /// A handle to read or move the deadline while the future runs.
     pub fn handle(&self) -> Timeout {
         Timeout {
-            node: Arc::clone(&self.exit.node),
+            node: Arc::clone(self.run.node()),
         }
     }
 }
 
-impl<F> fmt::Debug for TimeoutFuture<F> {
+impl<F: Future> fmt::Debug for TimeoutFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TimeoutFuture")
-            .field(
-                "timeout",
-                &Timeout {
-                    node: Arc::clone(&self.exit.node),
-                },
-            )
+            .field("timeout", &self.handle())
             .finish_non_exhaustive()
     }
 }
@@ -362,109 +296,9 @@ impl<F: Future> Future for TimeoutFuture<F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        let node = &this.exit.node;
-        if !*this.entered {
-            *this.entered = true;
-            node.bind(scope::current());
-            phase(node).store(ACTIVE, Ordering::Release);
-            if *this.expire_at_start {
-                fire(node);
-            }
-        }
-        // A deadline that has already passed counts before the future is polled, so that
-        // of two nested timeouts that fire together the outer one reports it.
-        if !node.is_cancelled_directly()
-            && this
-                .sleep
-                .as_ref()
-                .as_pin_ref()
-                .is_some_and(|s| s.is_elapsed())
-        {
-            fire(node);
-        }
-        match this
-            .inner
-            .as_mut()
-            .poll_scoped(cx, || node.is_cancelled_directly())
-        {
-            Poll::Ready(Some(output)) => {
-                let expired = node.is_cancelled_directly();
-                phase(node).store(if expired { EXPIRED } else { FINISHED }, Ordering::Release);
-                // After the deadline fired, a future that ends by passing the cancellation
-                // up has been cancelled by it; one that finished without noticing keeps its
-                // result.
-                return Poll::Ready(if expired && node.delivered() {
-                    Err(Elapsed(()))
-                } else {
-                    Ok(output)
-                });
-            }
-            Poll::Ready(None) => return Poll::Ready(Err(expire(node))),
-            Poll::Pending => {}
-        }
-        if node.is_cancelled_directly() {
-            // Expiring: something structured inside is still unwinding.
-            return Poll::Pending;
-        }
-        // Reschedules wake the owner; register before reading the generation so a
-        // reschedule in between is never missed.
-        let generation_now = generation(node);
-        if !this
-            .owner
-            .as_ref()
-            .is_some_and(|(g, w)| *g == generation_now && w.will_wake(cx.waker()))
-        {
-            node.set_owner(cx.waker());
-            *this.owner = Some((generation_now, cx.waker().clone()));
-        }
-        let generation_now = generation(node);
-        let mut due = false;
-        if *this.armed != Some(generation_now) {
-            *this.armed = Some(generation_now);
-            let deadline = node.deadline();
-            // A deadline that is already due fires now, not at the timer's next tick:
-            // `timeout(0)` cancels even a future that only yields.
-            due = deadline.is_some_and(|d| d <= Instant::now());
-            match (deadline, this.sleep.as_mut().as_pin_mut()) {
-                (None, _) => this.sleep.set(None),
-                (Some(deadline), Some(sleep)) => sleep.reset(deadline),
-                (Some(deadline), None) => this.sleep.set(Some(sleep_until(deadline))),
-            }
-        }
-        if !due {
-            let fired = match this.sleep.as_mut().as_pin_mut() {
-                Some(sleep) => sleep.poll(cx).is_ready(),
-                None => false,
-            };
-            if !fired {
-                return Poll::Pending;
-            }
-        }
-        // The deadline fired while the future was suspended: that is where it is cancelled,
-        // unless something structured inside must unwind first.
-        fire(node);
-        if node.is_pinned() {
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        this.inner.drop_future();
-        Poll::Ready(Err(expire(node)))
+        self.project()
+            .run
+            .poll(cx)
+            .map(|output| output.ok_or(Elapsed(())))
     }
-}
-
-/// The future was dropped because the deadline passed.
-fn expire(node: &Node) -> Elapsed {
-    phase(node).store(EXPIRED, Ordering::Release);
-    // If a scope around us is cancelled too, our `Elapsed` only carries its cancellation
-    // outwards: let that scope report it.
-    if let Some(parent) = node.parent() {
-        note_delivered(parent);
-    }
-    Elapsed(())
-}
-
-fn fire(node: &Node) {
-    phase(node).store(EXPIRING, Ordering::Release);
-    node.cancel(crate::CancelReason::Deadline);
 }

@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 use crate::slab::Slab;
 use crate::task_group::GroupCore;
 use crate::util::lock;
-use crate::{CancelReason, Cancelled, ScopeId};
+use crate::{CancelReason, Cancelled, ScopeId, TaskId};
 
 /// What owns a node. Decides how it reports itself and where a task's pins stop.
 pub(crate) enum NodeKind {
@@ -34,11 +34,13 @@ pub(crate) enum NodeKind {
     /// A task group; the group keeps the strong reference.
     Group { core: Weak<GroupCore> },
     /// A task spawned into a group: the root of that task's own nodes.
-    Task,
-    /// A timeout scope.
-    Timeout {
+    Task { id: TaskId, name: Option<Arc<str>> },
+    /// A [`CancelScope`](crate::CancelScope) or a timeout, which is a cancel scope with a
+    /// deadline.
+    Scope {
+        /// Where the future that owns the scope is in its life; only that future writes it.
         phase: AtomicU8,
-        /// Bumped by every reschedule so the owner knows to reset its timer.
+        /// Bumped by every move of the deadline so the owner knows to reset its timer.
         generation: AtomicU64,
     },
     /// A shield: cancellation from above does not reach through it.
@@ -70,6 +72,8 @@ pub(crate) trait Notify: Send + Sync {
 
 struct NodeState {
     reason: Option<CancelReason>,
+    /// The message of a cancellation requested with one (`cancel_with`).
+    message: Option<Arc<str>>,
     deadline: Option<Instant>,
     /// The future that owns a timeout node, woken when the deadline is moved.
     owner: Option<Waker>,
@@ -119,7 +123,8 @@ pub(crate) struct Node {
     linked: AtomicBool,
     /// Structured constructs inside this node, in this task, that are still winding down.
     pins: AtomicUsize,
-    /// A cancellation came out of a construct inside this node (see `note_delivered`).
+    /// Whether the last construct that ended in this node returned a cancellation (see
+    /// [`Node::set_delivered`]).
     delivered: AtomicBool,
     state: Mutex<NodeState>,
 }
@@ -147,6 +152,7 @@ impl Node {
             delivered: AtomicBool::new(false),
             state: Mutex::new(NodeState {
                 reason: None,
+                message: None,
                 deadline: None,
                 owner: None,
                 waiters: Slab::new(),
@@ -183,15 +189,20 @@ impl Node {
         &self.kind
     }
 
+    /// Whether cancellation from outside stops at this node.
+    pub(crate) fn is_shielded(&self) -> bool {
+        self.shielded
+    }
+
     /// Whether this node is the outermost node of a task; pins never cross it.
     fn is_task_root(&self) -> bool {
-        matches!(self.kind, NodeKind::Task | NodeKind::Root { .. })
+        matches!(self.kind, NodeKind::Task { .. } | NodeKind::Root { .. })
     }
 
     /// Whether the node counts as a scope of its own when naming a cancel reason: a task or an
     /// `on_cancel` only belong to the scope around them.
     fn is_scope(&self) -> bool {
-        !matches!(self.kind, NodeKind::Task | NodeKind::OnCancel)
+        !matches!(self.kind, NodeKind::Task { .. } | NodeKind::OnCancel)
     }
 
     /// The node, then its ancestors up to and including the nearest shield.
@@ -243,15 +254,11 @@ impl Node {
         // once the walk has passed a scope, it is inherited from further out.
         let mut passed_scope = false;
         for node in self.chain() {
-            if node.cancelled.load(Ordering::Acquire) {
-                let reason = lock(&node.state)
-                    .reason
-                    .clone()
-                    .unwrap_or(CancelReason::Explicit);
+            if let Some(cancelled) = node.direct_cancellation() {
                 return Some(if passed_scope {
-                    Cancelled::inherited(reason)
+                    cancelled.into_inherited()
                 } else {
-                    Cancelled::new(reason)
+                    cancelled
                 });
             }
             passed_scope |= node.is_scope();
@@ -259,15 +266,36 @@ impl Node {
         None
     }
 
+    /// The cancellation requested on this very node, if any.
+    pub(crate) fn direct_cancellation(&self) -> Option<Cancelled> {
+        if !self.cancelled.load(Ordering::Acquire) {
+            return None;
+        }
+        let state = lock(&self.state);
+        let reason = state.reason.clone().unwrap_or(CancelReason::Explicit);
+        Some(Cancelled::new(reason).with_message(state.message.clone()))
+    }
+
+    /// Whether a scope around this one is cancelled and its cancellation reaches in here.
+    pub(crate) fn parent_cancelled(&self) -> bool {
+        !self.shielded && self.parent().is_some_and(|parent| parent.is_cancelled())
+    }
+
     /// Cancels this node and everything under it that is not shielded. The first reason
     /// sticks; returns whether this call was the one that cancelled.
     pub(crate) fn cancel(&self, reason: CancelReason) -> bool {
+        self.cancel_with(reason, None)
+    }
+
+    /// Like [`cancel`](Self::cancel), with a message for the [`Cancelled`] it delivers.
+    pub(crate) fn cancel_with(&self, reason: CancelReason, message: Option<Arc<str>>) -> bool {
         let waiters = {
             let mut state = lock(&self.state);
             if self.cancelled.load(Ordering::Relaxed) {
                 return false;
             }
             state.reason = Some(reason);
+            state.message = message;
             self.cancelled.store(true, Ordering::Release);
             let mut waiters: Vec<Waiter> = state.waiters.iter().cloned().collect();
             waiters.extend(state.owner.take().map(Waiter::Waker));
@@ -354,7 +382,7 @@ impl Node {
         let owner = {
             let mut state = lock(&self.state);
             state.deadline = deadline;
-            if let NodeKind::Timeout { generation, .. } = &self.kind {
+            if let NodeKind::Scope { generation, .. } = &self.kind {
                 generation.fetch_add(1, Ordering::Release);
             }
             state.owner.take()
@@ -394,7 +422,7 @@ impl Node {
     fn container(&self) -> Option<Arc<Node>> {
         let mut next = self.parent();
         while let Some(node) = next {
-            if matches!(node.kind, NodeKind::Task | NodeKind::Group { .. }) {
+            if matches!(node.kind, NodeKind::Task { .. } | NodeKind::Group { .. }) {
                 return Some(Arc::clone(node));
             }
             next = node.parent();
@@ -438,8 +466,41 @@ impl Node {
         self.pins.load(Ordering::Relaxed) > 0
     }
 
+    /// Whether the last construct that ended in this node returned a cancellation.
     pub(crate) fn delivered(&self) -> bool {
         self.delivered.load(Ordering::Relaxed)
+    }
+
+    /// Records whether a construct that just ended in this node (a group, a timeout, an
+    /// `on_cancel`, a `checkpoint`) returned a cancellation.
+    ///
+    /// A scope whose own cancellation fired uses this when the future it wraps ends: that
+    /// future's output is a cancellation (so the scope reports that it stopped the future)
+    /// exactly when the last construct that ended inside it returned one and the future
+    /// passed it on. Only the task that runs in the node writes it.
+    pub(crate) fn set_delivered(&self, delivered: bool) {
+        self.delivered.store(delivered, Ordering::Relaxed);
+    }
+
+    /// Cancels every scope from this node up to the nearest shield whose deadline has passed,
+    /// even if the future that owns it has not been polled since: of scopes whose deadlines
+    /// pass together, the outermost one reports, whichever task runs first.
+    pub(crate) fn fire_passed_deadlines(&self) {
+        let now = Instant::now();
+        for node in self.chain() {
+            if matches!(node.kind, NodeKind::Scope { .. })
+                && !node.is_cancelled_directly()
+                && node.deadline().is_some_and(|deadline| deadline <= now)
+            {
+                node.cancel(CancelReason::Deadline);
+            }
+        }
+    }
+
+    /// The node of the task this node runs in, if that is a task spawned into a group.
+    pub(crate) fn task_node(&self) -> Option<&Node> {
+        self.ancestry()
+            .find(|node| matches!(node.kind, NodeKind::Task { .. }))
     }
 
     /// The tracker of the [`run`](crate::run) scope this node lives under, if any.
@@ -488,23 +549,6 @@ impl Drop for PinGuard {
             for n in node.task_chain() {
                 n.pins.fetch_sub(1, Ordering::Relaxed);
             }
-        }
-    }
-}
-
-/// Records that a cancellation came out of a construct running at `start`: every node in the
-/// task, from `start` up, that is cancelled now saw its cancellation delivered. A timeout uses
-/// this to tell "the future finished because my deadline cancelled it" from "the future
-/// finished on its own".
-pub(crate) fn note_delivered(start: &Node) {
-    for node in start.task_chain() {
-        if node.is_cancelled() {
-            node.delivered.store(true, Ordering::Relaxed);
-        }
-        // A cancellation that came out of a shield is the shield's own (its deadline):
-        // nothing outside the shield delivered it.
-        if node.shielded {
-            break;
         }
     }
 }

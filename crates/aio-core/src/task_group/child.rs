@@ -72,8 +72,6 @@ pub(crate) trait ChildRef: TaskScope {
     /// Lets a queued child start (the limit handed it a slot). Returns `false` if the child
     /// no longer wants it: it ended while queued.
     fn admit(&self) -> bool;
-    fn id(&self) -> TaskId;
-    fn name(&self) -> Option<&Arc<str>>;
     /// What the task is doing, for the task tree.
     fn state(&self) -> TaskState;
     /// When the task was spawned.
@@ -278,11 +276,13 @@ impl<T> ChildCell<T> {
         }
     }
 
-    /// Takes the result if the task has finished.
+    /// Takes the result if the task has finished; [`TaskError::Taken`] if it was taken
+    /// before.
     pub(crate) fn take(&self) -> Option<Result<T, TaskError>> {
         let mut slot = lock(&self.slot);
         match std::mem::replace(&mut *slot, Slot::Taken) {
             Slot::Done(result) => Some(result.map_err(|e| *e)),
+            Slot::Taken => Some(Err(TaskError::Taken)),
             other => {
                 *slot = other;
                 None
@@ -331,10 +331,15 @@ impl<T> ChildCell<T> {
         }
     }
 
-    /// Cancels this task alone; `false` if it has already finished.
-    pub(crate) fn cancel(&self) -> bool {
+    /// Cancels this task alone, with a message if given; `false` if it has already
+    /// finished.
+    pub(crate) fn cancel(&self, message: Option<Arc<str>>) -> bool {
         if self.is_finished() {
             return false;
+        }
+        if message.is_some() {
+            // The message is kept by the task's node, so the node must exist.
+            self.own_node().cancel_with(CancelReason::Explicit, message);
         }
         self.cancel_requested.store(true, Ordering::SeqCst);
         // Pairs with the fence in `TaskScope::node`: either the node's creator sees the
@@ -350,22 +355,43 @@ impl<T> ChildCell<T> {
     fn is_cancel_requested(&self) -> bool {
         self.cancel_requested.load(Ordering::SeqCst)
     }
-}
 
-impl<T: Send> TaskScope for ChildCell<T> {
-    fn node(&self) -> &Arc<Node> {
+    /// The task's node, created on first use.
+    fn own_node(&self) -> &Arc<Node> {
         if let Some(node) = self.node.get() {
             return node;
         }
-        let node = self
-            .node
-            .get_or_init(|| Node::new(NodeKind::Task, self.parent().cloned(), self.shielded));
+        let node = self.node.get_or_init(|| {
+            let kind = NodeKind::Task {
+                id: self.id,
+                name: self.name.clone(),
+            };
+            Node::new(kind, self.parent().cloned(), self.shielded)
+        });
         // Pairs with the fence in `cancel`.
         fence(Ordering::SeqCst);
         if self.is_cancel_requested() {
             node.cancel(CancelReason::Explicit);
         }
         node
+    }
+}
+
+impl<T: Send> TaskScope for ChildCell<T> {
+    fn node(&self) -> &Arc<Node> {
+        self.own_node()
+    }
+
+    fn id(&self) -> TaskId {
+        self.id
+    }
+
+    fn name(&self) -> Option<&Arc<str>> {
+        self.name.as_ref()
+    }
+
+    fn parent(&self) -> Option<&Arc<Node>> {
+        ChildCell::parent(self)
     }
 
     fn created_node(&self) -> Option<&Arc<Node>> {
@@ -386,8 +412,13 @@ impl<T: Send> TaskScope for ChildCell<T> {
             self.parent().and_then(|parent| parent.cancellation())
         };
         outer.or_else(|| {
-            self.is_cancel_requested()
-                .then(|| Cancelled::new(CancelReason::Explicit))
+            self.is_cancel_requested().then(|| {
+                // A request with a message left it in the node.
+                self.node
+                    .get()
+                    .and_then(|node| node.direct_cancellation())
+                    .unwrap_or_else(|| Cancelled::new(CancelReason::Explicit))
+            })
         })
     }
 }
@@ -406,14 +437,6 @@ impl<T: Send> ChildRef for ChildCell<T> {
             self.task_waker.wake();
         }
         admitted
-    }
-
-    fn id(&self) -> TaskId {
-        self.id
-    }
-
-    fn name(&self) -> Option<&Arc<str>> {
-        self.name.as_ref()
     }
 
     fn state(&self) -> TaskState {
@@ -581,8 +604,10 @@ fn finish<T: Send + 'static>(cell: &Arc<ChildCell<T>>, holds_slot: bool, outcome
             Some(ChildEvent::Panicked(panic)),
         ),
     };
+    let cancelled = matches!(result, Err(TaskError::Cancelled(_)));
     match (cell.group(), event) {
         (Some(group), Some(event)) => group.child_failed(cell.id(), cell.name(), event),
+        (Some(group), None) if cancelled => group.child_cancelled(cell.id(), cell.name()),
         (None, Some(ChildEvent::Panicked(_))) => {
             tracing::error!(task.id = %cell.id(), "detached task panicked outside any task group");
         }

@@ -20,7 +20,7 @@ use super::child::{ChildCell, ChildEvent, ChildOutput, ChildRef, ChildTask, Owne
 use super::limit::Limit;
 use super::registry::Registry;
 use super::{JoinPolicy, SpawnError, TaskFailure, TaskGroupError};
-use crate::scope::{self, Node, NodeKind, Notify, note_delivered};
+use crate::scope::{self, Node, NodeKind, Notify};
 use crate::util::lock;
 use crate::{CancelReason, Cancelled, GroupSnapshot, GroupState, TaskHandle, TaskId, TaskSnapshot};
 
@@ -39,6 +39,8 @@ pub(crate) struct GroupConfig {
     pub(crate) grace: Duration,
     pub(crate) policy: JoinPolicy,
     pub(crate) limit: Option<usize>,
+    /// A task that ends cancelled cancels the group too (`gather`).
+    pub(crate) cancelled_task_ends_group: bool,
 }
 
 impl Default for GroupConfig {
@@ -48,6 +50,7 @@ impl Default for GroupConfig {
             grace: super::DEFAULT_GRACE,
             policy: JoinPolicy::FailFast,
             limit: None,
+            cancelled_task_ends_group: false,
         }
     }
 }
@@ -76,6 +79,7 @@ pub(crate) struct GroupCore {
     pub(super) grace: Duration,
     pub(super) policy: JoinPolicy,
     pub(super) limit: Option<Limit>,
+    cancelled_task_ends_group: bool,
     pub(super) created: Instant,
     /// Running tasks, plus [`FINISHED`]. Spawning a task and finishing it touch only this
     /// counter, the registry lock and, in batches, the graveyard.
@@ -109,6 +113,7 @@ impl GroupCore {
             grace,
             policy,
             limit,
+            cancelled_task_ends_group,
         } = config;
         let core = Arc::new_cyclic(|weak| {
             let node = Node::new(NodeKind::Group { core: weak.clone() }, outer, false);
@@ -126,6 +131,7 @@ impl GroupCore {
                 grace,
                 policy,
                 limit: limit.map(Limit::new),
+                cancelled_task_ends_group,
                 created: Instant::now(),
                 live: AtomicUsize::new(0),
                 forced: AtomicBool::new(false),
@@ -155,6 +161,10 @@ impl GroupCore {
 
     pub(crate) fn node(&self) -> &Arc<Node> {
         &self.node
+    }
+
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.name.as_ref()
     }
 
     /// Whether the reaper wants every task gone.
@@ -253,10 +263,20 @@ impl GroupCore {
         Ok(self.registry.insert(child))
     }
 
-    /// `cancel()`: cancels the group unless it has finished.
-    pub(crate) fn cancel_explicitly(&self) {
+    /// `cancel()` and `cancel_with(message)`: cancels the group unless it has finished.
+    pub(crate) fn cancel_explicitly(&self, message: Option<Arc<str>>) {
         if self.live.load(Ordering::Acquire) & FINISHED == 0 {
-            self.node.cancel(CancelReason::Explicit);
+            self.node.cancel_with(CancelReason::Explicit, message);
+        }
+    }
+
+    /// A task ended cancelled, by itself or by its handle. In a group that `gather` runs,
+    /// that ends the group: the other tasks are cancelled. A task cancelled along with its
+    /// group changes nothing.
+    pub(crate) fn child_cancelled(&self, id: TaskId, name: Option<&Arc<str>>) {
+        if self.cancelled_task_ends_group && !self.node.is_cancelled() {
+            self.node
+                .cancel(CancelReason::sibling_cancelled(id, name.cloned()));
         }
     }
 
@@ -419,6 +439,9 @@ impl GroupCore {
             resume_unwind(panic);
         }
         if !failures.is_empty() {
+            if let Some(outer) = outer {
+                outer.set_delivered(false);
+            }
             return Err(TaskGroupError::failed(failures));
         }
         // An enclosing scope cancelled while we waited for our tasks takes precedence over
@@ -429,15 +452,20 @@ impl GroupCore {
             .and_then(|parent| parent.cancellation())
             .filter(|_| waited);
         let cancelled = match (value, outer_cancel) {
-            (Some(value), None) => return Ok(value),
-            (Some(_), Some(outer)) => Cancelled::inherited(outer.origin().clone()),
+            (Some(value), None) => {
+                if let Some(outer) = outer {
+                    outer.set_delivered(false);
+                }
+                return Ok(value);
+            }
+            (Some(_), Some(outer)) => outer.into_inherited(),
             (None, _) => self
                 .node
                 .cancellation()
                 .unwrap_or_else(|| Cancelled::new(CancelReason::Explicit)),
         };
         if let Some(outer) = outer {
-            note_delivered(outer);
+            outer.set_delivered(true);
         }
         Err(TaskGroupError::from_cancelled(cancelled))
     }

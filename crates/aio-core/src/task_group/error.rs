@@ -299,6 +299,13 @@ impl<E: fmt::Debug + fmt::Display> Error for TaskGroupError<E> {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         self.cancelled.as_ref().map(|c| c as &(dyn Error + 'static))
     }
+
+    /// Marks the error as one of aio's, so that a boxed `TaskGroupError<E>` carrying a
+    /// cancellation is recognised as one whatever `E` is (see [`CancelError`]).
+    #[allow(deprecated)]
+    fn description(&self) -> &str {
+        crate::cancelled::carrier_marker()
+    }
 }
 
 impl<E> From<Cancelled> for TaskGroupError<E> {

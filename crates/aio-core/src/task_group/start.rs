@@ -13,22 +13,46 @@ use crate::util::lock;
 use crate::{CancelError, Cancelled};
 
 /// Why [`TaskGroup::start`] did not get a ready value.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum StartError<E> {
     /// The task failed before it reported ready. Its error is returned here instead of
     /// failing the group.
-    #[error("the task failed before it was ready: {0}")]
     Failed(E),
     /// The task finished without reporting ready.
-    #[error("the task finished without reporting that it was ready")]
     Exited,
     /// The task was cancelled before it reported ready.
-    #[error("the task was {0} before it was ready")]
     Cancelled(Cancelled),
     /// The group refused the task.
-    #[error(transparent)]
     Spawn(SpawnError),
+}
+
+impl<E: fmt::Display> fmt::Display for StartError<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Failed(e) => write!(f, "the task failed before it was ready: {e}"),
+            StartError::Exited => {
+                f.write_str("the task finished without reporting that it was ready")
+            }
+            StartError::Cancelled(c) => write!(f, "the task was {c} before it was ready"),
+            StartError::Spawn(e) => e.fmt(f),
+        }
+    }
+}
+
+/// `source()` is the [`Cancelled`] the error carries, if any.
+impl<E: fmt::Debug + fmt::Display> std::error::Error for StartError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.as_cancelled()
+            .map(|c| c as &(dyn std::error::Error + 'static))
+    }
+
+    /// Marks the error as one of aio's, so that a boxed `StartError<E>` carrying a
+    /// cancellation is recognised as one whatever `E` is (see [`CancelError`]).
+    #[allow(deprecated)]
+    fn description(&self) -> &str {
+        crate::cancelled::carrier_marker()
+    }
 }
 
 impl<E> StartError<E> {

@@ -1,0 +1,597 @@
+//! [`CancelScope`]: a block that can be cancelled from anywhere, with an optional deadline;
+//! Trio's and AnyIO's cancel scope. Every timeout runs on the same engine, [`ScopeRun`].
+//!
+//! # Which scope reports a cancellation
+//!
+//! When the future a scope wraps stops because of a cancellation, exactly one scope says so:
+//! a timeout by returning `Err(Elapsed)`, a cancel scope by returning `None`. The rule, in
+//! one place:
+//!
+//! * A scope *stops* its future only for its *own* cancellation (its deadline, or a
+//!   `cancel()` on its handle): the future was dropped at a suspension point, or it ended by
+//!   passing on the cancellation a construct inside returned (see [`Node::set_delivered`]).
+//!   Any other ending (a value, a group's failures, an error that is not a cancellation) is
+//!   the future's output and is returned as it is, even after the scope's own cancellation.
+//! * A scope that stopped its future reports it only if no scope around it is cancelled
+//!   too. Otherwise it *lets the cancellation through*: it returns `Pending` and stays so,
+//!   and the enclosing scope, which is cancelled, drops it at once (or, if something
+//!   structured beside it is still unwinding, as soon as that is done). The code after the
+//!   inner scope never runs, as when Python's `CancelledError` passes through an `async
+//!   with`. A shielded scope never lets anything through: nothing outside reaches it.
+//! * A deadline that has passed counts as fired before anyone looks, whichever task runs
+//!   first: a scope checks its own before polling its future, and before reporting, it
+//!   fires every passed deadline around it. So of scopes whose deadlines pass together, the
+//!   outermost one reports.
+//!
+//! The invariant this keeps: a timeout returns `Elapsed` only after its own deadline, and
+//! only when no enclosing scope is cancelled; a cancellation reported once is never
+//! reported again further out, and one that is let through always reaches a scope that
+//! reports it.
+
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use pin_project_lite::pin_project;
+use tokio::time::{Instant, Sleep, sleep_until};
+
+use crate::scope::{self, Node, NodeKind, PinGuard, Scoped};
+use crate::{CancelReason, ScopeId};
+
+/// The future that owns the scope has not been polled yet.
+pub(crate) const CREATED: u8 = 0;
+/// The future runs.
+pub(crate) const ACTIVE: u8 = 1;
+/// The future returned its wrapped future's output, or was dropped.
+pub(crate) const FINISHED: u8 = 2;
+/// The future returned because the scope's own cancellation stopped the wrapped future.
+pub(crate) const CAUGHT: u8 = 3;
+
+/// A node for a scope that is bound to its parent when its future is first polled.
+pub(crate) fn scope_node(deadline: Option<Instant>, shielded: bool) -> Arc<Node> {
+    let kind = NodeKind::Scope {
+        phase: AtomicU8::new(CREATED),
+        generation: AtomicU64::new(0),
+    };
+    Arc::new(Node::unbound(kind, shielded).with_deadline(deadline))
+}
+
+fn phase_cell(node: &Node) -> &AtomicU8 {
+    match node.kind() {
+        NodeKind::Scope { phase, .. } => phase,
+        _ => unreachable!("a scope's future and handles always point at a scope node"),
+    }
+}
+
+/// Where the future that owns a scope node is in its life.
+pub(crate) fn phase(node: &Node) -> u8 {
+    phase_cell(node).load(Ordering::Acquire)
+}
+
+fn set_phase(node: &Node, phase: u8) {
+    phase_cell(node).store(phase, Ordering::Release);
+}
+
+fn generation(node: &Node) -> u64 {
+    match node.kind() {
+        NodeKind::Scope { generation, .. } => generation.load(Ordering::Acquire),
+        _ => unreachable!("a scope's future always owns a scope node"),
+    }
+}
+
+/// Whether the future that owns the scope has returned (or was dropped).
+pub(crate) fn is_over(node: &Node) -> bool {
+    matches!(phase(node), FINISHED | CAUGHT)
+}
+
+/// Marks the scope finished and leaves the tree however its future ends.
+struct Exit {
+    node: Arc<Node>,
+}
+
+impl Drop for Exit {
+    fn drop(&mut self) {
+        if matches!(phase(&self.node), CREATED | ACTIVE) {
+            set_phase(&self.node, FINISHED);
+        }
+        self.node.detach();
+    }
+}
+
+pin_project! {
+    /// Runs a future inside a scope node, with the node's deadline: the engine of
+    /// [`CancelScope::run`] and of every timeout. `Ready(None)` means the scope's own
+    /// cancellation stopped the future; see the module docs for the rule.
+    pub(crate) struct ScopeRun<F> {
+        exit: Exit,
+        entered: bool,
+        // The timer is armed for this generation of the deadline.
+        armed: Option<u64>,
+        // The owner waker is registered for this generation.
+        owner: Option<(u64, Waker)>,
+        #[pin]
+        inner: Scoped<F>,
+        #[pin]
+        sleep: Option<Sleep>,
+    }
+}
+
+impl<F: Future> ScopeRun<F> {
+    pub(crate) fn new(node: Arc<Node>, fut: F) -> Self {
+        ScopeRun {
+            exit: Exit {
+                node: Arc::clone(&node),
+            },
+            entered: false,
+            armed: None,
+            owner: None,
+            inner: Scoped::new(node, fut),
+            sleep: None,
+        }
+    }
+
+    pub(crate) fn node(&self) -> &Arc<Node> {
+        &self.exit.node
+    }
+}
+
+impl<F: Future> Future for ScopeRun<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let node = &this.exit.node;
+        if !*this.entered {
+            *this.entered = true;
+            node.bind(scope::current());
+            set_phase(node, ACTIVE);
+        }
+        if !node.is_cancelled_directly()
+            && this
+                .sleep
+                .as_ref()
+                .as_pin_ref()
+                .is_some_and(|s| s.is_elapsed())
+        {
+            fire(node);
+        }
+        match this
+            .inner
+            .as_mut()
+            .poll_scoped(cx, || node.is_cancelled_directly())
+        {
+            Poll::Ready(Some(output)) => {
+                if node.is_cancelled_directly() && node.delivered() {
+                    // The future ended by passing our cancellation on: we stopped it.
+                    drop(output);
+                    return stopped(node);
+                }
+                set_phase(node, FINISHED);
+                // Our output is the future's: it is a cancellation if the future's was.
+                if let Some(parent) = node.parent() {
+                    parent.set_delivered(node.delivered());
+                }
+                return Poll::Ready(Some(output));
+            }
+            Poll::Ready(None) => return stopped(node),
+            Poll::Pending => {}
+        }
+        if node.is_cancelled_directly() {
+            // The future was kept because something structured inside it is unwinding; that
+            // wakes us when it is done. Unless the cancellation came from another task
+            // during the poll: then the future goes now.
+            if node.is_pinned() {
+                return Poll::Pending;
+            }
+            this.inner.as_mut().drop_future();
+            return stopped(node);
+        }
+        // A cancel or a move of the deadline wakes the owner; register before reading the
+        // generation so that neither is missed.
+        let generation_now = generation(node);
+        if !this
+            .owner
+            .as_ref()
+            .is_some_and(|(g, w)| *g == generation_now && w.will_wake(cx.waker()))
+        {
+            node.set_owner(cx.waker());
+            *this.owner = Some((generation_now, cx.waker().clone()));
+            if node.is_cancelled_directly() {
+                // Cancelled from elsewhere before we were registered: start over.
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+        }
+        let generation_now = generation(node);
+        let mut due = false;
+        if *this.armed != Some(generation_now) {
+            *this.armed = Some(generation_now);
+            let deadline = node.deadline();
+            // A deadline that is already due fires now, not at the timer's next tick:
+            // `timeout(0)` cancels even a future that only yields.
+            due = deadline.is_some_and(|d| d <= Instant::now());
+            match (deadline, this.sleep.as_mut().as_pin_mut()) {
+                (None, _) => this.sleep.set(None),
+                (Some(deadline), Some(sleep)) => sleep.reset(deadline),
+                (Some(deadline), None) => this.sleep.set(Some(sleep_until(deadline))),
+            }
+        }
+        if !due {
+            let fired = match this.sleep.as_mut().as_pin_mut() {
+                Some(sleep) => sleep.poll(cx).is_ready(),
+                None => false,
+            };
+            if !fired {
+                return Poll::Pending;
+            }
+        }
+        // The deadline fired while the future was suspended: that is where it is cancelled,
+        // unless something structured inside must unwind first.
+        fire(node);
+        if node.is_pinned() {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        this.inner.drop_future();
+        stopped(node)
+    }
+}
+
+/// The scope's own cancellation stopped its future. Report it, or let it through to a
+/// cancelled scope around us (see the module docs).
+fn stopped<T>(node: &Node) -> Poll<Option<T>> {
+    if !node.is_shielded() {
+        if let Some(parent) = node.parent() {
+            parent.fire_passed_deadlines();
+        }
+    }
+    if node.parent_cancelled() {
+        return Poll::Pending;
+    }
+    if let Some(parent) = node.parent() {
+        parent.set_delivered(false);
+    }
+    set_phase(node, CAUGHT);
+    Poll::Ready(None)
+}
+
+fn fire(node: &Node) {
+    node.cancel(CancelReason::Deadline);
+}
+
+/// A block of code that can be cancelled from anywhere: Trio's and AnyIO's `CancelScope`.
+///
+/// [`run`](Self::run) runs a future inside the scope. Any task that holds a
+/// [`CancelHandle`] (from [`handle`](Self::handle), cheap to clone and `Send`) can cancel it,
+/// or move its deadline. When the scope is cancelled, by its handle or by its deadline, the
+/// future is cancelled at its next `.await` (structured constructs inside it unwind first,
+/// their cleanup included) and `run` returns `None`: the caller carries on, with no error to
+/// handle. A future that finishes anyway returns `Some(output)`.
+/// [`CancelHandle::cancelled_caught`] says afterwards which of the two happened.
+///
+/// A cancel scope nests with groups, timeouts and shields like every other scope: groups
+/// opened inside it are cancelled with it, [`current_deadline`](crate::current_deadline)
+/// sees its deadline, and a cancellation from *outside* is not caught: it passes through
+/// `run` to the scope it belongs to. If both this scope and one around it are cancelled,
+/// the outer one reports it. A [`shielded`](Self::shielded) scope is not reached by
+/// cancellation from outside at all (Trio's `shield=True`), and the scopes around it wait
+/// for it.
+///
+/// A [`timeout`](crate::timeout) is a cancel scope with a deadline whose cancellation is
+/// reported as [`Elapsed`](crate::Elapsed).
+///
+/// # Examples
+///
+/// "Cancel this block and carry on", from another task:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use aio_core::CancelScope;
+///
+/// let scope = CancelScope::new();
+/// let handle = scope.handle();
+/// tokio::spawn(async move {
+///     tokio::time::sleep(Duration::from_secs(1)).await;
+///     handle.cancel_with("operator pressed stop");
+/// });
+/// let handle = scope.handle();
+/// let out = scope.run(tokio::time::sleep(Duration::from_secs(3600))).await;
+/// assert_eq!(out, None);
+/// assert!(handle.cancelled_caught());
+/// # }
+/// ```
+///
+/// Trio's `move_on_after`: give up after a deadline, with no error:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+///
+/// let quick = aio_core::move_on_after(Duration::from_secs(1), async { "done" }).await;
+/// assert_eq!(quick, Some("done"));
+/// let slow = aio_core::move_on_after(
+///     Duration::from_secs(1),
+///     tokio::time::sleep(Duration::from_secs(60)),
+/// )
+/// .await;
+/// assert_eq!(slow, None);
+/// # }
+/// ```
+pub struct CancelScope {
+    node: Arc<Node>,
+}
+
+impl CancelScope {
+    /// A scope with no deadline, reached by cancellation from outside.
+    pub fn new() -> Self {
+        CancelScope {
+            node: scope_node(None, false),
+        }
+    }
+
+    /// A scope that cancellation from outside does not reach: Trio's
+    /// `CancelScope(shield=True)`. Only its own handle and deadline cancel it, and the scopes
+    /// around it wait for it before they drop anything. See [`shield`](crate::shield).
+    pub fn shielded() -> Self {
+        CancelScope {
+            node: scope_node(None, true),
+        }
+    }
+
+    /// Sets the deadline, after which the scope cancels itself.
+    pub fn with_deadline(self, deadline: Instant) -> Self {
+        self.node.set_deadline(Some(deadline));
+        self
+    }
+
+    /// Sets the deadline to `duration` from now.
+    pub fn with_timeout(self, duration: Duration) -> Self {
+        self.node.set_deadline(Instant::now().checked_add(duration));
+        self
+    }
+
+    /// A handle to cancel the scope, move its deadline, and learn how it ended.
+    pub fn handle(&self) -> CancelHandle {
+        CancelHandle {
+            node: Arc::clone(&self.node),
+        }
+    }
+
+    /// Runs `fut` inside the scope.
+    ///
+    /// Returns `Some` with `fut`'s output if it finished, `None` if the scope's own
+    /// cancellation stopped it. A scope cancelled before `run` is first polled never starts
+    /// `fut`.
+    ///
+    /// # Cancel safety
+    ///
+    /// As cancel safe as `fut`: dropping the future drops `fut`.
+    pub fn run<F: IntoFuture>(self, fut: F) -> CancelScopeFuture<F::IntoFuture> {
+        CancelScopeFuture {
+            pin: None,
+            run: ScopeRun::new(self.node, fut.into_future()),
+        }
+    }
+}
+
+impl Default for CancelScope {
+    fn default() -> Self {
+        CancelScope::new()
+    }
+}
+
+impl fmt::Debug for CancelScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelScope")
+            .field("id", &self.node.id())
+            .field("deadline", &self.node.deadline())
+            .field("shielded", &self.node.is_shielded())
+            .finish()
+    }
+}
+
+/// Runs `fut` for at most `duration`, and returns `None` if that was not enough: Trio's
+/// `move_on_after`. The same as `CancelScope::new().with_timeout(duration).run(fut)`, and
+/// as `timeout(duration, fut).await.ok()`.
+///
+/// # Cancel safety
+///
+/// As cancel safe as `fut`: dropping the future drops `fut`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+///
+/// let out = aio_core::move_on_after(Duration::from_millis(10), async {
+///     tokio::time::sleep(Duration::from_secs(1)).await;
+///     "too slow"
+/// })
+/// .await;
+/// assert_eq!(out, None);
+/// # }
+/// ```
+pub fn move_on_after<F: IntoFuture>(
+    duration: Duration,
+    fut: F,
+) -> CancelScopeFuture<F::IntoFuture> {
+    CancelScope::new().with_timeout(duration).run(fut)
+}
+
+/// Runs `fut` until `deadline`, and returns `None` if it had not finished: Trio's
+/// `move_on_at`. See [`move_on_after`].
+///
+/// # Cancel safety
+///
+/// As cancel safe as `fut`: dropping the future drops `fut`.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// use std::time::Duration;
+/// use tokio::time::Instant;
+///
+/// let deadline = Instant::now() + Duration::from_secs(1);
+/// assert_eq!(aio_core::move_on_at(deadline, async { 5 }).await, Some(5));
+/// # }
+/// ```
+pub fn move_on_at<F: IntoFuture>(deadline: Instant, fut: F) -> CancelScopeFuture<F::IntoFuture> {
+    CancelScope::new().with_deadline(deadline).run(fut)
+}
+
+/// A handle to a [`CancelScope`]: cancel it, move its deadline, or ask how it ended. Cheap
+/// to clone, and usable from any task or thread.
+#[derive(Clone)]
+pub struct CancelHandle {
+    node: Arc<Node>,
+}
+
+impl CancelHandle {
+    /// Cancels the scope: its future is cancelled at its next `.await` and
+    /// [`CancelScope::run`] returns `None`. Idempotent; before `run` it makes `run` return
+    /// `None` without starting the future; once `run` has returned it does nothing.
+    pub fn cancel(&self) {
+        self.cancel_inner(None);
+    }
+
+    /// Like [`cancel`](Self::cancel), with a message that the
+    /// [`Cancelled`](crate::Cancelled) seen inside the scope carries.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_core::{CancelScope, Cancelled, on_cancel};
+    ///
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// let scope = CancelScope::new();
+    /// let handle = scope.handle();
+    /// let out = scope
+    ///     .run(on_cancel(
+    ///         async move {
+    ///             handle.cancel_with("enough");
+    ///             std::future::pending::<Result<(), Cancelled>>().await
+    ///         },
+    ///         |cancelled| async move {
+    ///             tx.send(cancelled.message().map(String::from)).unwrap();
+    ///             Ok(())
+    ///         },
+    ///     ))
+    ///     .await;
+    /// assert_eq!(out, None);
+    /// assert_eq!(rx.await.unwrap().as_deref(), Some("enough"));
+    /// # }
+    /// ```
+    pub fn cancel_with(&self, message: impl Into<Arc<str>>) {
+        self.cancel_inner(Some(message.into()));
+    }
+
+    fn cancel_inner(&self, message: Option<Arc<str>>) {
+        if !is_over(&self.node) {
+            self.node.cancel_with(CancelReason::Explicit, message);
+        }
+    }
+
+    /// Whether the scope was cancelled, by its handle or by its deadline (Trio's
+    /// `cancel_called`). A cancellation from outside does not count.
+    pub fn cancel_called(&self) -> bool {
+        self.node.is_cancelled_directly()
+    }
+
+    /// Whether the scope's own cancellation stopped its future, so that
+    /// [`run`](CancelScope::run) returned `None` (Trio's `cancelled_caught`). `false` while it
+    /// runs, if its future finished anyway, and if the cancellation came from outside.
+    pub fn cancelled_caught(&self) -> bool {
+        phase(&self.node) == CAUGHT
+    }
+
+    /// The deadline, or `None` if the scope has none.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.node.deadline()
+    }
+
+    /// Moves the deadline; `None` removes it. A deadline in the past cancels the scope at
+    /// its next poll. Once the scope is cancelled or has returned, this changes nothing that
+    /// can be seen but [`deadline`](Self::deadline).
+    pub fn set_deadline(&self, deadline: impl Into<Option<Instant>>) {
+        self.node.set_deadline(deadline.into());
+    }
+
+    /// The scope's id, as the task tree and `tracing` show it.
+    pub fn id(&self) -> ScopeId {
+        self.node.id()
+    }
+}
+
+impl fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = match phase(&self.node) {
+            CREATED => "created",
+            ACTIVE if self.cancel_called() => "cancelling",
+            ACTIVE => "active",
+            CAUGHT => "cancelled",
+            _ => "finished",
+        };
+        f.debug_struct("CancelHandle")
+            .field("id", &self.node.id())
+            .field("state", &state)
+            .field("deadline", &self.deadline())
+            .finish()
+    }
+}
+
+pin_project! {
+    /// Future returned by [`CancelScope::run`], [`move_on_after`] and [`move_on_at`].
+    #[must_use = "futures do nothing unless you `.await` or poll them"]
+    pub struct CancelScopeFuture<F> {
+        // A shielded scope keeps the scopes around it from dropping it while it runs.
+        pin: Option<PinGuard>,
+        #[pin]
+        run: ScopeRun<F>,
+    }
+}
+
+impl<F: Future> CancelScopeFuture<F> {
+    /// A handle to the scope.
+    pub fn handle(&self) -> CancelHandle {
+        CancelHandle {
+            node: Arc::clone(self.run.node()),
+        }
+    }
+}
+
+impl<F> fmt::Debug for CancelScopeFuture<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CancelScopeFuture")
+            .field("id", &self.run.exit.node.id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F: Future> Future for CancelScopeFuture<F> {
+    type Output = Option<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.pin.is_none() && this.run.node().is_shielded() {
+            *this.pin = Some(PinGuard::new(scope::current()));
+        }
+        let poll = this.run.poll(cx);
+        if poll.is_ready() {
+            *this.pin = None;
+        }
+        poll
+    }
+}

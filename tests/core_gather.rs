@@ -130,6 +130,42 @@ spec! {
 }
 
 spec! {
+    /// §5.8: a task that ends cancelled ends `gather` at once: the other tasks are
+    /// cancelled (their cleanup runs) instead of being waited for, and `gather` returns that
+    /// task's cancellation, message included.
+    async fn gather_ends_at_once_when_a_task_ends_cancelled() {
+        let start = Instant::now();
+        let cleaned = Counter::new();
+        let c = cleaned.clone();
+        let stopped: BoxFuture<'static, Result<(), BoxError>> = Box::pin(async {
+            sleep(ms(5)).await;
+            TaskGroup::<BoxError>::scope(|tg| async move {
+                tg.cancel_with("stopped by its owner");
+                sleep_forever::<()>().await
+            })
+            .await?;
+            Ok(())
+        });
+        let forever: BoxFuture<'static, Result<(), BoxError>> = Box::pin(on_cancel(
+            sleep_forever::<()>(),
+            move |cancelled| async move {
+                assert!(matches!(
+                    cancelled.reason(),
+                    CancelReason::SiblingCancelled { .. }
+                ));
+                c.incr();
+                Ok(())
+            },
+        ));
+        let err = aio::gather([forever, stopped]).await.unwrap_err();
+        let cancelled = err.as_cancelled().expect("a cancellation, not a failure");
+        assert_eq!(cancelled.message(), Some("stopped by its owner"));
+        assert_eq!(cleaned.get(), 1, "the other task was cancelled and cleaned up");
+        assert_elapsed(start, ms(5));
+    }
+}
+
+spec! {
     /// §5.9-11: cancelling the caller cancels every unfinished task, `gather_settled`
     /// included, and the reason reaches the caller.
     async fn cancelling_the_caller_cancels_the_gathered_tasks() {

@@ -2,11 +2,12 @@
 //! `t.exception()`), and taking its failure (what a supervisor needs).
 //!
 //! Not applicable: cancel counters and `uncancel` (§0.3-5: cancellation is level-triggered),
-//! cancel messages (§0.13-14: the reason says who cancelled), a task cancelling itself
-//! (§0.8-9: a task has no handle to itself; it returns `Err(Cancelled)` instead).
+//! a task cancelling itself (§0.8-9: a task has no handle to itself; it returns
+//! `Err(Cancelled)` instead).
 
 use aio::{
-    BoxError, CancelReason, JoinPolicy, LocalGroup, TaskError, TaskGroup, on_cancel, shield,
+    BoxError, CancelReason, Cancelled, JoinPolicy, LocalGroup, TaskError, TaskGroup, on_cancel,
+    shield,
 };
 use tokio::time::{Instant, sleep};
 
@@ -313,5 +314,103 @@ spec! {
         .await
         .unwrap();
         assert_eq!(log.events(), ["victim cleaned up"]);
+    }
+}
+
+spec! {
+    /// §0.13-14: `cancel_with(msg)` gives the task's cancellation a message: the task sees
+    /// it, its cleanup sees it, its handle returns it, and its `Display` shows it. A second
+    /// cancel keeps the first message.
+    async fn cancel_with_gives_the_task_a_message() {
+        let log = Log::new();
+        let l = log.clone();
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let (release, released) = tokio::sync::oneshot::channel::<()>();
+            let (started, has_started) = tokio::sync::oneshot::channel::<()>();
+            let work = async move {
+                started.send(()).ok();
+                sleep_forever::<()>().await
+            };
+            let victim = tg.spawn(on_cancel(work, move |c: Cancelled| async move {
+                l.push(format!("cleanup saw {:?}", c.message()));
+                released.await.ok();
+                Ok(())
+            }))?;
+            has_started.await?;
+            assert!(victim.cancel_with("no longer needed"));
+            // Still cleaning up: not finished, so this cancel counts, but changes nothing.
+            assert!(victim.cancel_with("a second reason"));
+            release.send(()).ok();
+            match victim.await {
+                Err(TaskError::Cancelled(c)) => {
+                    assert_eq!(c.reason(), &CancelReason::Explicit);
+                    assert_eq!(c.message(), Some("no longer needed"));
+                    assert_eq!(c.to_string(), "cancelled: no longer needed");
+                }
+                other => panic!("{other:?}"),
+            }
+            // Before the task started, too.
+            let unstarted = tg.spawn(async { Ok::<_, BoxError>(()) })?;
+            unstarted.cancel_with("never mind");
+            match unstarted.await {
+                Err(TaskError::Cancelled(c)) => assert_eq!(c.message(), Some("never mind")),
+                Ok(()) => assert!(!paused(), "on one thread the task cannot start first"),
+                other => panic!("{other:?}"),
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(log.events(), ["cleanup saw Some(\"no longer needed\")"]);
+
+        LocalGroup::<BoxError>::scope(|lg| async move {
+            let victim = lg.spawn(sleep_forever::<()>())?;
+            sleep(ms(1)).await;
+            assert!(victim.cancel_with("local too"));
+            match victim.await {
+                Err(TaskError::Cancelled(c)) => assert_eq!(c.message(), Some("local too")),
+                other => panic!("{other:?}"),
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+spec! {
+    /// A handle is an `Unpin` future, like Tokio's `JoinHandle`: `&mut handle` can be
+    /// awaited (in `select!`, under a timeout) without giving the handle up, and once its
+    /// result has been taken it says so.
+    async fn a_handle_awaited_by_reference_is_kept_until_its_result_is_taken() {
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let (finish, finished) = tokio::sync::oneshot::channel::<()>();
+            let mut slow = tg.spawn(async {
+                finished.await.ok();
+                Ok("slow")
+            })?;
+            tokio::select! {
+                r = &mut slow => panic!("the slow task won: {r:?}"),
+                () = sleep(ms(5)) => {}
+            }
+            assert!(aio::timeout(ms(5), &mut slow).await.is_err());
+            finish.send(()).ok();
+            assert_eq!((&mut slow).await?, "slow");
+            assert!(slow.is_finished());
+            assert_eq!((&mut slow).await, Err(TaskError::Taken));
+            assert_eq!(slow.result(), Err(TaskError::Taken));
+
+            let lg_out = LocalGroup::<BoxError>::scope(|lg| async move {
+                let mut local = lg.spawn(async { Ok(3) })?;
+                let first = (&mut local).await?;
+                Ok((first, local.await))
+            })
+            .await
+            .unwrap();
+            assert_eq!(lg_out, (3, Err(TaskError::Taken)));
+            Ok(())
+        })
+        .await
+        .unwrap();
     }
 }

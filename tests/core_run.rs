@@ -51,10 +51,10 @@ fn run_waits_for_detached_work_at_shutdown() {
     let log = Log::new();
     let l = log.clone();
     aio::run(async move {
-        let _ = shield_detached(async move {
+        drop(shield_detached(async move {
             sleep(ms(50)).await;
             l.push("saved");
-        });
+        }));
     });
     assert_eq!(log.events(), ["saved"]);
 }

@@ -1136,3 +1136,74 @@ spec! {
         assert_eq!(Arc::strong_count(&payload), 1);
     }
 }
+
+spec! {
+    /// §1d (3.15), §0.13: `tg.cancel_with(msg)` ends the group like `cancel()`, and every
+    /// cancellation it delivers carries the message: the group's own error, what its tasks
+    /// see, and what a group nested inside sees as inherited.
+    async fn cancel_with_carries_its_message_to_every_cancellation_of_the_group() {
+        let seen = Log::new();
+        let s = seen.clone();
+        let err = TaskGroup::<BoxError>::scope(|tg| async move {
+            let s2 = s.clone();
+            tg.spawn(async move {
+                let c = aio::cancelled().await;
+                s2.push(format!("task: {c}"));
+                Ok(())
+            })?;
+            tg.spawn(async move {
+                TaskGroup::<BoxError>::scope(|_inner| async move {
+                    let c = aio::cancelled().await;
+                    s.push(format!("nested: {c}"));
+                    Err(c.into())
+                })
+                .await?;
+                Ok(())
+            })?;
+            sleep(ms(1)).await;
+            tg.cancel_with("shutting down for maintenance");
+            tg.cancel_with("a later message is ignored");
+            sleep_forever::<()>().await
+        })
+        .await
+        .unwrap_err();
+        let cancelled = err.as_cancelled().unwrap();
+        assert_eq!(cancelled.reason(), &CancelReason::Explicit);
+        assert_eq!(cancelled.message(), Some("shutting down for maintenance"));
+        assert_eq!(
+            err.to_string(),
+            "task group cancelled: shutting down for maintenance"
+        );
+        let mut events = seen.events();
+        events.sort();
+        assert_eq!(
+            events,
+            [
+                "nested: cancelled: an enclosing scope was cancelled (shutting down for maintenance)",
+                "task: cancelled: shutting down for maintenance",
+            ]
+        );
+    }
+}
+
+spec! {
+    /// A group's error carrying a cancellation is a cancellation whatever its error type:
+    /// boxed into the `BoxError` of an outer group (with `?`), a `TaskGroupError<io::Error>`
+    /// that was cancelled adds nothing to the outer group's report.
+    async fn a_boxed_cancelled_group_error_is_a_cancellation_for_every_error_type() {
+        let out = TaskGroup::<BoxError>::scope(|tg| async move {
+            let task = tg.spawn(async {
+                TaskGroup::<std::io::Error>::scope(|inner| async move {
+                    inner.cancel();
+                    sleep_forever::<()>().await.map_err(std::io::Error::other)
+                })
+                .await?;
+                Ok(())
+            })?;
+            Ok(task.await)
+        })
+        .await
+        .expect("the outer group did not fail");
+        assert!(matches!(out, Err(TaskError::Cancelled(_))), "{out:?}");
+    }
+}

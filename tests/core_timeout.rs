@@ -2,10 +2,12 @@
 //!
 //! Not applicable: entering a timeout twice or outside a task (§3a.6-7), the `__cause__` and
 //! `__context__` chains (§3b.9, 17), the cancel counter (§3c.19; its observable rules are
-//! tested in level-triggered form), call-graph edges (§4.15). Deliberate differences:
-//! rescheduling before the timeout starts is allowed (§3d.29), and `wait_for` with a zero
-//! duration never polls the future, even one that would be ready at once (§4.2: Rust cannot
-//! tell a finished future from an unstarted one without polling it).
+//! tested in level-triggered form), call-graph edges (§4.15). Deliberate difference:
+//! rescheduling before the timeout starts is allowed (§3d.29).
+//!
+//! Which scope reports a cancellation: a timeout turns only a cancellation into `Elapsed`,
+//! only for its own deadline, and only when no scope around it is cancelled too; otherwise
+//! the cancellation passes through it and the code after it never runs.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -268,6 +270,124 @@ spec! {
 }
 
 spec! {
+    /// §3c.20: when nested timeouts fire at the same instant, the inner one lets the
+    /// cancellation through: the code after it never runs, and the outer reports `Elapsed`.
+    async fn nested_timeouts_with_one_deadline_run_no_code_after_the_inner() {
+        let deadline = Instant::now() + ms(10);
+        let log = Log::new();
+        let l = log.clone();
+        let r = timeout_at(deadline, async move {
+            let inner = timeout_at(deadline, sleep(FOREVER)).await;
+            l.push(format!("after the inner timeout: {inner:?}"));
+            sleep(FOREVER).await;
+        })
+        .await;
+        assert!(r.is_err());
+        assert!(log.events().is_empty(), "{:?}", log.events());
+    }
+}
+
+spec! {
+    /// §3c.20, across tasks: a timeout around a group and one inside a task of the group
+    /// with the same deadline: the outer reports `Elapsed`, whichever task runs first, and
+    /// the task's code after its own timeout never runs.
+    async fn nested_timeouts_with_one_deadline_in_two_tasks_report_the_outer() {
+        for _ in 0..20 {
+            let deadline = Instant::now() + ms(10);
+            let log = Log::new();
+            let l = log.clone();
+            let inner_handle = Arc::new(Mutex::new(None));
+            let slot = inner_handle.clone();
+            let r = timeout_at(
+                deadline,
+                TaskGroup::<BoxError>::scope(|tg| async move {
+                    tg.spawn(async move {
+                        let inner = timeout_at(deadline, sleep(FOREVER));
+                        *slot.lock().unwrap() = Some(inner.handle());
+                        let r = inner.await;
+                        l.push(format!("after the inner timeout: {r:?}"));
+                        Ok(())
+                    })?;
+                    Ok(())
+                }),
+            )
+            .await;
+            assert!(r.is_err(), "the outer timeout reports: {r:?}");
+            assert!(log.events().is_empty(), "{:?}", log.events());
+            match inner_handle.lock().unwrap().take() {
+                Some(inner) => assert!(inner.expired()),
+                // Real time on a loaded machine: the task had not got that far.
+                None => assert!(!paused(), "the task ran before the deadline"),
+            }
+        }
+    }
+}
+
+spec! {
+    /// §3c.20: a timeout whose future is still unwinding from its deadline when the
+    /// enclosing group is cancelled (a sibling failed) lets that cancellation through instead
+    /// of reporting `Elapsed`; the group reports its failure.
+    async fn a_timeout_lets_through_a_cancellation_of_its_scope_that_came_while_it_expired() {
+        let log = Log::new();
+        let l = log.clone();
+        let err = TaskGroup::<BoxError>::scope(|tg| async move {
+            let (fired, has_fired) = tokio::sync::oneshot::channel::<()>();
+            tg.spawn(async move {
+                has_fired.await.ok();
+                Err::<(), BoxError>("sibling failed".into())
+            })?;
+            let group = tg.clone();
+            // The timeout fires; while its future cleans up, the sibling fails.
+            let r = timeout(
+                ms(10),
+                on_cancel(sleep_forever::<()>(), move |_| async move {
+                    fired.send(()).ok();
+                    while !group.is_cancelled() {
+                        sleep(ms(1)).await;
+                    }
+                    Ok(())
+                }),
+            )
+            .await;
+            l.push(format!("after the timeout: {r:?}"));
+            Ok(())
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(messages(&err), ["sibling failed"]);
+        assert!(log.events().is_empty(), "{:?}", log.events());
+    }
+}
+
+spec! {
+    /// §3b.16 (rule 1): a timeout turns only a cancellation into `Elapsed`. A group that
+    /// fails on its own while the deadline passes (during a cleanup in its body) returns its
+    /// failures through the timeout.
+    async fn a_timeout_returns_a_groups_own_failures_even_after_its_deadline() {
+        let cleaned = Counter::new();
+        let c = cleaned.clone();
+        let fut = timeout_scope(None, |t: Timeout| {
+            TaskGroup::<BoxError>::scope(|tg| async move {
+                tg.spawn(async { Err::<(), BoxError>("boom".into()) })?;
+                on_cancel(sleep_forever::<()>(), move |_| async move {
+                    // The group has failed; its deadline passes while it cleans up.
+                    t.reschedule(Instant::now()).unwrap();
+                    sleep(ms(50)).await;
+                    c.incr();
+                    Ok(())
+                })
+                .await
+            })
+        });
+        let handle = fut.handle();
+        let err = fut.await.expect("not Elapsed: the group failed").unwrap_err();
+        assert_eq!(messages(&err), ["boom"]);
+        assert_eq!(cleaned.get(), 1);
+        assert!(handle.expired(), "the deadline did pass");
+    }
+}
+
+spec! {
     /// §3c.22: after an inner timeout expired and was handled, the outer one still
     /// interrupts later awaits.
     async fn an_outer_timeout_still_fires_after_an_inner_one_was_handled() {
@@ -337,7 +457,8 @@ spec! {
 
 spec! {
     /// §3c.26 (gh-134471, open in CPython): a zero timeout entered while the scope is
-    /// already cancelled does not swallow that cancellation.
+    /// already cancelled does not swallow that cancellation: it never reports `Elapsed`,
+    /// and the code after it does not run.
     async fn a_zero_timeout_in_a_cancelled_scope_keeps_the_cancellation() {
         let log = Log::new();
         let l = log.clone();
@@ -352,7 +473,11 @@ spec! {
         .await
         .unwrap_err();
         assert_eq!(err.as_cancelled().unwrap().reason(), &CancelReason::Explicit);
-        assert!(!log.contains("not reached"));
+        assert!(
+            log.events().is_empty(),
+            "the timeout let the cancellation through instead of returning: {:?}",
+            log.events()
+        );
     }
 }
 
@@ -498,16 +623,54 @@ spec! {
 }
 
 spec! {
-    /// §4.3: `wait_for` with a zero duration never starts the future.
-    async fn wait_for_zero_never_starts_the_future() {
+    /// §4.2-3 (3.12+): `wait_for` with a zero duration polls the future once: one that is
+    /// ready at once gives its value.
+    async fn wait_for_zero_returns_a_result_that_is_ready_at_once() {
+        assert_eq!(wait_for(Duration::ZERO, async { 7 }).await, Ok(7));
+        let past = Instant::now() - ms(5);
+        assert_eq!(timeout_at(past, async { 8 }).await, Ok(8));
+    }
+}
+
+spec! {
+    /// §4.3: `wait_for` with a zero duration cancels the future at its first suspension,
+    /// after running it up to there once.
+    async fn wait_for_zero_cancels_a_future_at_its_first_suspension() {
         let ran = Counter::new();
         let r = ran.clone();
         let out = wait_for(Duration::ZERO, async move {
             r.incr();
+            sleep(ms(1)).await;
+            r.incr();
         })
         .await;
         assert!(out.is_err());
-        assert_eq!(ran.get(), 0);
+        assert_eq!(ran.get(), 1);
+    }
+}
+
+spec! {
+    /// §4.2 (3.12+): `wait_for(0, handle)` on a task that has finished returns its value,
+    /// and waiting on `&mut handle` keeps the handle when the wait times out.
+    async fn wait_for_zero_on_a_finished_task_returns_its_value() {
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let mut done = tg.spawn(async { Ok(5) })?;
+            while !done.is_finished() {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(wait_for(Duration::ZERO, &mut done).await, Ok(Ok(5)));
+
+            let mut slow = tg.spawn(async {
+                sleep(ms(20)).await;
+                Ok("slow")
+            })?;
+            assert!(wait_for(Duration::ZERO, &mut slow).await.is_err());
+            assert!(wait_for(ms(5), &mut slow).await.is_err());
+            assert_eq!(slow.await?, "slow", "the timed-out waits lost nothing");
+            Ok(())
+        })
+        .await
+        .unwrap();
     }
 }
 
@@ -593,11 +756,13 @@ spec! {
             assert!(wait_for(ms(10), work).await.is_err());
             assert_elapsed(start, ms(10));
             let l3 = l.clone();
+            let (go, wait) = tokio::sync::oneshot::channel::<()>();
             let work = shield_detached(async move {
-                tokio::task::yield_now().await;
+                wait.await.ok();
                 l3.push("quick work saved");
             });
             assert!(wait_for(Duration::ZERO, work).await.is_err());
+            go.send(()).ok();
             Ok(())
         })
         .await

@@ -9,6 +9,8 @@
 mod support;
 
 mod blocking_threads;
+mod core_cancel_scope;
+mod core_current_task;
 mod core_drop;
 mod core_gather;
 mod core_handle;

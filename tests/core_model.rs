@@ -15,14 +15,18 @@
 //!   when its scope is cancelled, a construct returns when its last piece of work ended, a
 //!   task never starts after its group was cancelled, a timeout whose own deadline
 //!   cancelled its future reports `Elapsed`.
+//! * `core_model_shrink` finds a smaller tree that fails the same way.
 //!
 //! `cargo test -p aio-tests --test core_model` runs 300 seeds on each runtime;
 //! `AIO_MODEL_SEEDS=5000` runs more, `AIO_MODEL_SEED=17` replays one seed and prints its
 //! tree and its log. A failure prints the seed, the tree and what was violated (for the
-//! first five failing seeds; `AIO_MODEL_SHOW=<n>` shows more).
+//! first five failing seeds; `AIO_MODEL_SHOW=<n>` shows more); with `AIO_MODEL_SHRINK=1`,
+//! and when replaying, also the smallest tree found that still fails the same way on paused
+//! time.
 
 mod core_model_check;
 mod core_model_run;
+mod core_model_shrink;
 mod core_model_tree;
 
 use std::fmt::Write as _;
@@ -31,6 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use core_model_check::{Checker, show};
 use core_model_run::{Ev, Run, Runtime, run};
+use core_model_shrink::{category, shrink};
 use core_model_tree::{Gen, Id, Leaf, Node, Role};
 
 fn render_log(run: &Run) -> String {
@@ -91,10 +96,23 @@ fn check_tree(
         let _ = writeln!(report, "  - {v}");
     }
     let _ = write!(report, "scenario:\n{tree}");
+    if runtime == Runtime::Paused && shrink_failures() {
+        let small = shrink(tree, &violations[0]);
+        let _ = write!(
+            report,
+            "shrunk, still violating {:?}:\n{small}",
+            category(&violations[0])
+        );
+    }
     if with_log {
         let _ = write!(report, "log:\n{}", render_log(&run));
     }
     Some(report)
+}
+
+/// Whether to shrink failing scenarios (`AIO_MODEL_SHRINK=1`, and when replaying a seed).
+fn shrink_failures() -> bool {
+    std::env::var_os("AIO_MODEL_SHRINK").is_some() || std::env::var_os("AIO_MODEL_SEED").is_some()
 }
 
 fn env_u64(name: &str) -> Option<u64> {

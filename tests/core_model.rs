@@ -15,7 +15,8 @@
 //!   when its scope is cancelled, a construct returns when its last piece of work ended, a
 //!   task never starts after its group was cancelled, a timeout whose own deadline
 //!   cancelled its future reports `Elapsed`.
-//! * `core_model_shrink` finds a smaller tree that fails the same way.
+//! * `core_model_shrink` finds a smaller tree that fails the same way;
+//!   `core_model_scenarios` keeps the model's findings, minimised, as tests of their own.
 //!
 //! `cargo test -p aio-tests --test core_model` runs 300 seeds on each runtime;
 //! `AIO_MODEL_SEEDS=5000` runs more, `AIO_MODEL_SEED=17` replays one seed and prints its
@@ -26,6 +27,7 @@
 
 mod core_model_check;
 mod core_model_run;
+mod core_model_scenarios;
 mod core_model_shrink;
 mod core_model_tree;
 

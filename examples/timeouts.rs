@@ -4,7 +4,7 @@
 //! 1. `timeout(d, fut)` cancels `fut` at its next `.await` once `d` has passed and returns
 //!    `Err(Elapsed)`; `Elapsed` converts into `io::Error` (`TimedOut`) for `?`.
 //! 2. `wait_for(d, fut)` is the same with asyncio's signature: `None` waits for ever, and a
-//!    zero duration never starts the future.
+//!    zero duration polls the future once: ready at once is a value, else `Elapsed`.
 //! 3. `timeout_at(deadline, fut)` shares one deadline between several steps.
 //! 4. A timeout around a group bounds every task in it: the tasks are cancelled, their
 //!    `on_cancel` cleanup runs (and may await), and only then does `Elapsed` come back.
@@ -125,18 +125,23 @@ async fn wait_for_forms() {
     );
     assert_eq!(r, Ok("data"));
 
-    let started = AtomicBool::new(false);
+    let r = wait_for(Duration::ZERO, async { "cached" }).await;
+    println!("   wait_for(0, a future ready at once): {}", describe(&r));
+    assert_eq!(r, Ok("cached"));
+
+    let resumed = AtomicBool::new(false);
     let r = wait_for(Duration::ZERO, async {
-        started.store(true, Ordering::SeqCst);
+        tokio::task::yield_now().await;
+        resumed.store(true, Ordering::SeqCst);
     })
     .await;
-    let started = started.load(Ordering::SeqCst);
+    let resumed = resumed.load(Ordering::SeqCst);
     println!(
-        "   wait_for(0, fut): {}, and fut never started: {}",
+        "   wait_for(0, a future that suspends): {}, cancelled at its first .await: {}",
         describe(&r),
-        !started
+        !resumed
     );
-    assert!(r.is_err() && !started);
+    assert!(r.is_err() && !resumed);
 }
 
 fn describe<T: std::fmt::Debug>(r: &Result<T, Elapsed>) -> String {

@@ -1,6 +1,6 @@
 //! A guided tour of aio: every feature, run and explained, section by section.
 //!
-//! The tour runs each example of this folder (`fetch_all`, `timeouts`,
+//! The tour runs each example of this folder (`fetch_all`, `timeouts`, `cancel_scope`,
 //! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `supervisor`,
 //! `bounded_crawl`, `server_start`, `task_tree`, `barrier_phases`, `producer_consumer`,
 //! `rate_limit`, `condition_items`, `event_signal`, `priority_jobs`, `read_files`,
@@ -42,6 +42,8 @@ mod barrier_phases;
 mod blocking_sdk;
 #[path = "bounded_crawl.rs"]
 mod bounded_crawl;
+#[path = "cancel_scope.rs"]
+mod cancel_scope;
 #[path = "cancellation_cleanup.rs"]
 mod cancellation_cleanup;
 #[path = "condition_items.rs"]
@@ -167,6 +169,16 @@ const SECTIONS: &[Section] = &[
             "nested timeouts that attribute correctly, reschedule, current_deadline.",
         ],
         run: timeouts::main,
+    },
+    Section {
+        name: "cancel_scope",
+        title: "Cancel scopes: stop a block from anywhere (examples/cancel_scope.rs)",
+        about: &[
+            "CancelScope::run returns None when its own cancel or deadline stopped the work;",
+            "cancel_with carries a message, current_task names the task, and a cancellation",
+            "from outside passes through the scope to the one that owns it.",
+        ],
+        run: cancel_scope::main,
     },
     Section {
         name: "cleanup",

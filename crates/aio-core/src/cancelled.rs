@@ -206,10 +206,12 @@ impl From<Cancelled> for io::Error {
 /// adds nothing. This trait is how the group asks.
 ///
 /// It is implemented for [`Cancelled`], [`BoxError`] and [`std::io::Error`]. For
-/// `BoxError` it recognises every aio error that stands for a cancellation: [`Cancelled`],
-/// and the [`TaskGroupError`](crate::TaskGroupError)s, [`TaskError`](crate::TaskError)s,
-/// [`SpawnError`](crate::SpawnError)s, [`StartError`](crate::StartError)s and
-/// [`RaceError`](crate::RaceError)s whose `as_cancelled()` is `Some`.
+/// `BoxError` (and an `io::Error` wrapping one) it recognises every aio error that stands
+/// for a cancellation: [`Cancelled`], and the [`TaskGroupError`](crate::TaskGroupError)s,
+/// [`TaskError`](crate::TaskError)s, [`SpawnError`](crate::SpawnError)s,
+/// [`StartError`](crate::StartError)s and [`RaceError`](crate::RaceError)s whose
+/// `as_cancelled()` is `Some`, whatever their own error type (a boxed
+/// `TaskGroupError<io::Error>` that was cancelled is a cancellation).
 ///
 /// For your own error enum, keep cancellations in a variant of their own, and route the
 /// aio errors you convert with `?` through it:

@@ -479,7 +479,10 @@ impl Node {
     /// exactly when the last construct that ended inside it returned one and the future
     /// passed it on. Only the task that runs in the node writes it.
     pub(crate) fn set_delivered(&self, delivered: bool) {
-        self.delivered.store(delivered, Ordering::Relaxed);
+        // Tasks of a group read its node's line on every poll: write only on a change.
+        if self.delivered.load(Ordering::Relaxed) != delivered {
+            self.delivered.store(delivered, Ordering::Relaxed);
+        }
     }
 
     /// Cancels every scope from this node up to the nearest shield whose deadline has passed,

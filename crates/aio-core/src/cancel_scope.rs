@@ -39,7 +39,7 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep, sleep_until};
 
-use crate::scope::{self, Node, NodeKind, PinGuard, Scoped};
+use crate::scope::{self, Current, Node, NodeKind, PinGuard, poll_in_scope};
 use crate::{CancelReason, ScopeId};
 
 /// The future that owns the scope has not been polled yet.
@@ -102,19 +102,25 @@ impl Drop for Exit {
     }
 }
 
+/// The owner has never registered for the deadline's generation.
+const NEVER: u64 = u64::MAX;
+
 pin_project! {
     /// Runs a future inside a scope node, with the node's deadline: the engine of
     /// [`CancelScope::run`] and of every timeout. `Ready(None)` means the scope's own
     /// cancellation stopped the future; see the module docs for the rule.
+    ///
+    /// It is kept small: a timeout is built in its caller's frame before it is awaited.
     pub(crate) struct ScopeRun<F> {
         exit: Exit,
         entered: bool,
-        // The timer is armed for this generation of the deadline.
-        armed: Option<u64>,
-        // The owner waker is registered for this generation.
-        owner: Option<(u64, Waker)>,
+        started: bool,
+        // The generation of the deadline the owner waker was registered for and the timer
+        // armed for.
+        synced: u64,
+        owner: Option<Waker>,
         #[pin]
-        inner: Scoped<F>,
+        fut: Option<F>,
         #[pin]
         sleep: Option<Sleep>,
     }
@@ -123,17 +129,18 @@ pin_project! {
 impl<F: Future> ScopeRun<F> {
     pub(crate) fn new(node: Arc<Node>, fut: F) -> Self {
         ScopeRun {
-            exit: Exit {
-                node: Arc::clone(&node),
-            },
+            exit: Exit { node },
             entered: false,
-            armed: None,
+            started: false,
+            synced: NEVER,
             owner: None,
-            inner: Scoped::new(node, fut),
+            fut: Some(fut),
             sleep: None,
         }
     }
+}
 
+impl<F> ScopeRun<F> {
     pub(crate) fn node(&self) -> &Arc<Node> {
         &self.exit.node
     }
@@ -142,108 +149,147 @@ impl<F: Future> ScopeRun<F> {
 impl<F: Future> Future for ScopeRun<F> {
     type Output = Option<F::Output>;
 
+    // Nested scopes poll each other recursively, so this frame is on the stack once per
+    // level: everything but the poll of the wrapped future is done in functions of their
+    // own, which return before it or run after it.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let node = &this.exit.node;
-        if !*this.entered {
-            *this.entered = true;
-            node.bind(scope::current());
-            set_phase(node, ACTIVE);
-        }
-        if !node.is_cancelled_directly()
-            && this
-                .sleep
-                .as_ref()
-                .as_pin_ref()
-                .is_some_and(|s| s.is_elapsed())
-        {
-            fire(node);
-        }
-        match this
-            .inner
-            .as_mut()
-            .poll_scoped(cx, || node.is_cancelled_directly())
-        {
+        let timer = this.sleep.as_ref().as_pin_ref().map(|s| s.is_elapsed());
+        before_poll(node, this.entered, timer);
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            // Dropped, and the cancellation let through: the enclosing scope drops us.
+            return stopped(node).map(|()| None);
+        };
+        let polled = poll_in_scope(
+            fut,
+            this.started,
+            || Current::Node(Arc::clone(node)),
+            || node.is_pinned(),
+            cx,
+            || node.is_cancelled_directly(),
+        );
+        match polled {
             Poll::Ready(Some(output)) => {
-                if node.is_cancelled_directly() && node.delivered() {
+                this.fut.set(None);
+                match ended(node) {
+                    Poll::Ready(()) => Poll::Ready(Some(output)),
                     // The future ended by passing our cancellation on: we stopped it.
-                    drop(output);
-                    return stopped(node);
+                    Poll::Pending => stopped(node).map(|()| None),
                 }
-                set_phase(node, FINISHED);
-                // Our output is the future's: it is a cancellation if the future's was.
-                if let Some(parent) = node.parent() {
-                    parent.set_delivered(node.delivered());
-                }
-                return Poll::Ready(Some(output));
             }
-            Poll::Ready(None) => return stopped(node),
-            Poll::Pending => {}
-        }
-        if node.is_cancelled_directly() {
-            // The future was kept because something structured inside it is unwinding; that
-            // wakes us when it is done. Unless the cancellation came from another task
-            // during the poll: then the future goes now.
-            if node.is_pinned() {
-                return Poll::Pending;
+            Poll::Ready(None) => {
+                this.fut.set(None);
+                stopped(node).map(|()| None)
             }
-            this.inner.as_mut().drop_future();
-            return stopped(node);
-        }
-        // A cancel or a move of the deadline wakes the owner; register before reading the
-        // generation so that neither is missed.
-        let generation_now = generation(node);
-        if !this
-            .owner
-            .as_ref()
-            .is_some_and(|(g, w)| *g == generation_now && w.will_wake(cx.waker()))
-        {
-            node.set_owner(cx.waker());
-            *this.owner = Some((generation_now, cx.waker().clone()));
-            if node.is_cancelled_directly() {
-                // Cancelled from elsewhere before we were registered: start over.
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+            Poll::Pending => {
+                after_pending(this.fut, this.sleep, this.owner, this.synced, node, cx)
+                    .map(|()| None)
             }
         }
-        let generation_now = generation(node);
-        let mut due = false;
-        if *this.armed != Some(generation_now) {
-            *this.armed = Some(generation_now);
-            let deadline = node.deadline();
-            // A deadline that is already due fires now, not at the timer's next tick:
-            // `timeout(0)` cancels even a future that only yields.
-            due = deadline.is_some_and(|d| d <= Instant::now());
-            match (deadline, this.sleep.as_mut().as_pin_mut()) {
-                (None, _) => this.sleep.set(None),
-                (Some(deadline), Some(sleep)) => sleep.reset(deadline),
-                (Some(deadline), None) => this.sleep.set(Some(sleep_until(deadline))),
-            }
-        }
-        if !due {
-            let fired = match this.sleep.as_mut().as_pin_mut() {
-                Some(sleep) => sleep.poll(cx).is_ready(),
-                None => false,
-            };
-            if !fired {
-                return Poll::Pending;
-            }
-        }
-        // The deadline fired while the future was suspended: that is where it is cancelled,
-        // unless something structured inside must unwind first.
-        fire(node);
-        if node.is_pinned() {
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        this.inner.drop_future();
-        stopped(node)
     }
 }
 
-/// The scope's own cancellation stopped its future. Report it, or let it through to a
-/// cancelled scope around us (see the module docs).
-fn stopped<T>(node: &Node) -> Poll<Option<T>> {
+/// Enters the scope on the first poll; fires a deadline that has passed before the future
+/// is polled, so that of nested scopes whose deadlines pass together the outer one reports.
+/// `timer` is whether the armed timer has elapsed, if one is armed.
+#[inline(never)]
+fn before_poll(node: &Node, entered: &mut bool, timer: Option<bool>) {
+    if !*entered {
+        *entered = true;
+        node.bind(scope::current());
+        set_phase(node, ACTIVE);
+    }
+    if timer == Some(true) && !node.is_cancelled_directly() {
+        fire(node);
+    }
+}
+
+/// The future returned: `Ready` to return its output, `Pending` if it passed our own
+/// cancellation on, so that we stopped it.
+#[inline(never)]
+fn ended(node: &Node) -> Poll<()> {
+    if node.is_cancelled_directly() && node.delivered() {
+        return Poll::Pending;
+    }
+    set_phase(node, FINISHED);
+    // Our output is the future's: it is a cancellation if the future's was.
+    if let Some(parent) = node.parent() {
+        parent.set_delivered(node.delivered());
+    }
+    Poll::Ready(())
+}
+
+/// The future is suspended: cancel it if our cancellation came, else (re)arm the timer.
+/// `Ready` when the scope stopped the future and reports it.
+#[inline(never)]
+fn after_pending<F: Future>(
+    mut fut: Pin<&mut Option<F>>,
+    mut sleep: Pin<&mut Option<Sleep>>,
+    owner: &mut Option<Waker>,
+    synced: &mut u64,
+    node: &Node,
+    cx: &mut Context<'_>,
+) -> Poll<()> {
+    if node.is_cancelled_directly() {
+        // The future was kept because something structured inside it is unwinding; that
+        // wakes us when it is done. Unless the cancellation came from another task during
+        // the poll: then the future goes now.
+        if node.is_pinned() {
+            return Poll::Pending;
+        }
+        fut.set(None);
+        return stopped(node);
+    }
+    // A cancel or a move of the deadline wakes the owner, once: register again when the
+    // deadline moved since, or the task changed, and re-read the deadline after.
+    let generation_now = generation(node);
+    if *synced != generation_now || !owner.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        node.set_owner(cx.waker());
+        *owner = Some(cx.waker().clone());
+        if node.is_cancelled_directly() {
+            // Cancelled from elsewhere before we were registered: start over.
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+    }
+    let mut due = false;
+    if *synced != generation_now {
+        *synced = generation_now;
+        let deadline = node.deadline();
+        // A deadline that is already due fires now, not at the timer's next tick:
+        // `timeout(0)` cancels even a future that only yields.
+        due = deadline.is_some_and(|d| d <= Instant::now());
+        match (deadline, sleep.as_mut().as_pin_mut()) {
+            (None, _) => sleep.set(None),
+            (Some(deadline), Some(timer)) => timer.reset(deadline),
+            (Some(deadline), None) => sleep.set(Some(sleep_until(deadline))),
+        }
+    }
+    if !due {
+        let fired = match sleep.as_mut().as_pin_mut() {
+            Some(timer) => timer.poll(cx).is_ready(),
+            None => false,
+        };
+        if !fired {
+            return Poll::Pending;
+        }
+    }
+    // The deadline fired while the future was suspended: that is where it is cancelled,
+    // unless something structured inside must unwind first.
+    fire(node);
+    if node.is_pinned() {
+        cx.waker().wake_by_ref();
+        return Poll::Pending;
+    }
+    fut.set(None);
+    stopped(node)
+}
+
+/// The scope's own cancellation stopped its future. Report it (`Ready`), or let it through
+/// to a cancelled scope around us (`Pending`, for good: see the module docs).
+#[inline(never)]
+fn stopped(node: &Node) -> Poll<()> {
     if !node.is_shielded() {
         if let Some(parent) = node.parent() {
             parent.fire_passed_deadlines();
@@ -256,7 +302,7 @@ fn stopped<T>(node: &Node) -> Poll<Option<T>> {
         parent.set_delivered(false);
     }
     set_phase(node, CAUGHT);
-    Poll::Ready(None)
+    Poll::Ready(())
 }
 
 fn fire(node: &Node) {

@@ -1,12 +1,14 @@
 //! Cancel scopes: which scope a task is running in, and asking it about cancellation.
 //!
-//! The scope tree itself lives in [`node`]; this module carries the current node in a Tokio
-//! task-local, wraps futures so they run inside a node ([`Scoped`]), and offers the
-//! questions a task can ask: [`is_cancelled`], [`cancelled`], [`checkpoint`] and
+//! The scope tree itself lives in [`node`]; this module carries the current node in a
+//! thread-local that every wrapper future sets around the poll of the future it wraps (a
+//! task-local, in effect), wraps futures so they run inside a node ([`Scoped`]), and offers
+//! the questions a task can ask: [`is_cancelled`], [`cancelled`], [`checkpoint`] and
 //! [`current_deadline`].
 
 mod node;
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,8 +21,44 @@ pub(crate) use node::{Node, NodeKind, Notify, PinGuard, Registration, Waiter, to
 
 use crate::{Cancelled, TaskId};
 
-tokio::task_local! {
-    static CURRENT: Current;
+thread_local! {
+    /// The scope the code being polled runs in. [`enter`] sets it around each poll of a
+    /// wrapped future and puts back the one before: Tokio's task-locals work the same way.
+    /// This is their machinery without their frames: every level of nested scopes polls
+    /// through here, so it must be cheap in stack as well as in time.
+    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+}
+
+/// Calls `f` with the scope the caller runs in; `None` outside every aio scope.
+fn with_current<R>(f: impl FnOnce(&Current) -> R) -> Option<R> {
+    CURRENT
+        .try_with(|current| current.borrow().as_ref().map(f))
+        .ok()
+        .flatten()
+}
+
+/// Makes `current` the scope until the returned guard is dropped, which puts back the one
+/// before.
+fn enter(current: Current) -> Entered {
+    Entered(
+        CURRENT
+            .try_with(|slot| slot.replace(Some(current)))
+            .ok()
+            .flatten(),
+    )
+}
+
+/// Puts back the scope that was current before [`enter`], even if the poll panicked.
+struct Entered(Option<Current>);
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let before = self.0.take();
+        // Drop ours after the slot is released: dropping a node never looks at the slot,
+        // but no borrow should be held while arbitrary drops run.
+        let ours = CURRENT.try_with(|slot| slot.replace(before));
+        drop(ours);
+    }
 }
 
 /// What code runs in: a scope's node, or a task of a group. A task gets a node of its own
@@ -107,8 +145,7 @@ pub(crate) struct TaskRef {
 
 /// The task spawned into a group that the caller runs in; `None` outside such a task.
 pub(crate) fn current_task() -> Option<TaskRef> {
-    CURRENT
-        .try_with(|current| match current {
+    with_current(|current| match current {
             Current::Task(task) => Some(TaskRef {
                 id: task.id(),
                 name: task.name().cloned(),
@@ -126,24 +163,45 @@ pub(crate) fn current_task() -> Option<TaskRef> {
                 }
             }
         })
-        .ok()
         .flatten()
 }
 
 /// The node the calling code runs in; `None` outside every aio scope.
 pub(crate) fn current() -> Option<Arc<Node>> {
-    CURRENT.try_with(Current::node).ok()
+    with_current(Current::node)
 }
 
 /// Records, in the scope the caller runs in, whether a construct that just ended there
 /// returned a cancellation (see [`Node::set_delivered`]).
 pub(crate) fn set_delivered(delivered: bool) {
-    let _ = CURRENT.try_with(|current| current.set_delivered(delivered));
+    with_current(|current| current.set_delivered(delivered));
 }
 
 /// Runs `fut` with `node` as its current node.
-pub(crate) fn in_node<F: Future>(node: Arc<Node>, fut: F) -> impl Future<Output = F::Output> {
-    CURRENT.scope(Current::Node(node), fut)
+pub(crate) fn in_node<F: Future>(node: Arc<Node>, fut: F) -> InNode<F> {
+    InNode {
+        current: Current::Node(node),
+        fut,
+    }
+}
+
+pin_project! {
+    /// Future returned by [`in_node`].
+    pub(crate) struct InNode<F> {
+        current: Current,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for InNode<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _entered = enter(this.current.clone());
+        this.fut.poll(cx)
+    }
 }
 
 pin_project! {
@@ -231,7 +289,10 @@ pub(crate) fn poll_in_scope<F: Future>(
         }
         *started = true;
     }
-    match CURRENT.sync_scope(scope(), || fut.poll(cx)) {
+    let entered = enter(scope());
+    let poll = fut.poll(cx);
+    drop(entered);
+    match poll {
         Poll::Ready(output) => Poll::Ready(Some(output)),
         Poll::Pending if cancel_wanted() && !is_pinned() => Poll::Ready(None),
         Poll::Pending => Poll::Pending,
@@ -262,9 +323,7 @@ pub(crate) fn poll_in_scope<F: Future>(
 /// # }
 /// ```
 pub fn is_cancelled() -> bool {
-    CURRENT
-        .try_with(|node| node.is_cancelled())
-        .unwrap_or(false)
+    with_current(Current::is_cancelled).unwrap_or(false)
 }
 
 /// Waits until the scope the caller runs in is cancelled and returns why.
@@ -356,10 +415,7 @@ pub fn checkpoint() -> Checkpoint {
 /// # }
 /// ```
 pub fn current_deadline() -> Option<Instant> {
-    CURRENT
-        .try_with(|current| current.node().effective_deadline())
-        .ok()
-        .flatten()
+    with_current(|current| current.node().effective_deadline()).flatten()
 }
 
 /// Future returned by [`cancelled`].
@@ -414,14 +470,14 @@ impl Future for Checkpoint {
     type Output = Result<(), Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let cancelled = CURRENT.try_with(|current| {
+        let cancelled = with_current(|current| {
             let cancelled = current.cancellation();
             if cancelled.is_some() {
                 current.set_delivered(true);
             }
             cancelled
         });
-        if let Ok(Some(cancelled)) = cancelled {
+        if let Some(Some(cancelled)) = cancelled {
             return Poll::Ready(Err(cancelled));
         }
         if self.yielded {

@@ -210,13 +210,25 @@ fn a_worker_killed_with_a_large_payload_in_flight_is_a_clean_error_15_14() {
     run(async {
         let pool = pool()
             .max_workers(1)
-            .task_timeout(Duration::from_millis(1))
+            .task_timeout(TASK_TIMEOUT)
             .build()
             .unwrap();
+        let worker = pool.submit(&PID, ()).await.unwrap();
+        // A stopped worker reads nothing: the 64 MiB argument fills the socket and is still
+        // being written when the timeout kills the worker, on any machine.
+        stop(worker).await;
         let big = "x".repeat(64 << 20);
         let err = pool.submit(&UPPER, big).await.unwrap_err();
-        assert!(matches!(err, ProcessError::TimedOut { .. }), "{err:?}");
+        assert_eq!(
+            err,
+            ProcessError::TimedOut {
+                after: TASK_TIMEOUT
+            }
+        );
+        assert!(!is_our_child(worker), "killed and reaped before the error");
+        // The same pool goes on, on a new worker.
         assert_eq!(pool.submit(&UPPER, "ok".into()).await, Ok("OK".into()));
+        assert_ne!(pool.submit(&PID, ()).await, Ok(worker));
         pool.shutdown(false).await;
     });
 }

@@ -13,6 +13,11 @@ use aio_tests::process_fns;
 /// How long a test may take before it is declared hung.
 const HANG_GUARD: Duration = Duration::from_secs(120);
 
+/// The `task_timeout` of the tests that need one to fire. It also bounds every call that
+/// must succeed on those pools, so it is seconds, not milliseconds: a loaded machine can
+/// hold up a trivial call for a while. The tasks meant to time out never end on their own.
+pub(crate) const TASK_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Runs `body` on a two-worker multi-thread runtime, failing the test if it hangs.
 pub(crate) fn run<F: Future<Output = ()>>(body: F) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -97,6 +102,19 @@ pub(crate) async fn wait_reaped(pids: &[u32]) {
 /// Waits until the pool has `n` live workers.
 pub(crate) async fn wait_workers(pool: &ProcessPool, n: usize) {
     while pool.worker_pids().len() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Stops process `pid` with SIGSTOP and waits until it is stopped: it then reads nothing
+/// from its socket, however fast or slow the machine is, until it is killed.
+pub(crate) async fn stop(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-STOP", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot stop {pid}");
+    while !matches!(proc_state(pid), Some(('T', _))) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

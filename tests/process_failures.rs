@@ -238,7 +238,7 @@ fn a_timed_out_task_kills_and_replaces_its_worker() {
     run(async {
         let pool = pool()
             .max_workers(1)
-            .task_timeout(Duration::from_millis(300))
+            .task_timeout(TASK_TIMEOUT)
             .build()
             .unwrap();
         let before = pool.submit(&PID, ()).await.unwrap();
@@ -246,7 +246,7 @@ fn a_timed_out_task_kills_and_replaces_its_worker() {
         assert_eq!(
             err,
             ProcessError::TimedOut {
-                after: Duration::from_millis(300)
+                after: TASK_TIMEOUT
             }
         );
         assert!(!is_our_child(before), "killed and reaped before the error");
@@ -302,7 +302,7 @@ fn no_zombies_after_crashes_timeouts_and_shutdown() {
     run(async {
         let pool = pool()
             .max_workers(2)
-            .task_timeout(Duration::from_millis(500))
+            .task_timeout(TASK_TIMEOUT)
             .build()
             .unwrap();
         let mut pids = vec![pool.submit(&PID, ()).await.unwrap()];

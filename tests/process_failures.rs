@@ -283,13 +283,18 @@ fn cancelling_a_queued_task_removes_it_from_the_queue() {
         let pool = pool().max_workers(1).build().unwrap();
         let first = marker("first");
         let second = marker("second");
-        let running = pool.submit(&TOUCH_THEN_SLEEP, (first.display().to_string(), 1000));
+        // The only worker is busy until the end, so the queued task cannot start meanwhile,
+        // however long the checks below take.
+        let running = pool.submit(&TOUCH_THEN_SLEEP, (first.display().to_string(), 3_600_000));
         wait_for_file(&first).await;
+        let pid: u32 = std::fs::read_to_string(&first).unwrap().parse().unwrap();
         let queued = pool.submit(&TOUCH_THEN_SLEEP, (second.display().to_string(), 0));
         assert!(format!("{pool:?}").contains("queued: 1"), "{pool:?}");
         drop(queued);
         assert!(format!("{pool:?}").contains("queued: 0"), "{pool:?}");
-        let pid = running.await.unwrap();
+        // Frees the worker (killed with its task): a task still queued would run now, and
+        // shutdown would wait for it.
+        drop(running);
         pool.shutdown(false).await;
         assert!(!second.exists(), "the cancelled task ran");
         assert_reaped(&[pid]);

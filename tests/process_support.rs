@@ -119,6 +119,22 @@ pub(crate) async fn stop(pid: u32) {
     }
 }
 
+/// Lets process `pid`, stopped by [`stop`], run on.
+pub(crate) fn resume(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-CONT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot resume {pid}");
+}
+
+/// Waits until the pool has `n` tasks queued, none of them taken by a worker yet.
+pub(crate) async fn wait_queued(pool: &ProcessPool, n: usize) {
+    while !format!("{pool:?}").contains(&format!("queued: {n},")) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 /// Waits until `pid` is gone or a zombie (dead, not yet reaped by whoever adopted it),
 /// at most `limit`; returns whether it was.
 pub(crate) fn wait_dead(pid: u32, limit: Duration) -> bool {

@@ -772,9 +772,10 @@ spec! {
 spec! {
     /// A panic takes priority over failures, and a panicking task's handle says so.
     async fn a_panic_takes_priority_over_failures() {
+        let started = Counter::new();
         let outcome = AssertUnwindSafe(TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(fail_after(ms(1), "boom"))?;
-            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
+            tg.spawn(fail_after_started(started.clone(), 1, ms(1), "boom"))?;
+            tg.spawn(on_cancel(running_forever::<()>(started), |_| async {
                 panic!("cleanup panicked");
             }))?;
             Ok(())
@@ -1130,11 +1131,18 @@ spec! {
     /// A handle says how its task ended, and the cancellation it stands for.
     async fn handles_say_how_their_task_ended() {
         let mut handles = Vec::new();
+        let started = Counter::new();
         let err = TaskGroup::<BoxError>::scope(|tg| {
             let handles = &mut handles;
             async move {
-                handles.push(tg.spawn(async { Ok("done") })?);
-                handles.push(tg.spawn_named("broken", fail_after(ms(5), "boom").map(|r| r.map(|()| "")))?);
+                // Started means done: it finishes in its first poll, before the failure.
+                let s = started.clone();
+                handles.push(tg.spawn(async move {
+                    s.incr();
+                    Ok("done")
+                })?);
+                let broken = fail_after_started(started, 1, ms(5), "boom");
+                handles.push(tg.spawn_named("broken", broken.map(|r| r.map(|()| "")))?);
                 handles.push(tg.spawn(sleep_forever::<&str>())?);
                 Ok(())
             }

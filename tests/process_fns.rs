@@ -32,6 +32,16 @@ pub fn touch_then_sleep((path, ms): (String, u64)) -> u32 {
     sleep_ms(ms)
 }
 
+/// Creates the file `path` (proof that the task runs), waits until the file `release`
+/// exists, then returns the pid: a task that ends when the test says so.
+pub fn touch_then_wait_for((path, release): (String, String)) -> u32 {
+    std::fs::write(&path, std::process::id().to_string()).expect("cannot create the marker");
+    while !std::path::Path::new(&release).exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::process::id()
+}
+
 /// Panics with `message`.
 pub fn panics(message: String) -> u32 {
     panic!("{message}")
@@ -145,6 +155,8 @@ pub const PID: Function<(), u32> = remote_fn!(pid);
 pub const SLEEP_MS: Function<u64, u32> = remote_fn!(sleep_ms);
 /// [`touch_then_sleep`].
 pub const TOUCH_THEN_SLEEP: Function<(String, u64), u32> = remote_fn!(touch_then_sleep);
+/// [`touch_then_wait_for`].
+pub const TOUCH_THEN_WAIT_FOR: Function<(String, String), u32> = remote_fn!(touch_then_wait_for);
 /// [`panics`].
 pub const PANICS: Function<String, u32> = remote_fn!(panics);
 /// [`kill_self`].
@@ -180,6 +192,7 @@ pub fn registry() -> Registry {
         .register(&PID)
         .register(&SLEEP_MS)
         .register(&TOUCH_THEN_SLEEP)
+        .register(&TOUCH_THEN_WAIT_FOR)
         .register(&PANICS)
         .register(&KILL_SELF)
         .register(&ABORT_WITH)

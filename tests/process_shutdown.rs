@@ -43,40 +43,40 @@ fn a_map_over_an_endless_input_ends_once_the_pool_is_closed() {
 fn shutdown_cancel_pending_cancels_a_deep_queue_and_finishes_running_tasks_15_16() {
     run(async {
         let pool = pool().max_workers(2).build().unwrap();
-        let (a, b) = tokio::join!(pool.submit(&SQUARE, 2), pool.submit(&SQUARE, 3));
-        assert_eq!((a, b), (Ok(4), Ok(9)));
-        wait_workers(&pool, 2).await;
-        let mut pids = pool.worker_pids();
-        // Both workers are stopped before they take their tasks: those cannot finish, and
-        // nothing queued behind them can start, until the queue is cancelled, however slow
-        // the machine.
-        for &pid in &pids {
-            stop(pid).await;
+        let release = marker("release");
+        let started = [marker("deep-0"), marker("deep-1")];
+        // Both workers run tasks that end only once the queue is cancelled: nothing queued
+        // behind them can start before the shutdown, however slow the machine.
+        let running: Vec<_> = started
+            .iter()
+            .map(|s| {
+                let paths = (s.display().to_string(), release.display().to_string());
+                pool.submit(&TOUCH_THEN_WAIT_FOR, paths)
+            })
+            .collect();
+        for s in &started {
+            wait_for_file(s).await;
         }
-        let running = [pool.submit(&PID, ()), pool.submit(&PID, ())];
-        wait_queued(&pool, 0).await;
         let queued: Vec<_> = (0..10_000u64)
             .map(|x| pool.submit(&SLEEP_MS, x % 2))
             .collect();
-        let resume_once_cancelled = async {
+        let release_once_cancelled = async {
             wait_queued(&pool, 0).await;
-            for &pid in &pids {
-                resume(pid);
-            }
+            std::fs::write(&release, "").unwrap();
         };
-        tokio::join!(pool.shutdown(true), resume_once_cancelled);
-        let mut ran = Vec::new();
+        tokio::join!(pool.shutdown(true), release_once_cancelled);
+        let mut pids = Vec::new();
         for h in running {
-            ran.push(h.await.expect("a running task finishes"));
+            pids.push(h.await.expect("a running task finishes"));
         }
-        ran.sort_unstable();
-        pids.sort_unstable();
-        assert_eq!(ran, pids);
         for h in queued {
             assert_eq!(h.await, Err(ProcessError::Cancelled));
         }
         assert!(pool.worker_pids().is_empty());
         assert_reaped(&pids);
+        for path in started.iter().chain([&release]) {
+            let _ = std::fs::remove_file(path);
+        }
     });
 }
 

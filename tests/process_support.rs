@@ -119,15 +119,6 @@ pub(crate) async fn stop(pid: u32) {
     }
 }
 
-/// Lets process `pid`, stopped by [`stop`], run on.
-pub(crate) fn resume(pid: u32) {
-    let status = std::process::Command::new("kill")
-        .args(["-CONT", &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "cannot resume {pid}");
-}
-
 /// Waits until the pool has `n` tasks queued, none of them taken by a worker yet.
 pub(crate) async fn wait_queued(pool: &ProcessPool, n: usize) {
     while !format!("{pool:?}").contains(&format!("queued: {n},")) {

@@ -207,47 +207,32 @@ fn a_crash_after_shutdown_began_does_not_deadlock_15_13() {
 
 #[test]
 fn a_worker_killed_with_a_large_payload_in_flight_is_a_clean_error_15_14() {
-    run(async {
-        let pool = pool()
-            .max_workers(1)
-            .task_timeout(TASK_TIMEOUT)
-            .build()
-            .unwrap();
-        let worker = pool.submit(&PID, ()).await.unwrap();
-        // A stopped worker reads nothing: the 64 MiB argument fills the socket and is still
-        // being written when the timeout kills the worker, on any machine.
-        stop(worker).await;
-        let big = "x".repeat(64 << 20);
-        let err = pool.submit(&UPPER, big).await.unwrap_err();
-        assert_eq!(
-            err,
-            ProcessError::TimedOut {
-                after: TASK_TIMEOUT
-            }
-        );
-        assert!(!is_our_child(worker), "killed and reaped before the error");
-        // The same pool goes on, on a new worker.
+    run_frozen(async {
+        let budget = Duration::from_millis(1);
+        let pool = pool().max_workers(1).task_timeout(budget).build().unwrap();
+        let big = pool.submit(&UPPER, "x".repeat(64 << 20));
+        // The call has started, and its 64 MiB each way cannot have crossed: only now does
+        // the clock pass the budget.
+        expire_running(&pool, 1, budget).await;
+        assert_eq!(big.await, Err(ProcessError::TimedOut { after: budget }));
+        // The same pool goes on, on a new worker, under the same 1 ms budget: the clock does
+        // not move by itself, so no slow machine can spend it.
         assert_eq!(pool.submit(&UPPER, "ok".into()).await, Ok("OK".into()));
-        assert_ne!(pool.submit(&PID, ()).await, Ok(worker));
         pool.shutdown(false).await;
     });
 }
 
 #[test]
 fn a_timed_out_task_kills_and_replaces_its_worker() {
-    run(async {
-        let pool = pool()
-            .max_workers(1)
-            .task_timeout(TASK_TIMEOUT)
-            .build()
-            .unwrap();
+    run_frozen(async {
+        let budget = Duration::from_millis(300);
+        let pool = pool().max_workers(1).task_timeout(budget).build().unwrap();
         let before = pool.submit(&PID, ()).await.unwrap();
-        let err = pool.submit(&SLEEP_MS, 3_600_000).await.unwrap_err();
+        let sleeping = pool.submit(&SLEEP_MS, 3_600_000);
+        expire_running(&pool, 1, budget).await;
         assert_eq!(
-            err,
-            ProcessError::TimedOut {
-                after: TASK_TIMEOUT
-            }
+            sleeping.await,
+            Err(ProcessError::TimedOut { after: budget })
         );
         assert!(!is_our_child(before), "killed and reaped before the error");
         let after = pool.submit(&PID, ()).await.unwrap();
@@ -304,19 +289,18 @@ fn cancelling_a_queued_task_removes_it_from_the_queue() {
 
 #[test]
 fn no_zombies_after_crashes_timeouts_and_shutdown() {
-    run(async {
-        let pool = pool()
-            .max_workers(2)
-            .task_timeout(TASK_TIMEOUT)
-            .build()
-            .unwrap();
+    run_frozen(async {
+        let budget = Duration::from_millis(500);
+        let pool = pool().max_workers(2).task_timeout(budget).build().unwrap();
         let mut pids = vec![pool.submit(&PID, ()).await.unwrap()];
         pids.extend(pool.worker_pids());
         if let Err(ProcessError::WorkerCrashed(c)) = pool.submit(&KILL_SELF, ()).await {
             pids.push(c.pid);
         }
         pids.extend(pool.worker_pids());
-        let _ = pool.submit(&SLEEP_MS, 3_600_000).await;
+        let sleeping = pool.submit(&SLEEP_MS, 3_600_000);
+        expire_running(&pool, 1, budget).await;
+        let _ = sleeping.await;
         pids.extend(pool.worker_pids());
         let _ = pool.submit(&ABORT_WITH, String::new()).await;
         pids.push(pool.submit(&PID, ()).await.unwrap());

@@ -26,16 +26,24 @@ pub fn sleep_ms(ms: u64) -> u32 {
     std::process::id()
 }
 
+/// Creates the file `path` holding the worker's pid, whole: it is written under another
+/// name and renamed, so a test that sees the file can read the pid at once.
+fn touch(path: &str) {
+    let partial = format!("{path}.partial");
+    std::fs::write(&partial, std::process::id().to_string()).expect("cannot write the marker");
+    std::fs::rename(&partial, path).expect("cannot create the marker");
+}
+
 /// Creates the file `path` (proof that the task ran), sleeps `ms`, returns the pid.
 pub fn touch_then_sleep((path, ms): (String, u64)) -> u32 {
-    std::fs::write(&path, std::process::id().to_string()).expect("cannot create the marker");
+    touch(&path);
     sleep_ms(ms)
 }
 
 /// Creates the file `path` (proof that the task runs), waits until the file `release`
 /// exists, then returns the pid: a task that ends when the test says so.
 pub fn touch_then_wait_for((path, release): (String, String)) -> u32 {
-    std::fs::write(&path, std::process::id().to_string()).expect("cannot create the marker");
+    touch(&path);
     while !std::path::Path::new(&release).exists() {
         std::thread::sleep(Duration::from_millis(5));
     }

@@ -8,44 +8,54 @@ use tokio::time::{Instant, sleep};
 
 use crate::support::*;
 
-/// Sleeps in small steps until `cond` holds; panics after `limit`.
-async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(
-            start.elapsed() < limit,
-            "condition not reached within {limit:?}"
-        );
-        sleep(ms(1)).await;
-    }
-}
+/// The grace period of the dropped groups below. The cleanup they must let finish takes
+/// 30 ms at most once it may start, so a second leaves room for a loaded machine.
+const GRACE: Duration = Duration::from_secs(1);
 
-/// A group whose tasks clean up for 10, 20 and 30 ms, plus one whose cleanup never ends.
+/// A group whose tasks, once `go` is set, clean up for 10, 20 and 30 ms, plus one whose
+/// cleanup never ends. Each task counts itself in `started`: only a started task cleans up.
 async fn group_with_cleanup(
     log: Log,
     stubborn: DropFlag,
+    started: Counter,
+    go: Latch,
 ) -> Result<(), aio::TaskGroupError<BoxError>> {
     TaskGroup::<BoxError>::builder()
         .name("dropped")
-        .grace(ms(100))
+        .grace(GRACE)
         .scope(|tg| async move {
             for i in 0..3u64 {
-                let log = log.clone();
-                tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
-                    sleep(ms(10 * (i + 1))).await;
-                    log.push(format!("cleanup {i}"));
-                    Ok(())
-                }))?;
+                let (log, go) = (log.clone(), go.clone());
+                tg.spawn(on_cancel(
+                    running_forever::<()>(started.clone()),
+                    move |_| async move {
+                        go.wait().await;
+                        sleep(ms(10 * (i + 1))).await;
+                        log.push(format!("cleanup {i}"));
+                        Ok(())
+                    },
+                ))?;
             }
             let guard = stubborn.guard();
-            tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
-                let _guard = guard;
-                sleep(FOREVER).await;
-                Ok(())
-            }))?;
+            tg.spawn(on_cancel(
+                running_forever::<()>(started),
+                move |_| async move {
+                    let _guard = guard;
+                    sleep(FOREVER).await;
+                    Ok(())
+                },
+            ))?;
             sleep_forever::<()>().await
         })
         .await
+}
+
+/// The cleanup of all three tasks, in any order: their steps of 10 ms do not order them in
+/// real time.
+fn cleaned_up(log: &Log) -> Vec<String> {
+    let mut events = log.events();
+    events.sort();
+    events
 }
 
 spec! {
@@ -55,20 +65,26 @@ spec! {
     async fn a_group_dropped_by_select_reaps_its_tasks() {
         let log = Log::new();
         let stubborn = DropFlag::new();
+        let (started, go) = (Counter::new(), Latch::new());
         let start = Instant::now();
         tokio::select! {
-            _ = group_with_cleanup(log.clone(), stubborn.clone()) => unreachable!(),
-            _ = sleep(ms(5)) => {}
+            _ = group_with_cleanup(log.clone(), stubborn.clone(), started.clone(), go.clone()) => unreachable!(),
+            _ = async {
+                started.until(4).await;
+                sleep(ms(5)).await;
+            } => {}
         }
-        // Drop did not wait.
+        // Drop did not wait: the cleanup cannot even start before `go`, and if the drop had
+        // waited for it, it would have been cut off when the grace period ended.
         assert_elapsed(start, ms(5));
-        assert!(log.events().is_empty());
+        go.set();
         eventually(Duration::from_secs(5), || stubborn.dropped()).await;
-        assert_eq!(log.events(), ["cleanup 0", "cleanup 1", "cleanup 2"]);
+        assert_eq!(cleaned_up(&log), ["cleanup 0", "cleanup 1", "cleanup 2"]);
         if paused() {
             // The stubborn task was dropped when the grace period ended (seen within the
             // millisecond this test polls at).
-            assert!((ms(105)..=ms(106)).contains(&start.elapsed()), "{:?}", start.elapsed());
+            let grace_end = ms(5) + GRACE;
+            assert!((grace_end..=grace_end + ms(1)).contains(&start.elapsed()), "{:?}", start.elapsed());
         }
         eventually(Duration::from_secs(5), no_tasks_alive).await;
     }
@@ -79,12 +95,15 @@ spec! {
     async fn an_aborted_task_running_a_group_reaps_it() {
         let log = Log::new();
         let stubborn = DropFlag::new();
-        let running = tokio::spawn(group_with_cleanup(log.clone(), stubborn.clone()));
+        let (started, go) = (Counter::new(), Latch::new());
+        let running = tokio::spawn(group_with_cleanup(log.clone(), stubborn.clone(), started.clone(), go.clone()));
+        started.until(4).await;
         sleep(ms(5)).await;
         running.abort();
         assert!(running.await.unwrap_err().is_cancelled());
+        go.set();
         eventually(Duration::from_secs(5), || stubborn.dropped()).await;
-        assert_eq!(log.events(), ["cleanup 0", "cleanup 1", "cleanup 2"]);
+        assert_eq!(cleaned_up(&log), ["cleanup 0", "cleanup 1", "cleanup 2"]);
         eventually(Duration::from_secs(5), no_tasks_alive).await;
     }
 }

@@ -27,6 +27,15 @@ fn after<T: Send + 'static>(ms_: u64, value: T) -> BoxFuture<'static, Result<T, 
     })
 }
 
+/// A task that waits for `go` and then returns `value`.
+fn once<T: Send + 'static>(go: &Latch, value: T) -> BoxFuture<'static, Result<T, BoxError>> {
+    let go = go.clone();
+    Box::pin(async move {
+        go.wait().await;
+        Ok(value)
+    })
+}
+
 /// A task that sleeps `ms` and then fails with `msg`.
 fn failing<T: Send + 'static>(
     ms_: u64,
@@ -205,10 +214,20 @@ spec! {
     /// §6.1-2, §6.11: `as_completed` yields outputs in completion order, errors included,
     /// and nothing for no futures.
     async fn as_completed_yields_in_completion_order() {
-        let order: Vec<String> = aio::as_completed([after(30, "c"), failing(10, "a failed"), after(20, "b")])
-            .map(|r| r.unwrap_or_else(|e| e.to_string().leak()).to_string())
-            .collect()
-            .await;
+        // Completion order c-a-b would come from sleeps only under paused time: here each
+        // finishes once the one before it has come out, which only completion order allows.
+        let (b_go, c_go) = (Latch::new(), Latch::new());
+        let mut outputs = aio::as_completed([once(&c_go, "c"), failing(10, "a failed"), once(&b_go, "b")])
+            .map(|r| r.unwrap_or_else(|e| e.to_string().leak()).to_string());
+        let mut order = Vec::new();
+        while let Some(output) = outputs.next().await {
+            match output.as_str() {
+                "a failed" => b_go.set(),
+                "b" => c_go.set(),
+                _ => {}
+            }
+            order.push(output);
+        }
         assert_eq!(order, ["a failed", "b", "c"]);
         let none: Vec<()> = aio::as_completed(Vec::<BoxFuture<'static, ()>>::new()).collect().await;
         assert!(none.is_empty());
@@ -218,12 +237,17 @@ spec! {
 spec! {
     /// §6.6-8: the stream can be left and resumed, and a timeout on one step cancels nothing.
     async fn as_completed_resumes_and_times_out_without_cancelling() {
-        let mut outputs = aio::as_completed([after(10, 1), after(20, 2), after(60, 3)]);
+        // Each of the later two finishes only when let: 10 ms against 20 ms of sleep would
+        // not order them on a loaded machine.
+        let (second, last) = (Latch::new(), Latch::new());
+        let mut outputs = aio::as_completed([after(10, 1), once(&second, 2), once(&last, 3)]);
         assert_eq!(outputs.next().await.unwrap().unwrap(), 1);
         // Stop listening for a while...
-        assert!(timeout(ms(15), outputs.next()).await.is_ok());
+        second.set();
+        assert!(timeout(ms(10_000), outputs.next()).await.is_ok());
         assert!(timeout(ms(5), outputs.next()).await.is_err());
         // ...the remaining task was not cancelled.
+        last.set();
         assert_eq!(outputs.next().await.unwrap().unwrap(), 3);
         assert!(outputs.next().await.is_none());
     }
@@ -260,13 +284,15 @@ spec! {
     /// §7.1, §7.11: `wait(FirstCompleted)` moves the finished handles out and leaves the
     /// others running in their group.
     async fn wait_first_completed_splits_done_and_pending() {
+        let slow = Latch::new();
         TaskGroup::<BoxError>::scope(|tg| async move {
-            let mut pending = vec![tg.spawn(after(30, "slow"))?, tg.spawn(after(10, "fast"))?];
+            let mut pending = vec![tg.spawn(once(&slow, "slow"))?, tg.spawn(after(10, "fast"))?];
             let done = aio::wait(&mut pending, ReturnWhen::FirstCompleted).await;
             assert_eq!(done.len(), 1);
             assert_eq!(done.into_iter().next().unwrap().result()?, "fast");
             assert_eq!(pending.len(), 1);
             assert!(!pending[0].is_finished());
+            slow.set();
             let rest = aio::wait(&mut pending, ReturnWhen::AllCompleted).await;
             assert_eq!(rest.into_iter().next().unwrap().result()?, "slow");
             assert!(pending.is_empty());
@@ -284,14 +310,17 @@ spec! {
         let err = TaskGroup::<BoxError>::builder()
             .policy(aio::JoinPolicy::Supervisor)
             .scope(|tg| async move {
-                let mut pending = vec![
-                    tg.spawn(after(5, 1))?,
-                    tg.spawn(failing::<i32>(10, "bad"))?,
-                    tg.spawn(after(30, 3))?,
-                ];
+                // The first has finished, the second fails, and the third cannot finish
+                // before `wait` returns: what `done` holds is then up to `wait` alone.
+                let mut first = vec![tg.spawn(after(5, 1))?];
+                let mut pending = aio::wait(&mut first, ReturnWhen::AllCompleted).await;
+                let third = Latch::new();
+                pending.push(tg.spawn(failing::<i32>(10, "bad"))?);
+                pending.push(tg.spawn(once(&third, 3))?);
                 let done = aio::wait(&mut pending, ReturnWhen::FirstError).await;
                 assert_eq!(done.len(), 2);
                 assert_eq!(pending.len(), 1);
+                third.set();
                 let mut ok = vec![tg.spawn(after(5, 4))?, tg.spawn(after(10, 5))?];
                 let done = aio::wait(&mut ok, ReturnWhen::FirstError).await;
                 assert_eq!(done.len(), 2);
@@ -307,10 +336,12 @@ spec! {
     /// §7.2, §7.15: a timeout around `wait` loses no handle and cancels no task. (§7.3, a
     /// task finishing at the very deadline, depends on which Tokio task runs first.)
     async fn a_timeout_around_wait_cancels_nothing() {
+        let slow = Latch::new();
         TaskGroup::<BoxError>::scope(|tg| async move {
-            let mut pending = vec![tg.spawn(after(50, "slow"))?];
+            let mut pending = vec![tg.spawn(once(&slow, "slow"))?];
             assert!(timeout(ms(10), aio::wait(&mut pending, ReturnWhen::AllCompleted)).await.is_err());
             assert_eq!(pending.len(), 1);
+            slow.set();
             let done = aio::wait(&mut pending, ReturnWhen::AllCompleted).await;
             assert_eq!(done.into_iter().next().unwrap().result()?, "slow");
             assert!(aio::wait(&mut Vec::<aio::TaskHandle<()>>::new(), ReturnWhen::AllCompleted).await.is_empty());
@@ -338,7 +369,8 @@ spec! {
                 Ok(())
             },
         ));
-        let winner = aio::race([after(20, "second"), failing(10, "first, failed"), loser])
+        // The other two would finish much later: cancelled, they cost no time.
+        let winner = aio::race([after(3_600_000, "second"), failing(10, "first, failed"), loser])
             .await
             .unwrap();
         assert_eq!(winner.unwrap_err().to_string(), "first, failed");
@@ -354,13 +386,24 @@ spec! {
     /// `race_ok`: failures do not stop the race; the first success wins; if all fail, every
     /// failure is reported in the order they happened.
     async fn race_ok_returns_the_first_success_or_every_failure() {
-        let winner = aio::race_ok([failing(5, "refused"), after(10, "connected"), after(20, "late")])
+        let winner = aio::race_ok([failing(5, "refused"), after(10, "connected"), after(3_600_000, "late")])
             .await
             .unwrap();
         assert_eq!(winner, "connected");
-        let err = aio::race_ok([failing::<()>(20, "second"), failing(10, "first")])
-            .await
-            .unwrap_err();
+        // The second failure follows the first by cause, not only by 10 ms more of sleep.
+        let first_failed = Latch::new();
+        let (f, s) = (first_failed.clone(), first_failed.clone());
+        let second: BoxFuture<'static, Result<(), BoxError>> = Box::pin(async move {
+            s.wait().await;
+            sleep(ms(10)).await;
+            Err("second".into())
+        });
+        let first: BoxFuture<'static, Result<(), BoxError>> = Box::pin(async move {
+            sleep(ms(10)).await;
+            f.set();
+            Err("first".into())
+        });
+        let err = aio::race_ok([second, first]).await.unwrap_err();
         let failures = err.failures().expect("every future failed");
         assert_eq!(messages(failures), ["first", "second"]);
         assert!(failures.iter().all(|f| f.task_id().is_some()));
@@ -390,12 +433,16 @@ spec! {
     async fn gathered_tasks_show_in_the_tree() {
         let tree = Arc::new(Mutex::new(String::new()));
         let t = tree.clone();
+        // The other task waits until the probe has drawn the tree.
+        let drawn = Latch::new();
+        let d = drawn.clone();
         let probe: BoxFuture<'static, Result<(), BoxError>> = Box::pin(async move {
             sleep(ms(5)).await;
             *t.lock().unwrap() = aio::task_tree().to_string();
+            d.set();
             Ok(())
         });
-        aio::gather([after(20, ()), probe]).await.unwrap();
+        aio::gather([once(&drawn, ()), probe]).await.unwrap();
         let tree = tree.lock().unwrap().clone();
         assert!(tree.contains(&format!("({}", TaskState::Suspended)), "{tree}");
     }

@@ -5,6 +5,8 @@
 //! a task cancelling itself (§0.8-9: a task has no handle to itself; it returns
 //! `Err(Cancelled)` instead).
 
+use std::time::Duration;
+
 use aio::{
     BoxError, CancelReason, Cancelled, JoinPolicy, LocalGroup, TaskError, TaskGroup, on_cancel,
     shield,
@@ -68,20 +70,26 @@ spec! {
         let log = Log::new();
         let (l1, l2) = (log.clone(), log.clone());
         let start = Instant::now();
+        let (started, victim_ended) = (Counter::new(), Latch::new());
         let value = TaskGroup::<BoxError>::scope(|tg| async move {
-            let victim = tg.spawn(on_cancel(sleep_forever::<()>(), move |c| async move {
+            let victim = tg.spawn(on_cancel(running_forever::<()>(started.clone()), move |c| async move {
                 sleep(ms(5)).await;
                 l1.push(format!("victim cleaned up: {}", c.reason()));
                 Ok(())
             }))?;
+            let ended_first = victim_ended.clone();
             let sibling = tg.spawn(async move {
                 sleep(ms(30)).await;
+                // Logs after the victim's cleanup by cause, not by 15 ms of sleep.
+                ended_first.wait().await;
                 l2.push("sibling done");
                 Ok::<_, BoxError>("sibling")
             })?;
+            started.until(1).await;
             sleep(ms(10)).await;
             assert!(victim.cancel());
             let ended = victim.await;
+            victim_ended.set();
             assert!(matches!(&ended, Err(TaskError::Cancelled(c)) if *c.reason() == CancelReason::Explicit));
             assert!(!tg.is_cancelled(), "the group is not cancelled");
             Ok(sibling.await?)
@@ -128,8 +136,12 @@ spec! {
         TaskGroup::<BoxError>::builder()
             .limit(1)
             .scope(|tg| async move {
+                // Holds the only slot until the queued task is cancelled, however slow the
+                // machine.
+                let cancelled = Latch::new();
+                let c = cancelled.clone();
                 tg.spawn(async move {
-                    sleep(ms(10)).await;
+                    c.wait().await;
                     l1.push("first");
                     Ok::<_, BoxError>(())
                 })?;
@@ -143,6 +155,7 @@ spec! {
                 })?;
                 assert!(queued.cancel());
                 assert!(matches!(queued.await, Err(TaskError::Cancelled(_))));
+                cancelled.set();
                 Ok(())
             })
             .await
@@ -158,18 +171,21 @@ spec! {
     async fn cancelling_a_task_reaches_scopes_nested_inside_it() {
         let log = Log::new();
         let l = log.clone();
+        let started = Counter::new();
+        let s = started.clone();
         TaskGroup::<BoxError>::scope(|tg| async move {
             let h = tg.spawn(async move {
                 let inner = TaskGroup::<BoxError>::scope(|inner| async move {
-                    inner.spawn(on_cancel(sleep_forever::<()>(), move |c| async move {
+                    inner.spawn(on_cancel(running_forever::<()>(s), move |c| async move {
                         l.push(format!("grandchild: {}", c.reason()));
                         Ok(())
                     }))?;
                     Ok(())
                 });
-                aio::timeout(ms(1_000), inner).await??;
+                aio::timeout(ms(10_000), inner).await??;
                 Ok::<_, BoxError>(())
             })?;
+            started.until(1).await;
             sleep(ms(5)).await;
             h.cancel();
             let ended = h.await;
@@ -189,15 +205,19 @@ spec! {
     async fn a_shield_inside_a_cancelled_task_completes() {
         let log = Log::new();
         let l = log.clone();
+        let started = Counter::new();
+        let s = started.clone();
         TaskGroup::<BoxError>::scope(|tg| async move {
             let h = tg.spawn(async move {
                 shield(async {
+                    s.incr();
                     sleep(ms(20)).await;
                     l.push("shielded work done");
                 })
                 .await;
                 sleep_forever::<()>().await
             })?;
+            started.until(1).await;
             sleep(ms(5)).await;
             h.cancel();
             assert!(h.await.is_err());
@@ -220,10 +240,11 @@ spec! {
                 let failed = tg.spawn(fail_after(ms(1), "bad"))?;
                 let cancelled = tg.spawn(sleep_forever::<()>())?;
                 cancelled.cancel();
-                sleep(ms(5)).await;
-                assert!(ok.is_finished() && !ok.is_cancelled() && !ok.has_failed());
-                assert!(failed.is_finished() && failed.has_failed() && !failed.is_cancelled());
-                assert!(cancelled.is_finished() && cancelled.is_cancelled());
+                let all = || ok.is_finished() && failed.is_finished() && cancelled.is_finished();
+                eventually(Duration::from_secs(10), all).await;
+                assert!(!ok.is_cancelled() && !ok.has_failed());
+                assert!(failed.has_failed() && !failed.is_cancelled());
+                assert!(cancelled.is_cancelled());
                 assert!(!cancelled.has_failed());
                 let id = failed.id();
                 assert_eq!(tg.take_failure(id).unwrap().to_string(), "bad");
@@ -271,11 +292,17 @@ spec! {
         let err = TaskGroup::<BoxError>::builder()
             .policy(JoinPolicy::Supervisor)
             .scope(|tg| async move {
-                let a = tg.spawn(fail_after(ms(1), "a"))?;
+                let checked = Latch::new();
+                let c = checked.clone();
+                let a = tg.spawn(async move {
+                    c.wait().await;
+                    fail_after(ms(1), "a").await
+                })?;
                 let b = tg.spawn(fail_after(ms(2), "b"))?;
                 let ok = tg.spawn(async { Ok::<_, BoxError>(()) })?;
                 let (a_id, ok_id) = (a.id(), ok.id());
                 assert!(tg.take_failure(a_id).is_none(), "not finished yet");
+                checked.set();
                 let _ = a.await;
                 let _ = b.await;
                 let _ = ok.await;

@@ -190,12 +190,17 @@ spec! {
                     Ok(())
                 })?;
                 LocalGroup::<BoxError>::scope_named("local", aio::JoinPolicy::FailFast, |lg| async move {
-                    lg.spawn_named("borrowing", async {
-                        sleep(ms(5)).await;
+                    // Waits until the tree is drawn, not for a sleep that a loaded machine
+                    // could outlast.
+                    let drawn = Latch::new();
+                    let waiting = drawn.clone();
+                    lg.spawn_named("borrowing", async move {
+                        waiting.wait().await;
                         Ok(())
                     })?;
                     sleep(ms(1)).await;
                     *drawing_ref.borrow_mut() = aio::task_tree().to_string();
+                    drawn.set();
                     Ok(())
                 })
                 .await?;

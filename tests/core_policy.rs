@@ -4,6 +4,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aio::{BoxError, CancelReason, JoinPolicy, TaskError, TaskGroup, TaskState, shield_detached};
 use futures::FutureExt;
@@ -24,12 +25,16 @@ spec! {
             let h = handles.clone();
             let err = supervisor()
                 .scope(|tg| async move {
-                    tg.spawn_named("first", fail_after(ms(5), "first failed"))?;
+                    let first = tg.spawn_named("first", fail_after(ms(5), "first failed"))?;
                     let survivor = tg.spawn_named("survivor", async {
                         sleep(ms(20)).await;
                         Ok("survived")
                     })?;
-                    tg.spawn_named("second", fail_after(ms(10), "second failed"))?;
+                    // Fails after the first by cause, not only by 5 ms more of sleep.
+                    tg.spawn_named("second", async move {
+                        aio::wait(&mut vec![first], aio::ReturnWhen::AllCompleted).await;
+                        fail_after(ms(5), "second failed").await
+                    })?;
                     h.lock().unwrap().push(survivor);
                     sleep(ms(30)).await; // the body is not cancelled either
                     Ok(())
@@ -191,7 +196,13 @@ spec! {
         let err = TaskGroup::<BoxError>::builder()
             .limit(1)
             .scope(|tg| async move {
-                tg.spawn(fail_after(ms(10), "boom"))?;
+                // Holds the only slot until every task is spawned, however slow the machine.
+                let spawned = Latch::new();
+                let s = spawned.clone();
+                tg.spawn(async move {
+                    s.wait().await;
+                    fail_after(ms(10), "boom").await
+                })?;
                 for _ in 0..5 {
                     let r = r.clone();
                     q.lock().unwrap().push(tg.spawn(async move {
@@ -199,6 +210,7 @@ spec! {
                         Ok(())
                     })?);
                 }
+                spawned.set();
                 Ok(())
             })
             .await
@@ -236,12 +248,16 @@ spec! {
         TaskGroup::<BoxError>::builder()
             .limit(1)
             .scope(|tg| async move {
-                tg.spawn_named("running", async {
-                    sleep(ms(10)).await;
+                // Runs until the snapshot is taken, however slow the machine.
+                let taken = Latch::new();
+                let t = taken.clone();
+                tg.spawn_named("running", async move {
+                    t.wait().await;
                     Ok(())
                 })?;
                 tg.spawn_named("waiting", async { Ok(()) })?;
-                sleep(ms(1)).await;
+                let suspended = || tg.snapshot().tasks.first().is_some_and(|t| t.state == TaskState::Suspended);
+                eventually(Duration::from_secs(10), suspended).await;
                 let snapshot = tg.snapshot();
                 assert_eq!(snapshot.limit, Some(1));
                 assert_eq!(snapshot.queued, 1);
@@ -253,6 +269,7 @@ spec! {
                         (Some("waiting".to_string()), TaskState::Queued),
                     ]
                 );
+                taken.set();
                 Ok(())
             })
             .await

@@ -65,17 +65,20 @@ fn run_waits_for_detached_work_at_shutdown() {
 fn run_waits_for_the_reapers_of_dropped_groups() {
     let log = Log::new();
     let l = log.clone();
+    let started = Counter::new();
     aio::run(async move {
+        let s = started.clone();
         tokio::select! {
             _ = TaskGroup::<BoxError>::builder().grace(Duration::from_secs(1)).scope(|tg| async move {
-                tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
+                tg.spawn(on_cancel(running_forever::<()>(s), move |_| async move {
                     sleep(ms(50)).await;
                     l.push("cleaned up");
                     Ok(())
                 }))?;
                 sleep_forever::<()>().await
             }) => unreachable!(),
-            _ = sleep(ms(5)) => {}
+            // Only a started task has cleanup to run.
+            _ = started.until(1) => {}
         }
     });
     assert_eq!(log.events(), ["cleaned up"]);

@@ -117,10 +117,15 @@ spec! {
     /// A task can wait for the moment its scope is cancelled and learn why.
     async fn cancelled_resolves_with_the_reason() {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let r = timeout(
+        let started = Counter::new();
+        let s = started.clone();
+        let r = timeout_once_started(
+            &started,
+            1,
             ms(10),
             TaskGroup::<BoxError>::scope(|tg| async move {
                 tg.spawn(async move {
+                    s.incr();
                     let _ = tx.send(aio::cancelled().await);
                     Ok(())
                 })?;
@@ -153,13 +158,14 @@ spec! {
 spec! {
     /// The effective deadline is the earliest one up to the nearest shield.
     async fn the_effective_deadline_is_the_earliest() {
+        // Deadlines seconds away: none may pass before the checks are done.
         let start = Instant::now();
-        let outer = start + ms(100);
+        let outer = start + ms(10_000);
         let r = timeout_at(outer, async move {
             assert_eq!(aio::current_deadline(), Some(outer));
-            let inner = timeout_at(start + ms(50), async { aio::current_deadline() }).await;
-            assert_eq!(inner.unwrap(), Some(start + ms(50)));
-            let looser = timeout_at(start + ms(500), async { aio::current_deadline() }).await;
+            let inner = timeout_at(start + ms(5_000), async { aio::current_deadline() }).await;
+            assert_eq!(inner.unwrap(), Some(start + ms(5_000)));
+            let looser = timeout_at(start + ms(50_000), async { aio::current_deadline() }).await;
             assert_eq!(looser.unwrap(), Some(outer));
             assert_eq!(shield(async { aio::current_deadline() }).await, None);
         })

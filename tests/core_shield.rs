@@ -29,10 +29,13 @@ spec! {
     async fn a_shield_in_a_cancelled_task_completes_then_the_task_stops() {
         let log = Log::new();
         let l = log.clone();
+        let started = Counter::new();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
+            let s = started.clone();
             tg.spawn(async move {
                 l.push("start");
                 shield(async {
+                    s.incr();
                     sleep(ms(20)).await;
                     l.push("shielded step 1");
                     sleep(ms(20)).await;
@@ -44,7 +47,7 @@ spec! {
                 l.push("after the next await");
                 Ok(())
             })?;
-            tg.spawn(fail_after(ms(10), "boom"))?;
+            tg.spawn(fail_after_started(started, 1, ms(10), "boom"))?;
             Ok(())
         })
         .await
@@ -64,18 +67,21 @@ spec! {
         let start = Instant::now();
         let log = Log::new();
         let l = log.clone();
+        let started = Counter::new();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
+            let s = started.clone();
             tg.spawn(async move {
                 let l2 = l.clone();
                 let saved = shield_detached(async move {
                     sleep(ms(50)).await;
                     l2.push("work saved");
                 });
+                s.incr();
                 let _ = saved.await;
                 l.push("caller resumed");
                 Ok(())
             })?;
-            tg.spawn(fail_after(ms(10), "boom"))?;
+            tg.spawn(fail_after_started(started, 1, ms(10), "boom"))?;
             Ok(())
         })
         .await
@@ -204,15 +210,16 @@ spec! {
         let start = Instant::now();
         let log = Log::new();
         let l = log.clone();
+        let started = Counter::new();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
+            tg.spawn(on_cancel(running_forever::<()>(started.clone()), move |_| async move {
                 l.push("cleanup started");
                 sleep(ms(30)).await;
                 tokio::task::yield_now().await;
                 l.push("cleanup finished");
                 Ok(())
             }))?;
-            tg.spawn(fail_after(ms(10), "boom"))?;
+            tg.spawn(fail_after_started(started, 1, ms(10), "boom"))?;
             Ok(())
         })
         .await

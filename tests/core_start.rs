@@ -10,19 +10,24 @@ spec! {
     async fn start_returns_the_ready_value_and_the_task_runs_on() {
         let log = Log::new();
         let l = log.clone();
+        let seen = Latch::new();
         TaskGroup::<BoxError>::scope(|tg| async move {
             let server_log = l.clone();
+            let port_seen = seen.clone();
             let port = tg
                 .start(|status: TaskStatus<u16>| async move {
                     sleep(ms(5)).await; // binding...
                     status.started(8080);
                     sleep(ms(10)).await; // serving...
+                    // Still serving when the starter has the port: it cannot finish first.
+                    port_seen.wait().await;
                     server_log.push("served");
                     Ok(())
                 })
                 .await?;
             assert_eq!(port, 8080);
             l.push("started");
+            seen.set();
             Ok(())
         })
         .await

@@ -8,28 +8,36 @@
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aio::{
-    BoxError, CancelReason, SpawnError, TaskError, TaskGroup, TaskGroupError, on_cancel, timeout,
+    BoxError, CancelReason, ReturnWhen, SpawnError, TaskError, TaskGroup, TaskGroupError,
+    TaskHandle, on_cancel,
 };
 use futures::FutureExt;
 use tokio::time::{Instant, sleep};
 
 use crate::support::*;
 
-/// A task that sleeps an hour and, when cancelled, cleans up for `cleanup` then logs `event`.
+/// A task that counts itself in `started`, sleeps an hour and, when cancelled, cleans up
+/// for `cleanup` then logs `event`. Only a started task cleans up: wait for `started`
+/// before cancelling it.
 fn cleans_up(
     log: &Log,
-    cleanup: std::time::Duration,
+    cleanup: Duration,
     event: &str,
+    started: &Counter,
 ) -> impl std::future::Future<Output = Result<(), BoxError>> + Send + 'static {
     let log = log.clone();
     let event = event.to_string();
-    on_cancel(sleep_forever::<()>(), move |_| async move {
-        sleep(cleanup).await;
-        log.push(event);
-        Ok(())
-    })
+    on_cancel(
+        running_forever::<()>(started.clone()),
+        move |_| async move {
+            sleep(cleanup).await;
+            log.push(event);
+            Ok(())
+        },
+    )
 }
 
 spec! {
@@ -117,22 +125,19 @@ spec! {
 spec! {
     /// §1a.4: finished tasks leave the group as they finish, not only at exit.
     async fn finished_tasks_leave_the_group_as_they_finish() {
-        let gate = Gate::new();
+        let (first, second) = (Latch::new(), Latch::new());
         TaskGroup::<BoxError>::scope(|tg| async move {
-            let released = gate.clone();
-            tg.spawn(async move {
-                released.wait().await;
-                Ok(())
-            })?;
-            tg.spawn(async {
-                sleep(ms(200)).await;
-                Ok(())
-            })?;
-            sleep(ms(1)).await; // both are waiting now
+            for latch in [&first, &second] {
+                let released = latch.clone();
+                tg.spawn(async move {
+                    released.wait().await;
+                    Ok(())
+                })?;
+            }
             assert_eq!(tg.len(), 2);
-            gate.open();
-            sleep(ms(50)).await;
-            assert_eq!(tg.len(), 1);
+            first.set();
+            eventually(Duration::from_secs(10), || tg.len() == 1).await;
+            second.set();
             Ok(())
         })
         .await
@@ -145,14 +150,17 @@ spec! {
     /// its siblings see; the reason names the first failure.
     async fn task_names_reach_handles_failures_and_cancel_reasons() {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let started = Counter::new();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
+            let s = started.clone();
             let watcher = tg.spawn_named("watcher", async move {
+                s.incr();
                 let _ = tx.send(aio::cancelled().await);
                 Ok(())
             })?;
             assert_eq!(watcher.name(), Some("watcher"));
-            tg.spawn_named("fetch-7", fail_after(ms(5), "refused"))?;
-            tg.spawn_named("fetch-8", fail_after(ms(50), "too late"))?;
+            tg.spawn_named("fetch-7", fail_after_started(started, 1, ms(5), "refused"))?;
+            tg.spawn_named("fetch-8", fail_after(FOREVER, "too late"))?;
             Ok(())
         })
         .await
@@ -219,13 +227,14 @@ spec! {
     async fn spawning_after_a_failure_is_refused() {
         let refused = Arc::new(Mutex::new(None));
         let slot = refused.clone();
+        let started = Counter::new();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
             let group = tg.clone();
-            tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
+            tg.spawn(on_cancel(running_forever::<()>(started.clone()), move |_| async move {
                 *slot.lock().unwrap() = Some(group.spawn(async { Ok(()) }).unwrap_err());
                 Ok(())
             }))?;
-            tg.spawn(fail_after(ms(5), "boom"))?;
+            tg.spawn(fail_after_started(started, 1, ms(5), "boom"))?;
             Ok(())
         })
         .await
@@ -300,7 +309,7 @@ spec! {
                     Err::<(), BoxError>(msg.into())
                 })?;
             }
-            sleep(ms(5)).await;
+            gate.until_waiting(2).await;
             gate.open();
             Ok(())
         })
@@ -316,12 +325,13 @@ spec! {
     /// Required, §1b.17 (gh-95704): a task that fails while cleaning up after the group's
     /// cancellation adds its error.
     async fn a_task_failing_during_its_cleanup_is_collected() {
+        let started = Counter::new();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
+            tg.spawn(on_cancel(running_forever::<()>(started.clone()), |_| async {
                 sleep(ms(5)).await;
                 Err("cleanup failed".into())
             }))?;
-            tg.spawn(fail_after(ms(10), "boom"))?;
+            tg.spawn(fail_after_started(started, 1, ms(10), "boom"))?;
             Ok(())
         })
         .await
@@ -380,16 +390,24 @@ spec! {
     /// §1b.18: failures come in completion order, the body's own error last.
     async fn failures_are_in_completion_order_with_the_body_last() {
         let log = Log::new();
+        let started = Counter::new();
+        let (fast_tx, fast_rx) = tokio::sync::oneshot::channel::<TaskHandle<()>>();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
+            // Spawned first, fails last: its cleanup ends only once the fast one's failure
+            // is in, an order of cause that its 10 ms more of sleep cannot promise.
+            tg.spawn(on_cancel(running_forever::<()>(started.clone()), |_| async {
                 sleep(ms(20)).await;
+                let mut fast = vec![fast_rx.await.unwrap()];
+                aio::wait(&mut fast, ReturnWhen::AllCompleted).await;
                 Err("slow cleanup".into())
             }))?;
-            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
+            let fast = tg.spawn(on_cancel(running_forever::<()>(started.clone()), |_| async {
                 sleep(ms(10)).await;
                 Err("fast cleanup".into())
             }))?;
-            tg.spawn(cleans_up(&log, ms(1), "clean"))?;
+            fast_tx.send(fast).unwrap();
+            tg.spawn(cleans_up(&log, ms(1), "clean", &started))?;
+            started.until(3).await;
             sleep(ms(5)).await;
             Err::<(), _>("body".into())
         })
@@ -407,8 +425,10 @@ spec! {
     async fn a_body_error_cancels_the_tasks_and_is_included() {
         let log = Log::new();
         let l = log.clone();
+        let started = Counter::new();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(cleans_up(&l, ms(5), "task cleaned up"))?;
+            tg.spawn(cleans_up(&l, ms(5), "task cleaned up", &started))?;
+            started.until(1).await;
             sleep(ms(1)).await;
             Err::<(), _>("body failed".into())
         })
@@ -467,15 +487,18 @@ spec! {
         let slot = inner_result.clone();
         let log = Log::new();
         let l = log.clone();
+        let started = Counter::new();
         TaskGroup::<BoxError>::scope(|outer| async move {
             let canceller = outer.clone();
+            let s = started.clone();
             outer.spawn(async move {
+                s.until(1).await;
                 sleep(ms(10)).await;
                 canceller.cancel();
                 Ok(())
             })?;
             let inner = TaskGroup::<BoxError>::scope(|tg| async move {
-                tg.spawn(cleans_up(&l, ms(5), "inner task cleaned up"))?;
+                tg.spawn(cleans_up(&l, ms(5), "inner task cleaned up", &started))?;
                 sleep_forever::<()>().await
             })
             .await;
@@ -499,10 +522,14 @@ spec! {
     async fn an_outer_cancel_while_waiting_for_tasks_is_reported() {
         let log = Log::new();
         let l = log.clone();
-        let r = timeout(
+        let started = Counter::new();
+        let s = started.clone();
+        let r = timeout_once_started(
+            &started,
+            1,
             ms(10),
             TaskGroup::<BoxError>::scope(|tg| async move {
-                tg.spawn(cleans_up(&l, ms(5), "cleaned up"))?;
+                tg.spawn(cleans_up(&l, ms(5), "cleaned up", &s))?;
                 Ok("body returned")
             }),
         )
@@ -516,10 +543,14 @@ spec! {
     /// §1d.25, §3e.35 (gh-95704): cleanup failures under an outer cancellation are
     /// reported as failures; they take priority over the cancellation.
     async fn cleanup_failures_under_an_outer_cancel_take_priority() {
-        let r = timeout(
+        let started = Counter::new();
+        let s = started.clone();
+        let r = timeout_once_started(
+            &started,
+            1,
             ms(10),
             TaskGroup::<BoxError>::scope(|tg| async move {
-                tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
+                tg.spawn(on_cancel(running_forever::<()>(s), |_| async {
                     Err("cleanup crashed".into())
                 }))?;
                 Ok(())
@@ -538,9 +569,11 @@ spec! {
     async fn an_outer_cancel_survives_an_inner_failure() {
         let log = Log::new();
         let l = log.clone();
-        let r = timeout(ms(10), async move {
+        let started = Counter::new();
+        let s = started.clone();
+        let r = timeout_once_started(&started, 1, ms(10), async move {
             let inner = TaskGroup::<BoxError>::scope(|tg| async move {
-                tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
+                tg.spawn(on_cancel(running_forever::<()>(s), |_| async {
                     Err("cleanup crashed".into())
                 }))?;
                 Ok(())
@@ -563,19 +596,23 @@ spec! {
     async fn an_outer_cancel_unwinds_nested_groups() {
         let log = Log::new();
         let l = log.clone();
-        let r = timeout(
+        let started = Counter::new();
+        let s = started.clone();
+        let r = timeout_once_started(
+            &started,
+            2,
             ms(10),
             TaskGroup::<BoxError>::scope(|outer| async move {
-                let l2 = l.clone();
+                let (l2, s2) = (l.clone(), s.clone());
                 outer.spawn(async move {
                     TaskGroup::<BoxError>::scope(|inner| async move {
-                        inner.spawn(cleans_up(&l2, ms(5), "inner task cleaned up"))?;
+                        inner.spawn(cleans_up(&l2, ms(5), "inner task cleaned up", &s2))?;
                         Ok(())
                     })
                     .await?;
                     Ok(())
                 })?;
-                outer.spawn(cleans_up(&l, ms(1), "outer task cleaned up"))?;
+                outer.spawn(cleans_up(&l, ms(1), "outer task cleaned up", &s))?;
                 Ok(())
             }),
         )
@@ -619,23 +656,28 @@ spec! {
     async fn an_outer_failure_runs_nested_task_cleanup_before_returning() {
         let log = Log::new();
         let l = log.clone();
+        let started = Counter::new();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
+            let s = started.clone();
             tg.spawn(async move {
                 TaskGroup::<BoxError>::scope(|inner| async move {
                     for i in 0..3 {
-                        inner.spawn(cleans_up(&l, ms(5 * (i + 1)), &format!("cleanup {i}")))?;
+                        inner.spawn(cleans_up(&l, ms(5 * (i + 1)), &format!("cleanup {i}"), &s))?;
                     }
                     Ok(())
                 })
                 .await?;
                 Ok(())
             })?;
-            tg.spawn(fail_after(ms(10), "outer failed"))?;
+            tg.spawn(fail_after_started(started, 3, ms(10), "outer failed"))?;
             Ok(())
         })
         .await
         .unwrap_err();
-        assert_eq!(log.events(), ["cleanup 0", "cleanup 1", "cleanup 2"]);
+        // All three, in any order: their 5 ms steps do not order them in real time.
+        let mut events = log.events();
+        events.sort();
+        assert_eq!(events, ["cleanup 0", "cleanup 1", "cleanup 2"]);
         assert_eq!(messages(&err), ["outer failed"]);
     }
 }
@@ -663,7 +705,7 @@ spec! {
                 outer_gate.wait().await;
                 Err::<(), BoxError>("outer".into())
             })?;
-            sleep(ms(5)).await;
+            gate.until_waiting(2).await;
             gate.open();
             Ok(())
         })
@@ -683,9 +725,11 @@ spec! {
     async fn a_panicking_task_cancels_siblings_and_is_reraised_after_them() {
         let log = Log::new();
         let l = log.clone();
+        let started = Counter::new();
         let outcome = AssertUnwindSafe(TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(cleans_up(&l, ms(20), "sibling cleaned up"))?;
-            tg.spawn(async {
+            tg.spawn(cleans_up(&l, ms(20), "sibling cleaned up", &started))?;
+            tg.spawn(async move {
+                started.until(1).await;
                 sleep(ms(10)).await;
                 if true {
                     panic!("task panicked");
@@ -707,8 +751,10 @@ spec! {
     async fn a_panicking_body_is_reraised_after_the_tasks_finish() {
         let log = Log::new();
         let l = log.clone();
+        let started = Counter::new();
         let outcome = AssertUnwindSafe(TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(cleans_up(&l, ms(5), "task cleaned up"))?;
+            tg.spawn(cleans_up(&l, ms(5), "task cleaned up", &started))?;
+            started.until(1).await;
             sleep(ms(1)).await;
             if true {
                 panic!("body panicked");
@@ -726,9 +772,10 @@ spec! {
 spec! {
     /// A panic takes priority over failures, and a panicking task's handle says so.
     async fn a_panic_takes_priority_over_failures() {
+        let started = Counter::new();
         let outcome = AssertUnwindSafe(TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(fail_after(ms(1), "boom"))?;
-            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
+            tg.spawn(fail_after_started(started.clone(), 1, ms(1), "boom"))?;
+            tg.spawn(on_cancel(running_forever::<()>(started), |_| async {
                 panic!("cleanup panicked");
             }))?;
             Ok(())
@@ -826,8 +873,10 @@ spec! {
     async fn a_panic_while_dropping_a_finished_task_is_reraised() {
         let log = Log::new();
         let l = log.clone();
+        let started = Counter::new();
         let outcome = AssertUnwindSafe(TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(cleans_up(&l, ms(5), "sibling cleaned up"))?;
+            tg.spawn(cleans_up(&l, ms(5), "sibling cleaned up", &started))?;
+            started.until(1).await;
             tg.spawn(ReadyHolding(PanicOnDrop))?;
             Ok(())
         }))
@@ -975,10 +1024,12 @@ spec! {
 spec! {
     /// §1i.49: `cancel()` does not hide failures raised while the tasks unwind.
     async fn cancel_does_not_hide_failures_during_unwinding() {
+        let started = Counter::new();
         let err = TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
+            tg.spawn(on_cancel(running_forever::<()>(started.clone()), |_| async {
                 Err("cleanup failed".into())
             }))?;
+            started.until(1).await;
             sleep(ms(1)).await;
             tg.cancel();
             Ok(())
@@ -1020,7 +1071,7 @@ spec! {
                     Err::<(), BoxError>(msg.into())
                 })?;
             }
-            sleep(ms(1)).await;
+            gate.until_waiting(3).await;
             gate.open();
             Ok(())
         })
@@ -1080,11 +1131,18 @@ spec! {
     /// A handle says how its task ended, and the cancellation it stands for.
     async fn handles_say_how_their_task_ended() {
         let mut handles = Vec::new();
+        let started = Counter::new();
         let err = TaskGroup::<BoxError>::scope(|tg| {
             let handles = &mut handles;
             async move {
-                handles.push(tg.spawn(async { Ok("done") })?);
-                handles.push(tg.spawn_named("broken", fail_after(ms(5), "boom").map(|r| r.map(|()| "")))?);
+                // Started means done: it finishes in its first poll, before the failure.
+                let s = started.clone();
+                handles.push(tg.spawn(async move {
+                    s.incr();
+                    Ok("done")
+                })?);
+                let broken = fail_after_started(started, 1, ms(5), "boom");
+                handles.push(tg.spawn_named("broken", broken.map(|r| r.map(|()| "")))?);
                 handles.push(tg.spawn(sleep_forever::<&str>())?);
                 Ok(())
             }

@@ -1,6 +1,8 @@
 //! The live task tree: every group and task, with its id, name, state and age, and a
 //! drawing like `python -m asyncio pstree`.
 
+use std::time::Duration;
+
 use aio::{BoxError, CancelReason, GroupState, TaskGroup, TaskState};
 use tokio::time::sleep;
 
@@ -10,8 +12,13 @@ spec! {
     /// A snapshot lists a group's tasks with their names, states and ages, and the groups
     /// opened inside its tasks and its body.
     async fn a_snapshot_shows_tasks_and_nested_groups() {
+        // The tree is process-wide: a name of its own keeps other tests' groups out of the
+        // checks on it.
+        let outer = unique("outer");
+        let quoted = format!("'{outer}'");
+        let (name, q) = (outer.clone(), quoted.clone());
         TaskGroup::<BoxError>::builder()
-            .name("outer")
+            .name(outer)
             .scope(|tg| async move {
                 tg.spawn_named("crawler", async {
                     TaskGroup::<BoxError>::builder()
@@ -25,9 +32,18 @@ spec! {
                 })?;
                 tg.spawn_named("idle", sleep_forever::<()>())?;
                 sleep(ms(10)).await;
+                // Each task has started and waits, however long a loaded machine took.
+                let settled = || {
+                    let snapshot = tg.snapshot();
+                    let suspended = |t: &aio::TaskSnapshot| t.state == TaskState::Suspended;
+                    snapshot.tasks.len() == 2
+                        && snapshot.tasks.iter().all(suspended)
+                        && snapshot.tasks[0].groups.first().is_some_and(|g| g.tasks.iter().any(suspended))
+                };
+                eventually(Duration::from_secs(10), settled).await;
 
                 let snapshot = tg.snapshot();
-                assert_eq!(snapshot.name.as_deref(), Some("outer"));
+                assert_eq!(snapshot.name.as_deref(), Some(name.as_str()));
                 assert_eq!(snapshot.state, GroupState::Running);
                 assert_eq!(snapshot.tasks.len(), 2);
                 let crawler = &snapshot.tasks[0];
@@ -40,20 +56,20 @@ spec! {
 
                 let drawing = snapshot.to_string();
                 let lines: Vec<&str> = drawing.lines().collect();
-                assert!(lines[0].starts_with("task_group scope#") && lines[0].contains("'outer' (running, "), "{drawing}");
+                assert!(lines[0].starts_with("task_group scope#") && lines[0].contains(&format!("{q} (running, ")), "{drawing}");
                 assert!(lines[1].starts_with("├── task#") && lines[1].contains("'crawler' (suspended"), "{drawing}");
                 assert!(lines[2].starts_with("│   └── task_group") && lines[2].contains("'pages'"), "{drawing}");
                 assert!(lines[3].starts_with("│       └── task#") && lines[3].contains("'page-1'"), "{drawing}");
                 assert!(lines[4].starts_with("└── task#") && lines[4].contains("'idle'"), "{drawing}");
 
                 // The process-wide tree contains this group.
-                assert!(aio::task_tree().to_string().contains("'outer'"));
+                assert!(aio::task_tree().to_string().contains(&q));
                 tg.cancel();
                 Ok(())
             })
             .await
             .unwrap();
-        assert!(!aio::task_tree().to_string().contains("'outer'"));
+        assert!(!aio::task_tree().to_string().contains(&quoted));
     }
 }
 
@@ -86,31 +102,36 @@ spec! {
         TaskGroup::<BoxError>::scope(|tg| async move {
             tg.spawn_named("quick", async { Ok(()) })?;
             tg.spawn_named("stubborn", sleep_forever::<()>())?;
-            sleep(ms(5)).await;
-            let names: Vec<_> = tg.snapshot().tasks.iter().filter_map(|t| t.name.clone()).collect();
-            assert_eq!(names, ["stubborn"]);
+            let names = || -> Vec<_> { tg.snapshot().tasks.iter().filter_map(|t| t.name.clone()).collect() };
+            // However late the quick task runs, it leaves once it has finished.
+            eventually(Duration::from_secs(10), || names() == ["stubborn"]).await;
             tg.cancel();
             Ok(())
         })
         .await
         .unwrap();
         // Seen from inside the cancelled group, while its task cleans up.
+        let (started, checked) = (Counter::new(), Counter::new());
+        let c = checked.clone();
         TaskGroup::<BoxError>::scope(|tg| async move {
             let group = tg.clone();
-            tg.spawn(aio::on_cancel(sleep_forever::<()>(), move |_| async move {
+            tg.spawn(aio::on_cancel(running_forever::<()>(started.clone()), move |_| async move {
                 let snapshot = group.snapshot();
                 assert_eq!(
                     snapshot.state,
                     GroupState::Cancelled(aio::Cancelled::new(CancelReason::Explicit))
                 );
                 assert!(snapshot.to_string().contains("(cancelled: cancelled explicitly"));
+                c.incr();
                 Ok(())
             }))?;
+            started.until(1).await;
             sleep(ms(1)).await;
             tg.cancel();
             Ok(())
         })
         .await
         .unwrap();
+        assert_eq!(checked.get(), 1, "the cleanup ran its checks");
     }
 }

@@ -45,7 +45,7 @@ fn chaos_every_task_ends_exactly_once_while_workers_are_killed() {
             let (pool, done, seen) = (Arc::clone(&pool), Arc::clone(&done), Arc::clone(&seen));
             std::thread::spawn(move || {
                 let mut rng = Rng::seeded();
-                let mut kills = 0u32;
+                let mut killed = Vec::new();
                 while !done.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(1 + rng.below(15)));
                     let pids = pool.worker_pids();
@@ -59,9 +59,11 @@ fn chaos_every_task_ends_exactly_once_while_workers_are_killed() {
                         .stderr(std::process::Stdio::null())
                         .status()
                         .unwrap();
-                    kills += u32::from(status.success());
+                    if status.success() {
+                        killed.push(victim);
+                    }
                 }
-                kills
+                killed
             })
         };
 
@@ -81,7 +83,8 @@ fn chaos_every_task_ends_exactly_once_while_workers_are_killed() {
             }
         }
         done.store(true, Ordering::SeqCst);
-        let kills = killer.join().unwrap();
+        let killed = killer.join().unwrap();
+        let kills = killed.len() as u32;
         assert_eq!(ok + crashed, TASKS);
         assert!(kills > 0, "the killer never struck");
         assert!(
@@ -89,6 +92,14 @@ fn chaos_every_task_ends_exactly_once_while_workers_are_killed() {
             "{crashed} crashes from {kills} kills"
         );
         assert!(pool.broken().is_none());
+        // The last kill may still be landing after the killer stopped: wait until every
+        // victim is dead (gone, or a zombie not yet reaped), on any machine.
+        while killed
+            .iter()
+            .any(|&pid| proc_state(pid).is_some_and(|(state, _)| state != 'Z'))
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         // Once the pool has noticed the last kills (no worker of its is dead), it works
         // as before, and leaves nothing behind.
         while pool

@@ -207,15 +207,16 @@ fn a_crash_after_shutdown_began_does_not_deadlock_15_13() {
 
 #[test]
 fn a_worker_killed_with_a_large_payload_in_flight_is_a_clean_error_15_14() {
-    run(async {
-        let pool = pool()
-            .max_workers(1)
-            .task_timeout(Duration::from_millis(1))
-            .build()
-            .unwrap();
-        let big = "x".repeat(64 << 20);
-        let err = pool.submit(&UPPER, big).await.unwrap_err();
-        assert!(matches!(err, ProcessError::TimedOut { .. }), "{err:?}");
+    run_frozen(async {
+        let budget = Duration::from_millis(1);
+        let pool = pool().max_workers(1).task_timeout(budget).build().unwrap();
+        let big = pool.submit(&UPPER, "x".repeat(64 << 20));
+        // The call has started, and its 64 MiB each way cannot have crossed: only now does
+        // the clock pass the budget.
+        expire_running(&pool, 1, budget).await;
+        assert_eq!(big.await, Err(ProcessError::TimedOut { after: budget }));
+        // The same pool goes on, on a new worker, under the same 1 ms budget: the clock does
+        // not move by itself, so no slow machine can spend it.
         assert_eq!(pool.submit(&UPPER, "ok".into()).await, Ok("OK".into()));
         pool.shutdown(false).await;
     });
@@ -223,19 +224,15 @@ fn a_worker_killed_with_a_large_payload_in_flight_is_a_clean_error_15_14() {
 
 #[test]
 fn a_timed_out_task_kills_and_replaces_its_worker() {
-    run(async {
-        let pool = pool()
-            .max_workers(1)
-            .task_timeout(Duration::from_millis(300))
-            .build()
-            .unwrap();
+    run_frozen(async {
+        let budget = Duration::from_millis(300);
+        let pool = pool().max_workers(1).task_timeout(budget).build().unwrap();
         let before = pool.submit(&PID, ()).await.unwrap();
-        let err = pool.submit(&SLEEP_MS, 3_600_000).await.unwrap_err();
+        let sleeping = pool.submit(&SLEEP_MS, 3_600_000);
+        expire_running(&pool, 1, budget).await;
         assert_eq!(
-            err,
-            ProcessError::TimedOut {
-                after: Duration::from_millis(300)
-            }
+            sleeping.await,
+            Err(ProcessError::TimedOut { after: budget })
         );
         assert!(!is_our_child(before), "killed and reaped before the error");
         let after = pool.submit(&PID, ()).await.unwrap();
@@ -271,13 +268,18 @@ fn cancelling_a_queued_task_removes_it_from_the_queue() {
         let pool = pool().max_workers(1).build().unwrap();
         let first = marker("first");
         let second = marker("second");
-        let running = pool.submit(&TOUCH_THEN_SLEEP, (first.display().to_string(), 1000));
+        // The only worker is busy until the end, so the queued task cannot start meanwhile,
+        // however long the checks below take.
+        let running = pool.submit(&TOUCH_THEN_SLEEP, (first.display().to_string(), 3_600_000));
         wait_for_file(&first).await;
+        let pid: u32 = std::fs::read_to_string(&first).unwrap().parse().unwrap();
         let queued = pool.submit(&TOUCH_THEN_SLEEP, (second.display().to_string(), 0));
         assert!(format!("{pool:?}").contains("queued: 1"), "{pool:?}");
         drop(queued);
         assert!(format!("{pool:?}").contains("queued: 0"), "{pool:?}");
-        let pid = running.await.unwrap();
+        // Frees the worker (killed with its task): a task still queued would run now, and
+        // shutdown would wait for it.
+        drop(running);
         pool.shutdown(false).await;
         assert!(!second.exists(), "the cancelled task ran");
         assert_reaped(&[pid]);
@@ -287,19 +289,18 @@ fn cancelling_a_queued_task_removes_it_from_the_queue() {
 
 #[test]
 fn no_zombies_after_crashes_timeouts_and_shutdown() {
-    run(async {
-        let pool = pool()
-            .max_workers(2)
-            .task_timeout(Duration::from_millis(500))
-            .build()
-            .unwrap();
+    run_frozen(async {
+        let budget = Duration::from_millis(500);
+        let pool = pool().max_workers(2).task_timeout(budget).build().unwrap();
         let mut pids = vec![pool.submit(&PID, ()).await.unwrap()];
         pids.extend(pool.worker_pids());
         if let Err(ProcessError::WorkerCrashed(c)) = pool.submit(&KILL_SELF, ()).await {
             pids.push(c.pid);
         }
         pids.extend(pool.worker_pids());
-        let _ = pool.submit(&SLEEP_MS, 3_600_000).await;
+        let sleeping = pool.submit(&SLEEP_MS, 3_600_000);
+        expire_running(&pool, 1, budget).await;
+        let _ = sleeping.await;
         pids.extend(pool.worker_pids());
         let _ = pool.submit(&ABORT_WITH, String::new()).await;
         pids.push(pool.submit(&PID, ()).await.unwrap());

@@ -26,10 +26,28 @@ pub fn sleep_ms(ms: u64) -> u32 {
     std::process::id()
 }
 
+/// Creates the file `path` holding the worker's pid, whole: it is written under another
+/// name and renamed, so a test that sees the file can read the pid at once.
+fn touch(path: &str) {
+    let partial = format!("{path}.partial");
+    std::fs::write(&partial, std::process::id().to_string()).expect("cannot write the marker");
+    std::fs::rename(&partial, path).expect("cannot create the marker");
+}
+
 /// Creates the file `path` (proof that the task ran), sleeps `ms`, returns the pid.
 pub fn touch_then_sleep((path, ms): (String, u64)) -> u32 {
-    std::fs::write(&path, std::process::id().to_string()).expect("cannot create the marker");
+    touch(&path);
     sleep_ms(ms)
+}
+
+/// Creates the file `path` (proof that the task runs), waits until the file `release`
+/// exists, then returns the pid: a task that ends when the test says so.
+pub fn touch_then_wait_for((path, release): (String, String)) -> u32 {
+    touch(&path);
+    while !std::path::Path::new(&release).exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::process::id()
 }
 
 /// Panics with `message`.
@@ -145,6 +163,8 @@ pub const PID: Function<(), u32> = remote_fn!(pid);
 pub const SLEEP_MS: Function<u64, u32> = remote_fn!(sleep_ms);
 /// [`touch_then_sleep`].
 pub const TOUCH_THEN_SLEEP: Function<(String, u64), u32> = remote_fn!(touch_then_sleep);
+/// [`touch_then_wait_for`].
+pub const TOUCH_THEN_WAIT_FOR: Function<(String, String), u32> = remote_fn!(touch_then_wait_for);
 /// [`panics`].
 pub const PANICS: Function<String, u32> = remote_fn!(panics);
 /// [`kill_self`].
@@ -180,6 +200,7 @@ pub fn registry() -> Registry {
         .register(&PID)
         .register(&SLEEP_MS)
         .register(&TOUCH_THEN_SLEEP)
+        .register(&TOUCH_THEN_WAIT_FOR)
         .register(&PANICS)
         .register(&KILL_SELF)
         .register(&ABORT_WITH)

@@ -43,26 +43,40 @@ fn a_map_over_an_endless_input_ends_once_the_pool_is_closed() {
 fn shutdown_cancel_pending_cancels_a_deep_queue_and_finishes_running_tasks_15_16() {
     run(async {
         let pool = pool().max_workers(2).build().unwrap();
-        let started = marker("deep");
-        let running = pool.submit(&TOUCH_THEN_SLEEP, (started.display().to_string(), 300));
-        wait_for_file(&started).await;
+        let release = marker("release");
+        let started = [marker("deep-0"), marker("deep-1")];
+        // Both workers run tasks that end only once the queue is cancelled: nothing queued
+        // behind them can start before the shutdown, however slow the machine.
+        let running: Vec<_> = started
+            .iter()
+            .map(|s| {
+                let paths = (s.display().to_string(), release.display().to_string());
+                pool.submit(&TOUCH_THEN_WAIT_FOR, paths)
+            })
+            .collect();
+        for s in &started {
+            wait_for_file(s).await;
+        }
         let queued: Vec<_> = (0..10_000u64)
             .map(|x| pool.submit(&SLEEP_MS, x % 2))
             .collect();
-        pool.shutdown(true).await;
-        let pid = running.await.unwrap();
-        let mut cancelled = 0;
-        for h in queued {
-            match h.await {
-                Err(ProcessError::Cancelled) => cancelled += 1,
-                Ok(_) => {} // the second worker took a few before the shutdown
-                Err(e) => panic!("unexpected {e}"),
-            }
+        let release_once_cancelled = async {
+            wait_queued(&pool, 0).await;
+            std::fs::write(&release, "").unwrap();
+        };
+        tokio::join!(pool.shutdown(true), release_once_cancelled);
+        let mut pids = Vec::new();
+        for h in running {
+            pids.push(h.await.expect("a running task finishes"));
         }
-        assert!(cancelled >= 9_000, "{cancelled} cancelled");
+        for h in queued {
+            assert_eq!(h.await, Err(ProcessError::Cancelled));
+        }
         assert!(pool.worker_pids().is_empty());
-        assert_reaped(&[pid]);
-        let _ = std::fs::remove_file(started);
+        assert_reaped(&pids);
+        for path in started.iter().chain([&release]) {
+            let _ = std::fs::remove_file(path);
+        }
     });
 }
 

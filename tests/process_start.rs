@@ -206,6 +206,9 @@ fn workers_exit_within_a_second_of_their_pool_process_being_killed() {
     assert_eq!(pids.len(), 2, "one busy worker and one idle");
     parent.kill().unwrap();
     parent.wait().unwrap();
+    // The one clock assertion of these tests, and the rule itself: a busy worker's
+    // watchdog checks its parent every tenth of a second, so a second is ten periods of
+    // slack, counted for each worker from when the one before it was seen dead.
     for pid in pids {
         assert!(
             wait_dead(pid, Duration::from_secs(1)),

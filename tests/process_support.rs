@@ -27,6 +27,51 @@ pub(crate) fn run<F: Future<Output = ()>>(body: F) {
     });
 }
 
+/// Runs `body` on a current-thread runtime whose clock stands still: it moves only when
+/// the test calls `tokio::time::advance`. Paused time would jump to the next timer
+/// whenever the runtime waits for a worker; a blocking task held for the whole test stops
+/// that. So a `task_timeout` fires exactly when the test moves the clock past it, and never
+/// for a call that must succeed, however slow the machine. Nothing here may wait for a
+/// timer (no sleeps: they would never end); the hang guard is on the real clock, and
+/// aborts the test binary.
+pub(crate) fn run_frozen<F: Future<Output = ()>>(body: F) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = finished.recv_timeout(HANG_GUARD) {
+            eprintln!("{test} did not finish within {HANG_GUARD:?}: something hangs; aborting");
+            std::process::abort();
+        }
+    });
+    runtime.block_on(async {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::task::spawn_blocking(move || {
+            let _ = held.recv();
+        });
+        body.await;
+        drop(release);
+        holder.await.unwrap();
+    });
+    drop(done);
+}
+
+/// On a [`run_frozen`] runtime: waits until `n` of the pool's workers run a task, which has
+/// then started its clock, and moves the clock past `timeout`.
+pub(crate) async fn expire_running(pool: &ProcessPool, n: usize, timeout: Duration) {
+    while !format!("{pool:?}").contains(&format!("busy: {n},")) {
+        tokio::task::yield_now().await;
+    }
+    tokio::time::advance(timeout + Duration::from_millis(1)).await;
+}
+
 /// A pool builder running the test worker binary with the test registry.
 pub(crate) fn pool() -> ProcessPoolBuilder {
     ProcessPool::builder()
@@ -97,6 +142,13 @@ pub(crate) async fn wait_reaped(pids: &[u32]) {
 /// Waits until the pool has `n` live workers.
 pub(crate) async fn wait_workers(pool: &ProcessPool, n: usize) {
     while pool.worker_pids().len() < n {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits until the pool has `n` tasks queued, none of them taken by a worker yet.
+pub(crate) async fn wait_queued(pool: &ProcessPool, n: usize) {
+    while !format!("{pool:?}").contains(&format!("queued: {n},")) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }

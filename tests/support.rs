@@ -160,9 +160,15 @@ impl Log {
     }
 }
 
-/// Counts events across tasks.
+/// Counts events across tasks; `until` waits for a count.
 #[derive(Clone, Default)]
-pub(crate) struct Counter(Arc<AtomicUsize>);
+pub(crate) struct Counter(Arc<CounterState>);
+
+#[derive(Default)]
+struct CounterState {
+    n: AtomicUsize,
+    changed: tokio::sync::Notify,
+}
 
 impl Counter {
     pub(crate) fn new() -> Self {
@@ -170,11 +176,32 @@ impl Counter {
     }
 
     pub(crate) fn incr(&self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
+        self.0.n.fetch_add(1, Ordering::SeqCst);
+        self.0.changed.notify_waiters();
     }
 
     pub(crate) fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
+        self.0.n.load(Ordering::SeqCst)
+    }
+
+    /// Waits until the count is at least `n`, without moving paused time: for "the tasks
+    /// have started", which a sleep cannot promise on a loaded machine.
+    pub(crate) async fn until(&self, n: usize) {
+        wait_until(&self.0.changed, || self.get() >= n).await;
+    }
+}
+
+/// Waits on `changed` until `cond` holds, registered before each check so that no
+/// notification between the check and the wait is missed.
+async fn wait_until(changed: &tokio::sync::Notify, cond: impl Fn() -> bool) {
+    loop {
+        let notified = changed.notified();
+        let mut notified = std::pin::pin!(notified);
+        notified.as_mut().enable();
+        if cond() {
+            return;
+        }
+        notified.await;
     }
 }
 
@@ -208,22 +235,119 @@ impl Drop for DropGuard {
 /// Releases many waiting tasks at once. `open` marks every waiter released before it wakes
 /// any of them, so on a multi-thread runtime too, each one that was waiting has its event
 /// before a cancellation caused by another can reach it: "the same tick".
+///
+/// `open` releases only the tasks already waiting: wait for them with `until_waiting`
+/// first, not with a sleep, since a spawned task may start late on a loaded machine.
 #[derive(Clone, Default)]
-pub(crate) struct Gate(Arc<tokio::sync::Notify>);
+pub(crate) struct Gate(Arc<GateState>);
+
+#[derive(Default)]
+struct GateState {
+    notify: tokio::sync::Notify,
+    /// Calls of `wait` that have started waiting.
+    waiting: Counter,
+}
 
 impl Gate {
     pub(crate) fn new() -> Self {
         Self::default()
     }
 
-    /// Waits for `open`. Call it, and let it suspend, before the gate opens.
+    /// Waits for `open`.
     pub(crate) async fn wait(&self) {
-        self.0.notified().await;
+        let notified = self.0.notify.notified();
+        let mut notified = std::pin::pin!(notified);
+        // From here on `open` wakes this waiter.
+        notified.as_mut().enable();
+        self.0.waiting.incr();
+        notified.await;
+    }
+
+    /// Returns once `n` calls of `wait` are waiting (or have been released), without
+    /// moving paused time.
+    pub(crate) async fn until_waiting(&self, n: usize) {
+        self.0.waiting.until(n).await;
     }
 
     pub(crate) fn open(&self) {
-        self.0.notify_waiters();
+        self.0.notify.notify_waiters();
     }
+}
+
+/// A signal that stays given: `wait` returns at once if `set` came first. It orders two
+/// tasks by cause where real time promises nothing (a sleep of 10 ms against one of 20 ms
+/// can end in either order on a loaded machine).
+#[derive(Clone)]
+pub(crate) struct Latch(Arc<tokio::sync::watch::Sender<bool>>);
+
+impl Default for Latch {
+    fn default() -> Self {
+        Latch(Arc::new(tokio::sync::watch::Sender::new(false)))
+    }
+}
+
+impl Latch {
+    pub(crate) fn new() -> Self {
+        Self::default()
+    }
+
+    pub(crate) fn set(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    pub(crate) async fn wait(&self) {
+        let mut set = self.0.subscribe();
+        // The sender lives in `self`, so the channel cannot close.
+        set.wait_for(|set| *set).await.unwrap();
+    }
+}
+
+/// Sleeps in small steps until `cond` holds; panics after `limit`. The limit only turns a
+/// hang into a failure with a message, so it is generous: seconds.
+pub(crate) async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < limit,
+            "condition not reached within {limit:?}"
+        );
+        tokio::time::sleep(ms(1)).await;
+    }
+}
+
+/// A timeout of `d` around `fut` whose clock starts once `started` counts `n`: a task
+/// cancelled before its first poll never runs, cleanup included, and on a loaded machine a
+/// spawned task can start later than a deadline of a few milliseconds. Under paused time
+/// the tasks start at once, so this is `timeout(d, fut)` to the microsecond.
+pub(crate) async fn timeout_once_started<F: Future>(
+    started: &Counter,
+    n: usize,
+    d: Duration,
+    fut: F,
+) -> Result<F::Output, aio::Elapsed> {
+    aio::timeout_scope(None, |t: aio::Timeout| async move {
+        let arm = async {
+            started.until(n).await;
+            t.reschedule(Instant::now() + d).unwrap();
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            out = fut => out,
+            () = arm => unreachable!(),
+        }
+    })
+    .await
+}
+
+/// A name no other run of any test uses: for what shows in the process-wide task tree,
+/// where tests running at the same time see each other's groups.
+pub(crate) fn unique(name: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("{name}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A task body that never finishes on its own.
@@ -235,6 +359,25 @@ pub(crate) async fn pending_forever<T>() -> Result<T, BoxError> {
 pub(crate) async fn sleep_forever<T>() -> Result<T, BoxError> {
     tokio::time::sleep(FOREVER).await;
     unreachable!("an hour-long sleep should have been cancelled")
+}
+
+/// A task body that counts itself in `started` and sleeps an hour: `started.until(n)`
+/// tells when it runs, and so has something to clean up when cancelled.
+pub(crate) async fn running_forever<T>(started: Counter) -> Result<T, BoxError> {
+    started.incr();
+    sleep_forever().await
+}
+
+/// A task body that waits until `started` counts `n`, sleeps `d`, then fails with `msg`:
+/// [`fail_after`] for siblings that must have started before the failure cancels them.
+pub(crate) async fn fail_after_started(
+    started: Counter,
+    n: usize,
+    d: Duration,
+    msg: &'static str,
+) -> Result<(), BoxError> {
+    started.until(n).await;
+    fail_after(d, msg).await
 }
 
 /// A task body that sleeps `d`, then fails with `msg`.

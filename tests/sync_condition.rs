@@ -229,8 +229,8 @@ spec! {
 
 spec! {
     /// A cancel-at-every-point sweep: one waiter is cut short by a timeout after 0, 5, 10,
-    /// ... ms; a notification is sent at 20 ms. Whenever the cut comes, the notification is
-    /// not lost: exactly one waiter gets through on it.
+    /// ... ms; a notification is sent at 20 ms, once the other waiter waits. Whenever the
+    /// cut comes, the notification is not lost: exactly one waiter gets through on it.
     async fn condition_wait_is_cancel_safe_at_every_point_a8() {
         for cut in (0..=40).step_by(5) {
             let cond = Arc::new(Condition::new());
@@ -249,10 +249,24 @@ spec! {
             }
             let stayer = tokio::spawn(waiter(Arc::clone(&cond), Arc::clone(&through)));
             tokio::time::sleep(ms(20)).await;
+            // The stayer waits (a notification before that would rightly reach nobody once
+            // the quitter is gone); `is_finished` is read first, so a count of one after it
+            // is the stayer's.
+            loop {
+                let quit = quitter.is_finished();
+                let n = cond.n_waiting();
+                if n == 2 || quit && n == 1 {
+                    break;
+                }
+                tokio::task::yield_now().await;
+            }
             {
                 let _guard = cond.lock().await;
                 cond.notify(1);
             }
+            let one_through = || through.load(Ordering::SeqCst) >= 1;
+            eventually(std::time::Duration::from_secs(10), one_through).await;
+            // Time for a second waiter to get through wrongly.
             tokio::time::sleep(ms(30)).await;
             assert_eq!(through.load(Ordering::SeqCst), 1, "cut at {cut} ms");
             // Release whoever still waits.

@@ -212,10 +212,14 @@ spec! {
         let start = Instant::now();
         let lock = Arc::new(Lock::new());
         let guard = lock.lock().await;
-        let impatient = tokio::spawn({
+        // The impatient waiter's deadline is set once both wait: a deadline set when it
+        // started could pass before the patient one is queued on a loaded machine.
+        let waiting = {
             let lock = Arc::clone(&lock);
-            async move { timeout(ms(10), lock.lock()).await.map(drop) }
-        });
+            timeout(FOREVER, async move { drop(lock.lock().await) })
+        };
+        let deadline = waiting.handle();
+        let impatient = tokio::spawn(waiting);
         until(|| waiters(&*lock) == 1).await;
         let patient = tokio::spawn({
             let lock = Arc::clone(&lock);
@@ -224,6 +228,7 @@ spec! {
             }
         });
         until(|| waiters(&*lock) == 2).await;
+        deadline.reschedule(Instant::now() + ms(10)).unwrap();
         assert!(impatient.await.unwrap().is_err());
         assert_eq!(waiters(&*lock), 1);
         sleep(ms(10)).await;

@@ -121,7 +121,7 @@ pub struct TaskTree {
 /// # Examples
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")]
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// use aio_core::{BoxError, TaskGroup};
 ///

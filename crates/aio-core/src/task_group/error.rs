@@ -103,7 +103,7 @@ impl<E: fmt::Display> fmt::Display for TaskFailure<E> {
 /// # Examples
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")]
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
 /// use std::time::Duration;
 /// use aio_core::{BoxError, TaskGroup};

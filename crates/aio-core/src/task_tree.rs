@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use crate::scope::top_groups;
 use crate::{Cancelled, JoinPolicy, ScopeId, TaskId};
 
@@ -116,7 +118,11 @@ pub struct TaskTree {
 }
 
 /// A snapshot of every live task group in the process: the groups not opened inside
-/// another group's task or body, and, recursively, everything inside them.
+/// another group's task or body, and everything inside them, however deep.
+///
+/// One clock reading gives every age. Groups and tasks are read one at a time, each under its
+/// own lock for a moment and with no lock held in between: the snapshot is not taken at one
+/// instant, and a group opened or closed while it is taken may or may not be in it.
 ///
 /// # Examples
 ///
@@ -140,8 +146,94 @@ pub struct TaskTree {
 /// # }
 /// ```
 pub fn task_tree() -> TaskTree {
+    // One clock reading for the whole tree, so ages compare across it.
+    let now = Instant::now();
     TaskTree {
-        groups: top_groups().iter().map(|group| group.snapshot()).collect(),
+        groups: top_groups()
+            .iter()
+            .map(|group| group.snapshot_at(now))
+            .collect(),
+    }
+}
+
+/// Where a snapshot is built from: the live groups, or another snapshot when cloning.
+/// [`grow`] asks it for one group or task at a time and keeps the path down the tree on the
+/// heap.
+pub(crate) trait Unfold {
+    type Group;
+    type Task;
+    type Tasks: Iterator<Item = Self::Task>;
+    type Groups: Iterator<Item = Self::Group>;
+
+    /// The group's own fields, with `tasks` and `groups` empty, and what goes in them.
+    fn group(&mut self, group: Self::Group) -> (GroupSnapshot, Self::Tasks, Self::Groups);
+
+    /// The task's own fields, with `groups` empty, and what goes in it.
+    fn task(&mut self, task: Self::Task) -> (TaskSnapshot, Self::Groups);
+}
+
+/// A snapshot being built: its own fields, and the children still to visit.
+enum Growing<U: Unfold> {
+    Group(GroupSnapshot, U::Tasks, U::Groups),
+    Task(TaskSnapshot, U::Groups),
+}
+
+impl<U: Unfold> Growing<U> {
+    fn group(source: &mut U, group: U::Group) -> Self {
+        let (snapshot, tasks, groups) = source.group(group);
+        Growing::Group(snapshot, tasks, groups)
+    }
+
+    fn task(source: &mut U, task: U::Task) -> Self {
+        let (snapshot, groups) = source.task(task);
+        Growing::Task(snapshot, groups)
+    }
+}
+
+/// A finished snapshot, on its way into its parent.
+enum Grown {
+    Group(GroupSnapshot),
+    Task(TaskSnapshot),
+}
+
+/// Builds the snapshot that `root` starts, depth first, each group's tasks before the groups
+/// of its body, each list in the order the source gives it.
+fn grow<U: Unfold>(source: &mut U, root: Growing<U>) -> Grown {
+    let mut path = vec![root];
+    loop {
+        let next = match path.last_mut().expect("the root is popped last") {
+            Growing::Group(_, tasks, groups) => match tasks.next() {
+                Some(task) => Some(Growing::task(source, task)),
+                None => groups.next().map(|group| Growing::group(source, group)),
+            },
+            Growing::Task(_, groups) => groups.next().map(|group| Growing::group(source, group)),
+        };
+        if let Some(child) = next {
+            path.push(child);
+            continue;
+        }
+        let grown = match path.pop().expect("the root is popped last") {
+            Growing::Group(group, ..) => Grown::Group(group),
+            Growing::Task(task, _) => Grown::Task(task),
+        };
+        match (path.last_mut(), grown) {
+            (None, grown) => return grown,
+            (Some(Growing::Group(parent, ..)), Grown::Task(task)) => parent.tasks.push(task),
+            (Some(Growing::Group(parent, ..)), Grown::Group(group)) => parent.groups.push(group),
+            (Some(Growing::Task(parent, _)), Grown::Group(group)) => parent.groups.push(group),
+            (Some(Growing::Task(..)), Grown::Task(_)) => unreachable!("tasks hold only groups"),
+        }
+    }
+}
+
+/// Builds a group's snapshot from its own fields and what goes in them.
+pub(crate) fn grow_group<U: Unfold>(
+    source: &mut U,
+    (group, tasks, groups): (GroupSnapshot, U::Tasks, U::Groups),
+) -> GroupSnapshot {
+    match grow(source, Growing::Group(group, tasks, groups)) {
+        Grown::Group(group) => group,
+        Grown::Task(_) => unreachable!("a group grows into a group"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! A snapshot of the live task tree: what `python -m asyncio pstree` shows for asyncio.
 
 use std::fmt;
+use std::slice;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -251,13 +252,49 @@ impl fmt::Display for TaskTree {
 
 impl fmt::Display for GroupSnapshot {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.draw(f, "", "")
+        self.draw_line(f)?;
+        // What starts the lines of the children of each node on `path`, one after another.
+        let mut margin = String::new();
+        let mut path = vec![(Children::of_group(self), 0)];
+        while let Some((children, depth)) = path.last_mut() {
+            let depth = *depth;
+            let Some((child, last)) = children.next() else {
+                path.pop();
+                continue;
+            };
+            margin.truncate(depth);
+            let (branch, indent) = if last {
+                ("└── ", "    ")
+            } else {
+                ("├── ", "│   ")
+            };
+            f.write_str(&margin)?;
+            f.write_str(branch)?;
+            let grandchildren = match child {
+                Child::Body(group) => {
+                    f.write_str("(body) ")?;
+                    group.draw_line(f)?;
+                    Children::of_group(group)
+                }
+                Child::Task(task) => {
+                    task.draw_line(f)?;
+                    Children::of_task(task)
+                }
+                Child::InTask(group) => {
+                    group.draw_line(f)?;
+                    Children::of_group(group)
+                }
+            };
+            margin.push_str(indent);
+            path.push((grandchildren, margin.len()));
+        }
+        Ok(())
     }
 }
 
 impl GroupSnapshot {
-    fn draw(&self, f: &mut fmt::Formatter<'_>, first: &str, rest: &str) -> fmt::Result {
-        write!(f, "{first}task_group {}", self.id)?;
+    fn draw_line(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "task_group {}", self.id)?;
         if let Some(name) = &self.name {
             write!(f, " '{name}'")?;
         }
@@ -271,55 +308,65 @@ impl GroupSnapshot {
                 write!(f, ", {} queued", self.queued)?;
             }
         }
-        writeln!(f, ")")?;
-        let count = self.groups.len() + self.tasks.len();
-        let children = self
-            .groups
-            .iter()
-            .map(Child::Group)
-            .chain(self.tasks.iter().map(Child::Task));
-        for (i, child) in children.enumerate() {
-            let last = i + 1 == count;
-            let (branch, indent) = if last {
-                ("└── ", "    ")
-            } else {
-                ("├── ", "│   ")
-            };
-            let first = format!("{rest}{branch}");
-            let rest = format!("{rest}{indent}");
-            match child {
-                Child::Group(group) => {
-                    group.draw(f, &format!("{first}(body) "), &rest)?;
-                }
-                Child::Task(task) => task.draw(f, &first, &rest)?,
-            }
-        }
-        Ok(())
+        writeln!(f, ")")
     }
 }
 
 impl TaskSnapshot {
-    fn draw(&self, f: &mut fmt::Formatter<'_>, first: &str, rest: &str) -> fmt::Result {
-        write!(f, "{first}{}", self.id)?;
+    fn draw_line(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.id)?;
         if let Some(name) = &self.name {
             write!(f, " '{name}'")?;
         }
-        writeln!(f, " ({}, {})", self.state, Age(self.age))?;
-        let count = self.groups.len();
-        for (i, group) in self.groups.iter().enumerate() {
-            let (branch, indent) = if i + 1 == count {
-                ("└── ", "    ")
-            } else {
-                ("├── ", "│   ")
-            };
-            group.draw(f, &format!("{rest}{branch}"), &format!("{rest}{indent}"))?;
+        writeln!(f, " ({}, {})", self.state, Age(self.age))
+    }
+}
+
+/// The children of a node in the drawing: a group's body groups, then its tasks; a task's
+/// groups.
+struct Children<'a> {
+    groups: slice::Iter<'a, GroupSnapshot>,
+    tasks: slice::Iter<'a, TaskSnapshot>,
+    body: bool,
+}
+
+impl<'a> Children<'a> {
+    fn of_group(group: &'a GroupSnapshot) -> Self {
+        Children {
+            groups: group.groups.iter(),
+            tasks: group.tasks.iter(),
+            body: true,
         }
-        Ok(())
+    }
+
+    fn of_task(task: &'a TaskSnapshot) -> Self {
+        Children {
+            groups: task.groups.iter(),
+            tasks: [].iter(),
+            body: false,
+        }
+    }
+}
+
+impl<'a> Iterator for Children<'a> {
+    /// The child, and whether it is the last one.
+    type Item = (Child<'a>, bool);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let child = match self.groups.next() {
+            Some(group) if self.body => Child::Body(group),
+            Some(group) => Child::InTask(group),
+            None => Child::Task(self.tasks.next()?),
+        };
+        Some((child, self.groups.len() + self.tasks.len() == 0))
     }
 }
 
 enum Child<'a> {
-    Group(&'a GroupSnapshot),
+    /// A group opened in a group's body.
+    Body(&'a GroupSnapshot),
+    /// A group opened in a task.
+    InTask(&'a GroupSnapshot),
     Task(&'a TaskSnapshot),
 }
 
@@ -344,7 +391,137 @@ impl fmt::Display for Age {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
+    use crate::CancelReason;
+
+    /// The drawing as it was made before, one call a node.
+    fn draw_group(group: &GroupSnapshot, out: &mut String, first: &str, rest: &str) {
+        write!(out, "{first}task_group {}", group.id).unwrap();
+        if let Some(name) = &group.name {
+            write!(out, " '{name}'").unwrap();
+        }
+        write!(out, " ({}, {}", group.state, Age(group.age)).unwrap();
+        if group.policy == JoinPolicy::Supervisor {
+            out.push_str(", supervisor");
+        }
+        if let Some(limit) = group.limit {
+            write!(out, ", limit {limit}").unwrap();
+            if group.queued > 0 {
+                write!(out, ", {} queued", group.queued).unwrap();
+            }
+        }
+        out.push_str(")\n");
+        let count = group.groups.len() + group.tasks.len();
+        let children = (group.groups.iter().map(Ok)).chain(group.tasks.iter().map(Err));
+        for (i, child) in children.enumerate() {
+            let (branch, indent) = branch(i + 1 == count);
+            let first = format!("{rest}{branch}");
+            let rest = format!("{rest}{indent}");
+            match child {
+                Ok(body) => draw_group(body, out, &format!("{first}(body) "), &rest),
+                Err(task) => draw_task(task, out, &first, &rest),
+            }
+        }
+    }
+
+    fn draw_task(task: &TaskSnapshot, out: &mut String, first: &str, rest: &str) {
+        write!(out, "{first}{}", task.id).unwrap();
+        if let Some(name) = &task.name {
+            write!(out, " '{name}'").unwrap();
+        }
+        writeln!(out, " ({}, {})", task.state, Age(task.age)).unwrap();
+        let count = task.groups.len();
+        for (i, group) in task.groups.iter().enumerate() {
+            let (branch, indent) = branch(i + 1 == count);
+            draw_group(
+                group,
+                out,
+                &format!("{rest}{branch}"),
+                &format!("{rest}{indent}"),
+            );
+        }
+    }
+
+    fn branch(last: bool) -> (&'static str, &'static str) {
+        if last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        }
+    }
+
+    fn group(
+        name: Option<&str>,
+        tasks: Vec<TaskSnapshot>,
+        groups: Vec<GroupSnapshot>,
+    ) -> GroupSnapshot {
+        GroupSnapshot {
+            id: ScopeId::next(),
+            name: name.map(str::to_string),
+            state: GroupState::Running,
+            age: Duration::from_micros(1_234_567),
+            policy: JoinPolicy::FailFast,
+            limit: None,
+            queued: 0,
+            tasks,
+            groups,
+        }
+    }
+
+    fn task(name: Option<&str>, groups: Vec<GroupSnapshot>) -> TaskSnapshot {
+        TaskSnapshot {
+            id: TaskId::next(),
+            name: name.map(str::to_string),
+            state: TaskState::Suspended,
+            age: Duration::from_micros(850),
+            groups,
+        }
+    }
+
+    /// Two roots with every kind of child: tasks with and without groups, body groups, empty
+    /// lists, names and no names, a limit, a supervisor, a cancellation.
+    fn sample() -> TaskTree {
+        let mut crawler = group(
+            Some("crawler"),
+            vec![
+                task(
+                    Some("fetch-1"),
+                    vec![
+                        group(None, vec![task(None, vec![])], vec![]),
+                        group(Some("retry"), vec![], vec![]),
+                    ],
+                ),
+                task(Some("fetch-2"), vec![]),
+            ],
+            vec![group(
+                Some("body"),
+                vec![task(None, vec![group(None, vec![], vec![])])],
+                vec![group(None, vec![], vec![])],
+            )],
+        );
+        crawler.limit = Some(2);
+        crawler.queued = 1;
+        crawler.policy = JoinPolicy::Supervisor;
+        crawler.tasks[0].groups[0].state =
+            GroupState::Cancelled(Cancelled::new(CancelReason::Deadline));
+        TaskTree {
+            groups: vec![crawler, group(None, vec![], vec![])],
+        }
+    }
+
+    #[test]
+    fn the_drawing_is_the_recursive_drawing() {
+        let tree = sample();
+        let mut expected = String::new();
+        for group in &tree.groups {
+            draw_group(group, &mut expected, "", "");
+        }
+        assert_eq!(tree.to_string(), expected);
+        assert!(expected.contains("│   ├── task_group scope#"), "{expected}");
+        assert!(expected.contains("(body) task_group"), "{expected}");
+    }
 
     #[test]
     fn ages_read_at_the_scale_they_are_at() {

@@ -1,8 +1,9 @@
 //! A snapshot of the live task tree: what `python -m asyncio pstree` shows for asyncio.
 
-use std::fmt;
-use std::slice;
+use std::fmt::{self, Write as _};
+use std::marker::PhantomData;
 use std::time::Duration;
+use std::{mem, slice};
 
 use tokio::time::Instant;
 
@@ -60,7 +61,12 @@ impl fmt::Display for GroupState {
 }
 
 /// One task in a [`TaskTree`].
-#[derive(Debug, Clone)]
+///
+/// However deep the groups inside it nest, building, drawing, formatting (`Debug` writes
+/// what a derived one would), cloning and dropping a snapshot walk it with a stack on the
+/// heap, never by recursion: a snapshot of a deep tree cannot overflow the stack of the
+/// thread that handles it. Dropping is why it implements `Drop`: take its `groups` out with
+/// [`std::mem::take`] rather than by moving the field.
 #[non_exhaustive]
 pub struct TaskSnapshot {
     /// The task's id.
@@ -76,7 +82,9 @@ pub struct TaskSnapshot {
 }
 
 /// One task group in a [`TaskTree`].
-#[derive(Debug, Clone)]
+///
+/// Like a [`TaskSnapshot`], it is handled without recursion however deep it is, and its
+/// `tasks` and `groups` are taken out with [`std::mem::take`].
 #[non_exhaustive]
 pub struct GroupSnapshot {
     /// The group's scope id.
@@ -238,6 +246,314 @@ pub(crate) fn grow_group<U: Unfold>(
     }
 }
 
+/// Copies a snapshot, for `Clone`.
+struct Copying<'a>(PhantomData<&'a ()>);
+
+impl<'a> Unfold for Copying<'a> {
+    type Group = &'a GroupSnapshot;
+    type Task = &'a TaskSnapshot;
+    type Tasks = slice::Iter<'a, TaskSnapshot>;
+    type Groups = slice::Iter<'a, GroupSnapshot>;
+
+    fn group(&mut self, group: &'a GroupSnapshot) -> (GroupSnapshot, Self::Tasks, Self::Groups) {
+        let copy = GroupSnapshot {
+            id: group.id,
+            name: group.name.clone(),
+            state: group.state.clone(),
+            age: group.age,
+            policy: group.policy,
+            limit: group.limit,
+            queued: group.queued,
+            tasks: Vec::with_capacity(group.tasks.len()),
+            groups: Vec::with_capacity(group.groups.len()),
+        };
+        (copy, group.tasks.iter(), group.groups.iter())
+    }
+
+    fn task(&mut self, task: &'a TaskSnapshot) -> (TaskSnapshot, Self::Groups) {
+        let copy = TaskSnapshot {
+            id: task.id,
+            name: task.name.clone(),
+            state: task.state,
+            age: task.age,
+            groups: Vec::with_capacity(task.groups.len()),
+        };
+        (copy, task.groups.iter())
+    }
+}
+
+impl Clone for GroupSnapshot {
+    fn clone(&self) -> Self {
+        let mut source = Copying(PhantomData);
+        let root = source.group(self);
+        grow_group(&mut source, root)
+    }
+}
+
+impl Clone for TaskSnapshot {
+    fn clone(&self) -> Self {
+        let mut source = Copying(PhantomData);
+        let root = Growing::task(&mut source, self);
+        match grow(&mut source, root) {
+            Grown::Task(task) => task,
+            Grown::Group(_) => unreachable!("a task grows into a task"),
+        }
+    }
+}
+
+// Dropping takes the children out of each snapshot before the snapshot itself goes, so
+// every drop is shallow. Moving a list out of a snapshot needs `std::mem::take`.
+
+impl Drop for GroupSnapshot {
+    fn drop(&mut self) {
+        if !self.groups.is_empty() || self.tasks.iter().any(|task| !task.groups.is_empty()) {
+            dismantle(mem::take(&mut self.groups), mem::take(&mut self.tasks));
+        }
+    }
+}
+
+impl Drop for TaskSnapshot {
+    fn drop(&mut self) {
+        if !self.groups.is_empty() {
+            dismantle(mem::take(&mut self.groups), Vec::new());
+        }
+    }
+}
+
+/// Drops a forest of snapshots one node at a time.
+fn dismantle(mut groups: Vec<GroupSnapshot>, mut tasks: Vec<TaskSnapshot>) {
+    loop {
+        if let Some(mut group) = groups.pop() {
+            groups.append(&mut group.groups);
+            tasks.append(&mut group.tasks);
+        } else if let Some(mut task) = tasks.pop() {
+            groups.append(&mut task.groups);
+        } else {
+            return;
+        }
+    }
+}
+
+impl fmt::Debug for GroupSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug(f, Debugging::Group(self))
+    }
+}
+
+impl fmt::Debug for TaskSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug(f, Debugging::Task(self))
+    }
+}
+
+/// What is left to write of a snapshot's `Debug` output.
+enum Debugging<'a> {
+    /// A whole group.
+    Group(&'a GroupSnapshot),
+    /// A whole task.
+    Task(&'a TaskSnapshot),
+    /// A list field, `written` of its items done.
+    Tasks(&'static str, slice::Iter<'a, TaskSnapshot>, usize),
+    Groups(&'static str, slice::Iter<'a, GroupSnapshot>, usize),
+    /// The closing brace of a struct.
+    End,
+}
+
+/// Writes what the derived `Debug` writes, `{:?}` and `{:#?}`, with the path down the tree
+/// on the heap.
+fn debug(f: &mut fmt::Formatter<'_>, root: Debugging<'_>) -> fmt::Result {
+    let mut out = DebugOut {
+        pretty: f.alternate(),
+        width: f.width(),
+        precision: f.precision(),
+        depth: 0,
+        first: true,
+        f,
+    };
+    let mut todo = vec![root];
+    while let Some(next) = todo.pop() {
+        match next {
+            Debugging::Group(group) => {
+                out.open("GroupSnapshot")?;
+                out.field("id", &group.id)?;
+                out.field("name", &group.name)?;
+                out.field("state", &group.state)?;
+                out.field("age", &group.age)?;
+                out.field("policy", &group.policy)?;
+                out.field("limit", &group.limit)?;
+                out.field("queued", &group.queued)?;
+                todo.push(Debugging::End);
+                todo.push(Debugging::Groups("groups", group.groups.iter(), 0));
+                todo.push(Debugging::Tasks("tasks", group.tasks.iter(), 0));
+            }
+            Debugging::Task(task) => {
+                out.open("TaskSnapshot")?;
+                out.field("id", &task.id)?;
+                out.field("name", &task.name)?;
+                out.field("state", &task.state)?;
+                out.field("age", &task.age)?;
+                todo.push(Debugging::End);
+                todo.push(Debugging::Groups("groups", task.groups.iter(), 0));
+            }
+            Debugging::Tasks(name, mut tasks, written) => {
+                out.list_step(name, tasks.len(), written)?;
+                if let Some(task) = tasks.next() {
+                    todo.push(Debugging::Tasks(name, tasks, written + 1));
+                    todo.push(Debugging::Task(task));
+                }
+            }
+            Debugging::Groups(name, mut groups, written) => {
+                out.list_step(name, groups.len(), written)?;
+                if let Some(group) = groups.next() {
+                    todo.push(Debugging::Groups(name, groups, written + 1));
+                    todo.push(Debugging::Group(group));
+                }
+            }
+            Debugging::End => out.close()?,
+        }
+    }
+    Ok(())
+}
+
+/// The writing end of [`debug`]: how `DebugStruct` and `DebugList` lay out a struct.
+struct DebugOut<'a, 'f> {
+    f: &'a mut fmt::Formatter<'f>,
+    pretty: bool,
+    width: Option<usize>,
+    precision: Option<usize>,
+    /// How many structs and lists are open.
+    depth: usize,
+    /// No field of the struct opened last is written yet.
+    first: bool,
+}
+
+impl DebugOut<'_, '_> {
+    fn open(&mut self, name: &str) -> fmt::Result {
+        self.f.write_str(name)?;
+        self.first = true;
+        if self.pretty {
+            self.depth += 1;
+            self.f.write_str(" {\n")
+        } else {
+            self.f.write_str(" { ")
+        }
+    }
+
+    fn close(&mut self) -> fmt::Result {
+        if self.pretty {
+            self.depth -= 1;
+            self.indent()?;
+            self.f.write_str("}")
+        } else {
+            self.f.write_str(" }")
+        }
+    }
+
+    /// Writes a field whose value is a leaf of the tree.
+    fn field(&mut self, name: &str, value: &dyn fmt::Debug) -> fmt::Result {
+        self.field_name(name)?;
+        if self.pretty {
+            // The value's own line breaks are indented as deep as the field.
+            let mut indented = Indented {
+                f: &mut *self.f,
+                depth: self.depth,
+                on_newline: false,
+            };
+            match (self.width, self.precision) {
+                (None, None) => write!(indented, "{value:#?}")?,
+                (Some(width), None) => write!(indented, "{value:#width$?}")?,
+                (None, Some(precision)) => write!(indented, "{value:#.precision$?}")?,
+                (Some(width), Some(precision)) => {
+                    write!(indented, "{value:#width$.precision$?}")?;
+                }
+            }
+            self.f.write_str(",\n")
+        } else {
+            value.fmt(self.f)
+        }
+    }
+
+    fn field_name(&mut self, name: &str) -> fmt::Result {
+        if self.pretty {
+            self.indent()?;
+        } else if !self.first {
+            self.f.write_str(", ")?;
+        }
+        self.first = false;
+        self.f.write_str(name)?;
+        self.f.write_str(": ")
+    }
+
+    /// One step through a list field with `left` items to go after `written`: opens it,
+    /// ends the item written last, starts the next item, or closes it.
+    fn list_step(&mut self, name: &str, left: usize, written: usize) -> fmt::Result {
+        let empty = written == 0 && left == 0;
+        if written == 0 {
+            self.field_name(name)?;
+            self.f.write_str("[")?;
+            if self.pretty && !empty {
+                self.depth += 1;
+                self.f.write_str("\n")?;
+            }
+        } else if self.pretty {
+            self.f.write_str(",\n")?;
+        }
+        if left > 0 {
+            if self.pretty {
+                self.indent()?;
+            } else if written > 0 {
+                self.f.write_str(", ")?;
+            }
+            return Ok(());
+        }
+        if self.pretty && !empty {
+            self.depth -= 1;
+            self.indent()?;
+        }
+        self.f.write_str("]")?;
+        if self.pretty {
+            self.f.write_str(",\n")?;
+        }
+        Ok(())
+    }
+
+    fn indent(&mut self) -> fmt::Result {
+        write_indent(self.f, self.depth)
+    }
+}
+
+/// Four spaces a level, as `{:#?}` indents.
+fn write_indent(f: &mut dyn fmt::Write, depth: usize) -> fmt::Result {
+    const SPACES: &str = "                                                                ";
+    let mut left = depth * 4;
+    while left > 0 {
+        let n = left.min(SPACES.len());
+        f.write_str(&SPACES[..n])?;
+        left -= n;
+    }
+    Ok(())
+}
+
+/// Indents every line but the first `depth` levels, as `{:#?}` does a nested value's lines.
+struct Indented<'a, 'f> {
+    f: &'a mut fmt::Formatter<'f>,
+    depth: usize,
+    on_newline: bool,
+}
+
+impl fmt::Write for Indented<'_, '_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for line in s.split_inclusive('\n') {
+            if self.on_newline {
+                write_indent(self.f, self.depth)?;
+            }
+            self.on_newline = line.ends_with('\n');
+            self.f.write_str(line)?;
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for TaskTree {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.groups.is_empty() {
@@ -391,10 +707,70 @@ impl fmt::Display for Age {
 
 #[cfg(test)]
 mod tests {
-    use std::fmt::Write as _;
-
     use super::*;
     use crate::CancelReason;
+
+    /// The same shapes with the derived `Debug`, and the drawing as it was written
+    /// recursively: what the hand-written walks must reproduce.
+    mod derived {
+        use std::time::Duration;
+
+        use crate::{GroupState, JoinPolicy, ScopeId, TaskId, TaskState};
+
+        #[derive(Debug)]
+        #[allow(dead_code, unreachable_pub)]
+        pub struct TaskTree {
+            pub groups: Vec<GroupSnapshot>,
+        }
+
+        #[derive(Debug)]
+        #[allow(dead_code, unreachable_pub)]
+        pub struct TaskSnapshot {
+            pub id: TaskId,
+            pub name: Option<String>,
+            pub state: TaskState,
+            pub age: Duration,
+            pub groups: Vec<GroupSnapshot>,
+        }
+
+        #[derive(Debug)]
+        #[allow(dead_code, unreachable_pub)]
+        pub struct GroupSnapshot {
+            pub id: ScopeId,
+            pub name: Option<String>,
+            pub state: GroupState,
+            pub age: Duration,
+            pub policy: JoinPolicy,
+            pub limit: Option<usize>,
+            pub queued: usize,
+            pub tasks: Vec<TaskSnapshot>,
+            pub groups: Vec<GroupSnapshot>,
+        }
+    }
+
+    fn derived_group(group: &GroupSnapshot) -> derived::GroupSnapshot {
+        derived::GroupSnapshot {
+            id: group.id,
+            name: group.name.clone(),
+            state: group.state.clone(),
+            age: group.age,
+            policy: group.policy,
+            limit: group.limit,
+            queued: group.queued,
+            tasks: group.tasks.iter().map(derived_task).collect(),
+            groups: group.groups.iter().map(derived_group).collect(),
+        }
+    }
+
+    fn derived_task(task: &TaskSnapshot) -> derived::TaskSnapshot {
+        derived::TaskSnapshot {
+            id: task.id,
+            name: task.name.clone(),
+            state: task.state,
+            age: task.age,
+            groups: task.groups.iter().map(derived_group).collect(),
+        }
+    }
 
     /// The drawing as it was made before, one call a node.
     fn draw_group(group: &GroupSnapshot, out: &mut String, first: &str, rest: &str) {
@@ -512,6 +888,22 @@ mod tests {
     }
 
     #[test]
+    fn debug_writes_what_the_derived_debug_writes() {
+        let tree = sample();
+        let mirror = derived::TaskTree {
+            groups: tree.groups.iter().map(derived_group).collect(),
+        };
+        assert_eq!(format!("{tree:?}"), format!("{mirror:?}"));
+        assert_eq!(format!("{tree:#?}"), format!("{mirror:#?}"));
+        assert_eq!(format!("{tree:.1?}"), format!("{mirror:.1?}"));
+        assert_eq!(format!("{tree:#5.1?}"), format!("{mirror:#5.1?}"));
+        let task = &tree.groups[0].tasks[0];
+        assert_eq!(format!("{task:#?}"), format!("{:#?}", derived_task(task)));
+        let empty = TaskTree { groups: vec![] };
+        assert_eq!(format!("{empty:#?}"), "TaskTree {\n    groups: [],\n}");
+    }
+
+    #[test]
     fn the_drawing_is_the_recursive_drawing() {
         let tree = sample();
         let mut expected = String::new();
@@ -521,6 +913,18 @@ mod tests {
         assert_eq!(tree.to_string(), expected);
         assert!(expected.contains("│   ├── task_group scope#"), "{expected}");
         assert!(expected.contains("(body) task_group"), "{expected}");
+    }
+
+    #[test]
+    fn a_clone_is_the_same_tree() {
+        let tree = sample();
+        let copy = tree.clone();
+        assert_eq!(format!("{copy:#?}"), format!("{tree:#?}"));
+        let task = tree.groups[0].tasks[0].clone();
+        assert_eq!(
+            format!("{task:?}"),
+            format!("{:?}", tree.groups[0].tasks[0])
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
+use std::vec;
 
 use futures::task::AtomicWaker;
 use tokio::runtime::Handle;
@@ -21,6 +22,7 @@ use super::limit::Limit;
 use super::registry::Registry;
 use super::{JoinPolicy, SpawnError, TaskFailure, TaskGroupError};
 use crate::scope::{self, Node, NodeKind, Notify};
+use crate::task_tree::{self, Unfold};
 use crate::util::lock;
 use crate::{CancelReason, Cancelled, GroupSnapshot, GroupState, TaskHandle, TaskId, TaskSnapshot};
 
@@ -501,42 +503,17 @@ impl GroupCore {
         }
     }
 
-    /// A snapshot of the group, its tasks and the groups opened in them, recursively.
+    /// A snapshot of the group, its tasks and the groups opened in them, all the way down.
     pub(crate) fn snapshot(&self) -> GroupSnapshot {
-        let now = Instant::now();
-        let live = self.live.load(Ordering::Acquire);
-        let state = if live & FINISHED != 0 {
-            GroupState::Finishing
-        } else if let Some(cancelled) = self.node.cancellation() {
-            GroupState::Cancelled(cancelled)
-        } else {
-            GroupState::Running
-        };
-        let tasks = self
-            .tasks()
-            .into_iter()
-            .map(|task| TaskSnapshot {
-                id: task.id(),
-                name: task.name().map(|name| name.to_string()),
-                state: task.state(),
-                age: now.saturating_duration_since(task.spawned()),
-                groups: task
-                    .created_node()
-                    .map(|node| node.groups().iter().map(|g| g.snapshot()).collect())
-                    .unwrap_or_default(),
-            })
-            .collect();
-        GroupSnapshot {
-            id: self.node.id(),
-            name: self.name.as_ref().map(|name| name.to_string()),
-            state,
-            age: now.saturating_duration_since(self.created),
-            policy: self.policy,
-            limit: self.limit.as_ref().map(Limit::max),
-            queued: self.limit.as_ref().map_or(0, Limit::queued),
-            tasks,
-            groups: self.node.groups().iter().map(|g| g.snapshot()).collect(),
-        }
+        self.snapshot_at(Instant::now())
+    }
+
+    /// A snapshot with ages as of `now`. The tree is walked with a stack on the heap, one
+    /// group or task at a time, and no lock is held from one to the next.
+    pub(crate) fn snapshot_at(&self, now: Instant) -> GroupSnapshot {
+        let mut live = Live { now };
+        let root = live.unfold(self);
+        task_tree::grow_group(&mut live, root)
     }
 
     /// Every task that has not finished, oldest first.
@@ -572,5 +549,72 @@ impl Notify for GroupCore {
             child.wake();
         }
         self.waker.wake();
+    }
+}
+
+/// Reads the live groups and tasks for the task tree.
+struct Live {
+    now: Instant,
+}
+
+impl Live {
+    fn unfold(
+        &self,
+        group: &GroupCore,
+    ) -> (
+        GroupSnapshot,
+        vec::IntoIter<Arc<dyn ChildRef>>,
+        vec::IntoIter<Arc<GroupCore>>,
+    ) {
+        let live = group.live.load(Ordering::Acquire);
+        let state = if live & FINISHED != 0 {
+            GroupState::Finishing
+        } else if let Some(cancelled) = group.node.cancellation() {
+            GroupState::Cancelled(cancelled)
+        } else {
+            GroupState::Running
+        };
+        let snapshot = GroupSnapshot {
+            id: group.node.id(),
+            name: group.name.as_ref().map(|name| name.to_string()),
+            state,
+            age: self.now.saturating_duration_since(group.created),
+            policy: group.policy,
+            limit: group.limit.as_ref().map(Limit::max),
+            queued: group.limit.as_ref().map_or(0, Limit::queued),
+            tasks: Vec::new(),
+            groups: Vec::new(),
+        };
+        (
+            snapshot,
+            group.tasks().into_iter(),
+            group.node.groups().into_iter(),
+        )
+    }
+}
+
+impl Unfold for Live {
+    type Group = Arc<GroupCore>;
+    type Task = Arc<dyn ChildRef>;
+    type Tasks = vec::IntoIter<Arc<dyn ChildRef>>;
+    type Groups = vec::IntoIter<Arc<GroupCore>>;
+
+    fn group(&mut self, group: Arc<GroupCore>) -> (GroupSnapshot, Self::Tasks, Self::Groups) {
+        self.unfold(&group)
+    }
+
+    fn task(&mut self, task: Arc<dyn ChildRef>) -> (TaskSnapshot, Self::Groups) {
+        let snapshot = TaskSnapshot {
+            id: task.id(),
+            name: task.name().map(|name| name.to_string()),
+            state: task.state(),
+            age: self.now.saturating_duration_since(task.spawned()),
+            groups: Vec::new(),
+        };
+        let groups = task
+            .created_node()
+            .map(|node| node.groups())
+            .unwrap_or_default();
+        (snapshot, groups.into_iter())
     }
 }

@@ -834,3 +834,24 @@ async fn a_timeout_is_pending_until_its_deadline_wakes_it() {
     assert!(assert_ready!(fut.poll()).is_err());
     assert_eq!(polls.get(), 2, "one last poll, then dropped");
 }
+
+/// §3c.20: nested timeouts whose deadlines had both passed before their first poll (a
+/// loaded machine held the task): the outer reports `Elapsed`, whichever deadline is
+/// earlier, and the inner lets the cancellation through.
+#[tokio::test(start_paused = true)]
+async fn nested_timeouts_due_before_their_first_poll_report_the_outer() {
+    for inner_at in [ms(10), ms(5), ms(15)] {
+        let now = Instant::now();
+        let log = Log::new();
+        let l = log.clone();
+        let outer = timeout_at(now + ms(10), async move {
+            let r = timeout_at(now + inner_at, sleep(FOREVER)).await;
+            l.push(format!("after the inner timeout: {r:?}"));
+        });
+        let handle = outer.handle();
+        tokio::time::advance(ms(20)).await;
+        assert!(outer.await.is_err());
+        assert!(handle.expired());
+        assert!(log.events().is_empty(), "{:?}", log.events());
+    }
+}

@@ -370,7 +370,7 @@ impl<E, B: ?Sized> LocalGroup<'_, E, B> {
 /// Polls the body and the tasks together until all are done.
 struct Run<'a, F, R, E, B: ?Sized> {
     inner: &'a LocalInner<B>,
-    body: Pin<Box<Body<'a, F>>>,
+    body: Pin<Box<Body<F>>>,
     /// The body's value or error, once it has ended.
     outcome: Option<(Option<R>, Option<E>)>,
     tasks: FuturesUnordered<Pin<Box<B>>>,
@@ -394,7 +394,7 @@ where
         loop {
             core.waker.register(cx.waker());
             if this.outcome.is_none() {
-                if let Poll::Ready(outcome) = this.body.as_mut().poll(cx) {
+                if let Poll::Ready(outcome) = this.body.as_mut().poll_body(core, cx) {
                     this.outcome = Some(outcome.settle(core));
                 }
             }

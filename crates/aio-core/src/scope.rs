@@ -146,24 +146,24 @@ pub(crate) struct TaskRef {
 /// The task spawned into a group that the caller runs in; `None` outside such a task.
 pub(crate) fn current_task() -> Option<TaskRef> {
     with_current(|current| match current {
-            Current::Task(task) => Some(TaskRef {
-                id: task.id(),
-                name: task.name().cloned(),
-                parent: task.parent().cloned(),
-            }),
-            Current::Node(node) => {
-                let task = node.task_node()?;
-                match task.kind() {
-                    NodeKind::Task { id, name } => Some(TaskRef {
-                        id: *id,
-                        name: name.clone(),
-                        parent: task.parent().cloned(),
-                    }),
-                    _ => None,
-                }
+        Current::Task(task) => Some(TaskRef {
+            id: task.id(),
+            name: task.name().cloned(),
+            parent: task.parent().cloned(),
+        }),
+        Current::Node(node) => {
+            let task = node.task_node()?;
+            match task.kind() {
+                NodeKind::Task { id, name } => Some(TaskRef {
+                    id: *id,
+                    name: name.clone(),
+                    parent: task.parent().cloned(),
+                }),
+                _ => None,
             }
-        })
-        .flatten()
+        }
+    })
+    .flatten()
 }
 
 /// The node the calling code runs in; `None` outside every aio scope.
@@ -215,6 +215,13 @@ pin_project! {
     }
 }
 
+impl<F> Scoped<F> {
+    /// Drops the wrapped future now, pinned or not.
+    pub(crate) fn drop_future(self: Pin<&mut Self>) {
+        self.project().fut.set(None);
+    }
+}
+
 impl<F: Future> Scoped<F> {
     pub(crate) fn new(scope: impl Into<Current>, fut: F) -> Self {
         Scoped {
@@ -236,6 +243,10 @@ impl<F: Future> Scoped<F> {
     /// dropped if it suspends again with nothing structured inside it pinned: cancellation
     /// lands at its next suspension point, and an operation that completed before the
     /// cancellation arrived is not thrown away. Returns `Ready(None)` when it was dropped.
+    ///
+    /// Inlined into its caller, like [`poll_in_scope`]: nested scopes poll recursively, and
+    /// each frame here would be on the stack once per level.
+    #[inline(always)]
     pub(crate) fn poll_scoped(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -260,11 +271,6 @@ impl<F: Future> Scoped<F> {
         }
         poll
     }
-
-    /// Drops the wrapped future now, pinned or not.
-    pub(crate) fn drop_future(self: Pin<&mut Self>) {
-        self.project().fut.set(None);
-    }
 }
 
 /// What [`Scoped::poll_scoped`] does, for a wrapper that keeps the parts itself: a group's
@@ -275,6 +281,7 @@ impl<F: Future> Scoped<F> {
 /// whether something structured inside the future is still winding down. Once this returns
 /// `Ready` the caller must drop the future without polling it again: `Ready(None)` means it
 /// was cancelled.
+#[inline(always)] // see `Scoped::poll_scoped`
 pub(crate) fn poll_in_scope<F: Future>(
     fut: Pin<&mut F>,
     started: &mut bool,

@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
-use tracing::Instrument;
+use tracing::Span;
 
 pub(crate) use self::child::{ChildCell, ChildEvent, ChildRef, ChildTask, Owner, Plain};
 pub(crate) use self::core::{GroupConfig, GroupCore};
@@ -27,7 +27,7 @@ pub(crate) use self::reaper::reap;
 pub use error::{SpawnError, TaskFailure, TaskGroupError};
 pub use start::{StartError, TaskStatus};
 
-use crate::scope::{self, PinGuard, Scoped};
+use crate::scope::{self, Node, PinGuard, Scoped};
 use crate::{CancelError, CancelReason, GroupSnapshot, ScopeId, TaskHandle, TaskId};
 
 /// How long a dropped group's tasks get to finish their cleanup before they are dropped.
@@ -168,12 +168,12 @@ impl<E: CancelError + Send + 'static> TaskGroup<E> {
     /// assert_eq!(err.first().unwrap().error().to_string(), "boom");
     /// # }
     /// ```
-    pub async fn scope<F, Fut, R>(body: F) -> Result<R, TaskGroupError<E>>
+    pub fn scope<F, Fut, R>(body: F) -> impl Future<Output = Result<R, TaskGroupError<E>>>
     where
         F: FnOnce(TaskGroup<E>) -> Fut,
         Fut: Future<Output = Result<R, E>>,
     {
-        TaskGroupBuilder::new().scope(body).await
+        TaskGroupBuilder::new().scope(body)
     }
 
     /// A builder for a group with a name or a grace period.
@@ -441,39 +441,146 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
     /// # Cancel safety
     ///
     /// As for [`TaskGroup::scope`].
-    pub async fn scope<F, Fut, R>(self, body: F) -> Result<R, TaskGroupError<E>>
+    pub fn scope<F, Fut, R>(self, body: F) -> impl Future<Output = Result<R, TaskGroupError<E>>>
     where
         F: FnOnce(TaskGroup<E>) -> Fut,
         Fut: Future<Output = Result<R, E>>,
     {
-        let outer = scope::current();
-        let config = GroupConfig {
-            name: self.name,
-            grace: self.grace,
-            policy: self.policy,
-            limit: self.limit,
-            cancelled_task_ends_group: self.cancelled_task_ends_group,
-        };
-        let core = GroupCore::new(config, outer.clone(), false);
-        // While the group winds down, the scopes around it must not drop it.
-        let _pin = PinGuard::new(outer.clone());
-        let exit = ExitGuard(Some(Arc::clone(&core)));
-        let group = TaskGroup {
-            core: Arc::clone(&core),
-            _error: PhantomData,
-        };
-        let body = body(group).instrument(core.span.clone());
-        let outcome = Body::new(&core, body).await;
-        let (value, body_error) = outcome.settle(&core);
-        let waited = WaitChildren {
-            core: &core,
+        GroupScope {
+            body: None,
+            settled: None,
+            group: None,
+            start: Some((self, body)),
             waited: false,
         }
-        .await;
-        exit.disarm();
-        core.finalize();
-        core.conclude(value, body_error, waited, outer.as_deref())
     }
+}
+
+pin_project! {
+    /// The future of [`TaskGroupBuilder::scope`]: opens the group on its first poll, runs
+    /// the body, waits for the tasks and concludes.
+    ///
+    /// Written out by hand rather than as an `async fn`: groups nested in one task poll each
+    /// other recursively, so the frame that polls the body is on the stack once per level,
+    /// and it holds only that poll. Opening, settling and concluding happen in functions of
+    /// their own.
+    struct GroupScope<E, F, Fut, R> {
+        // Fields drop in this order: the body first, then the group, which hands its tasks
+        // to the reaper if it had not finished.
+        #[pin]
+        body: Option<Body<Fut>>,
+        // The body's value or error, once it has ended.
+        settled: Option<(Option<R>, Option<E>)>,
+        group: Option<Running>,
+        start: Option<(TaskGroupBuilder<E>, F)>,
+        waited: bool,
+    }
+}
+
+/// A group that has been opened, and what keeps it structured while it runs.
+struct Running {
+    /// Hands the group to the reaper if the scope's future is dropped before it finished.
+    exit: ExitGuard,
+    /// While the group winds down, the scopes around it must not drop it.
+    _pin: PinGuard,
+    core: Arc<GroupCore>,
+    outer: Option<Arc<Node>>,
+}
+
+impl<E, F, Fut, R> Future for GroupScope<E, F, Fut, R>
+where
+    E: CancelError + Send + 'static,
+    F: FnOnce(TaskGroup<E>) -> Fut,
+    Fut: Future<Output = Result<R, E>>,
+{
+    type Output = Result<R, TaskGroupError<E>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if this.start.is_some() {
+            open(this.start, this.group, this.body.as_mut());
+        }
+        let core = &this
+            .group
+            .as_ref()
+            .expect("the group opens on the first poll")
+            .core;
+        if let Some(body) = this.body.as_mut().as_pin_mut() {
+            let Poll::Ready(outcome) = body.poll_body(core, cx) else {
+                return Poll::Pending;
+            };
+            this.body.set(None);
+            settle(outcome, core, this.settled);
+        }
+        finish(this.group, this.settled, this.waited, cx)
+    }
+}
+
+/// The body has ended: wait for the tasks, then leave the tree and give the group's result.
+#[inline(never)]
+fn finish<R, E: 'static>(
+    group: &mut Option<Running>,
+    settled: &mut Option<(Option<R>, Option<E>)>,
+    waited: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<Result<R, TaskGroupError<E>>> {
+    let core = &group.as_ref().expect("the group is open").core;
+    if core.poll_finish(cx).is_pending() {
+        *waited = true;
+        return Poll::Pending;
+    }
+    let Running {
+        exit, core, outer, ..
+    } = group.take().expect("the group concludes once");
+    let (value, body_error) = settled.take().expect("the body has ended");
+    exit.disarm();
+    core.finalize();
+    Poll::Ready(core.conclude(value, body_error, *waited, outer.as_deref()))
+}
+
+/// Opens the group in the scope the caller runs in, and starts its body. Everything is
+/// built in place, so that none of it takes room in the frame of `poll`.
+#[inline(never)]
+fn open<E, F, Fut>(
+    start: &mut Option<(TaskGroupBuilder<E>, F)>,
+    group: &mut Option<Running>,
+    mut body: Pin<&mut Option<Body<Fut>>>,
+) where
+    E: CancelError + Send + 'static,
+    F: FnOnce(TaskGroup<E>) -> Fut,
+    Fut: Future,
+{
+    let (builder, make_body) = start.take().expect("a group opens once");
+    let outer = scope::current();
+    let config = GroupConfig {
+        name: builder.name,
+        grace: builder.grace,
+        policy: builder.policy,
+        limit: builder.limit,
+        cancelled_task_ends_group: builder.cancelled_task_ends_group,
+    };
+    let core = GroupCore::new(config, outer.clone(), false);
+    let running = group.insert(Running {
+        exit: ExitGuard(Some(Arc::clone(&core))),
+        _pin: PinGuard::new(outer.clone()),
+        core,
+        outer,
+    });
+    let fut = make_body(TaskGroup {
+        core: Arc::clone(&running.core),
+        _error: PhantomData,
+    });
+    body.set(Some(Body::new(&running.core, fut)));
+}
+
+/// The body has ended: keep what its ending means for the group.
+#[inline(never)]
+fn settle<R, E: CancelError>(
+    outcome: BodyOutcome<Result<R, E>>,
+    core: &GroupCore,
+    settled: &mut Option<(Option<R>, Option<E>)>,
+) {
+    *settled = Some(outcome.settle(core));
 }
 
 pub(crate) enum BodyOutcome<T> {
@@ -506,44 +613,64 @@ impl<R, E: CancelError> BodyOutcome<Result<R, E>> {
 }
 
 pin_project! {
-    /// The body of a group, running in the group's node in the calling task.
-    pub(crate) struct Body<'a, F> {
-        core: &'a GroupCore,
+    /// The body of a group, running in the group's node in the calling task, inside the
+    /// group's span.
+    pub(crate) struct Body<F> {
+        span: Span,
         #[pin]
         inner: Scoped<F>,
     }
-}
 
-impl<'a, F: Future> Body<'a, F> {
-    pub(crate) fn new(core: &'a GroupCore, body: F) -> Self {
-        Body {
-            core,
-            inner: Scoped::new(Arc::clone(&core.node), body),
+    impl<F> PinnedDrop for Body<F> {
+        fn drop(this: Pin<&mut Self>) {
+            // A body dropped before it ended is dropped inside its span, as `Instrument`
+            // does.
+            let this = this.project();
+            let _entered = this.span.enter();
+            this.inner.drop_future();
         }
     }
 }
 
-impl<F: Future> Future for Body<'_, F> {
-    type Output = BodyOutcome<F::Output>;
+impl<F: Future> Body<F> {
+    pub(crate) fn new(core: &GroupCore, body: F) -> Self {
+        Body {
+            span: core.span.clone(),
+            inner: Scoped::new(Arc::clone(&core.node), body),
+        }
+    }
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+    /// Polls the body for `core`'s group; its ending once it has ended.
+    pub(crate) fn poll_body(
+        self: Pin<&mut Self>,
+        core: &GroupCore,
+        cx: &mut Context<'_>,
+    ) -> Poll<BodyOutcome<F::Output>> {
         let mut this = self.project();
-        this.core.waker.register(cx.waker());
+        core.waker.register(cx.waker());
+        let _entered = this.span.enter();
         let inner = this.inner.as_mut();
-        let node = &this.core.node;
+        let node = &core.node;
         match catch_unwind(AssertUnwindSafe(|| {
             inner.poll_scoped(cx, || node.is_cancelled())
         })) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(Some(output))) => Poll::Ready(BodyOutcome::Returned(output)),
             Ok(Poll::Ready(None)) => Poll::Ready(BodyOutcome::Cancelled),
-            Err(panic) => {
-                let inner = this.inner.as_mut();
-                let _ = catch_unwind(AssertUnwindSafe(|| inner.drop_future()));
-                Poll::Ready(BodyOutcome::Panicked(panic))
-            }
+            Err(panic) => Poll::Ready(panicked(this.inner, panic)),
         }
     }
+}
+
+/// The body panicked: drop what is left of it, catching a second panic, and keep the first.
+#[cold]
+#[inline(never)]
+fn panicked<F: Future, T>(
+    inner: Pin<&mut Scoped<F>>,
+    panic: Box<dyn Any + Send>,
+) -> BodyOutcome<T> {
+    let _ = catch_unwind(AssertUnwindSafe(|| inner.drop_future()));
+    BodyOutcome::Panicked(panic)
 }
 
 /// Waits until the group has no task left, then marks it finished. Returns whether it had

@@ -125,52 +125,38 @@ where
 {
     type Output = Result<T, E>;
 
+    // `on_cancel`s nested in one task poll each other recursively, so this frame is on the
+    // stack once per level: starting, ending and the cleanup's setup are done in functions
+    // of their own.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if this.pin.is_none() {
-            let outer = scope::current();
-            this.node.bind(outer.clone());
-            *this.pin = Some(PinGuard::new(outer));
+            enter(this.node, this.pin);
         }
         if this.cancelled.is_none() {
             this.registration
                 .get_or_insert_with(|| Registration::new(Arc::clone(this.node)))
                 .register(cx.waker());
             let node = &**this.node;
-            let cancelled = match this.work.as_mut().poll_scoped(cx, || node.is_cancelled()) {
+            match this.work.as_mut().poll_scoped(cx, || node.is_cancelled()) {
                 Poll::Pending => return Poll::Pending,
-                // The work ended with a cancellation of its own making: a task group inside
-                // it was cancelled, or it passed on a `Cancelled` with `?`. That is Python's
-                // `CancelledError` coming out of the `try` block, so the cleanup runs too.
-                Poll::Ready(Some(Err(error))) if error.as_cancelled().is_some() => {
-                    // Our own scope's cancellation names the cause nearest to us.
-                    let cancelled = this
-                        .node
-                        .cancellation()
-                        .or_else(|| error.as_cancelled().cloned())
-                        .expect("checked above");
-                    *this.passed_on = Some(error);
-                    cancelled
-                }
                 Poll::Ready(Some(output)) => {
-                    *this.pin = None;
-                    *this.registration = None;
-                    deliver(this.node, false);
-                    return Poll::Ready(output);
+                    if let Some(output) = work_ended(output, node, this.passed_on) {
+                        *this.pin = None;
+                        *this.registration = None;
+                        return Poll::Ready(output);
+                    }
                 }
-                Poll::Ready(None) => this
-                    .node
-                    .cancellation()
-                    .unwrap_or_else(|| Cancelled::new(crate::CancelReason::Explicit)),
-            };
+                Poll::Ready(None) => {}
+            }
             *this.registration = None;
-            let cleanup = this.cleanup.take().expect("the cleanup is built once");
-            // The cleanup runs in a shield under our node.
-            let shield = Arc::new(Node::unbound(NodeKind::Shield, true));
-            shield.bind(Some(Arc::clone(this.node)));
-            let fut = cleanup(cancelled.clone()).into_future();
-            this.running.set(Some(Scoped::new(shield, fut)));
-            *this.cancelled = Some(cancelled);
+            start_cleanup(
+                this.cleanup,
+                this.node,
+                this.passed_on.as_ref(),
+                this.running.as_mut(),
+                this.cancelled,
+            );
         }
         let running = this
             .running
@@ -181,18 +167,88 @@ where
             return Poll::Pending;
         };
         *this.pin = None;
-        let cancelled = this
-            .cancelled
-            .take()
-            .expect("cleanup runs after a cancellation");
-        let error = match cleaned {
-            Some(Ok(())) => this.passed_on.take().unwrap_or_else(|| E::from(cancelled)),
-            Some(Err(error)) => error,
-            None => unreachable!("cleanup is shielded and never dropped"),
-        };
-        deliver(this.node, error.as_cancelled().is_some());
-        Poll::Ready(Err(error))
+        Poll::Ready(Err(cleaned_up(
+            cleaned,
+            this.node,
+            this.cancelled,
+            this.passed_on,
+        )))
     }
+}
+
+/// Binds the node under the scope we run in and keeps that scope from dropping us while we
+/// unwind.
+#[inline(never)]
+fn enter(node: &Node, pin: &mut Option<PinGuard>) {
+    let outer = scope::current();
+    node.bind(outer.clone());
+    *pin = Some(PinGuard::new(outer));
+}
+
+/// The work ended with `output`: `Some` to return it; `None` if it is a cancellation of the
+/// work's own making (a task group inside it was cancelled, or it passed on a `Cancelled`
+/// with `?`), kept in `passed_on`. That is Python's `CancelledError` coming out of the `try`
+/// block, so the cleanup runs too.
+#[inline(never)]
+fn work_ended<T, E: CancelError>(
+    output: Result<T, E>,
+    node: &Node,
+    passed_on: &mut Option<E>,
+) -> Option<Result<T, E>> {
+    match output {
+        Err(error) if error.as_cancelled().is_some() => {
+            *passed_on = Some(error);
+            None
+        }
+        output => {
+            deliver(node, false);
+            Some(output)
+        }
+    }
+}
+
+/// Starts the cleanup, in a shield under our node, with the cancellation that stopped the
+/// work: our own scope's, which names the cause nearest to us, or the one the work passed on.
+#[inline(never)]
+fn start_cleanup<F, C, E>(
+    cleanup: &mut Option<F>,
+    node: &Arc<Node>,
+    passed_on: Option<&E>,
+    mut running: Pin<&mut Option<Scoped<C::IntoFuture>>>,
+    slot: &mut Option<Cancelled>,
+) where
+    F: FnOnce(Cancelled) -> C,
+    C: IntoFuture,
+    E: CancelError,
+{
+    let cancelled = node
+        .cancellation()
+        .or_else(|| passed_on.and_then(|e| e.as_cancelled().cloned()))
+        .unwrap_or_else(|| Cancelled::new(crate::CancelReason::Explicit));
+    let cleanup = cleanup.take().expect("the cleanup is built once");
+    let shield = Arc::new(Node::unbound(NodeKind::Shield, true));
+    shield.bind(Some(Arc::clone(node)));
+    let fut = cleanup(cancelled.clone()).into_future();
+    running.set(Some(Scoped::new(shield, fut)));
+    *slot = Some(cancelled);
+}
+
+/// The cleanup is done: the error to return, its own or the cancellation.
+#[inline(never)]
+fn cleaned_up<E: CancelError>(
+    cleaned: Option<Result<(), E>>,
+    node: &Node,
+    cancelled: &mut Option<Cancelled>,
+    passed_on: &mut Option<E>,
+) -> E {
+    let cancelled = cancelled.take().expect("cleanup runs after a cancellation");
+    let error = match cleaned {
+        Some(Ok(())) => passed_on.take().unwrap_or_else(|| E::from(cancelled)),
+        Some(Err(error)) => error,
+        None => unreachable!("cleanup is shielded and never dropped"),
+    };
+    deliver(node, error.as_cancelled().is_some());
+    error
 }
 
 /// Tells the scope around the `on_cancel` whether it returned a cancellation.

@@ -19,7 +19,6 @@ mod core_policy;
 mod core_run;
 mod core_scope;
 mod core_shield;
-mod core_stack;
 mod core_start;
 mod core_sweeps;
 mod core_taskgroup;

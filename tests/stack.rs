@@ -1,13 +1,19 @@
-//! How much stack one level of nesting costs when structured constructs nest inside one task,
-//! each level's future awaiting the next: every level's `poll` stays on the stack under the
-//! innermost one. A measurement, not a rule: run it in both profiles with
+//! Deep nesting in one task: structured constructs nested inside one task, each level's future
+//! awaiting the next, keep every level's `poll` on the stack under the innermost one. The
+//! rules: a Tokio worker's 2 MiB stack holds 3,000 nested timeouts, task groups and shields,
+//! as it holds 3,000 nested `tokio::time::timeout`s, and a nested timeout costs no more stack
+//! than Tokio's. Each level is boxed, so the size of the futures does not count, only the
+//! depth of `poll`.
+//!
+//! Stack depth is a property of optimised code, where a service runs: in a debug build every
+//! function keeps a frame of its own, Tokio's included. So the rules run in release, which
+//! `.ci/run` does (`cargo test --release -p aio-tests --test stack`), and are skipped in
+//! debug builds. The measurement behind them, for both profiles:
 //!
 //! ```text
-//! cargo test -p aio-tests --test spec core_stack -- --ignored --nocapture
-//! cargo test -p aio-tests --test spec core_stack --release -- --ignored --nocapture
+//! cargo test -p aio-tests --test stack -- --ignored --nocapture
+//! cargo test -p aio-tests --test stack --release -- --ignored --nocapture
 //! ```
-//!
-//! Each level is boxed, so the size of the futures does not count, only the depth of `poll`.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -156,4 +162,67 @@ fn stack_per_nesting_level() {
             (TWO_MIB - base) / per_level
         );
     }
+}
+
+/// A Tokio worker thread's stack, by default.
+const WORKER_STACK: usize = 2 << 20;
+
+/// Runs `depth` levels of `nest` as a task on a thread with a worker's stack. An overflow
+/// aborts the test binary.
+fn run_on_a_worker_stack(nest: Nest, depth: usize) {
+    std::thread::Builder::new()
+        .stack_size(WORKER_STACK)
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move { tokio::spawn(nest(depth)).await.unwrap() });
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "stack depth is a property of optimised code"
+)]
+fn three_thousand_nested_timeouts_run_on_a_worker_stack_as_tokios_do() {
+    run_on_a_worker_stack(tokio_timeout, 3000);
+    run_on_a_worker_stack(aio_timeout, 3000);
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "stack depth is a property of optimised code"
+)]
+fn three_thousand_nested_task_groups_run_on_a_worker_stack() {
+    run_on_a_worker_stack(task_group, 3000);
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "stack depth is a property of optimised code"
+)]
+fn three_thousand_nested_shields_and_two_thousand_on_cancels_run_on_a_worker_stack() {
+    run_on_a_worker_stack(shield, 3000);
+    run_on_a_worker_stack(on_cancel, 2000);
+}
+
+#[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "stack depth is a property of optimised code"
+)]
+fn a_nested_timeout_costs_no_more_stack_than_a_tokio_timeout() {
+    let per_level = |nest: Nest| (stack_used(nest, 1100) - stack_used(nest, 100)) / 1000;
+    let (ours, tokios) = (per_level(aio_timeout), per_level(tokio_timeout));
+    assert!(
+        ours <= tokios,
+        "aio::timeout {ours} B/level, tokio::time::timeout {tokios}"
+    );
 }

@@ -182,10 +182,8 @@ impl<F: Future> Future for ScopeRun<F> {
                 this.fut.set(None);
                 stopped(node).map(|()| None)
             }
-            Poll::Pending => {
-                after_pending(this.fut, this.sleep, this.owner, this.synced, node, cx)
-                    .map(|()| None)
-            }
+            Poll::Pending => after_pending(this.fut, this.sleep, this.owner, this.synced, node, cx)
+                .map(|()| None),
         }
     }
 }

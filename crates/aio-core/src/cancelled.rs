@@ -105,19 +105,25 @@ impl fmt::Display for CancelReason {
 /// assert_eq!(c.reason(), &CancelReason::Deadline);
 /// assert_eq!(c.to_string(), "cancelled: deadline elapsed");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+// Compact on purpose: a task's cell keeps one while the task reports how it ended, and a
+// few bytes more push small tasks' cells into a bigger allocation.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Cancelled {
-    reason: CancelReason,
     origin: CancelReason,
+    /// The nearest scope was cancelled only because an enclosing one was, for `origin`.
+    inherited: bool,
     message: Option<Arc<str>>,
 }
+
+/// What [`Cancelled::reason`] returns for an inherited cancellation.
+static PARENT_CANCELLED: CancelReason = CancelReason::ParentCancelled;
 
 impl Cancelled {
     /// A cancellation whose nearest scope was cancelled for `reason`.
     pub fn new(reason: CancelReason) -> Self {
         Cancelled {
-            origin: reason.clone(),
-            reason,
+            origin: reason,
+            inherited: false,
             message: None,
         }
     }
@@ -125,7 +131,7 @@ impl Cancelled {
     /// The same cancellation, seen from a scope inside the one that was cancelled.
     pub(crate) fn into_inherited(self) -> Self {
         Cancelled {
-            reason: CancelReason::ParentCancelled,
+            inherited: self.origin != CancelReason::ParentCancelled,
             ..self
         }
     }
@@ -137,7 +143,11 @@ impl Cancelled {
 
     /// Why the nearest enclosing scope was cancelled.
     pub fn reason(&self) -> &CancelReason {
-        &self.reason
+        if self.inherited {
+            &PARENT_CANCELLED
+        } else {
+            &self.origin
+        }
     }
 
     /// Why the cancellation started: the reason of the outermost scope that was cancelled
@@ -179,13 +189,23 @@ impl fmt::Display for Cancelled {
     /// message; an inherited one adds its origin: `cancelled: an enclosing scope was
     /// cancelled (deadline elapsed)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inherited = self.reason == CancelReason::ParentCancelled && self.origin != self.reason;
-        match (&self.message, inherited) {
+        match (&self.message, self.inherited) {
             (Some(message), false) => write!(f, "cancelled: {message}"),
-            (Some(message), true) => write!(f, "cancelled: {} ({message})", self.reason),
-            (None, false) => write!(f, "cancelled: {}", self.reason),
-            (None, true) => write!(f, "cancelled: {} ({})", self.reason, self.origin),
+            (Some(message), true) => write!(f, "cancelled: {} ({message})", self.reason()),
+            (None, false) => write!(f, "cancelled: {}", self.origin),
+            (None, true) => write!(f, "cancelled: {} ({})", self.reason(), self.origin),
         }
+    }
+}
+
+impl fmt::Debug for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = f.debug_struct("Cancelled");
+        s.field("reason", self.reason()).field("origin", &self.origin);
+        if let Some(message) = &self.message {
+            s.field("message", message);
+        }
+        s.finish()
     }
 }
 
@@ -325,6 +345,13 @@ pub(crate) fn carrier_marker() -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A task's cell keeps a `Cancelled` while the task reports how it ended: it must stay
+    /// as small as it was before it carried a message.
+    #[test]
+    fn a_cancellation_is_small() {
+        assert!(size_of::<Cancelled>() <= 64, "{}", size_of::<Cancelled>());
+    }
 
     #[test]
     fn inherited_cancellation_names_its_origin() {

@@ -201,7 +201,8 @@ impl fmt::Display for Cancelled {
 impl fmt::Debug for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut s = f.debug_struct("Cancelled");
-        s.field("reason", self.reason()).field("origin", &self.origin);
+        s.field("reason", self.reason())
+            .field("origin", &self.origin);
         if let Some(message) = &self.message {
             s.field("message", message);
         }

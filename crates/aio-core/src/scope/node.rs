@@ -15,7 +15,7 @@
 //! Lock order is always child before parent; no code path holds two node locks otherwise,
 //! and wakers are called with no lock held.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::Waker;
 
@@ -70,16 +70,24 @@ pub(crate) trait Notify: Send + Sync {
     fn notify(&self);
 }
 
+/// Why a node was cancelled. A message only comes with an explicit request, so it takes the
+/// reason's place rather than room of its own in every node.
+enum Why {
+    Reason(CancelReason),
+    /// `cancel_with(message)`: [`CancelReason::Explicit`] with a message.
+    Message(Arc<str>),
+}
+
+const NOT_LINKED: usize = usize::MAX;
+
 struct NodeState {
-    reason: Option<CancelReason>,
-    /// The message of a cancellation requested with one (`cancel_with`).
-    message: Option<Arc<str>>,
+    why: Option<Why>,
     deadline: Option<Instant>,
     /// The future that owns a timeout node, woken when the deadline is moved.
     owner: Option<Waker>,
     waiters: Slab<Waiter>,
-    /// Our key in the parent's waiter list while linked.
-    link: Option<usize>,
+    /// Our key in the parent's waiter list while linked, else [`NOT_LINKED`].
+    link: usize,
     /// For a task's or a group's node: the groups opened in it, for the task tree.
     groups: Slab<Weak<GroupCore>>,
     /// For a group's node: where it is listed in the task tree.
@@ -122,7 +130,7 @@ pub(crate) struct Node {
     cancelled: AtomicBool,
     linked: AtomicBool,
     /// Structured constructs inside this node, in this task, that are still winding down.
-    pins: AtomicUsize,
+    pins: AtomicU32,
     /// Whether the last construct that ended in this node returned a cancellation (see
     /// [`Node::set_delivered`]).
     delivered: AtomicBool,
@@ -148,15 +156,14 @@ impl Node {
             parent,
             cancelled: AtomicBool::new(false),
             linked: AtomicBool::new(false),
-            pins: AtomicUsize::new(0),
+            pins: AtomicU32::new(0),
             delivered: AtomicBool::new(false),
             state: Mutex::new(NodeState {
-                reason: None,
-                message: None,
+                why: None,
                 deadline: None,
                 owner: None,
                 waiters: Slab::new(),
-                link: None,
+                link: NOT_LINKED,
                 groups: Slab::new(),
                 listed: None,
             }),
@@ -271,9 +278,13 @@ impl Node {
         if !self.cancelled.load(Ordering::Acquire) {
             return None;
         }
-        let state = lock(&self.state);
-        let reason = state.reason.clone().unwrap_or(CancelReason::Explicit);
-        Some(Cancelled::new(reason).with_message(state.message.clone()))
+        Some(match &lock(&self.state).why {
+            Some(Why::Reason(reason)) => Cancelled::new(reason.clone()),
+            Some(Why::Message(message)) => {
+                Cancelled::new(CancelReason::Explicit).with_message(Some(Arc::clone(message)))
+            }
+            None => Cancelled::new(CancelReason::Explicit),
+        })
     }
 
     /// Whether a scope around this one is cancelled and its cancellation reaches in here.
@@ -294,8 +305,10 @@ impl Node {
             if self.cancelled.load(Ordering::Relaxed) {
                 return false;
             }
-            state.reason = Some(reason);
-            state.message = message;
+            state.why = Some(match message {
+                Some(message) => Why::Message(message),
+                None => Why::Reason(reason),
+            });
             self.cancelled.store(true, Ordering::Release);
             let mut waiters: Vec<Waiter> = state.waiters.iter().cloned().collect();
             waiters.extend(state.owner.take().map(Waiter::Waker));
@@ -343,14 +356,14 @@ impl Node {
             };
             {
                 let mut state = lock(&node.state);
-                if state.link.is_some() {
+                if state.link != NOT_LINKED {
                     return;
                 }
                 let as_waiter: Arc<dyn Notify> = node.clone();
                 let key = lock(&parent.state)
                     .waiters
                     .insert(Waiter::Notify(as_waiter));
-                state.link = Some(key);
+                state.link = key;
                 node.linked.store(true, Ordering::Release);
             }
             node = parent;
@@ -365,9 +378,12 @@ impl Node {
         let key = {
             let mut state = lock(&self.state);
             self.linked.store(false, Ordering::Release);
-            state.link.take()
+            std::mem::replace(&mut state.link, NOT_LINKED)
         };
-        if let (Some(key), Some(parent)) = (key, self.parent()) {
+        if key == NOT_LINKED {
+            return;
+        }
+        if let Some(parent) = self.parent() {
             let removed = lock(&parent.state).waiters.remove(key);
             drop(removed);
         }
@@ -598,5 +614,19 @@ impl Drop for Registration {
         if let Some(key) = self.key.take() {
             self.node.unregister(key);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every timeout allocates a node: it stays within the size it had before nodes carried
+    /// cancel messages and task names.
+    #[test]
+    fn a_node_is_no_bigger_than_it_was() {
+        assert!(
+            size_of::<super::Node>() <= 248,
+            "{}",
+            size_of::<super::Node>()
+        );
     }
 }

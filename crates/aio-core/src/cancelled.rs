@@ -335,6 +335,28 @@ fn find_cancelled<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a Cancelled> {
     None
 }
 
+/// Implements `Error` for one of aio's generic errors that may carry a cancellation
+/// (`TaskGroupError<E>`, `StartError<E>`, `RaceError<E>`): `source()` is the [`Cancelled`]
+/// it carries, and `description()` the marker that [`find_cancelled`] looks for, so that a
+/// boxed one carrying a cancellation is recognised as one whatever `E` is.
+macro_rules! carrier_error {
+    ($error:ident) => {
+        impl<E: std::fmt::Debug + std::fmt::Display> std::error::Error for $error<E> {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.as_cancelled()
+                    .map(|c| c as &(dyn std::error::Error + 'static))
+            }
+
+            #[allow(deprecated)]
+            fn description(&self) -> &str {
+                $crate::cancelled::carrier_marker()
+            }
+        }
+    };
+}
+
+pub(crate) use carrier_error;
+
 /// A static, so that its address is unique: no string literal can share it.
 static CARRIER_MARKER: [u8; 42] = *b"an aio error that may carry a cancellation";
 

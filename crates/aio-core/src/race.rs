@@ -40,20 +40,8 @@ impl<E: fmt::Display> fmt::Display for RaceError<E> {
     }
 }
 
-/// `source()` is the [`Cancelled`] of a cancelled race.
-impl<E: fmt::Debug + fmt::Display> std::error::Error for RaceError<E> {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.as_cancelled()
-            .map(|c| c as &(dyn std::error::Error + 'static))
-    }
-
-    /// Marks the error as one of aio's, so that a boxed `RaceError<E>` carrying a
-    /// cancellation is recognised as one whatever `E` is (see [`CancelError`](crate::CancelError)).
-    #[allow(deprecated)]
-    fn description(&self) -> &str {
-        crate::cancelled::carrier_marker()
-    }
-}
+// `source()` is the `Cancelled` the error carries, if any.
+crate::cancelled::carrier_error!(RaceError);
 
 impl<E> RaceError<E> {
     /// The cancellation, for [`RaceError::Cancelled`].

@@ -292,21 +292,10 @@ impl<E: fmt::Display> fmt::Display for TaskGroupError<E> {
     }
 }
 
-/// `source()` is the [`Cancelled`] of a cancelled group. The failures are not a chain but
-/// a set: read them with [`iter`](TaskGroupError::iter). (`E` need not implement `Error`,
-/// so that `TaskGroupError<BoxError>` is an error too.)
-impl<E: fmt::Debug + fmt::Display> Error for TaskGroupError<E> {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        self.cancelled.as_ref().map(|c| c as &(dyn Error + 'static))
-    }
-
-    /// Marks the error as one of aio's, so that a boxed `TaskGroupError<E>` carrying a
-    /// cancellation is recognised as one whatever `E` is (see [`CancelError`]).
-    #[allow(deprecated)]
-    fn description(&self) -> &str {
-        crate::cancelled::carrier_marker()
-    }
-}
+// `source()` is the `Cancelled` of a cancelled group. The failures are not a chain but a
+// set: read them with `iter`. (`E` need not implement `Error`, so that
+// `TaskGroupError<BoxError>` is an error too.)
+crate::cancelled::carrier_error!(TaskGroupError);
 
 impl<E> From<Cancelled> for TaskGroupError<E> {
     fn from(cancelled: Cancelled) -> Self {

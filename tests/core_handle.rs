@@ -441,3 +441,44 @@ spec! {
         .unwrap();
     }
 }
+
+spec! {
+    /// A handle whose result an `.await` took still tells how its task ended: asyncio's
+    /// `t.cancelled()` and `t.exception()` keep answering after `await t`.
+    async fn a_handle_tells_how_its_task_ended_after_its_result_was_taken() {
+        TaskGroup::<BoxError>::builder()
+            .policy(JoinPolicy::Supervisor)
+            .scope(|tg| async move {
+                let mut ok = tg.spawn(async { Ok::<_, BoxError>(()) })?;
+                let mut failed = tg.spawn(fail_after(ms(1), "bad"))?;
+                let mut cancelled = tg.spawn(sleep_forever::<()>())?;
+                cancelled.cancel();
+                assert!((&mut ok).await.is_ok());
+                assert!(matches!((&mut failed).await, Err(TaskError::Failed(_))));
+                assert!(matches!((&mut cancelled).await, Err(TaskError::Cancelled(_))));
+                assert!(!ok.is_cancelled() && !ok.has_failed());
+                assert!(failed.has_failed() && !failed.is_cancelled());
+                assert!(cancelled.is_cancelled() && !cancelled.has_failed());
+                tg.take_failure(failed.id());
+                Ok(())
+            })
+            .await
+            .unwrap();
+
+        let local = LocalGroup::<BoxError>::scope(|lg| async move {
+            let mut ok = lg.spawn(async { Ok(()) })?;
+            let mut cancelled = lg.spawn(sleep_forever::<()>())?;
+            cancelled.cancel();
+            assert!((&mut ok).await.is_ok());
+            assert!(matches!((&mut cancelled).await, Err(TaskError::Cancelled(_))));
+            assert!(!ok.is_cancelled() && !ok.has_failed());
+            assert!(cancelled.is_cancelled() && !cancelled.has_failed());
+            let mut failed = lg.spawn(fail_after(ms(1), "bad"))?;
+            assert!(matches!((&mut failed).await, Err(TaskError::Failed(_))));
+            assert!(failed.has_failed() && !failed.is_cancelled());
+            Ok(())
+        })
+        .await;
+        assert!(local.unwrap_err().to_string().ends_with(": bad"));
+    }
+}

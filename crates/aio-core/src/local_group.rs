@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::scope::{self, Node, NodeKind, PinGuard, Scoped, TaskScope};
 use crate::task_group::{Body, ChildEvent, ChildRef, GroupConfig, GroupCore};
+use crate::task_handle::Ending;
 use crate::util::lock;
 use crate::{
     CancelError, CancelReason, Cancelled, JoinPolicy, ScopeId, SpawnError, TaskError,
@@ -307,7 +308,7 @@ where
         });
         let key = core.admit_local(Arc::clone(&info) as Arc<dyn ChildRef>)?;
         let slot = Arc::new(LocalSlot {
-            result: Mutex::new(None),
+            result: Mutex::new(LocalResult::Running),
             waker: Mutex::new(None),
         });
         let task = LocalChild {
@@ -510,8 +511,38 @@ impl ChildRef for LocalInfo {
 }
 
 struct LocalSlot<T> {
-    result: Mutex<Option<Result<T, TaskError>>>,
+    result: Mutex<LocalResult<T>>,
     waker: Mutex<Option<Waker>>,
+}
+
+enum LocalResult<T> {
+    Running,
+    Done(Result<T, TaskError>),
+    /// The result was taken; how the task ended stays known.
+    Taken(Ending),
+}
+
+impl<T> LocalResult<T> {
+    /// Takes a finished task's result; [`TaskError::Taken`] if it was taken before.
+    fn take(&mut self) -> Option<Result<T, TaskError>> {
+        let ending = match self {
+            LocalResult::Running => return None,
+            LocalResult::Taken(_) => return Some(Err(TaskError::Taken)),
+            LocalResult::Done(result) => Ending::of(result),
+        };
+        match std::mem::replace(self, LocalResult::Taken(ending)) {
+            LocalResult::Done(result) => Some(result),
+            _ => unreachable!("the result was just seen done"),
+        }
+    }
+
+    fn ending(&self) -> Option<Ending> {
+        match self {
+            LocalResult::Running => None,
+            LocalResult::Done(result) => Some(Ending::of(result)),
+            LocalResult::Taken(ending) => Some(*ending),
+        }
+    }
 }
 
 pin_project! {
@@ -609,7 +640,7 @@ fn finish<T>(
     if let Some(event) = event {
         core.child_failed(info.id, info.name(), event);
     }
-    *lock(&slot.result) = Some(result);
+    *lock(&slot.result) = LocalResult::Done(result);
     if let Some(waker) = lock(&slot.waker).take() {
         waker.wake();
     }
@@ -637,25 +668,19 @@ impl<T> LocalHandle<T> {
 
     /// Whether the task has finished.
     pub fn is_finished(&self) -> bool {
-        lock(&self.slot.result).is_some()
+        lock(&self.slot.result).ending().is_some()
     }
 
     /// Whether the task has finished with a failure or a panic. See
     /// [`TaskHandle::has_failed`](crate::TaskHandle::has_failed).
     pub fn has_failed(&self) -> bool {
-        matches!(
-            *lock(&self.slot.result),
-            Some(Err(TaskError::Failed(_) | TaskError::Panicked(_)))
-        )
+        lock(&self.slot.result).ending() == Some(Ending::Failed)
     }
 
     /// Whether the task has finished cancelled. See
     /// [`TaskHandle::is_cancelled`](crate::TaskHandle::is_cancelled).
     pub fn is_cancelled(&self) -> bool {
-        matches!(
-            *lock(&self.slot.result),
-            Some(Err(TaskError::Cancelled(_) | TaskError::Aborted))
-        )
+        lock(&self.slot.result).ending() == Some(Ending::Cancelled)
     }
 
     /// Cancels this task alone; `false` if it has already finished. See
@@ -686,7 +711,7 @@ impl<T> LocalHandle<T> {
     /// [`TaskError::NotFinished`] while the task runs, [`TaskError::Taken`] if an `.await`
     /// took the result already; otherwise how the task ended.
     pub fn result(self) -> Result<T, TaskError> {
-        take_result(&mut lock(&self.slot.result)).unwrap_or(Err(TaskError::NotFinished))
+        lock(&self.slot.result).take().unwrap_or(Err(TaskError::NotFinished))
     }
 }
 
@@ -712,17 +737,10 @@ impl<T> Future for LocalHandle<T> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut result = lock(&self.slot.result);
-        if let Some(taken) = take_result(&mut result) {
+        if let Some(taken) = result.take() {
             return Poll::Ready(taken);
         }
         *lock(&self.slot.waker) = Some(cx.waker().clone());
         Poll::Pending
     }
-}
-
-/// Takes a finished task's result, leaving [`TaskError::Taken`] in its place.
-fn take_result<T>(result: &mut Option<Result<T, TaskError>>) -> Option<Result<T, TaskError>> {
-    result
-        .as_mut()
-        .map(|r| std::mem::replace(r, Err(TaskError::Taken)))
 }

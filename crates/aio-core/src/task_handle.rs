@@ -54,6 +54,25 @@ impl TaskError {
     }
 }
 
+/// How a finished task ended, remembered after its result has been taken, so that
+/// `has_failed()` and `is_cancelled()` keep answering.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Ending {
+    Value,
+    Failed,
+    Cancelled,
+}
+
+impl Ending {
+    pub(crate) fn of<T, E: std::borrow::Borrow<TaskError>>(result: &Result<T, E>) -> Self {
+        match result.as_ref().map_err(|e| e.borrow()) {
+            Err(TaskError::Failed(_) | TaskError::Panicked(_)) => Ending::Failed,
+            Err(TaskError::Cancelled(_) | TaskError::Aborted) => Ending::Cancelled,
+            _ => Ending::Value,
+        }
+    }
+}
+
 /// An owned handle to a task spawned into a [`TaskGroup`](crate::TaskGroup).
 ///
 /// `.await` it inside the group's scope to wait for the task's value, or call

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::GroupCore;
 use crate::scope::{Current, Node, NodeKind, TaskScope, poll_in_scope};
+use crate::task_handle::Ending;
 use crate::util::lock;
 use crate::{CancelError, CancelReason, Cancelled, TaskError, TaskId, TaskState};
 
@@ -105,7 +106,8 @@ enum Slot<T> {
     },
     /// How the task ended. The error is boxed: it is rare, and large next to most values.
     Done(Result<T, Box<TaskError>>),
-    Taken,
+    /// The result was taken; how the task ended stays known.
+    Taken(Ending),
 }
 
 /// Who a task belongs to.
@@ -252,7 +254,7 @@ impl<T> ChildCell<T> {
     }
 
     pub(crate) fn is_finished(&self) -> bool {
-        matches!(*lock(&self.slot), Slot::Done(_) | Slot::Taken)
+        matches!(*lock(&self.slot), Slot::Done(_) | Slot::Taken(_))
     }
 
     /// Keeps how the task ended until its future has been dropped.
@@ -280,13 +282,16 @@ impl<T> ChildCell<T> {
     /// before.
     pub(crate) fn take(&self) -> Option<Result<T, TaskError>> {
         let mut slot = lock(&self.slot);
-        match std::mem::replace(&mut *slot, Slot::Taken) {
-            Slot::Done(result) => Some(result.map_err(|e| *e)),
-            Slot::Taken => Some(Err(TaskError::Taken)),
-            other => {
-                *slot = other;
-                None
+        match &*slot {
+            Slot::Done(result) => {
+                let ending = Ending::of(result);
+                match std::mem::replace(&mut *slot, Slot::Taken(ending)) {
+                    Slot::Done(result) => Some(result.map_err(|e| *e)),
+                    _ => unreachable!("the slot was just seen done"),
+                }
             }
+            Slot::Taken(_) => Some(Err(TaskError::Taken)),
+            _ => None,
         }
     }
 
@@ -317,17 +322,19 @@ impl<T> ChildCell<T> {
 
     /// Whether the task failed or panicked, once it has finished.
     pub(crate) fn has_failed(&self) -> bool {
-        match &*lock(&self.slot) {
-            Slot::Done(Err(e)) => matches!(**e, TaskError::Failed(_) | TaskError::Panicked(_)),
-            _ => false,
-        }
+        self.ending() == Some(Ending::Failed)
     }
 
     /// Whether the task ended cancelled, once it has finished.
     pub(crate) fn was_cancelled(&self) -> bool {
+        self.ending() == Some(Ending::Cancelled)
+    }
+
+    fn ending(&self) -> Option<Ending> {
         match &*lock(&self.slot) {
-            Slot::Done(Err(e)) => matches!(**e, TaskError::Cancelled(_) | TaskError::Aborted),
-            _ => false,
+            Slot::Done(result) => Some(Ending::of(result)),
+            Slot::Taken(ending) => Some(*ending),
+            _ => None,
         }
     }
 

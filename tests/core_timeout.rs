@@ -855,3 +855,55 @@ async fn nested_timeouts_due_before_their_first_poll_report_the_outer() {
         assert!(log.events().is_empty(), "{:?}", log.events());
     }
 }
+
+spec! {
+    /// A timeout lets a cancellation through only to the scope it was first polled in, the
+    /// one that drops it. Moved to another task after its first poll, it reports its own
+    /// deadline there, although the scope it left is cancelled: nothing else would drop it.
+    async fn a_timeout_moved_to_another_task_reports_its_own_deadline_there() {
+        let scope = aio::CancelScope::new();
+        let handle = scope.handle();
+        let (send, receive) = tokio::sync::oneshot::channel();
+        let mover = tokio::spawn(async move {
+            let moved = receive.await.unwrap();
+            moved.await
+        });
+        let out = scope
+            .run(async move {
+                let mut moved = Box::pin(timeout(ms(10), sleep(FOREVER)));
+                let first = std::future::poll_fn(|cx| {
+                    std::task::Poll::Ready(std::future::Future::poll(moved.as_mut(), cx))
+                });
+                assert!(first.await.is_pending());
+                send.send(moved).ok();
+                handle.cancel();
+                sleep(FOREVER).await;
+            })
+            .await;
+        assert!(out.is_none());
+        assert!(mover.await.unwrap().is_err(), "the moved timeout reports Elapsed");
+    }
+}
+
+spec! {
+    /// A timeout that returned its value stays unexpired for good, even when a timeout
+    /// first polled inside it is moved elsewhere and fires after the outer deadline has
+    /// passed: the outer timeout's outcome was settled when it returned.
+    async fn a_returned_timeout_is_not_fired_by_one_moved_out_of_it() {
+        let (send, receive) = tokio::sync::oneshot::channel();
+        let outer = timeout(ms(5), async move {
+            let mut moved = Box::pin(timeout(ms(10), sleep(FOREVER)));
+            let first = std::future::poll_fn(|cx| {
+                std::task::Poll::Ready(std::future::Future::poll(moved.as_mut(), cx))
+            });
+            assert!(first.await.is_pending());
+            send.send(moved).ok();
+            "done"
+        });
+        let handle = outer.handle();
+        assert_eq!(outer.await, Ok("done"));
+        let moved = receive.await.unwrap();
+        assert!(moved.await.is_err(), "the moved timeout reports Elapsed");
+        assert!(!handle.expired());
+    }
+}

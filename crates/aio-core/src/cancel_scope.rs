@@ -286,6 +286,10 @@ fn after_pending<F: Future>(
 
 /// The scope's own cancellation stopped its future. Report it (`Ready`), or let it through
 /// to a cancelled scope around us (`Pending`, for good: see the module docs).
+///
+/// Only the scope it was entered in can drop a future that lets a cancellation through, so
+/// one polled anywhere else (moved to another task after its first poll) reports instead of
+/// waiting for a drop that would never come.
 #[inline(never)]
 fn stopped(node: &Node) -> Poll<()> {
     if !node.is_shielded() {
@@ -293,7 +297,11 @@ fn stopped(node: &Node) -> Poll<()> {
             parent.fire_passed_deadlines();
         }
     }
-    if node.parent_cancelled() {
+    if node.parent_cancelled()
+        && node
+            .parent()
+            .is_some_and(|parent| scope::is_current(parent))
+    {
         return Poll::Pending;
     }
     if let Some(parent) = node.parent() {

@@ -171,6 +171,18 @@ pub(crate) fn current() -> Option<Arc<Node>> {
     with_current(Current::node)
 }
 
+/// Whether the calling code runs directly in `node`: false when it runs elsewhere, or
+/// outside every aio scope. Never creates a task's node.
+pub(crate) fn is_current(node: &Node) -> bool {
+    with_current(|current| match current {
+        Current::Node(current) => std::ptr::eq(&**current, node),
+        Current::Task(task) => task
+            .created_node()
+            .is_some_and(|current| std::ptr::eq(&**current, node)),
+    })
+    .unwrap_or(false)
+}
+
 /// Records, in the scope the caller runs in, whether a construct that just ended there
 /// returned a cancellation (see [`Node::set_delivered`]).
 pub(crate) fn set_delivered(delivered: bool) {
@@ -219,6 +231,11 @@ impl<F> Scoped<F> {
     /// Drops the wrapped future now, pinned or not.
     pub(crate) fn drop_future(self: Pin<&mut Self>) {
         self.project().fut.set(None);
+    }
+
+    /// Whether the wrapped future is still there: it has neither ended nor been dropped.
+    pub(crate) fn holds_future(&self) -> bool {
+        self.fut.is_some()
     }
 }
 

@@ -503,13 +503,16 @@ impl Node {
 
     /// Cancels every scope from this node up to the nearest shield whose deadline has passed,
     /// even if the future that owns it has not been polled since: of scopes whose deadlines
-    /// pass together, the outermost one reports, whichever task runs first.
+    /// pass together, the outermost one reports, whichever task runs first. A scope that
+    /// has returned (left behind by a future moved elsewhere) is not fired: its outcome is
+    /// settled.
     pub(crate) fn fire_passed_deadlines(&self) {
         let now = Instant::now();
         for node in self.chain() {
             if matches!(node.kind, NodeKind::Scope { .. })
                 && !node.is_cancelled_directly()
                 && node.deadline().is_some_and(|deadline| deadline <= now)
+                && !crate::cancel_scope::is_over(node)
             {
                 node.cancel(CancelReason::Deadline);
             }

@@ -301,3 +301,43 @@ spec! {
         );
     }
 }
+
+spec! {
+    /// What a scope cannot see: a future that is handed its scope's cancellation (by
+    /// `cancelled()`, `checkpoint()` or a group) and turns it into a value at its last step
+    /// counts as stopped by it, since a cancellation was the last thing that came out. The
+    /// value is not returned; one computed in a shield is.
+    async fn a_cancellation_turned_into_a_value_at_the_last_step_counts_as_caught() {
+        for shielded in [false, true] {
+            let scope = CancelScope::new();
+            let handle = scope.handle();
+            let canceller = scope.handle();
+            let out = TaskGroup::<BoxError>::scope(|tg| async move {
+                tg.spawn(async move {
+                    sleep(ms(10)).await;
+                    canceller.cancel();
+                    Ok(())
+                })?;
+                Ok(scope
+                    .run(async move {
+                        let why = aio::cancelled().await;
+                        if shielded {
+                            shield(async move { format!("stopped: {why}") }).await
+                        } else {
+                            format!("stopped: {why}")
+                        }
+                    })
+                    .await)
+            })
+            .await
+            .unwrap();
+            if shielded {
+                assert_eq!(out.as_deref(), Some("stopped: cancelled: cancelled explicitly"));
+                assert!(!handle.cancelled_caught());
+            } else {
+                assert_eq!(out, None);
+                assert!(handle.cancelled_caught());
+            }
+        }
+    }
+}

@@ -711,7 +711,9 @@ impl<T> LocalHandle<T> {
     /// [`TaskError::NotFinished`] while the task runs, [`TaskError::Taken`] if an `.await`
     /// took the result already; otherwise how the task ended.
     pub fn result(self) -> Result<T, TaskError> {
-        lock(&self.slot.result).take().unwrap_or(Err(TaskError::NotFinished))
+        lock(&self.slot.result)
+            .take()
+            .unwrap_or(Err(TaskError::NotFinished))
     }
 }
 
@@ -740,7 +742,10 @@ impl<T> Future for LocalHandle<T> {
         if let Some(taken) = result.take() {
             return Poll::Ready(taken);
         }
-        *lock(&self.slot.waker) = Some(cx.waker().clone());
+        let mut waker = lock(&self.slot.waker);
+        if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            *waker = Some(cx.waker().clone());
+        }
         Poll::Pending
     }
 }

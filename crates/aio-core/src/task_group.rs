@@ -626,8 +626,10 @@ pin_project! {
             // A body dropped before it ended is dropped inside its span, as `Instrument`
             // does.
             let this = this.project();
-            let _entered = this.span.enter();
-            this.inner.drop_future();
+            if this.inner.holds_future() {
+                let _entered = this.span.enter();
+                this.inner.drop_future();
+            }
         }
     }
 }

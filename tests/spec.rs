@@ -14,6 +14,7 @@ mod core_current_task;
 mod core_drop;
 mod core_gather;
 mod core_handle;
+mod core_in_task;
 mod core_local;
 mod core_policy;
 mod core_run;

@@ -58,6 +58,7 @@ mod cancelled;
 mod current_task;
 mod gather;
 mod id;
+pub mod in_task;
 mod local_group;
 mod on_cancel;
 mod race;

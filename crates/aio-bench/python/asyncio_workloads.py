@@ -144,6 +144,39 @@ async def gather(n):
     return secs
 
 
+async def branch(i):
+    # Pending i + 1 times, then i: the in-task workloads' branch.
+    for _ in range(i + 1):
+        await asyncio.sleep(0)
+    return i
+
+
+@workload("race4_in_task", 100_000)
+async def race4_in_task(n):
+    total = 0
+    t0 = time.perf_counter()
+    for _ in range(n):
+        tasks = [asyncio.ensure_future(branch(i)) for i in range(4)]
+        done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+        total += min(t.result() for t in done)
+    secs = time.perf_counter() - t0
+    assert total == 0, total
+    return secs
+
+
+@workload("join4_in_task", 100_000)
+async def join4_in_task(n):
+    total = 0
+    t0 = time.perf_counter()
+    for _ in range(n):
+        total += sum(await asyncio.gather(branch(0), branch(1), branch(2), branch(3)))
+    secs = time.perf_counter() - t0
+    assert total == 6 * n, total
+    return secs
+
+
 @workload("as_completed", 10_000)
 async def as_completed(n):
     async def t(i):

@@ -18,6 +18,7 @@ use tokio::runtime::Runtime;
 
 mod core;
 mod gather;
+mod in_task;
 pub(crate) mod process;
 mod sync;
 mod threads;
@@ -130,6 +131,34 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: gather::limited_group_aio,
             baseline_label: "JoinSet + Semaphore(10)",
             baseline: Some(gather::limited_group_tokio),
+        },
+        Workload {
+            name: "race4_in_task",
+            ops: 100_000,
+            aio: in_task::race4_aio,
+            baseline_label: "tokio::select!",
+            baseline: Some(in_task::race4_select),
+        },
+        Workload {
+            name: "race4_in_task_fc",
+            ops: 100_000,
+            aio: in_task::race4_aio,
+            baseline_label: "futures-concurrency race",
+            baseline: Some(in_task::race4_futures_concurrency),
+        },
+        Workload {
+            name: "join4_in_task",
+            ops: 100_000,
+            aio: in_task::join4_aio,
+            baseline_label: "tokio::try_join!",
+            baseline: Some(in_task::join4_try_join),
+        },
+        Workload {
+            name: "join4_in_task_fc",
+            ops: 100_000,
+            aio: in_task::join4_aio,
+            baseline_label: "futures-concurrency try_join",
+            baseline: Some(in_task::join4_futures_concurrency),
         },
         Workload {
             name: "lock_contended",

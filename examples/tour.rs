@@ -1,7 +1,7 @@
 //! A guided tour of aio: every feature, run and explained, section by section.
 //!
 //! The tour runs each example of this folder (`fetch_all`, `timeouts`, `cancel_scope`,
-//! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `supervisor`,
+//! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `in_task`, `supervisor`,
 //! `bounded_crawl`, `server_start`, `task_tree`, `barrier_phases`, `producer_consumer`,
 //! `rate_limit`, `condition_items`, `event_signal`, `priority_jobs`, `read_files`,
 //! `blocking_sdk`, `cpu_bound`, `crash_resilience`) and adds short sections
@@ -58,6 +58,8 @@ mod event_signal;
 mod fetch_all;
 #[path = "gather_and_race.rs"]
 mod gather_and_race;
+#[path = "in_task.rs"]
+mod in_task;
 #[path = "priority_jobs.rs"]
 mod priority_jobs;
 #[path = "producer_consumer.rs"]
@@ -207,6 +209,16 @@ const SECTIONS: &[Section] = &[
             "and race_ok cancel and await the losers, and wait leaves the pending tasks running.",
         ],
         run: gather_and_race::main,
+    },
+    Section {
+        name: "in_task",
+        title: "Fan-out inside one task, for request handlers (examples/in_task.rs)",
+        about: &[
+            "in_task::gather, gather_settled, race and race_ok spawn nothing: the calls borrow",
+            "the request, differ in type and cost a select!; a failure or a winner drops the",
+            "rest at once, and a cancelled handler lets every call clean up.",
+        ],
+        run: in_task::main,
     },
     Section {
         name: "supervisor",

@@ -144,7 +144,7 @@ spec! {
         let log = Log::new();
         let winner = in_task::race((
             logged(log.clone(), "slow", async {
-                sleep(ms(20)).await;
+                sleep(FOREVER).await;
                 Ok("slow")
             }),
             logged(log.clone(), "fast", async {
@@ -207,8 +207,10 @@ spec! {
         assert!(r.is_err(), "{r:?}");
         let r = timeout(ms(10), in_task::gather(vec![cleanup("g", 1), cleanup("h", 5)])).await;
         assert!(r.is_err(), "{r:?}");
+        let mut events = log.events();
+        events.sort();
         assert_eq!(
-            log.events(),
+            events,
             [
                 "a cleaned up",
                 "b cleaned up",

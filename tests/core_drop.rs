@@ -167,3 +167,66 @@ fn runtime_shutdown_with_a_running_group_does_not_hang() {
         assert!(cleaned.dropped(), "{flavor}: the task was dropped");
     }
 }
+
+/// Under a runtime that `aio::run` did not build (`#[tokio::main]`), a dropped group's tasks
+/// are reaped in the background like anywhere else, and `join_background` at the end of
+/// `main` waits for their cleanup: none is lost when the runtime shuts down.
+#[test]
+fn join_background_keeps_the_cleanup_of_groups_dropped_under_tokio_main() {
+    for flavor in ["current_thread", "multi_thread"] {
+        let runtime = match flavor {
+            "current_thread" => tokio::runtime::Builder::new_current_thread(),
+            _ => tokio::runtime::Builder::new_multi_thread(),
+        }
+        .enable_all()
+        .build()
+        .unwrap();
+        let log = Log::new();
+        let l = log.clone();
+        let finished = runtime.block_on(async move {
+            tokio::select! {
+                _ = TaskGroup::<BoxError>::scope(|tg| async move {
+                    tg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
+                        sleep(ms(20)).await;
+                        l.push("cleaned up");
+                        Ok(())
+                    }))?;
+                    sleep_forever::<()>().await
+                }) => unreachable!(),
+                () = sleep(ms(5)) => {}
+            }
+            aio::join_background(Duration::from_secs(10)).await
+        });
+        drop(runtime);
+        assert!(finished, "{flavor}");
+        assert_eq!(log.events(), ["cleaned up"], "{flavor}");
+    }
+}
+
+/// `join_background` gives up after its grace period, says so, and leaves the work to the
+/// runtime.
+#[test]
+fn join_background_gives_up_after_its_grace_period() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    let finished = runtime.block_on(async {
+        tokio::select! {
+            _ = TaskGroup::<BoxError>::builder().grace(FOREVER).scope(|tg| async move {
+                tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
+                    sleep(FOREVER).await;
+                    Ok(())
+                }))?;
+                sleep_forever::<()>().await
+            }) => unreachable!(),
+            () = sleep(ms(5)) => {}
+        }
+        let start = Instant::now();
+        let finished = aio::join_background(ms(100)).await;
+        assert_eq!(start.elapsed(), ms(100));
+        finished
+    });
+    assert!(!finished);
+}

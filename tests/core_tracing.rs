@@ -142,12 +142,14 @@ fn a_dropped_group_reports_what_it_reaps() {
     });
     let events = recorder.events.lock().unwrap().clone();
     let messages: Vec<_> = events.iter().filter_map(|e| e.field("message")).collect();
-    assert!(
-        messages
-            .iter()
-            .any(|m| m.starts_with("task group dropped before it finished")),
-        "{messages:?}"
-    );
+    let reaped = events
+        .iter()
+        .find(|e| {
+            e.field("message")
+                .is_some_and(|m| m.starts_with("task group dropped before it finished"))
+        })
+        .unwrap_or_else(|| panic!("the drop is reported: {messages:?}"));
+    assert_eq!(reaped.name, "DEBUG", "a drop is routine: a client hung up");
     let dropped = events
         .iter()
         .find(|e| {
@@ -156,6 +158,7 @@ fn a_dropped_group_reports_what_it_reaps() {
         })
         .expect("the stubborn task is reported");
     assert_eq!(dropped.field("task.name"), Some("stubborn"));
+    assert_eq!(dropped.name, "WARN");
     let lost = events
         .iter()
         .find(|e| {
@@ -164,4 +167,59 @@ fn a_dropped_group_reports_what_it_reaps() {
         })
         .expect("the lost failure is reported");
     assert_eq!(lost.field("task.name"), Some("failing"));
+}
+
+/// A group dropped with every task finishing its cleanup within the grace period logs
+/// nothing above DEBUG: client disconnects are routine.
+#[test]
+fn a_dropped_group_whose_tasks_clean_up_in_time_logs_nothing_above_debug() {
+    let recorder = recorded(async {
+        tokio::select! {
+            _ = TaskGroup::<BoxError>::scope(|tg| async move {
+                tg.spawn(aio::on_cancel(sleep_forever::<()>(), |_| async {
+                    sleep(ms(5)).await;
+                    Ok(())
+                }))?;
+                sleep_forever::<()>().await
+            }) => unreachable!(),
+            _ = sleep(ms(1)) => {}
+        }
+        sleep(Duration::from_secs(1)).await;
+    });
+    let events = recorder.events.lock().unwrap().clone();
+    assert!(!events.is_empty(), "the drop is reported at DEBUG");
+    let loud: Vec<_> = events
+        .iter()
+        .filter(|e| !matches!(e.name.as_str(), "DEBUG" | "TRACE"))
+        .collect();
+    assert!(loud.is_empty(), "{loud:?}");
+}
+
+/// A runtime that shuts down while a dropped group's tasks are still cleaning up cuts their
+/// cleanup short: that is never silent.
+#[test]
+fn a_runtime_shutting_down_during_a_reap_says_so() {
+    let recorder = recorded(async {
+        tokio::select! {
+            _ = TaskGroup::<BoxError>::builder().name("handler").scope(|tg| async move {
+                tg.spawn(aio::on_cancel(sleep_forever::<()>(), |_| async {
+                    sleep(ms(50)).await;
+                    Ok(())
+                }))?;
+                sleep_forever::<()>().await
+            }) => unreachable!(),
+            _ = sleep(ms(1)) => {}
+        }
+        // `main` returns at once: the runtime shuts down with the cleanup still running.
+    });
+    let events = recorder.events.lock().unwrap().clone();
+    let cut = events
+        .iter()
+        .find(|e| {
+            e.field("message")
+                .is_some_and(|m| m.starts_with("the runtime shut down while the tasks"))
+        })
+        .unwrap_or_else(|| panic!("the lost cleanup is reported: {events:?}"));
+    assert_eq!(cut.name, "WARN");
+    assert_eq!(cut.field("group.name"), Some("handler"));
 }

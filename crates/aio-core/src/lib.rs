@@ -82,7 +82,7 @@ pub use id::{ScopeId, TaskId};
 pub use local_group::{LocalGroup, LocalHandle, SendLocalGroup};
 pub use on_cancel::on_cancel;
 pub use race::{RaceError, race, race_ok};
-pub use run::{run, run_with};
+pub use run::{join_background, run, run_with};
 pub use scope::{cancelled, checkpoint, current_deadline, is_cancelled};
 pub use shield::{shield, shield_detached};
 pub use task_group::{

@@ -186,15 +186,13 @@ where
             Err((_, refused)) => fut = refused,
         }
     }
-    // No live group around us: run as a task of its own, tracked by the run() scope if any.
+    // No live group around us: run as a task of its own, tracked by the run() scope if any,
+    // else among the work `join_background` waits for.
     let runtime = tokio::runtime::Handle::current();
     let tracker = outer.as_ref().and_then(|node| node.root_tracker());
     let owner = Owner::Detached { parent: outer };
     let cell = Arc::new(ChildCell::new(TaskId::next(), None, owner, true, false));
     let task = ChildTask::new(Arc::clone(&cell), fut);
-    match tracker {
-        Some(tracker) => drop(runtime.spawn(tracker.track_future(task))),
-        None => drop(runtime.spawn(task)),
-    }
+    crate::run::spawn_background(&runtime, tracker.as_ref(), task);
     TaskHandle::new(cell)
 }

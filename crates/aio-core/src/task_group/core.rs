@@ -497,10 +497,7 @@ impl GroupCore {
         let Some(runtime) = &self.runtime else {
             return;
         };
-        match &self.tracker {
-            Some(tracker) => drop(runtime.spawn(tracker.track_future(fut))),
-            None => drop(runtime.spawn(fut)),
-        }
+        crate::run::spawn_background(runtime, self.tracker.as_ref(), fut);
     }
 
     /// A snapshot of the group, its tasks and the groups opened in them, all the way down.

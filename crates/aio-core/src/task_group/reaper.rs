@@ -24,7 +24,10 @@ pub(crate) fn reap(core: Arc<GroupCore>) {
         core.finalize();
         return;
     }
-    tracing::warn!(
+    // Routine (a client hung up, a `select!` branch lost): worth a line only when debugging.
+    // What goes wrong after (a task outliving the grace period, a lost failure, a runtime
+    // that shuts down first) is reported at WARN or ERROR.
+    tracing::debug!(
         group.id = %core.node.id(),
         group.name = core.name.as_deref(),
         tasks = running,
@@ -32,13 +35,17 @@ pub(crate) fn reap(core: Arc<GroupCore>) {
         "task group dropped before it finished; its tasks are cancelled and reaped in the background"
     );
     // If the runtime is shutting down the reaper is dropped at once; so are the tasks.
-    core.spawn_tracked(run(Arc::clone(&core)));
+    // The guard exists before the reaper first runs: a runtime that shuts down before that
+    // still finalizes the group, and says what was lost.
+    let finalize = Finalize {
+        core: Arc::clone(&core),
+        reaped: false,
+    };
+    core.spawn_tracked(run(finalize));
 }
 
-async fn run(core: Arc<GroupCore>) {
-    // If the runtime drops the reaper (it is shutting down), the group still leaves the tree
-    // and frees what it kept.
-    let _finalize = Finalize(Arc::clone(&core));
+async fn run(mut finalize: Finalize) {
+    let core = Arc::clone(&finalize.core);
     let waited = tokio::time::timeout(
         core.grace,
         WaitChildren {
@@ -63,12 +70,28 @@ async fn run(core: Arc<GroupCore>) {
         .await;
     }
     core.report_lost();
+    finalize.reaped = true;
 }
 
-struct Finalize(Arc<GroupCore>);
+struct Finalize {
+    core: Arc<GroupCore>,
+    /// Every task has ended; `false` if the runtime dropped the reaper first.
+    reaped: bool,
+}
 
 impl Drop for Finalize {
     fn drop(&mut self) {
-        self.0.finalize();
+        if !self.reaped {
+            tracing::warn!(
+                group.id = %self.core.node.id(),
+                group.name = self.core.name.as_deref(),
+                tasks = self.core.len(),
+                "the runtime shut down while the tasks of a dropped task group were finishing \
+                 their cleanup; they were dropped where they stood. Wait for aio's background \
+                 work before the runtime shuts down: use `aio::run`, or end `main` with \
+                 `aio::join_background(aio::DEFAULT_GRACE).await`"
+            );
+        }
+        self.core.finalize();
     }
 }

@@ -64,6 +64,8 @@ impl Subscriber for &'static Recorder {
     fn new_span(&self, attrs: &Attributes<'_>) -> Id {
         let mut fields = Fields::default();
         attrs.record(&mut fields);
+        let level = attrs.metadata().level().to_string();
+        fields.0.push(("level".to_string(), level));
         self.spans.lock().unwrap().push(Reported {
             name: attrs.metadata().name().to_string(),
             fields: fields.0,
@@ -112,11 +114,65 @@ fn every_group_and_every_task_has_a_span() {
     let spans = recorder.spans.lock().unwrap().clone();
     let group = spans.iter().find(|s| s.name == "aio.task_group").unwrap();
     assert_eq!(group.field("group.name"), Some("fetchers"));
-    assert!(group.field("group.id").is_some());
+    assert!(group.field("group.id").unwrap().starts_with("scope#"));
     let tasks: Vec<_> = spans.iter().filter(|s| s.name == "aio.task").collect();
     assert_eq!(tasks.len(), 2);
     assert_eq!(tasks[0].field("task.name"), Some("fetch-1"));
-    assert!(tasks.iter().all(|t| t.field("task.id").is_some()));
+    assert!(
+        tasks
+            .iter()
+            .all(|t| t.field("task.id").unwrap().starts_with("task#"))
+    );
+}
+
+/// Ids are written one way everywhere: a span's `group.id` and `task.id` are what
+/// `ScopeId` and `TaskId` display, as in `task_tree()`, warnings and errors.
+#[test]
+fn span_ids_are_written_as_everywhere_else() {
+    let ids = Log::new();
+    let i = ids.clone();
+    let recorder = recorded(async move {
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let h = tg.spawn(async { Ok(()) })?;
+            i.push(tg.id().to_string());
+            i.push(h.id().to_string());
+            Ok(())
+        })
+        .await
+        .unwrap();
+    });
+    let spans = recorder.spans.lock().unwrap().clone();
+    let group = spans.iter().find(|s| s.name == "aio.task_group").unwrap();
+    let task = spans.iter().find(|s| s.name == "aio.task").unwrap();
+    let ids = ids.events();
+    assert_eq!(group.field("group.id"), Some(ids[0].as_str()));
+    assert_eq!(task.field("task.id"), Some(ids[1].as_str()));
+}
+
+/// Spans are DEBUG unless `set_span_level` says otherwise, so that the usual INFO filter
+/// can show every task's name.
+#[test]
+fn set_span_level_chooses_the_level_of_aios_spans() {
+    let levels = |level| {
+        aio::set_span_level(level);
+        let recorder = recorded(async {
+            TaskGroup::<BoxError>::scope(|tg| async move {
+                tg.spawn(async { Ok(()) })?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        });
+        aio::set_span_level(tracing::Level::DEBUG);
+        let spans = recorder.spans.lock().unwrap().clone();
+        spans
+            .iter()
+            .filter(|s| s.name.starts_with("aio."))
+            .map(|s| s.field("level").unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(levels(tracing::Level::INFO), ["INFO", "INFO"]);
+    assert_eq!(levels(tracing::Level::DEBUG), ["DEBUG", "DEBUG"]);
 }
 
 #[test]

@@ -66,6 +66,7 @@ mod run;
 mod scope;
 mod shield;
 mod slab;
+mod spans;
 mod task_group;
 mod task_handle;
 mod task_tree;
@@ -85,6 +86,7 @@ pub use race::{RaceError, race, race_ok};
 pub use run::{join_background, run, run_with};
 pub use scope::{cancelled, checkpoint, current_deadline, is_cancelled};
 pub use shield::{shield, shield_detached};
+pub use spans::set_span_level;
 pub use task_group::{
     DEFAULT_GRACE, JoinPolicy, SpawnError, StartError, TaskFailure, TaskGroup, TaskGroupBuilder,
     TaskGroupError, TaskStatus,

@@ -119,11 +119,7 @@ impl GroupCore {
         } = config;
         let core = Arc::new_cyclic(|weak| {
             let node = Node::new(NodeKind::Group { core: weak.clone() }, outer, false);
-            let span = tracing::debug_span!(
-                "aio.task_group",
-                group.id = node.id().as_u64(),
-                group.name = name.as_deref()
-            );
+            let span = crate::spans::group_span(node.id(), name.as_deref());
             GroupCore {
                 node,
                 name,
@@ -206,12 +202,7 @@ impl GroupCore {
             Ok(cell) => cell,
             Err(e) => return Err((e, fut)),
         };
-        let span = tracing::debug_span!(
-            parent: &self.span,
-            "aio.task",
-            task.id = cell.id().as_u64(),
-            task.name = cell.name().map(|n| &**n)
-        );
+        let span = crate::spans::task_span(&self.span, cell.id(), cell.name().map(|n| &**n));
         let runtime = self
             .runtime
             .as_ref()
@@ -478,7 +469,7 @@ impl GroupCore {
         for failure in state.failures.drain(..) {
             tracing::error!(
                 group.id = %self.node.id(),
-                task.id = failure.task.map(|id| id.as_u64()),
+                task.id = failure.task.map(tracing::field::display),
                 task.name = failure.name.as_deref(),
                 "task of a dropped task group failed; nobody is left to receive the error"
             );

@@ -322,3 +322,89 @@ async fn a_vec_polls_only_the_futures_that_were_woken() {
     }
     assert_eq!(polls.get(), 2 * N);
 }
+
+/// Polls `fut` once, from inside an `.await`.
+async fn poll_once<F: Future>(mut fut: Pin<&mut F>) -> Poll<F::Output> {
+    std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
+}
+
+/// Runs `fut` until one of its futures has ended while its scope was cancelled with a shield
+/// alive in it, then leaves the scope, and awaits `fut` outside: what it returns.
+async fn decided_while_unwinding<F: Future>(mut fut: Pin<&mut F>) -> F::Output {
+    let _ = TaskGroup::<BoxError>::scope(|tg| {
+        let mut fut = fut.as_mut();
+        async move {
+            let mut unwinding = std::pin::pin!(aio::shield(sleep(FOREVER)));
+            assert!(poll_once(unwinding.as_mut()).await.is_pending());
+            assert!(poll_once(fut.as_mut()).await.is_pending());
+            tg.cancel();
+            for _ in 0..3 {
+                assert!(
+                    poll_once(fut.as_mut()).await.is_pending(),
+                    "held while unwinding"
+                );
+            }
+            Ok(())
+        }
+    })
+    .await;
+    fut.await
+}
+
+async fn ok_after_yield() -> Result<u32, u32> {
+    tokio::task::yield_now().await;
+    Ok(1)
+}
+
+async fn err_after_yield() -> Result<u32, u32> {
+    tokio::task::yield_now().await;
+    Err(9)
+}
+
+type Boxed = Pin<Box<dyn Future<Output = Result<u32, u32>> + Send>>;
+
+fn boxed(fut: impl Future<Output = Result<u32, u32>> + Send + 'static) -> Boxed {
+    Box::pin(fut)
+}
+
+spec! {
+    /// A failure or a winner that came while the scope unwound is held, not lost: awaited
+    /// again once nothing unwinds (here, outside the scope), the combinator returns it
+    /// instead of waiting for the futures that are still pending.
+    async fn a_decision_held_while_unwinding_is_returned_once_nothing_unwinds() {
+        use std::future::pending;
+        use std::pin::pin;
+        let r = decided_while_unwinding(pin!(in_task::race((ok_after_yield(), pending())))).await;
+        assert_eq!(r, Ok(1));
+        let r = decided_while_unwinding(pin!(in_task::race_ok((ok_after_yield(), pending())))).await;
+        assert_eq!(r, Ok(1));
+        let r = decided_while_unwinding(pin!(in_task::gather((err_after_yield(), pending::<Result<u32, u32>>())))).await;
+        assert_eq!(r, Err(9));
+        let r = decided_while_unwinding(pin!(in_task::race(vec![boxed(ok_after_yield()), boxed(pending())]))).await;
+        assert_eq!(r, Some(Ok(1)));
+        let r = decided_while_unwinding(pin!(in_task::race_ok(vec![boxed(ok_after_yield()), boxed(pending())]))).await;
+        assert_eq!(r, Ok(1));
+        let r = decided_while_unwinding(pin!(in_task::gather(vec![boxed(err_after_yield()), boxed(pending())]))).await;
+        assert_eq!(r, Err(9));
+    }
+}
+
+/// With nothing unwinding, a cancelled scope holds nothing back: a future that ends at the
+/// same instant as the timeout around the combinator still decides it, and the timeout
+/// returns that output.
+#[tokio::test(start_paused = true)]
+async fn a_decision_at_the_deadline_is_returned_when_nothing_unwinds() {
+    let at_10ms = || async {
+        sleep(ms(10)).await;
+        Ok::<u32, u32>(1)
+    };
+    let pending = std::future::pending::<Result<u32, u32>>;
+    let r = timeout(ms(10), in_task::race_ok((at_10ms(), pending()))).await;
+    assert_eq!(r, Ok(Ok(1)));
+    let r = timeout(
+        ms(10),
+        in_task::race(vec![boxed(at_10ms()), boxed(pending())]),
+    )
+    .await;
+    assert_eq!(r, Ok(Some(Ok(1))));
+}

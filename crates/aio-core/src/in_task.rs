@@ -1,6 +1,6 @@
 //! The gather family inside the calling task: [`gather`], [`gather_settled`], [`race`] and
 //! [`race_ok`] run their futures concurrently *in the task that awaits them*, as
-//! `tokio::try_join!` and `tokio::select!` do, with the semantics of aio's spawning forms.
+//! `tokio::try_join!` and `tokio::select!` do, under aio's cancellation rules.
 //!
 //! Plain [`aio::gather`](crate::gather) and friends spawn every future as a task of a
 //! group: the futures run in parallel, have names, can be cancelled one by one and show up in
@@ -12,16 +12,23 @@
 //!
 //! * Give a **tuple** of 1 to 12 futures for outputs of mixed types, or a **`Vec`** of futures
 //!   of one type (`iter.collect::<Vec<_>>()`).
-//! * The futures are polled in the order given; of several ready at the same poll, the first
-//!   wins a race.
+//! * A tuple polls its futures in the order given, so of several ready at the same poll the
+//!   first given wins a race; a `Vec` polls only those that were woken, in the order they
+//!   were woken, and the first it sees finish wins.
 //! * The first failure (of [`gather`]) or the winner (of a race) drops every other future at
-//!   once, before the combinator returns: their destructors run, nothing is left behind.
+//!   once, before the combinator returns, as `select!` does: their destructors run, and an
+//!   [`on_cancel`](crate::on_cancel) among them is dropped, not cancelled, so its cleanup does
+//!   not run. Put cleanup that must run in `Drop`, or use the spawning forms, which cancel
+//!   and await their losers.
 //! * A cancellation of the scope around the caller reaches every future: they are part of
 //!   the caller's task, so they see `is_cancelled()`, stop at `checkpoint()`, and are dropped
-//!   with it at its next suspension. While the caller's scope is cancelled, a combinator drops
-//!   no future before it ends: every one is unwinding, and each [`on_cancel`](crate::on_cancel)
-//!   cleanup inside runs to its end, as in a task group.
-//! * Dropping the combinator drops every future synchronously: no reaper, nothing logged.
+//!   with it at its next suspension. While the scope is cancelled and something in it is
+//!   unwinding (an `on_cancel` cleanup, a shield), a combinator drops nothing: a failure or a
+//!   winner is held until nothing unwinds any more, so that every cleanup runs to its end, as
+//!   in a task group. (So do not make such a cleanup, or a shield, wait for the output of a
+//!   combinator in the same cancelled scope: it would wait for itself.)
+//! * Dropping the combinator drops every future synchronously, and nothing is logged; a task
+//!   group inside one of the futures is reaped like any dropped group.
 //!
 //! Pick the spawning form for CPU work that should use several cores, for children that
 //! must outlive an `.await` point's drop (they are reaped, their cleanup awaited), or when
@@ -124,7 +131,8 @@ where
 /// one output type, the in-task [`aio::race`](crate::race).
 ///
 /// A tuple gives the winner's output; a `Vec` gives `Some(output)`, or `None` if it was
-/// empty. Of several futures ready at the same poll, the first given wins.
+/// empty. Of several futures of a tuple ready at the same poll, the first given wins; a
+/// `Vec` takes them in the order they were woken.
 ///
 /// # Cancel safety
 ///
@@ -183,8 +191,13 @@ where
     RaceOk::new(futures.into_branches())
 }
 
+mod sealed {
+    /// Only aio implements the traits of this module, so that they can grow.
+    pub trait Sealed {}
+}
+
 /// Futures the in-task combinators accept: tuples of 1 to 12 futures, and `Vec`s of futures.
-pub trait IntoBranches {
+pub trait IntoBranches: sealed::Sealed {
     /// The futures, ready to be polled side by side.
     type Branches;
 
@@ -194,7 +207,7 @@ pub trait IntoBranches {
 
 /// How [`gather`] polls a set of branches; implemented for the branches of tuples and
 /// `Vec`s whose futures return `Result`s with one error type.
-pub trait PollGather {
+pub trait PollGather: sealed::Sealed {
     /// `Result<(T1, T2, ..), E>` or `Result<Vec<T>, E>`.
     type Output;
 
@@ -203,7 +216,7 @@ pub trait PollGather {
 }
 
 /// How [`gather_settled`] polls a set of branches.
-pub trait PollGatherSettled {
+pub trait PollGatherSettled: sealed::Sealed {
     /// `(O1, O2, ..)` or `Vec<O>`.
     type Output;
 
@@ -212,7 +225,7 @@ pub trait PollGatherSettled {
 }
 
 /// How [`race`] polls a set of branches; implemented when every future has one output type.
-pub trait PollRace {
+pub trait PollRace: sealed::Sealed {
     /// The winner's output; `Option` of it for a `Vec`.
     type Output;
 
@@ -222,7 +235,7 @@ pub trait PollRace {
 
 /// How [`race_ok`] polls a set of branches; implemented when every future returns
 /// `Result<T, E>` with one `T` and one `E`.
-pub trait PollRaceOk {
+pub trait PollRaceOk: sealed::Sealed {
     /// `Result<T, Vec<E>>`.
     type Output;
 
@@ -296,11 +309,6 @@ fn output<F: Future>(branch: Pin<&mut MaybeDone<F>>) -> F::Output {
         .expect("a finished branch holds its output")
 }
 
-/// Whether the branch still runs its future.
-fn running<F: Future>(branch: Pin<&mut MaybeDone<F>>) -> bool {
-    matches!(branch.as_ref().get_ref(), MaybeDone::Future(_))
-}
-
 /// Polls a running branch; `true` once it is done.
 fn poll_branch<F: Future>(branch: Pin<&mut MaybeDone<F>>, cx: &mut Context<'_>) -> bool {
     branch.poll(cx).is_ready()
@@ -339,11 +347,13 @@ fn first_success<T, E>(outputs: impl IntoIterator<Item = Result<T, E>>) -> Resul
     Err(errors)
 }
 
-/// Whether the caller's scope is cancelled. Then no future is dropped before it ends: each
-/// is unwinding, cleanup included, and the scope drops whatever is left at its next
-/// suspension. Asked only when a future has ended.
+/// Whether the caller's scope is cancelled while something in it is unwinding (an
+/// `on_cancel` or a shield is alive, perhaps in one of our futures). Then no future is
+/// dropped: a decision (a failure, a winner) is held until nothing unwinds any more, so that
+/// every cleanup runs to its end; once nothing does, the scope drops whatever is left, or
+/// the decision is returned. Asked only when a future has ended.
 fn unwinding() -> bool {
-    crate::is_cancelled()
+    crate::scope::is_unwinding()
 }
 
 macro_rules! tuple {
@@ -369,6 +379,9 @@ macro_rules! tuple {
                 $(this.$f.set(MaybeDone::Gone);)+
             }
         }
+
+        impl<$($F: Future),+> sealed::Sealed for ($($F,)+) {}
+        impl<$($F: Future),+> sealed::Sealed for $Branches<$($F),+> {}
 
         impl<$($F: Future),+> IntoBranches for ($($F,)+) {
             type Branches = $Branches<$($F),+>;
@@ -402,21 +415,26 @@ macro_rules! tuple {
             fn poll_gather(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
                 let mut this = self.as_mut().project();
                 let mut all_done = true;
+                let mut held = false;
                 $(
                     if poll_branch(this.$f.as_mut(), cx) {
-                        if failed(this.$f.as_mut()) && !unwinding() {
-                            let error = error(this.$f.as_mut());
-                            self.drop_all();
-                            return Poll::Ready(Err(error));
+                        if failed(this.$f.as_mut()) {
+                            if !unwinding() {
+                                let error = error(this.$f.as_mut());
+                                self.drop_all();
+                                return Poll::Ready(Err(error));
+                            }
+                            held = true;
                         }
                     } else {
                         all_done = false;
                     }
                 )+
-                if !all_done {
+                if !all_done && !(held && !unwinding()) {
                     return Poll::Pending;
                 }
-                // Every future has ended: the first error in the order given, else every value.
+                // Every future has ended, or a failure was held and nothing unwinds any
+                // more: the first error in the order given, else every value.
                 $(
                     if failed(this.$f.as_mut()) {
                         let error = error(this.$f.as_mut());
@@ -434,6 +452,7 @@ macro_rules! tuple {
             fn poll_race(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<O> {
                 let mut this = self.as_mut().project();
                 let mut all_done = true;
+                let mut held = false;
                 $(
                     if poll_branch(this.$f.as_mut(), cx) {
                         if !unwinding() {
@@ -441,16 +460,17 @@ macro_rules! tuple {
                             self.drop_all();
                             return Poll::Ready(winner);
                         }
+                        held = true;
                     } else {
                         all_done = false;
                     }
                 )+
-                if !all_done {
+                if !all_done && !(held && !unwinding()) {
                     return Poll::Pending;
                 }
-                // Every future has ended while the scope unwound: the first given wins.
+                // A winner was held: the first given of those that ended wins.
                 let mut outputs = [$(this.$f.as_mut().take_output(),)+].into_iter().flatten();
-                let winner = outputs.next().expect("every future has ended");
+                let winner = outputs.next().expect("a future has ended");
                 drop(outputs);
                 self.drop_all();
                 Poll::Ready(winner)
@@ -463,27 +483,29 @@ macro_rules! tuple {
             fn poll_race_ok(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
                 let mut this = self.as_mut().project();
                 let mut all_done = true;
+                let mut held = false;
                 $(
-                    if running(this.$f.as_mut()) {
-                        if poll_branch(this.$f.as_mut(), cx) {
-                            if !failed(this.$f.as_mut()) && !unwinding() {
+                    if poll_branch(this.$f.as_mut(), cx) {
+                        if !failed(this.$f.as_mut()) {
+                            if !unwinding() {
                                 let winner = value(this.$f.as_mut());
                                 self.drop_all();
                                 return Poll::Ready(Ok(winner));
                             }
-                        } else {
-                            all_done = false;
+                            held = true;
                         }
+                    } else {
+                        all_done = false;
                     }
                 )+
-                if !all_done {
+                if !all_done && !(held && !unwinding()) {
                     return Poll::Pending;
                 }
-                // Every future has ended: the first success in the order given, else every
-                // error.
-                let outputs = [$(output(this.$f.as_mut()),)+];
+                // A success was held, or every future has ended: the first success in the
+                // order given, else every error.
+                let outputs = [$(this.$f.as_mut().take_output(),)+];
                 self.drop_all();
-                Poll::Ready(first_success(outputs))
+                Poll::Ready(first_success(outputs.into_iter().flatten()))
             }
         }
     };
@@ -533,17 +555,50 @@ impl<F: Future> Future for Indexed<F> {
 pub struct VecBranches<F: Future> {
     running: FuturesUnordered<Indexed<F>>,
     outputs: Vec<Option<F::Output>>,
+    /// An output that decides the combinator is kept while the scope unwinds.
+    held: bool,
 }
 
 impl<F: Future> VecBranches<F> {
-    /// Polls the running futures until one finishes; `None` when none is left.
-    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<(usize, F::Output)>> {
-        self.running.poll_next_unpin(cx)
+    /// Polls the running futures until one ends with an output that `decides`, or all have
+    /// ended (`Ready(true)`). Outputs go to their place in `outputs`. A deciding output
+    /// while the scope unwinds is held, and decides once nothing unwinds any more.
+    fn poll_until(
+        &mut self,
+        cx: &mut Context<'_>,
+        decides: impl Fn(&F::Output) -> bool,
+    ) -> Poll<bool> {
+        loop {
+            if self.held && !unwinding() {
+                return Poll::Ready(false);
+            }
+            let Some((index, output)) = std::task::ready!(self.running.poll_next_unpin(cx)) else {
+                return Poll::Ready(true);
+            };
+            let deciding = decides(&output);
+            self.outputs[index] = Some(output);
+            if deciding {
+                if !unwinding() {
+                    return Poll::Ready(false);
+                }
+                self.held = true;
+            }
+        }
     }
 
-    /// Drops every future still running.
+    /// Takes the first output, in the order given, that `matches`.
+    fn take_first(&mut self, matches: impl Fn(&F::Output) -> bool) -> Option<F::Output> {
+        let index = self
+            .outputs
+            .iter()
+            .position(|output| output.as_ref().is_some_and(&matches))?;
+        self.outputs[index].take()
+    }
+
+    /// Drops every future still running, and every output not returned.
     fn drop_all(&mut self) {
         self.running.clear();
+        self.outputs.clear();
     }
 
     /// Every output, in order, once all are in.
@@ -554,6 +609,7 @@ impl<F: Future> VecBranches<F> {
     }
 }
 
+// Sound: outputs are never pinned, and `FuturesUnordered` is `Unpin` whatever it holds.
 impl<F: Future> Unpin for VecBranches<F> {}
 
 impl<F: Future> fmt::Debug for VecBranches<F> {
@@ -565,6 +621,9 @@ impl<F: Future> fmt::Debug for VecBranches<F> {
     }
 }
 
+impl<F: Future> sealed::Sealed for Vec<F> {}
+impl<F: Future> sealed::Sealed for VecBranches<F> {}
+
 impl<F: Future> IntoBranches for Vec<F> {
     type Branches = VecBranches<F>;
 
@@ -575,7 +634,11 @@ impl<F: Future> IntoBranches for Vec<F> {
             .enumerate()
             .map(|(index, fut)| Indexed { fut, index })
             .collect();
-        VecBranches { running, outputs }
+        VecBranches {
+            running,
+            outputs,
+            held: false,
+        }
     }
 }
 
@@ -584,9 +647,7 @@ impl<F: Future> PollGatherSettled for VecBranches<F> {
 
     fn poll_gather_settled(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        while let Some((index, output)) = std::task::ready!(this.poll_next(cx)) {
-            this.outputs[index] = Some(output);
-        }
+        std::task::ready!(this.poll_until(cx, |_| false));
         Poll::Ready(this.outputs().collect())
     }
 }
@@ -596,14 +657,12 @@ impl<T, E, F: Future<Output = Result<T, E>>> PollGather for VecBranches<F> {
 
     fn poll_gather(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        while let Some((index, output)) = std::task::ready!(this.poll_next(cx)) {
-            if output.is_err() && !unwinding() {
-                this.drop_all();
-                return Poll::Ready(output.map(|_| Vec::new()));
-            }
-            this.outputs[index] = Some(output);
+        std::task::ready!(this.poll_until(cx, Result::is_err));
+        // A failure, the first in the order given if several were held; else every value.
+        if let Some(failure) = this.take_first(Result::is_err) {
+            this.drop_all();
+            return Poll::Ready(failure.map(|_| Vec::new()));
         }
-        // Every future has ended: the first error in the order given, else every value.
         Poll::Ready(this.outputs().collect())
     }
 }
@@ -613,15 +672,10 @@ impl<F: Future> PollRace for VecBranches<F> {
 
     fn poll_race(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        while let Some((index, output)) = std::task::ready!(this.poll_next(cx)) {
-            if !unwinding() {
-                this.drop_all();
-                return Poll::Ready(Some(output));
-            }
-            this.outputs[index] = Some(output);
-        }
-        // Every future has ended while the scope unwound: the first given wins.
-        Poll::Ready(this.outputs().next())
+        std::task::ready!(this.poll_until(cx, |_| true));
+        let winner = this.take_first(|_| true);
+        this.drop_all();
+        Poll::Ready(winner)
     }
 }
 
@@ -630,15 +684,14 @@ impl<T, E, F: Future<Output = Result<T, E>>> PollRaceOk for VecBranches<F> {
 
     fn poll_race_ok(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        while let Some((index, output)) = std::task::ready!(this.poll_next(cx)) {
-            if output.is_ok() && !unwinding() {
-                this.drop_all();
-                return Poll::Ready(output.map_err(|_| Vec::new()));
-            }
-            this.outputs[index] = Some(output);
-        }
-        // Every future has ended: the first success in the order given, else every error.
-        let outputs: Vec<_> = this.outputs().collect();
-        Poll::Ready(first_success(outputs))
+        let all_done = std::task::ready!(this.poll_until(cx, Result::is_ok));
+        let first = if all_done {
+            first_success(this.outputs())
+        } else {
+            let winner = this.take_first(Result::is_ok).expect("a success decided");
+            Ok(winner.unwrap_or_else(|_| unreachable!("a success decided")))
+        };
+        this.drop_all();
+        Poll::Ready(first)
     }
 }

@@ -171,6 +171,12 @@ pub(crate) fn current() -> Option<Arc<Node>> {
     with_current(Current::node)
 }
 
+/// Whether the caller's scope is cancelled while something in it is unwinding: an
+/// `on_cancel` or a shield that the scope must not drop is alive in it.
+pub(crate) fn is_unwinding() -> bool {
+    with_current(|current| current.is_cancelled() && current.is_pinned()).unwrap_or(false)
+}
+
 /// Whether the calling code runs directly in `node`: false when it runs elsewhere, or
 /// outside every aio scope. Never creates a task's node.
 pub(crate) fn is_current(node: &Node) -> bool {

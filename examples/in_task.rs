@@ -146,9 +146,12 @@ async fn one_call_fails() {
 async fn first_replica_wins() {
     println!("== 3. race: the first replica to answer wins");
     let db = Db::default();
-    let answer = in_task::race((db.query("replica-a", 3, 5_000), db.query("replica-b", 3, 10)))
-        .await
-        .expect("replica-b answers");
+    let answer = in_task::race((
+        db.query("replica-a", 3, 5_000),
+        db.query("replica-b", 3, 10),
+    ))
+    .await
+    .expect("replica-b answers");
     println!("   {answer}; replica-a was dropped");
     assert_eq!(answer, "replica-b of user 3");
 }

@@ -279,3 +279,28 @@ fn a_runtime_shutting_down_during_a_reap_says_so() {
     assert_eq!(cut.name, "WARN");
     assert_eq!(cut.field("group.name"), Some("handler"));
 }
+
+/// A `gather` dropped before it finished (a client hung up on the handler awaiting it) is
+/// reported at DEBUG under its call site, so the line can be traced to the code.
+#[test]
+fn a_dropped_gather_is_reported_under_its_call_site() {
+    let line = line!() + 3;
+    let recorder = recorded(async {
+        tokio::select! {
+            _ = aio::gather([sleep_forever::<()>(), sleep_forever()]) => unreachable!(),
+            _ = sleep(ms(1)) => {}
+        }
+        sleep(Duration::from_secs(1)).await;
+    });
+    let events = recorder.events.lock().unwrap().clone();
+    let reaped = events
+        .iter()
+        .find(|e| {
+            e.field("message")
+                .is_some_and(|m| m.starts_with("task group dropped before it finished"))
+        })
+        .unwrap_or_else(|| panic!("the drop is reported: {events:?}"));
+    assert_eq!(reaped.name, "DEBUG");
+    let site = format!("gather at {}:{line}:", file!());
+    assert!(reaped.field("group.name").unwrap().starts_with(&site), "{reaped:?}");
+}

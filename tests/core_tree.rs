@@ -385,3 +385,20 @@ fn drawing_digest(group: &GroupSnapshot) -> u64 {
     write!(digest, "{group}").unwrap();
     digest.0.finish()
 }
+
+spec! {
+    /// The groups aio opens on its caller's behalf (`gather`, `gather_settled`, `race`,
+    /// `race_ok`, `as_completed`) have no name of their own: the task tree and the logs
+    /// name them after the function and the line that called it.
+    async fn groups_opened_by_gather_and_race_are_named_by_their_call_site() {
+        let line = line!() + 1;
+        let trees = aio::gather([async { Ok::<_, BoxError>(aio::task_tree()) }]).await.unwrap();
+        let drawn = trees[0].to_string();
+        assert!(drawn.contains(&format!("gather at {}:{line}:", file!())), "{drawn}");
+
+        let line = line!() + 1;
+        let tree = aio::race([async { aio::task_tree() }]).await.unwrap();
+        let drawn = tree.to_string();
+        assert!(drawn.contains(&format!("race at {}:{line}:", file!())), "{drawn}");
+    }
+}

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -11,7 +12,7 @@ use futures::Stream;
 use futures::task::AtomicWaker;
 
 use crate::scope;
-use crate::task_group::{GroupConfig, GroupCore, reap};
+use crate::task_group::{GroupConfig, GroupCore, Site, reap};
 use crate::util::lock;
 use crate::{Cancelled, TaskGroupError};
 
@@ -48,6 +49,7 @@ use crate::{Cancelled, TaskGroupError};
 /// assert_eq!(order, [10, 20, 30]);
 /// # }
 /// ```
+#[track_caller]
 pub fn as_completed<I, F>(futures: I) -> AsCompleted<F::Output>
 where
     I: IntoIterator<Item = F>,
@@ -55,7 +57,14 @@ where
     F::Output: Send + 'static,
 {
     let outer = scope::current();
-    let core = GroupCore::new(GroupConfig::default(), outer.clone(), false);
+    let config = GroupConfig {
+        site: Some(Site {
+            what: "as_completed",
+            at: Location::caller(),
+        }),
+        ..GroupConfig::default()
+    };
+    let core = GroupCore::new(config, outer.clone(), false);
     let completed = Arc::new(Completed {
         outputs: Mutex::new(VecDeque::new()),
         waker: AtomicWaker::new(),

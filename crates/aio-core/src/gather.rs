@@ -1,6 +1,7 @@
 //! [`gather`] and [`gather_settled`]: run futures as tasks and collect every result.
 
 use std::future::Future;
+use std::panic::Location;
 
 use crate::scope;
 use crate::{
@@ -51,7 +52,21 @@ use crate::{
 /// assert_eq!(squares, [1, 4, 9, 16]);
 /// # }
 /// ```
-pub async fn gather<I, F, T, E>(futures: I) -> Result<Vec<T>, TaskGroupError<E>>
+#[track_caller]
+pub fn gather<I, F, T, E>(futures: I) -> impl Future<Output = Result<Vec<T>, TaskGroupError<E>>>
+where
+    I: IntoIterator<Item = F>,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: CancelError + Send + 'static,
+{
+    gather_at(futures, Location::caller())
+}
+
+async fn gather_at<I, F, T, E>(
+    futures: I,
+    at: &'static Location<'static>,
+) -> Result<Vec<T>, TaskGroupError<E>>
 where
     I: IntoIterator<Item = F>,
     F: Future<Output = Result<T, E>> + Send + 'static,
@@ -63,6 +78,7 @@ where
     let mut group = None;
     let kept = &mut group;
     let scoped = TaskGroup::<E>::builder()
+        .site("gather", at)
         .cancelled_task_ends_group()
         .scope(|tg| {
             *kept = Some(tg.clone());
@@ -140,21 +156,39 @@ where
 /// assert_eq!(outcomes, [Ok(1), Err("bad"), Ok(3)]);
 /// # }
 /// ```
-pub async fn gather_settled<I, F, T, E>(futures: I) -> Result<Vec<Result<T, E>>, Cancelled>
+#[track_caller]
+pub fn gather_settled<I, F, T, E>(
+    futures: I,
+) -> impl Future<Output = Result<Vec<Result<T, E>>, Cancelled>>
 where
     I: IntoIterator<Item = F>,
     F: Future<Output = Result<T, E>> + Send + 'static,
     T: Send + 'static,
     E: Send + 'static,
 {
-    let handles = TaskGroup::<Cancelled>::scope(|tg| async move {
-        futures
-            .into_iter()
-            .map(|fut| tg.spawn(async move { Ok(fut.await) }).map_err(refused))
-            .collect::<Result<Vec<_>, Cancelled>>()
-    })
-    .await
-    .map_err(settled_error)?;
+    gather_settled_at(futures, Location::caller())
+}
+
+async fn gather_settled_at<I, F, T, E>(
+    futures: I,
+    at: &'static Location<'static>,
+) -> Result<Vec<Result<T, E>>, Cancelled>
+where
+    I: IntoIterator<Item = F>,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    let handles = TaskGroup::<Cancelled>::builder()
+        .site("gather_settled", at)
+        .scope(|tg| async move {
+            futures
+                .into_iter()
+                .map(|fut| tg.spawn(async move { Ok(fut.await) }).map_err(refused))
+                .collect::<Result<Vec<_>, Cancelled>>()
+        })
+        .await
+        .map_err(settled_error)?;
     // Every task returned `Ok`: only a cancellation of the whole group leaves one without.
     handles
         .into_iter()

@@ -3,6 +3,7 @@
 use std::convert::Infallible;
 use std::fmt;
 use std::future::Future;
+use std::panic::Location;
 use std::sync::{Arc, Mutex};
 
 use crate::gather::{refused, settled_error};
@@ -93,7 +94,17 @@ impl<E> From<Cancelled> for RaceError<E> {
 /// assert_eq!(aio_core::race(mirrors).await.unwrap(), "us");
 /// # }
 /// ```
-pub async fn race<I, F>(futures: I) -> Result<F::Output, RaceError>
+#[track_caller]
+pub fn race<I, F>(futures: I) -> impl Future<Output = Result<F::Output, RaceError>>
+where
+    I: IntoIterator<Item = F>,
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    race_at(futures, Location::caller())
+}
+
+async fn race_at<I, F>(futures: I, at: &'static Location<'static>) -> Result<F::Output, RaceError>
 where
     I: IntoIterator<Item = F>,
     F: Future + Send + 'static,
@@ -101,21 +112,23 @@ where
 {
     let winner = Arc::new(Mutex::new(None));
     let w = Arc::clone(&winner);
-    let raced = TaskGroup::<Cancelled>::scope(|tg| async move {
-        let mut any = false;
-        for fut in futures {
-            any = true;
-            let (w, group) = (Arc::clone(&w), tg.clone());
-            tg.spawn(async move {
-                let output = fut.await;
-                claim(&w, output, &group);
-                Ok(())
-            })
-            .map_err(refused::<Cancelled>)?;
-        }
-        Ok(any)
-    })
-    .await;
+    let raced = TaskGroup::<Cancelled>::builder()
+        .site("race", at)
+        .scope(|tg| async move {
+            let mut any = false;
+            for fut in futures {
+                any = true;
+                let (w, group) = (Arc::clone(&w), tg.clone());
+                tg.spawn(async move {
+                    let output = fut.await;
+                    claim(&w, output, &group);
+                    Ok(())
+                })
+                .map_err(refused::<Cancelled>)?;
+            }
+            Ok(any)
+        })
+        .await;
     if let Some(output) = lock(&winner).take() {
         return Ok(output);
     }
@@ -160,7 +173,21 @@ where
 /// assert_eq!(aio_core::race_ok(attempts).await.unwrap(), "connected");
 /// # }
 /// ```
-pub async fn race_ok<I, F, T, E>(futures: I) -> Result<T, RaceError<E>>
+#[track_caller]
+pub fn race_ok<I, F, T, E>(futures: I) -> impl Future<Output = Result<T, RaceError<E>>>
+where
+    I: IntoIterator<Item = F>,
+    F: Future<Output = Result<T, E>> + Send + 'static,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    race_ok_at(futures, Location::caller())
+}
+
+async fn race_ok_at<I, F, T, E>(
+    futures: I,
+    at: &'static Location<'static>,
+) -> Result<T, RaceError<E>>
 where
     I: IntoIterator<Item = F>,
     F: Future<Output = Result<T, E>> + Send + 'static,
@@ -170,24 +197,26 @@ where
     let winner = Arc::new(Mutex::new(None));
     let failures: Arc<Mutex<Vec<(usize, E)>>> = Arc::new(Mutex::new(Vec::new()));
     let (w, f) = (Arc::clone(&winner), Arc::clone(&failures));
-    let raced = TaskGroup::<Cancelled>::scope(|tg| async move {
-        let mut ids = Vec::new();
-        for (i, fut) in futures.into_iter().enumerate() {
-            let (w, f, group) = (Arc::clone(&w), Arc::clone(&f), tg.clone());
-            let handle = tg
-                .spawn(async move {
-                    match fut.await {
-                        Ok(value) => claim(&w, value, &group),
-                        Err(error) => lock(&f).push((i, error)),
-                    }
-                    Ok(())
-                })
-                .map_err(refused::<Cancelled>)?;
-            ids.push(handle.id());
-        }
-        Ok(ids)
-    })
-    .await;
+    let raced = TaskGroup::<Cancelled>::builder()
+        .site("race_ok", at)
+        .scope(|tg| async move {
+            let mut ids = Vec::new();
+            for (i, fut) in futures.into_iter().enumerate() {
+                let (w, f, group) = (Arc::clone(&w), Arc::clone(&f), tg.clone());
+                let handle = tg
+                    .spawn(async move {
+                        match fut.await {
+                            Ok(value) => claim(&w, value, &group),
+                            Err(error) => lock(&f).push((i, error)),
+                        }
+                        Ok(())
+                    })
+                    .map_err(refused::<Cancelled>)?;
+                ids.push(handle.id());
+            }
+            Ok(ids)
+        })
+        .await;
     if let Some(value) = lock(&winner).take() {
         return Ok(value);
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use tracing::{Level, Span};
 
+use crate::task_group::Site;
 use crate::{ScopeId, TaskId};
 
 /// The level of the spans, as an index into `LEVELS`.
@@ -57,9 +58,10 @@ macro_rules! span_at_level {
     };
 }
 
-/// The span of a task group.
-pub(crate) fn group_span(id: ScopeId, name: Option<&str>) -> Span {
-    span_at_level!("aio.task_group", group.id = %id, group.name = name)
+/// The span of a task group; `site` is where a group without a name was opened.
+pub(crate) fn group_span(id: ScopeId, name: Option<&str>, site: Option<Site>) -> Span {
+    let site = site.map(tracing::field::display);
+    span_at_level!("aio.task_group", group.id = %id, group.name = name, group.site = site)
 }
 
 /// The span of a task of the group whose span is `group`.

@@ -22,7 +22,7 @@ use pin_project_lite::pin_project;
 use tracing::Span;
 
 pub(crate) use self::child::{ChildCell, ChildEvent, ChildRef, ChildTask, Owner, Plain};
-pub(crate) use self::core::{GroupConfig, GroupCore};
+pub(crate) use self::core::{GroupConfig, GroupCore, Site};
 pub(crate) use self::reaper::reap;
 pub use error::{SpawnError, TaskFailure, TaskGroupError};
 pub use start::{StartError, TaskStatus};
@@ -358,6 +358,7 @@ pub enum JoinPolicy {
 /// Builds a [`TaskGroup`] with options: `TaskGroup::builder().name("crawler").scope(...)`.
 pub struct TaskGroupBuilder<E> {
     name: Option<Arc<str>>,
+    site: Option<Site>,
     grace: Duration,
     policy: JoinPolicy,
     limit: Option<usize>,
@@ -380,12 +381,24 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
     fn new() -> Self {
         TaskGroupBuilder {
             name: None,
+            site: None,
             grace: DEFAULT_GRACE,
             policy: JoinPolicy::FailFast,
             limit: None,
             cancelled_task_ends_group: false,
             _error: PhantomData,
         }
+    }
+
+    /// For the groups aio opens on its callers' behalf (`gather`, `race`, ...): where, in
+    /// place of a name.
+    pub(crate) fn site(
+        mut self,
+        what: &'static str,
+        at: &'static std::panic::Location<'static>,
+    ) -> Self {
+        self.site = Some(Site { what, at });
+        self
     }
 
     /// For `gather`: a task that ends cancelled cancels the group.
@@ -554,6 +567,7 @@ fn open<E, F, Fut>(
     let outer = scope::current();
     let config = GroupConfig {
         name: builder.name,
+        site: builder.site,
         grace: builder.grace,
         policy: builder.policy,
         limit: builder.limit,

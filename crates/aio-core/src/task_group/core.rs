@@ -3,8 +3,9 @@
 //! typed again when the scope returns.
 
 use std::any::Any;
+use std::fmt;
 use std::future::Future;
-use std::panic::resume_unwind;
+use std::panic::{Location, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -35,9 +36,25 @@ const RELEASE_BATCH: usize = 64;
 /// How many finished tasks may pile up before a finishing task frees them itself.
 const GRAVEYARD_LIMIT: usize = 1024;
 
+/// Where a group without a name was opened: the aio function that opened it (`gather`,
+/// `race`, ...) and where it was called from. It stands in for the name in logs and in
+/// `task_tree()`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Site {
+    pub(crate) what: &'static str,
+    pub(crate) at: &'static Location<'static>,
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {}", self.what, self.at)
+    }
+}
+
 /// How a group is set up.
 pub(crate) struct GroupConfig {
     pub(crate) name: Option<Arc<str>>,
+    pub(crate) site: Option<Site>,
     pub(crate) grace: Duration,
     pub(crate) policy: JoinPolicy,
     pub(crate) limit: Option<usize>,
@@ -49,6 +66,7 @@ impl Default for GroupConfig {
     fn default() -> Self {
         GroupConfig {
             name: None,
+            site: None,
             grace: super::DEFAULT_GRACE,
             policy: JoinPolicy::FailFast,
             limit: None,
@@ -74,6 +92,7 @@ struct Reports {
 pub(crate) struct GroupCore {
     pub(super) node: Arc<Node>,
     pub(super) name: Option<Arc<str>>,
+    pub(super) site: Option<Site>,
     pub(super) span: Span,
     /// Where tasks are spawned; `None` for a local group, whose tasks run in its scope.
     runtime: Option<Handle>,
@@ -112,6 +131,7 @@ impl GroupCore {
         let tracker = outer.as_ref().and_then(|node| node.root_tracker());
         let GroupConfig {
             name,
+            site,
             grace,
             policy,
             limit,
@@ -119,10 +139,11 @@ impl GroupCore {
         } = config;
         let core = Arc::new_cyclic(|weak| {
             let node = Node::new(NodeKind::Group { core: weak.clone() }, outer, false);
-            let span = crate::spans::group_span(node.id(), name.as_deref());
+            let span = crate::spans::group_span(node.id(), name.as_deref(), site);
             GroupCore {
                 node,
                 name,
+                site,
                 span,
                 runtime,
                 tracker,
@@ -163,6 +184,15 @@ impl GroupCore {
 
     pub(crate) fn name(&self) -> Option<&Arc<str>> {
         self.name.as_ref()
+    }
+
+    /// The name for logs and the task tree: the group's own, else where it was opened.
+    pub(crate) fn label(&self) -> Option<String> {
+        match (&self.name, &self.site) {
+            (Some(name), _) => Some(name.to_string()),
+            (None, Some(site)) => Some(site.to_string()),
+            (None, None) => None,
+        }
     }
 
     /// Whether the reaper wants every task gone.
@@ -564,7 +594,7 @@ impl Live {
         };
         let snapshot = GroupSnapshot {
             id: group.node.id(),
-            name: group.name.as_ref().map(|name| name.to_string()),
+            name: group.label(),
             state,
             age: self.now.saturating_duration_since(group.created),
             policy: group.policy,

@@ -29,7 +29,7 @@ pub(crate) fn reap(core: Arc<GroupCore>) {
     // that shuts down first) is reported at WARN or ERROR.
     tracing::debug!(
         group.id = %core.node.id(),
-        group.name = core.name.as_deref(),
+        group.name = core.label(),
         tasks = running,
         grace = ?core.grace,
         "task group dropped before it finished; its tasks are cancelled and reaped in the background"
@@ -84,7 +84,7 @@ impl Drop for Finalize {
         if !self.reaped {
             tracing::warn!(
                 group.id = %self.core.node.id(),
-                group.name = self.core.name.as_deref(),
+                group.name = self.core.label(),
                 tasks = self.core.len(),
                 "the runtime shut down while the tasks of a dropped task group were finishing \
                  their cleanup; they were dropped where they stood. Wait for aio's background \

@@ -78,4 +78,7 @@ mod guides {
 
     #[doc = include_str!("../../../docs/threads-and-processes.md")]
     struct ThreadsAndProcesses;
+
+    #[doc = include_str!("../../../docs/services.md")]
+    struct Services;
 }

@@ -86,8 +86,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aio::{
-    BoxError, CancelError, CancelReason, Cancelled, SpawnError, TaskError, TaskGroup,
-    TaskGroupError, on_cancel, shield_detached,
+    AioError, BoxError, CancelReason, Cancelled, SpawnError, TaskError, TaskGroup, TaskGroupError,
+    on_cancel, shield_detached,
 };
 use tokio::sync::Barrier;
 use tokio::time::{Instant, sleep, sleep_until};
@@ -158,8 +158,8 @@ const SECTIONS: &[Section] = &[
         name: "errors",
         title: "Your own error type",
         about: &[
-            "A group's error type only has to carry a Cancelled (the CancelError trait);",
-            "split() then partitions the failures with any predicate.",
+            "An enum of your own with one variant for aio's errors: cancel_error! writes the",
+            "conversions `?` needs and keeps cancellations apart; split() partitions failures.",
         ],
         run: own_error_type,
     },
@@ -683,44 +683,23 @@ fn nested_groups() {
 
 // Your own error type.
 
-/// A fetch error with a variant for cancellation, as a group's error type requires.
+/// A fetch error of your own: one variant holds aio's errors, and `cancel_error!` writes the
+/// conversions `?` needs (spawn, task, timeout, cancellation) and tells cancellations apart.
 #[derive(Debug)]
 enum FetchError {
     Status(u16),
     TimedOut,
-    Spawn(SpawnError),
-    Cancelled(Cancelled),
+    Aio(AioError),
 }
+
+aio::cancel_error!(FetchError::Aio);
 
 impl fmt::Display for FetchError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FetchError::Status(status) => write!(f, "HTTP {status}"),
             FetchError::TimedOut => f.write_str("timed out"),
-            FetchError::Spawn(e) => e.fmt(f),
-            FetchError::Cancelled(c) => c.fmt(f),
-        }
-    }
-}
-
-impl From<Cancelled> for FetchError {
-    fn from(c: Cancelled) -> Self {
-        FetchError::Cancelled(c)
-    }
-}
-
-/// For `tg.spawn(..)?` in the body.
-impl From<SpawnError> for FetchError {
-    fn from(e: SpawnError) -> Self {
-        FetchError::Spawn(e)
-    }
-}
-
-impl CancelError for FetchError {
-    fn as_cancelled(&self) -> Option<&Cancelled> {
-        match self {
-            FetchError::Cancelled(c) | FetchError::Spawn(SpawnError::ShuttingDown(c)) => Some(c),
-            _ => None,
+            FetchError::Aio(e) => e.fmt(f),
         }
     }
 }

@@ -302,5 +302,8 @@ fn a_dropped_gather_is_reported_under_its_call_site() {
         .unwrap_or_else(|| panic!("the drop is reported: {events:?}"));
     assert_eq!(reaped.name, "DEBUG");
     let site = format!("gather at {}:{line}:", file!());
-    assert!(reaped.field("group.name").unwrap().starts_with(&site), "{reaped:?}");
+    assert!(
+        reaped.field("group.name").unwrap().starts_with(&site),
+        "{reaped:?}"
+    );
 }

@@ -234,8 +234,10 @@ impl From<Cancelled> for io::Error {
 /// `as_cancelled()` is `Some`, whatever their own error type (a boxed
 /// `TaskGroupError<io::Error>` that was cancelled is a cancellation).
 ///
-/// For your own error enum, keep cancellations in a variant of their own, and route the
-/// aio errors you convert with `?` through it:
+/// For your own error enum, the short way is one variant holding an
+/// [`AioError`](crate::AioError) and one line, [`cancel_error!`](crate::cancel_error), which
+/// writes this trait and every `From` that `?` needs. By hand, keep cancellations in a
+/// variant of their own, and route the aio errors you convert with `?` through it:
 ///
 /// ```
 /// use aio_core::{CancelError, Cancelled, SpawnError, TaskError};
@@ -321,6 +323,9 @@ fn find_cancelled<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a Cancelled> {
     }
     if let Some(spawn) = e.downcast_ref::<crate::SpawnError>() {
         return spawn.as_cancelled();
+    }
+    if let Some(aio) = e.downcast_ref::<crate::AioError>() {
+        return aio.as_cancelled();
     }
     // The generic ones (`TaskGroupError<E>`, `StartError<E>`, `RaceError<E>`) cannot be
     // downcast without knowing `E`. They answer `Error::description` with a marker instead,

@@ -52,6 +52,7 @@
 //!
 //! [aio]: https://github.com/aio-rs/aio
 
+mod aio_error;
 mod as_completed;
 mod cancel_scope;
 mod cancelled;
@@ -74,6 +75,7 @@ mod timeout;
 mod util;
 mod wait;
 
+pub use aio_error::AioError;
 pub use as_completed::{AsCompleted, as_completed};
 pub use cancel_scope::{CancelHandle, CancelScope, move_on_after, move_on_at};
 pub use cancelled::{BoxError, CancelError, CancelReason, Cancelled};

@@ -34,6 +34,28 @@
 
 pub use aio_core::*;
 
+/// `#[aio::main]`: runs `async fn main` under [`run`]'s rules; see [`run`]. Options:
+/// `flavor`, `worker_threads`, and `process = <registry>` to call [`process::init`] before
+/// any runtime exists.
+pub use aio_macros::main;
+/// `#[aio::test]`: `#[tokio::test]` under [`run`]'s rules: `current_thread` by default,
+/// `start_paused = true` for paused time (Tokio's `test-util` feature).
+pub use aio_macros::test;
+
+/// What `#[aio::main]` and `#[aio::test]` expand to. Not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use tokio;
+
+    /// Runs `main` on the runtime `builder` builds, as [`run_with`](crate::run_with) does.
+    pub fn run<F: std::future::Future>(
+        builder: &mut tokio::runtime::Builder,
+        main: F,
+    ) -> F::Output {
+        crate::run_with(builder, main).unwrap_or_else(|e| panic!("aio: {e}"))
+    }
+}
+
 #[doc(inline)]
 pub use aio_sync as sync;
 

@@ -1,10 +1,11 @@
 //! A guided tour of aio: every feature, run and explained, section by section.
 //!
 //! The tour runs each example of this folder (`fetch_all`, `timeouts`, `cancel_scope`,
-//! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `in_task`, `supervisor`,
-//! `bounded_crawl`, `server_start`, `task_tree`, `barrier_phases`, `producer_consumer`,
-//! `rate_limit`, `condition_items`, `event_signal`, `priority_jobs`, `read_files`,
-//! `blocking_sdk`, `cpu_bound`, `crash_resilience`) and adds short sections
+//! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `in_task`,
+//! `web_service`, `supervisor`, `bounded_crawl`, `server_start`, `task_tree`,
+//! `barrier_phases`, `producer_consumer`, `rate_limit`, `condition_items`, `event_signal`,
+//! `priority_jobs`, `read_files`, `blocking_sdk`, `cpu_bound`, `crash_resilience`) and adds
+//! short sections
 //! of its own for what they do not cover: task handles, ending a group with `cancel()`,
 //! panics, nested groups and cancel reasons, your own error type, and the runtimes `run`
 //! and `run_with` build. Every section asserts what it prints, so a tour that finishes is a
@@ -78,6 +79,8 @@ mod supervisor;
 mod task_tree;
 #[path = "timeouts.rs"]
 mod timeouts;
+#[path = "web_service.rs"]
+mod web_service;
 
 use std::collections::HashSet;
 use std::fmt;
@@ -219,6 +222,16 @@ const SECTIONS: &[Section] = &[
             "rest at once, and a cancelled handler lets every call clean up.",
         ],
         run: in_task::main,
+    },
+    Section {
+        name: "web_service",
+        title: "A web service: axum and reqwest on loopback (examples/web_service.rs)",
+        about: &[
+            "a handler fans out in-task under a deadline; a client that hangs up gets the",
+            "handler's gather reaped with its cleanup and nothing logged above DEBUG; a",
+            "graceful shutdown answers the request in flight before the group returns.",
+        ],
+        run: web_service::main,
     },
     Section {
         name: "supervisor",

@@ -400,13 +400,8 @@ where
                 }
             }
             this.tasks.extend(lock(&this.inner.spawned).drain(..));
-            if core.node().is_cancelled() {
-                // Tasks are polled when they are woken; a cancellation wakes none of them.
-                // While the group is cancelled, give every task a poll so each one sees it.
-                for task in this.tasks.iter_mut() {
-                    let _ = task.as_mut().poll(cx);
-                }
-            }
+            // Only the tasks that were woken are polled: a cancellation of the group wakes
+            // each task once, through its own waker (`ChildRef::wake`).
             while let Poll::Ready(Some(())) = this.tasks.poll_next_unpin(cx) {}
             if !lock(&this.inner.spawned).is_empty() {
                 continue;
@@ -489,8 +484,11 @@ impl TaskScope for LocalInfo {
 }
 
 impl ChildRef for LocalInfo {
-    // The scope polls its tasks itself; waking the group wakes the scope.
-    fn wake(&self) {}
+    // The waker of the task's place among the scope's tasks: the scope polls it, and it
+    // alone, when a cancellation must reach it.
+    fn wake(&self) {
+        self.waker.wake();
+    }
 
     fn admit(&self) -> bool {
         false

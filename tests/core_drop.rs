@@ -144,13 +144,7 @@ spec! {
 #[test]
 fn runtime_shutdown_with_a_running_group_does_not_hang() {
     for flavor in ["current_thread", "multi_thread"] {
-        let runtime = match flavor {
-            "current_thread" => tokio::runtime::Builder::new_current_thread(),
-            _ => tokio::runtime::Builder::new_multi_thread(),
-        }
-        .enable_all()
-        .build()
-        .unwrap();
+        let runtime = plain_runtime(flavor);
         let cleaned = DropFlag::new();
         let guard = cleaned.guard();
         runtime.spawn(TaskGroup::<BoxError>::scope(|tg| async move {
@@ -174,13 +168,7 @@ fn runtime_shutdown_with_a_running_group_does_not_hang() {
 #[test]
 fn join_background_keeps_the_cleanup_of_groups_dropped_under_tokio_main() {
     for flavor in ["current_thread", "multi_thread"] {
-        let runtime = match flavor {
-            "current_thread" => tokio::runtime::Builder::new_current_thread(),
-            _ => tokio::runtime::Builder::new_multi_thread(),
-        }
-        .enable_all()
-        .build()
-        .unwrap();
+        let runtime = plain_runtime(flavor);
         let log = Log::new();
         let l = log.clone();
         let finished = runtime.block_on(async move {
@@ -229,4 +217,15 @@ fn join_background_gives_up_after_its_grace_period() {
         finished
     });
     assert!(!finished);
+}
+
+/// A runtime built the way `#[tokio::main]` builds one: not by `aio::run`.
+fn plain_runtime(flavor: &str) -> tokio::runtime::Runtime {
+    match flavor {
+        "current_thread" => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    }
+    .enable_all()
+    .build()
+    .unwrap()
 }

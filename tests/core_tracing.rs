@@ -198,13 +198,7 @@ fn a_dropped_group_reports_what_it_reaps() {
     });
     let events = recorder.events.lock().unwrap().clone();
     let messages: Vec<_> = events.iter().filter_map(|e| e.field("message")).collect();
-    let reaped = events
-        .iter()
-        .find(|e| {
-            e.field("message")
-                .is_some_and(|m| m.starts_with("task group dropped before it finished"))
-        })
-        .unwrap_or_else(|| panic!("the drop is reported: {messages:?}"));
+    let reaped = event_starting(&events, "task group dropped before it finished");
     assert_eq!(reaped.name, "DEBUG", "a drop is routine: a client hung up");
     let dropped = events
         .iter()
@@ -269,13 +263,7 @@ fn a_runtime_shutting_down_during_a_reap_says_so() {
         // `main` returns at once: the runtime shuts down with the cleanup still running.
     });
     let events = recorder.events.lock().unwrap().clone();
-    let cut = events
-        .iter()
-        .find(|e| {
-            e.field("message")
-                .is_some_and(|m| m.starts_with("the runtime shut down while the tasks"))
-        })
-        .unwrap_or_else(|| panic!("the lost cleanup is reported: {events:?}"));
+    let cut = event_starting(&events, "the runtime shut down while the tasks");
     assert_eq!(cut.name, "WARN");
     assert_eq!(cut.field("group.name"), Some("handler"));
 }
@@ -293,17 +281,19 @@ fn a_dropped_gather_is_reported_under_its_call_site() {
         sleep(Duration::from_secs(1)).await;
     });
     let events = recorder.events.lock().unwrap().clone();
-    let reaped = events
-        .iter()
-        .find(|e| {
-            e.field("message")
-                .is_some_and(|m| m.starts_with("task group dropped before it finished"))
-        })
-        .unwrap_or_else(|| panic!("the drop is reported: {events:?}"));
+    let reaped = event_starting(&events, "task group dropped before it finished");
     assert_eq!(reaped.name, "DEBUG");
     let site = format!("gather at {}:{line}:", file!());
     assert!(
         reaped.field("group.name").unwrap().starts_with(&site),
         "{reaped:?}"
     );
+}
+
+/// The first recorded event whose message starts with `start`.
+fn event_starting<'a>(events: &'a [Reported], start: &str) -> &'a Reported {
+    events
+        .iter()
+        .find(|e| e.field("message").is_some_and(|m| m.starts_with(start)))
+        .unwrap_or_else(|| panic!("no event starts with {start:?}: {events:?}"))
 }

@@ -197,7 +197,6 @@ fn a_dropped_group_reports_what_it_reaps() {
         sleep(Duration::from_secs(1)).await;
     });
     let events = recorder.events.lock().unwrap().clone();
-    let messages: Vec<_> = events.iter().filter_map(|e| e.field("message")).collect();
     let reaped = event_starting(&events, "task group dropped before it finished");
     assert_eq!(reaped.name, "DEBUG", "a drop is routine: a client hung up");
     let dropped = events

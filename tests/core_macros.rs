@@ -47,19 +47,21 @@ async fn aio_test_may_return_a_result() -> Result<(), BoxError> {
 
 static CLEANED_UP: AtomicUsize = AtomicUsize::new(0);
 
-/// Drops a group whose task needs 20 ms of cleanup, and returns at once.
+/// Drops a group whose task, once started, needs 20 ms of cleanup, and returns at once.
 #[aio::test]
 async fn aio_test_drops_a_group_and_returns() {
+    let started = Counter::new();
+    let s = started.clone();
     tokio::select! {
         _ = TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(on_cancel(sleep_forever::<()>(), |_| async {
+            tg.spawn(on_cancel(running_forever::<()>(s), |_| async {
                 sleep(ms(20)).await;
                 CLEANED_UP.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             }))?;
             sleep_forever::<()>().await
         }) => unreachable!(),
-        () = sleep(ms(1)) => {}
+        _ = started.until(1) => {}
     }
 }
 

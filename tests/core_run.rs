@@ -83,3 +83,31 @@ fn run_waits_for_the_reapers_of_dropped_groups() {
     });
     assert_eq!(log.events(), ["cleaned up"]);
 }
+
+/// So is the reaper of a group dropped in a task that `tokio::spawn` started, outside every
+/// aio scope (a server's connection task): `run` waits for the background work of its whole
+/// runtime.
+#[test]
+fn run_waits_for_groups_dropped_in_tasks_that_tokio_spawn_started() {
+    let log = Log::new();
+    let l = log.clone();
+    let started = Counter::new();
+    aio::run(async move {
+        let s = started.clone();
+        let connection = tokio::spawn(async move {
+            tokio::select! {
+                _ = TaskGroup::<BoxError>::scope(|tg| async move {
+                    tg.spawn(on_cancel(running_forever::<()>(s), move |_| async move {
+                        sleep(ms(50)).await;
+                        l.push("cleaned up");
+                        Ok(())
+                    }))?;
+                    sleep_forever::<()>().await
+                }) => unreachable!(),
+                _ = started.until(1) => {}
+            }
+        });
+        connection.await.unwrap();
+    });
+    assert_eq!(log.events(), ["cleaned up"]);
+}

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::sync::{LazyLock, Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::runtime::{self, Builder, Handle};
@@ -80,21 +80,28 @@ pub fn run_with<F: Future>(builder: &mut Builder, main: F) -> io::Result<F::Outp
     );
     let output = runtime.block_on(scope::in_node(root.clone(), main));
     root.cancel(CancelReason::Shutdown);
+    // Background work of the root scope, and of code outside it on this runtime (a group
+    // dropped in a task that `tokio::spawn` started, such as a server's connection task).
+    let outside = outside_run(runtime.handle());
     tracker.close();
-    if !tracker.is_empty() {
+    outside.close();
+    if !(tracker.is_empty() && outside.is_empty()) {
         runtime.block_on(async {
-            if tokio::time::timeout(DEFAULT_GRACE, tracker.wait())
-                .await
-                .is_err()
-            {
+            let both = async {
+                tracker.wait().await;
+                outside.wait().await;
+            };
+            if tokio::time::timeout(DEFAULT_GRACE, both).await.is_err() {
                 tracing::warn!(
-                    tasks = tracker.len(),
+                    tasks = tracker.len() + outside.len(),
                     "background tasks still running at shutdown after the grace period"
                 );
             }
         });
     }
+    let handle = runtime.handle().clone();
     runtime.shutdown_timeout(DEFAULT_GRACE);
+    forget_outside_run(&handle);
     Ok(output)
 }
 
@@ -112,23 +119,43 @@ pub(crate) fn spawn_background(
 ) {
     let work = match tracker {
         Some(tracker) => tracker.track_future(work),
-        None => outside_run(runtime).track_future(work),
+        // Tracked under the lock, so that `join_background` never forgets a tracker that
+        // is about to hold work.
+        None => trackers()
+            .entry(runtime.id())
+            .or_default()
+            .track_future(work),
     };
     drop(runtime.spawn(work));
 }
 
-fn outside_run(runtime: &Handle) -> TaskTracker {
-    let mut trackers = OUTSIDE_RUN.lock().unwrap_or_else(PoisonError::into_inner);
-    trackers.entry(runtime.id()).or_default().clone()
+fn trackers() -> MutexGuard<'static, HashMap<runtime::Id, TaskTracker>> {
+    OUTSIDE_RUN.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Waits for the background work aio started outside [`run`] on the current runtime, at
-/// most `grace`: the reapers of task groups dropped before they finished (their tasks'
+/// The tracker of the background work started outside [`run`] scopes on `runtime`.
+fn outside_run(runtime: &Handle) -> TaskTracker {
+    trackers().entry(runtime.id()).or_default().clone()
+}
+
+/// Forgets `runtime`'s tracker if it holds no work: nothing leaks per runtime.
+fn forget_outside_run(runtime: &Handle) {
+    let mut trackers = trackers();
+    if trackers
+        .get(&runtime.id())
+        .is_some_and(TaskTracker::is_empty)
+    {
+        trackers.remove(&runtime.id());
+    }
+}
+
+/// Waits for the background work aio started outside [`run`] scopes on the current runtime,
+/// at most `grace`: the reapers of task groups dropped before they finished (their tasks'
 /// `on_cancel` cleanup) and detached shields. Returns `true` if all of it finished.
 ///
-/// [`run`] does this itself before it shuts its runtime down. Under `#[tokio::main]` nothing
-/// does: when `main` returns, the runtime drops whatever is still running, cleanup
-/// included. End `main` with this one line to keep that cleanup:
+/// [`run`] and `#[aio::main]` do this themselves before they shut their runtime down. Under
+/// `#[tokio::main]` nothing does: when `main` returns, the runtime drops whatever is still
+/// running, cleanup included. End `main` with this one line to keep that cleanup:
 ///
 /// ```
 /// #[tokio::main]
@@ -150,23 +177,17 @@ fn outside_run(runtime: &Handle) -> TaskTracker {
 pub async fn join_background(grace: Duration) -> bool {
     let runtime = Handle::current();
     let tracker = outside_run(&runtime);
+    // Closed, the tracker still tracks new work; `wait` returns once it holds none.
     tracker.close();
     let finished = tokio::time::timeout(grace, tracker.wait()).await.is_ok();
     if finished {
-        let mut trackers = OUTSIDE_RUN.lock().unwrap_or_else(PoisonError::into_inner);
-        if trackers
-            .get(&runtime.id())
-            .is_some_and(TaskTracker::is_empty)
-        {
-            trackers.remove(&runtime.id());
-        }
+        forget_outside_run(&runtime);
     } else {
         tracing::warn!(
             tasks = tracker.len(),
             ?grace,
             "aio background work still running after the grace period"
         );
-        tracker.reopen();
     }
     finished
 }

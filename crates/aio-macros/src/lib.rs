@@ -52,9 +52,15 @@ struct Options {
 }
 
 fn expand(args: TokenStream, item: TokenStream, kind: Kind) -> TokenStream {
-    match try_expand(args, item, kind) {
+    match try_expand(args, item.clone(), kind) {
         Ok(tokens) => tokens,
-        Err((span, message)) => compile_error(span, &message),
+        Err((span, message)) => {
+            // The function as written, beside the error: no second error about a missing
+            // `main`.
+            let mut out = compile_error(span, &message);
+            out.extend(item);
+            out
+        }
     }
 }
 
@@ -88,6 +94,10 @@ fn try_expand(args: TokenStream, item: TokenStream, kind: Kind) -> Result<TokenS
         return Err((body.span(), "#[aio::main] goes on `async fn main`".into()));
     }
 
+    if kind == Kind::Test && has_test_attribute(&tokens) {
+        let message = "#[aio::test] already makes this a test: remove #[test]";
+        return Err((body.span(), message.into()));
+    }
     let mut out = TokenStream::new();
     if kind == Kind::Test {
         out.extend(parse("#[::core::prelude::v1::test]"));
@@ -130,7 +140,9 @@ fn parse_options(args: TokenStream, kind: Kind) -> Result<Options, Error> {
         start_paused: false,
         process: None,
     };
-    let mut tokens = args.into_iter().peekable();
+    let mut flavor = None;
+    let mut seen = Vec::new();
+    let mut tokens = args.into_iter();
     while let Some(key) = tokens.next() {
         let TokenTree::Ident(key) = key else {
             return Err((key.span(), "expected `name = value`".into()));
@@ -139,28 +151,23 @@ fn parse_options(args: TokenStream, kind: Kind) -> Result<Options, Error> {
             Some(TokenTree::Punct(p)) if p.as_char() == '=' => {}
             _ => return Err((key.span(), format!("expected `{key} = ...`"))),
         }
-        // The value: every token up to the next comma at the top level.
-        let mut value = TokenStream::new();
-        while let Some(t) =
-            tokens.next_if(|t| !matches!(t, TokenTree::Punct(p) if p.as_char() == ','))
-        {
-            value.extend([t]);
+        let name = key.to_string();
+        if seen.contains(&name) {
+            return Err((key.span(), format!("`{name}` is given twice")));
         }
-        tokens.next();
+        seen.push(name.clone());
+        let value = option_value(&mut tokens);
         let text = value.to_string();
-        match key.to_string().as_str() {
+        match name.as_str() {
             "flavor" => match text.as_str() {
-                "\"multi_thread\"" => options.multi_thread = true,
-                "\"current_thread\"" => options.multi_thread = false,
+                "\"multi_thread\"" => flavor = Some(true),
+                "\"current_thread\"" => flavor = Some(false),
                 _ => {
                     let message = "`flavor` is \"multi_thread\" or \"current_thread\"";
                     return Err((key.span(), message.into()));
                 }
             },
-            "worker_threads" => {
-                options.worker_threads = Some(value);
-                options.multi_thread = true;
-            }
+            "worker_threads" => options.worker_threads = Some(value),
             "start_paused" if kind == Kind::Test => match text.as_str() {
                 "true" => options.start_paused = true,
                 "false" => options.start_paused = false,
@@ -179,11 +186,61 @@ fn parse_options(args: TokenStream, kind: Kind) -> Result<Options, Error> {
             }
         }
     }
+    match (flavor, &options.worker_threads) {
+        (Some(false), Some(_)) => {
+            let message = "`worker_threads` needs `flavor = \"multi_thread\"`";
+            return Err((Span::call_site(), message.into()));
+        }
+        (Some(multi_thread), _) => options.multi_thread = multi_thread,
+        (None, Some(_)) => options.multi_thread = true,
+        (None, None) => {}
+    }
     if options.start_paused && options.multi_thread {
         let message = "`start_paused` needs `flavor = \"current_thread\"`";
         return Err((Span::call_site(), message.into()));
     }
     Ok(options)
+}
+
+/// The tokens of an option's value: everything up to the next comma that is not inside
+/// brackets or generic arguments (`process = make::<A, B>(x, y)` is one value).
+fn option_value(tokens: &mut proc_macro::token_stream::IntoIter) -> TokenStream {
+    let mut value = TokenStream::new();
+    let mut angle = 0usize;
+    let mut previous = None;
+    for t in tokens.by_ref() {
+        if let TokenTree::Punct(p) = &t {
+            match p.as_char() {
+                ',' if angle == 0 => break,
+                '<' => angle += 1,
+                // Not the `>` of `->` or `=>`.
+                '>' if !matches!(previous, Some('-' | '=')) => angle = angle.saturating_sub(1),
+                _ => {}
+            }
+            previous = Some(p.as_char());
+        } else {
+            previous = None;
+        }
+        value.extend([t]);
+    }
+    value
+}
+
+/// Whether the function already carries a `#[test]` (or `#[core::prelude::v1::test]`)
+/// attribute.
+fn has_test_attribute(tokens: &[TokenTree]) -> bool {
+    tokens.windows(2).any(|pair| match pair {
+        [TokenTree::Punct(hash), TokenTree::Group(attr)] => {
+            let words: Vec<String> = attr.stream().into_iter().map(|t| t.to_string()).collect();
+            hash.as_char() == '#'
+                && attr.delimiter() == Delimiter::Bracket
+                && words.last().is_some_and(|w| w == "test")
+                && words
+                    .iter()
+                    .all(|w| w == ":" || w.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        }
+        _ => false,
+    })
 }
 
 fn parse(code: &str) -> TokenStream {

@@ -90,3 +90,22 @@ spec! {
 fn messages_of(err: &aio::TaskGroupError<AppError>) -> Vec<String> {
     err.iter().map(|f| f.error().to_string()).collect()
 }
+
+mod nested {
+    /// An error enum named by a path.
+    #[derive(Debug)]
+    pub(super) enum PathError {
+        Aio(aio::AioError),
+    }
+}
+
+aio::cancel_error!(nested::PathError, Aio);
+
+#[test]
+fn cancel_error_takes_a_type_named_by_a_path() {
+    let err = nested::PathError::from(aio::TaskError::Aborted);
+    assert!(matches!(
+        err,
+        nested::PathError::Aio(aio::AioError::Task(_))
+    ));
+}

@@ -6,8 +6,8 @@ use crate::{CancelError, Cancelled, Elapsed, SpawnError, TaskError};
 
 /// Any error that aio's own operations return: a cancellation, a refused spawn, a task's
 /// outcome, an elapsed deadline. Keep it in one variant of your error enum and let
-/// [`cancel_error!`](crate::cancel_error) write the conversions: `?` then works on every aio
-/// call, and a cancellation stays a cancellation.
+/// [`cancel_error!`](crate::cancel_error) write the conversions: `?` then works on spawns,
+/// handles and timeouts, and a cancellation stays a cancellation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AioError {
@@ -73,10 +73,15 @@ impl From<Elapsed> for AioError {
 /// [`AioError`], writes `From<Cancelled>`, `From<SpawnError>`, `From<TaskError>` and
 /// `From<Elapsed>` (all through that variant) and [`CancelError`] (which asks it).
 ///
-/// Every aio error then converts with `?`, and none can turn a cancellation into a failure
-/// by mistake: a `From` written by hand that forgets to look at `as_cancelled()` makes a
-/// group report its own cancellation as a failure. Add `#[from]` (thiserror) or a `From` of
-/// your own to the variant if you also want `?` on `AioError` itself.
+/// Then `?` converts a refused spawn, a task's outcome, a deadline and a cancellation, and
+/// none can turn a cancellation into a failure by mistake: a `From` written by hand that
+/// forgets to look at `as_cancelled()` makes a group report its own cancellation as a
+/// failure. (aio's other errors, such as a `TaskGroupError` or a `RaceError`, are yours to
+/// match or convert.) Add `#[from]` (thiserror) or a `From` of your own to the variant if
+/// you also want `?` on `AioError` itself.
+///
+/// Name the type by a path as `cancel_error!(crate::api::ApiError, Aio)`. Generic enums need
+/// the impls written by hand.
 ///
 /// # Examples
 ///
@@ -113,27 +118,30 @@ impl From<Elapsed> for AioError {
 #[macro_export]
 macro_rules! cancel_error {
     ($error:ident :: $variant:ident) => {
+        $crate::cancel_error!($error, $variant);
+    };
+    ($error:ty, $variant:ident) => {
         impl ::core::convert::From<$crate::Cancelled> for $error {
             fn from(e: $crate::Cancelled) -> Self {
-                $error::$variant($crate::AioError::from(e))
+                Self::$variant($crate::AioError::from(e))
             }
         }
 
         impl ::core::convert::From<$crate::SpawnError> for $error {
             fn from(e: $crate::SpawnError) -> Self {
-                $error::$variant($crate::AioError::from(e))
+                Self::$variant($crate::AioError::from(e))
             }
         }
 
         impl ::core::convert::From<$crate::TaskError> for $error {
             fn from(e: $crate::TaskError) -> Self {
-                $error::$variant($crate::AioError::from(e))
+                Self::$variant($crate::AioError::from(e))
             }
         }
 
         impl ::core::convert::From<$crate::Elapsed> for $error {
             fn from(e: $crate::Elapsed) -> Self {
-                $error::$variant($crate::AioError::from(e))
+                Self::$variant($crate::AioError::from(e))
             }
         }
 
@@ -141,7 +149,7 @@ macro_rules! cancel_error {
             fn as_cancelled(&self) -> ::core::option::Option<&$crate::Cancelled> {
                 #[allow(unreachable_patterns)]
                 match self {
-                    $error::$variant(e) => e.as_cancelled(),
+                    Self::$variant(e) => e.as_cancelled(),
                     _ => ::core::option::Option::None,
                 }
             }

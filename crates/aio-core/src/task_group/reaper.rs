@@ -87,9 +87,9 @@ impl Drop for Finalize {
                 group.name = self.core.label(),
                 tasks = self.core.len(),
                 "the runtime shut down while the tasks of a dropped task group were finishing \
-                 their cleanup; they were dropped where they stood. Wait for aio's background \
-                 work before the runtime shuts down: use `aio::run`, or end `main` with \
-                 `aio::join_background(aio::DEFAULT_GRACE).await`"
+                 their cleanup; they were dropped where they stood. Let the runtime wait for aio's \
+                 background work: use `aio::run` or `#[aio::main]`, or end `main` with \
+                 `aio::join_background(grace).await`, with a grace as long as the group's"
             );
         }
         self.core.finalize();

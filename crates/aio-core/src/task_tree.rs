@@ -89,7 +89,8 @@ pub struct TaskSnapshot {
 pub struct GroupSnapshot {
     /// The group's scope id.
     pub id: ScopeId,
-    /// The group's name, if it was built with one.
+    /// The group's name, if it was built with one; for the group of a `gather`, `race` or
+    /// the like, the function and the place it was called from (`gather at src/api.rs:42:17`).
     pub name: Option<String>,
     /// What it is doing.
     pub state: GroupState,

@@ -34,6 +34,12 @@ use crate::{CancelError, Cancelled};
 /// the cleanup fails, its error is returned instead of the cancellation, and a task group
 /// collects it like any other failure.
 ///
+/// Work that never returns (a worker's `loop` that only ends by cancellation) must still
+/// name its value's type: `on_cancel` returns `work`'s `Ok` value, and a `loop` without a
+/// `break` gives the compiler nothing to infer it from. End the block with the `Ok` that
+/// is never reached, `#[allow(unreachable_code)] Ok::<(), BoxError>(())`, or give the
+/// block's type where you spawn it.
+///
 /// # Errors
 ///
 /// `work`'s error; or, when cancelled, the cleanup's error, else `work`'s cancellation

@@ -8,8 +8,8 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aio::{
-    BoxError, CancelReason, LocalGroup, SendLocalGroup, SpawnError, TaskError, TaskGroup,
-    on_cancel, timeout,
+    BoxError, CancelReason, JoinPolicy, LocalGroup, SendLocalGroup, SpawnError, TaskError,
+    TaskGroup, on_cancel, timeout,
 };
 use futures::FutureExt;
 use tokio::time::{Instant, sleep};
@@ -283,4 +283,121 @@ async fn a_cancelled_local_group_polls_only_the_tasks_that_were_woken() {
         "{} polls for {N} tasks",
         polls.get()
     );
+}
+
+spec! {
+    /// A local group built with a limit runs at most that many tasks at once; the others
+    /// wait in the order they were spawned, as in a `TaskGroup`.
+    async fn a_local_group_with_a_limit_runs_that_many_at_once_in_spawn_order() {
+        let running = Cell::new(0);
+        let peak = Cell::new(0);
+        let started = RefCell::new(Vec::new());
+        let (r, p, s) = (&running, &peak, &started);
+        TaskGroup::<BoxError>::builder()
+            .limit(2)
+            .local_scope(|lg| async move {
+                for i in 0..6 {
+                    lg.spawn(async move {
+                        s.borrow_mut().push(i);
+                        r.set(r.get() + 1);
+                        p.set(p.get().max(r.get()));
+                        sleep(ms(5)).await;
+                        r.set(r.get() - 1);
+                        Ok(())
+                    })?;
+                }
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(peak.get(), 2);
+        assert_eq!(*started.borrow(), [0, 1, 2, 3, 4, 5]);
+    }
+}
+
+spec! {
+    /// A queued task of a cancelled local group never starts: its handle says it was
+    /// cancelled, and the running tasks unwind, cleanup included.
+    async fn a_queued_local_task_of_a_cancelled_group_never_starts() {
+        let log = Log::new();
+        let l = log.clone();
+        let queued = TaskGroup::<BoxError>::builder()
+            .limit(1)
+            .local_scope(|lg| async move {
+                let l2 = l.clone();
+                lg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
+                    l2.push("running task cleaned up");
+                    Ok(())
+                }))?;
+                let l3 = l.clone();
+                let queued = lg.spawn(async move {
+                    l3.push("queued task started");
+                    Ok(())
+                })?;
+                sleep(ms(5)).await;
+                lg.cancel();
+                Ok(queued)
+            })
+            .await
+            .unwrap();
+        assert!(matches!(queued.result(), Err(TaskError::Cancelled(_))));
+        assert_eq!(log.events(), ["running task cleaned up"]);
+    }
+}
+
+spec! {
+    /// Cancelling one queued local task through its handle takes it out of the queue: it
+    /// never starts, and the next one gets the slot.
+    async fn a_cancelled_queued_local_task_never_starts_and_the_queue_moves_on() {
+        let log = Log::new();
+        let l = log.clone();
+        TaskGroup::<BoxError>::builder()
+            .limit(1)
+            .local_scope(|lg| async move {
+                let (la, lb, lc) = (l.clone(), l.clone(), l.clone());
+                lg.spawn(async move {
+                    sleep(ms(5)).await;
+                    la.push("a");
+                    Ok(())
+                })?;
+                let b = lg.spawn(async move {
+                    lb.push("b");
+                    Ok(())
+                })?;
+                lg.spawn(async move {
+                    lc.push("c");
+                    Ok(())
+                })?;
+                assert!(b.cancel());
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(log.events(), ["a", "c"]);
+    }
+}
+
+spec! {
+    /// The builder's policy applies to a local group too: under `Supervisor`, a failure
+    /// cancels nobody else, and is reported.
+    async fn a_supervised_local_group_lets_the_others_finish() {
+        let log = Log::new();
+        let l = log.clone();
+        let err = TaskGroup::<BoxError>::builder()
+            .name("local workers")
+            .policy(JoinPolicy::Supervisor)
+            .local_scope(|lg| async move {
+                lg.spawn(async { Err::<(), BoxError>("bad".into()) })?;
+                lg.spawn(async move {
+                    sleep(ms(5)).await;
+                    l.push("the other finished");
+                    Ok(())
+                })?;
+                Ok(())
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert_eq!(log.events(), ["the other finished"]);
+    }
 }

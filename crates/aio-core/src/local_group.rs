@@ -251,7 +251,10 @@ where
     E: CancelError + Send + 'static,
     B: ?Sized + Future<Output = ()> + 'env,
 {
-    async fn scope_with<F, Fut, R>(config: GroupConfig, body: F) -> Result<R, TaskGroupError<E>>
+    pub(crate) async fn scope_with<F, Fut, R>(
+        config: GroupConfig,
+        body: F,
+    ) -> Result<R, TaskGroupError<E>>
     where
         F: FnOnce(Self) -> Fut,
         Fut: Future<Output = Result<R, E>> + 'env,
@@ -307,6 +310,9 @@ where
             waker: AtomicWaker::new(),
         });
         let key = core.admit_local(Arc::clone(&info) as Arc<dyn ChildRef>)?;
+        if !core.enter_limit(&(Arc::clone(&info) as Arc<dyn ChildRef>)) {
+            info.state.store(QUEUED, Ordering::Release);
+        }
         let slot = Arc::new(LocalSlot {
             result: Mutex::new(LocalResult::Running),
             waker: Mutex::new(None),
@@ -439,6 +445,8 @@ const SCHEDULED: u8 = 0;
 const RUNNING: u8 = 1;
 const SUSPENDED: u8 = 2;
 const FINISHED: u8 = 3;
+/// Waiting for a slot of the group's limit.
+const QUEUED: u8 = 4;
 
 /// What the group and the task tree know of a local task.
 struct LocalInfo {
@@ -490,12 +498,21 @@ impl ChildRef for LocalInfo {
         self.waker.wake();
     }
 
+    // The limit hands the task a slot: the scope polls it, and it starts.
     fn admit(&self) -> bool {
-        false
+        let admitted = self
+            .state
+            .compare_exchange(QUEUED, SCHEDULED, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if admitted {
+            self.waker.wake();
+        }
+        admitted
     }
 
     fn state(&self) -> TaskState {
         match self.state.load(Ordering::Acquire) {
+            QUEUED => TaskState::Queued,
             SCHEDULED => TaskState::Scheduled,
             RUNNING => TaskState::Running,
             SUSPENDED => TaskState::Suspended,
@@ -561,7 +578,10 @@ pin_project! {
             let this = this.project();
             if !*this.done {
                 *this.done = true;
-                finish(this.core, this.info, *this.key, this.slot, Err(TaskError::Aborted), None);
+                // Dropped unstarted while queued, it holds no slot: `admit` now refuses it.
+                let held_slot = this.info.state.swap(FINISHED, Ordering::AcqRel) != QUEUED;
+                let result = Err(TaskError::Aborted);
+                finish(this.core, this.info, *this.key, this.slot, result, None, held_slot);
             }
         }
     }
@@ -580,8 +600,23 @@ where
             return Poll::Ready(());
         }
         this.info.waker.register(cx.waker());
-        this.info.state.store(RUNNING, Ordering::Release);
         let node = &this.info.node;
+        if this.info.state.load(Ordering::Acquire) == QUEUED {
+            if !node.is_cancelled() {
+                return Poll::Pending;
+            }
+            // A queued task of a cancelled group never starts, and never held a slot.
+            if this.info.state.swap(FINISHED, Ordering::AcqRel) == QUEUED {
+                this.inner.as_mut().drop_future();
+                let result = Err(TaskError::Cancelled(cancellation(node)));
+                *this.done = true;
+                finish(
+                    this.core, this.info, *this.key, this.slot, result, None, false,
+                );
+                return Poll::Ready(());
+            }
+        }
+        this.info.state.store(RUNNING, Ordering::Release);
         let inner = this.inner.as_mut();
         let (result, event) = match catch_unwind(AssertUnwindSafe(|| {
             inner.poll_scoped(cx, || node.is_cancelled())
@@ -608,7 +643,9 @@ where
             }
         };
         *this.done = true;
-        finish(this.core, this.info, *this.key, this.slot, result, event);
+        finish(
+            this.core, this.info, *this.key, this.slot, result, event, true,
+        );
         Poll::Ready(())
     }
 }
@@ -632,6 +669,7 @@ fn finish<T>(
     slot: &LocalSlot<T>,
     result: Result<T, TaskError>,
     event: Option<ChildEvent>,
+    held_slot: bool,
 ) {
     info.state.store(FINISHED, Ordering::Release);
     info.node.detach();
@@ -643,7 +681,7 @@ fn finish<T>(
         waker.wake();
     }
     core.bury(Some(key));
-    core.child_done(false);
+    core.child_done(held_slot);
 }
 
 /// A handle to a task of a [`LocalGroup`]: `.await` it inside the scope, or read

@@ -277,6 +277,12 @@ impl GroupCore {
         Ok(cell)
     }
 
+    /// Takes a slot of the limit for a task of a local group, if the group has a limit;
+    /// `false` if the task is queued, to start when [`ChildRef::admit`] says so.
+    pub(crate) fn enter_limit(&self, child: &Arc<dyn ChildRef>) -> bool {
+        self.limit.as_ref().is_none_or(|limit| limit.enter(child))
+    }
+
     /// Registers a task of a local group, which runs inside the group's scope.
     pub(crate) fn admit_local(&self, child: Arc<dyn ChildRef>) -> Result<usize, SpawnError> {
         self.check_open(false)?;

@@ -5,7 +5,9 @@ use std::cell::{Cell, RefCell};
 use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use aio::{
     BoxError, CancelReason, JoinPolicy, LocalGroup, SendLocalGroup, SpawnError, TaskError,
@@ -399,5 +401,88 @@ spec! {
             .unwrap_err();
         assert_eq!(err.len(), 1);
         assert_eq!(log.events(), ["the other finished"]);
+    }
+}
+
+/// A task spawned from another thread into a limited `SendLocalGroup` whose running task
+/// finishes at that moment is never skipped: it is queued before a slot can be handed on,
+/// so it starts, and the scope returns. (Many rounds, to meet the moment.)
+#[test]
+fn a_local_task_spawned_as_a_slot_frees_is_never_skipped() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for round in 0..2_000 {
+            let done = Arc::new(AtomicUsize::new(0));
+            let d = Arc::clone(&done);
+            let scope =
+                TaskGroup::<BoxError>::builder()
+                    .limit(1)
+                    .send_local_scope(|lg| async move {
+                        let spawners: Vec<_> = (0..3)
+                            .map(|_| {
+                                let (lg, d) = (lg.clone(), Arc::clone(&d));
+                                tokio::spawn(async move {
+                                    for _ in 0..20 {
+                                        let d = Arc::clone(&d);
+                                        lg.spawn(async move {
+                                            tokio::task::yield_now().await;
+                                            d.fetch_add(1, Ordering::SeqCst);
+                                            Ok(())
+                                        })?;
+                                    }
+                                    Ok::<(), BoxError>(())
+                                })
+                            })
+                            .collect();
+                        for spawner in spawners {
+                            spawner.await??;
+                        }
+                        Ok(())
+                    });
+            let finished = tokio::time::timeout(Duration::from_secs(10), scope).await;
+            assert!(finished.is_ok(), "round {round}: the scope hung");
+            finished.unwrap().unwrap();
+            assert_eq!(done.load(Ordering::SeqCst), 60, "round {round}");
+        }
+    });
+}
+
+spec! {
+    /// A queued task whose future panics when the cancelled group drops it unstarted is a
+    /// task panic like any other: re-raised once every task has finished, the running
+    /// task's cleanup included, and no slot is given back twice.
+    async fn a_queued_local_task_that_panics_when_dropped_is_reraised_after_the_rest() {
+        struct PanicOnDrop;
+        impl Drop for PanicOnDrop {
+            fn drop(&mut self) {
+                panic!("dropped while queued");
+            }
+        }
+        let log = Log::new();
+        let l = log.clone();
+        let scope = TaskGroup::<BoxError>::builder()
+            .limit(1)
+            .local_scope(|lg| async move {
+                lg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
+                    sleep(ms(5)).await;
+                    l.push("running task cleaned up");
+                    Ok(())
+                }))?;
+                let bomb = PanicOnDrop;
+                lg.spawn(async move {
+                    let _bomb = bomb;
+                    Ok(())
+                })?;
+                sleep(ms(1)).await;
+                lg.cancel();
+                Ok(())
+            });
+        let panic = AssertUnwindSafe(scope).catch_unwind().await.unwrap_err();
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"dropped while queued"));
+        assert_eq!(log.events(), ["running task cleaned up"]);
     }
 }

@@ -301,7 +301,9 @@ where
         let info = Arc::new(LocalInfo {
             id,
             spawned: Instant::now(),
-            state: AtomicU8::new(SCHEDULED),
+            // Queued until the limit gives it a slot: a slot handed on before `enter`
+            // returns finds it waiting.
+            state: AtomicU8::new(QUEUED),
             node: Node::new(
                 NodeKind::Task { id, name },
                 Some(Arc::clone(core.node())),
@@ -310,8 +312,8 @@ where
             waker: AtomicWaker::new(),
         });
         let key = core.admit_local(Arc::clone(&info) as Arc<dyn ChildRef>)?;
-        if !core.enter_limit(&(Arc::clone(&info) as Arc<dyn ChildRef>)) {
-            info.state.store(QUEUED, Ordering::Release);
+        if core.enter_limit(&(Arc::clone(&info) as Arc<dyn ChildRef>)) {
+            info.state.store(SCHEDULED, Ordering::Release);
         }
         let slot = Arc::new(LocalSlot {
             result: Mutex::new(LocalResult::Running),
@@ -606,12 +608,25 @@ where
                 return Poll::Pending;
             }
             // A queued task of a cancelled group never starts, and never held a slot.
-            if this.info.state.swap(FINISHED, Ordering::AcqRel) == QUEUED {
-                this.inner.as_mut().drop_future();
-                let result = Err(TaskError::Cancelled(cancellation(node)));
+            let left = this.info.state.compare_exchange(
+                QUEUED,
+                FINISHED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+            if left.is_ok() {
                 *this.done = true;
+                let inner = this.inner.as_mut();
+                let dropped = catch_unwind(AssertUnwindSafe(|| inner.drop_future()));
+                let (result, event) = match dropped {
+                    Ok(()) => (Err(TaskError::Cancelled(cancellation(node))), None),
+                    Err(panic) => (
+                        Err(TaskError::Panicked(failure(this.info))),
+                        Some(ChildEvent::Panicked(panic)),
+                    ),
+                };
                 finish(
-                    this.core, this.info, *this.key, this.slot, result, None, false,
+                    this.core, this.info, *this.key, this.slot, result, event, false,
                 );
                 return Poll::Ready(());
             }

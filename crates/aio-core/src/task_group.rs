@@ -414,7 +414,9 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
     }
 
     /// How long the tasks of a *dropped* group get to finish cleaning up before they are
-    /// dropped. A group that is awaited to the end always waits for its tasks.
+    /// dropped. A group that is awaited to the end always waits for its tasks. A local
+    /// group ([`local_scope`](Self::local_scope)) has no grace period: dropped, it drops its
+    /// tasks at once.
     pub fn grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
         self
@@ -480,7 +482,7 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
     ///
     /// # Panics
     ///
-    /// As for [`TaskGroup::scope`].
+    /// Re-raises the first panic of the body or of a task, after every task has finished.
     ///
     /// # Cancel safety
     ///
@@ -533,7 +535,7 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
     ///
     /// # Panics
     ///
-    /// As for [`TaskGroup::scope`].
+    /// As for [`local_scope`](Self::local_scope).
     ///
     /// # Cancel safety
     ///

@@ -1,10 +1,10 @@
 //! A group's concurrency limit.
 //!
-//! At most `max` tasks run at once. A task spawned while the group is full is a Tokio task
-//! that has not started: it waits in a first-in, first-out queue, in the order the tasks
-//! were spawned (decided when `spawn` is called, so the scheduler cannot reorder it), and
-//! starts when a running task finishes and hands its slot on. A queued task of a cancelled
-//! group never starts.
+//! At most `max` tasks run at once. A task spawned while the group is full (a Tokio task, or
+//! a local group's task) has not started: it waits in a first-in, first-out queue, in the
+//! order the tasks were spawned (decided when `spawn` is called, so the scheduler cannot
+//! reorder it), and starts when a running task finishes and hands its slot on. A queued
+//! task of a cancelled group never starts.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

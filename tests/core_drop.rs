@@ -171,21 +171,8 @@ fn join_background_keeps_the_cleanup_of_groups_dropped_under_tokio_main() {
         let runtime = plain_runtime(flavor);
         let log = Log::new();
         let l = log.clone();
-        let started = Counter::new();
         let finished = runtime.block_on(async move {
-            let s = started.clone();
-            tokio::select! {
-                _ = TaskGroup::<BoxError>::scope(|tg| async move {
-                    tg.spawn(on_cancel(running_forever::<()>(s), move |_| async move {
-                        sleep(ms(20)).await;
-                        l.push("cleaned up");
-                        Ok(())
-                    }))?;
-                    sleep_forever::<()>().await
-                }) => unreachable!(),
-                // Only a started task has cleanup to run.
-                _ = started.until(1) => {}
-            }
+            drop_a_group_once_started(ms(20), l).await;
             aio::join_background(Duration::from_secs(10)).await
         });
         drop(runtime);

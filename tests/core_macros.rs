@@ -1,9 +1,9 @@
 //! `#[aio::main]` and `#[aio::test]`: Tokio's attributes under `aio::run`'s rules.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
-use aio::{BoxError, TaskGroup, on_cancel};
+use aio::{BoxError, TaskGroup};
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::time::{Instant, sleep};
 
@@ -45,31 +45,29 @@ async fn aio_test_may_return_a_result() -> Result<(), BoxError> {
     Ok(())
 }
 
-static CLEANED_UP: AtomicUsize = AtomicUsize::new(0);
+static CLEANED_UP: Mutex<Option<Log>> = Mutex::new(None);
 
 /// Drops a group whose task, once started, needs 20 ms of cleanup, and returns at once.
 #[aio::test]
 async fn aio_test_drops_a_group_and_returns() {
-    let started = Counter::new();
-    let s = started.clone();
-    tokio::select! {
-        _ = TaskGroup::<BoxError>::scope(|tg| async move {
-            tg.spawn(on_cancel(running_forever::<()>(s), |_| async {
-                sleep(ms(20)).await;
-                CLEANED_UP.fetch_add(1, Ordering::SeqCst);
-                Ok(())
-            }))?;
-            sleep_forever::<()>().await
-        }) => unreachable!(),
-        _ = started.until(1) => {}
-    }
+    let log = CLEANED_UP
+        .lock()
+        .unwrap()
+        .get_or_insert_with(Log::new)
+        .clone();
+    drop_a_group_once_started(ms(20), log).await;
 }
 
 /// Under the attributes, as under `aio::run`, the runtime waits for the background cleanup
 /// of dropped groups before it shuts down: `#[tokio::test]` would drop it.
 #[test]
 fn the_attributes_await_background_cleanup_before_the_runtime_shuts_down() {
-    let before = CLEANED_UP.load(Ordering::SeqCst);
+    let log = CLEANED_UP
+        .lock()
+        .unwrap()
+        .get_or_insert_with(Log::new)
+        .clone();
+    let before = log.events().len();
     aio_test_drops_a_group_and_returns();
-    assert!(CLEANED_UP.load(Ordering::SeqCst) > before);
+    assert!(log.events().len() > before);
 }

@@ -1,8 +1,6 @@
 //! `run` and `run_with`: `asyncio.run` for aio.
 
-use std::time::Duration;
-
-use aio::{BoxError, TaskGroup, on_cancel, shield_detached};
+use aio::{BoxError, TaskGroup, shield_detached};
 use tokio::runtime::Builder;
 use tokio::time::sleep;
 
@@ -65,22 +63,7 @@ fn run_waits_for_detached_work_at_shutdown() {
 fn run_waits_for_the_reapers_of_dropped_groups() {
     let log = Log::new();
     let l = log.clone();
-    let started = Counter::new();
-    aio::run(async move {
-        let s = started.clone();
-        tokio::select! {
-            _ = TaskGroup::<BoxError>::builder().grace(Duration::from_secs(1)).scope(|tg| async move {
-                tg.spawn(on_cancel(running_forever::<()>(s), move |_| async move {
-                    sleep(ms(50)).await;
-                    l.push("cleaned up");
-                    Ok(())
-                }))?;
-                sleep_forever::<()>().await
-            }) => unreachable!(),
-            // Only a started task has cleanup to run.
-            _ = started.until(1) => {}
-        }
-    });
+    aio::run(drop_a_group_once_started(ms(50), l));
     assert_eq!(log.events(), ["cleaned up"]);
 }
 
@@ -91,22 +74,8 @@ fn run_waits_for_the_reapers_of_dropped_groups() {
 fn run_waits_for_groups_dropped_in_tasks_that_tokio_spawn_started() {
     let log = Log::new();
     let l = log.clone();
-    let started = Counter::new();
     aio::run(async move {
-        let s = started.clone();
-        let connection = tokio::spawn(async move {
-            tokio::select! {
-                _ = TaskGroup::<BoxError>::scope(|tg| async move {
-                    tg.spawn(on_cancel(running_forever::<()>(s), move |_| async move {
-                        sleep(ms(50)).await;
-                        l.push("cleaned up");
-                        Ok(())
-                    }))?;
-                    sleep_forever::<()>().await
-                }) => unreachable!(),
-                _ = started.until(1) => {}
-            }
-        });
+        let connection = tokio::spawn(drop_a_group_once_started(ms(50), l));
         connection.await.unwrap();
     });
     assert_eq!(log.events(), ["cleaned up"]);

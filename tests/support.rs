@@ -368,6 +368,26 @@ pub(crate) async fn running_forever<T>(started: Counter) -> Result<T, BoxError> 
     sleep_forever().await
 }
 
+/// Drops a group, as `select!` does, once its one task has started: the task's cleanup
+/// then takes `cleanup` and pushes "cleaned up" to `log`, in the background, as the group
+/// is reaped.
+pub(crate) async fn drop_a_group_once_started(cleanup: Duration, log: Log) {
+    let started = Counter::new();
+    let s = started.clone();
+    tokio::select! {
+        _ = aio::TaskGroup::<BoxError>::builder().grace(Duration::from_secs(1)).scope(|tg| async move {
+            tg.spawn(aio::on_cancel(running_forever::<()>(s), move |_| async move {
+                tokio::time::sleep(cleanup).await;
+                log.push("cleaned up");
+                Ok(())
+            }))?;
+            sleep_forever::<()>().await
+        }) => unreachable!(),
+        // Only a started task has cleanup to run.
+        _ = started.until(1) => {}
+    }
+}
+
 /// A task body that waits until `started` counts `n`, sleeps `d`, then fails with `msg`:
 /// [`fail_after`] for siblings that must have started before the failure cancels them.
 pub(crate) async fn fail_after_started(

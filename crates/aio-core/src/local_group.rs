@@ -311,8 +311,8 @@ where
             ),
             waker: AtomicWaker::new(),
         });
-        let key = core.admit_local(Arc::clone(&info) as Arc<dyn ChildRef>)?;
-        if core.enter_limit(&(Arc::clone(&info) as Arc<dyn ChildRef>)) {
+        let (key, start) = core.admit_local(Arc::clone(&info) as Arc<dyn ChildRef>)?;
+        if start {
             info.state.store(SCHEDULED, Ordering::Release);
         }
         let slot = Arc::new(LocalSlot {

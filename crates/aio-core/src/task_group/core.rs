@@ -277,19 +277,20 @@ impl GroupCore {
         Ok(cell)
     }
 
-    /// Takes a slot of the limit for a task of a local group, if the group has a limit;
-    /// `false` if the task is queued, to start when [`ChildRef::admit`] says so.
-    pub(crate) fn enter_limit(&self, child: &Arc<dyn ChildRef>) -> bool {
-        self.limit.as_ref().is_none_or(|limit| limit.enter(child))
-    }
-
-    /// Registers a task of a local group, which runs inside the group's scope.
-    pub(crate) fn admit_local(&self, child: Arc<dyn ChildRef>) -> Result<usize, SpawnError> {
+    /// Registers a task of a local group, which runs inside the group's scope, in the
+    /// registry and with the limit. Returns its registry key, and whether it may start now
+    /// (`false`: it is queued, to start when [`ChildRef::admit`] says so).
+    pub(crate) fn admit_local(
+        &self,
+        child: Arc<dyn ChildRef>,
+    ) -> Result<(usize, bool), SpawnError> {
         self.check_open(false)?;
         if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
             self.release_finished();
         }
-        Ok(self.registry.insert(child))
+        let key = self.registry.insert(Arc::clone(&child));
+        let start = self.limit.as_ref().is_none_or(|limit| limit.enter(&child));
+        Ok((key, start))
     }
 
     /// `cancel()` and `cancel_with(message)`: cancels the group unless it has finished.

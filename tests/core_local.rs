@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aio::{
-    BoxError, CancelReason, JoinPolicy, LocalGroup, SendLocalGroup, SpawnError, TaskError,
-    TaskGroup, on_cancel, timeout,
+    BoxError, CancelReason, JoinPolicy, LocalGroup, ReturnWhen, SendLocalGroup, SpawnError,
+    TaskError, TaskGroup, TaskHandle, on_cancel, timeout,
 };
 use futures::FutureExt;
 use tokio::time::{Instant, sleep};
@@ -213,6 +213,96 @@ spec! {
         let drawing = drawing.into_inner();
         assert!(drawing.contains("(body) task_group") && drawing.contains("'local'"), "{drawing}");
         assert!(drawing.contains("'borrowing' (suspended"), "{drawing}");
+    }
+}
+
+spec! {
+    /// A local task's handle is a `TaskHandle`, the handle of a `TaskGroup`'s task: the same
+    /// methods, and what takes handles (`wait`) takes it. Cancelling one task leaves the
+    /// group and the other tasks going.
+    async fn a_local_task_has_the_handle_of_a_task_group_task() {
+        let words = ["one", "three", "forever"];
+        let words = &words;
+        LocalGroup::<BoxError>::scope(|lg| async move {
+            let mut pending: Vec<TaskHandle<usize>> = words
+                .iter()
+                .map(|word| {
+                    lg.spawn_named(*word, async move {
+                        if *word == "forever" {
+                            return sleep_forever().await;
+                        }
+                        sleep(ms(word.len() as u64)).await;
+                        Ok(word.len())
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            let done = aio::wait(&mut pending, ReturnWhen::FirstCompleted).await;
+            assert_eq!(done.len(), 1);
+            assert_eq!(done[0].name(), Some("one"));
+            assert!(done[0].is_finished() && !done[0].has_failed());
+            let forever = pending.pop().unwrap();
+            assert!(forever.cancel_with("enough"));
+            match (&mut { forever }).await {
+                Err(TaskError::Cancelled(c)) => assert_eq!(c.message(), Some("enough")),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(pending.pop().unwrap().await?, 5);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+spec! {
+    /// A local task whose future panics while it is dropped, after it returned, has
+    /// panicked, and its group re-raises that very panic once the others are done: the
+    /// scope drops the future itself, so the payload is not lost.
+    async fn a_panic_while_dropping_a_finished_local_task_is_reraised_with_its_payload() {
+        struct PanicOnDrop;
+        impl Drop for PanicOnDrop {
+            fn drop(&mut self) {
+                panic!("dropped after it returned");
+            }
+        }
+        let log = Log::new();
+        let l = log.clone();
+        let scope = LocalGroup::<BoxError>::scope(|lg| async move {
+            let sibling = lg.spawn(on_cancel(sleep_forever::<()>(), move |_| async move {
+                l.push("sibling cleaned up");
+                Ok(())
+            }))?;
+            let bomb = PanicOnDrop;
+            let task = lg.spawn(async move {
+                let _bomb = &bomb;
+                sleep(ms(1)).await;
+                Ok(())
+            })?;
+            assert!(matches!(task.await, Err(TaskError::Panicked(_))));
+            assert!(aio::is_cancelled());
+            drop(sibling);
+            Ok(())
+        });
+        let panic = AssertUnwindSafe(scope).catch_unwind().await.unwrap_err();
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"dropped after it returned"));
+        assert_eq!(log.events(), ["sibling cleaned up"]);
+    }
+}
+
+spec! {
+    /// A local task dropped with its scope's future ends aborted, as a task of a dropped
+    /// group that ran out of its grace period does: its handle says so.
+    async fn a_local_task_dropped_with_its_scope_ends_aborted() {
+        let handle = std::sync::Mutex::new(None);
+        let slot = &handle;
+        let scope = LocalGroup::<BoxError>::scope(|lg| async move {
+            *slot.lock().unwrap() = Some(lg.spawn(sleep_forever::<()>())?);
+            sleep_forever::<()>().await
+        });
+        assert!(tokio::time::timeout(ms(5), scope).await.is_err());
+        let handle = handle.lock().unwrap().take().unwrap();
+        assert!(handle.is_finished() && handle.is_cancelled());
+        assert_eq!(handle.result(), Err(TaskError::Aborted));
     }
 }
 

@@ -125,6 +125,29 @@ fn every_group_and_every_task_has_a_span() {
     );
 }
 
+/// A local group's task has the span of any group's task, under its group's.
+#[test]
+fn a_local_task_has_a_span_like_any_task() {
+    let recorder = recorded(async {
+        aio::LocalGroup::<BoxError>::scope_named(
+            "borrowers",
+            Default::default(),
+            |lg| async move {
+                lg.spawn_named("borrower", async { Ok(()) })?;
+                Ok(())
+            },
+        )
+        .await
+        .unwrap();
+    });
+    let spans = recorder.spans.lock().unwrap().clone();
+    let group = spans.iter().find(|s| s.name == "aio.task_group").unwrap();
+    assert_eq!(group.field("group.name"), Some("borrowers"));
+    let task = spans.iter().find(|s| s.name == "aio.task").unwrap();
+    assert_eq!(task.field("task.name"), Some("borrower"));
+    assert!(task.field("task.id").unwrap().starts_with("task#"));
+}
+
 /// Ids are written one way everywhere: a span's `group.id` and `task.id` are what
 /// `ScopeId` and `TaskId` display, as in `task_tree()`, warnings and errors.
 #[test]

@@ -82,7 +82,7 @@ pub use cancelled::{BoxError, CancelError, CancelReason, Cancelled};
 pub use current_task::{CurrentTask, current_task};
 pub use gather::{gather, gather_settled};
 pub use id::{ScopeId, TaskId};
-pub use local_group::{LocalGroup, LocalHandle, SendLocalGroup};
+pub use local_group::{LocalGroup, SendLocalGroup};
 pub use on_cancel::on_cancel;
 pub use race::{RaceError, race, race_ok};
 pub use run::{join_background, run, run_with};

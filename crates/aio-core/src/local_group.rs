@@ -1,29 +1,24 @@
 //! [`LocalGroup`]: a task group whose tasks run inside the calling task, so they may borrow.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, ready};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
-use futures::task::AtomicWaker;
 use pin_project_lite::pin_project;
-use tokio::time::Instant;
+use tracing::Instrument;
 
-use crate::scope::{self, Node, NodeKind, PinGuard, Scoped, TaskScope};
-use crate::task_group::{Body, ChildEvent, ChildRef, GroupConfig, GroupCore};
-use crate::task_handle::Ending;
-use crate::util::lock;
-use crate::{
-    CancelError, CancelReason, Cancelled, JoinPolicy, ScopeId, SpawnError, TaskError,
-    TaskGroupError, TaskId, TaskState,
+use crate::scope::{self, Current, PinGuard, TaskScope};
+use crate::task_group::{
+    Body, ChildCell, ChildOutput, GroupConfig, GroupCore, Outcome, TaskInfo, end, poll_child,
 };
+use crate::util::lock;
+use crate::{CancelError, JoinPolicy, ScopeId, SpawnError, TaskGroupError, TaskHandle, TaskId};
 
 /// A task group whose tasks run inside the calling task: concurrently, not in parallel, and
 /// without `'static` or `Send`, so they may borrow from the caller. moro's scopes and
@@ -211,7 +206,7 @@ macro_rules! surface {
         /// # Errors
         ///
         /// As for [`TaskGroup::spawn`](crate::TaskGroup::spawn).
-        pub fn spawn<F, T>(&self, fut: F) -> Result<LocalHandle<T>, SpawnError>
+        pub fn spawn<F, T>(&self, fut: F) -> Result<TaskHandle<T>, SpawnError>
         where
             F: Future<Output = Result<T, E>> $(+ $send)? + 'env,
             T: $($send +)? 'env,
@@ -228,7 +223,7 @@ macro_rules! surface {
             &self,
             name: impl Into<Arc<str>>,
             fut: F,
-        ) -> Result<LocalHandle<T>, SpawnError>
+        ) -> Result<TaskHandle<T>, SpawnError>
         where
             F: Future<Output = Result<T, E>> $(+ $send)? + 'env,
             T: $($send +)? 'env,
@@ -284,53 +279,29 @@ where
         core.conclude(value, body_error, waited, outer.as_deref())
     }
 
-    /// Registers a task, wraps it so it reports to the group, and hands it to the scope,
-    /// boxed as `B` by `boxed`.
+    /// Registers a task and hands it to the scope, boxed as `B` by `boxed`.
     fn spawn_boxed<F, T>(
         &self,
         name: Option<Arc<str>>,
         fut: F,
-        boxed: impl FnOnce(LocalChild<F, T, E>) -> Pin<Box<B>>,
-    ) -> Result<LocalHandle<T>, SpawnError>
+        boxed: impl FnOnce(LocalTask<tracing::instrument::Instrumented<F>, T>) -> Pin<Box<B>>,
+    ) -> Result<TaskHandle<T>, SpawnError>
     where
         F: Future<Output = Result<T, E>> + 'env,
         T: 'env,
     {
         let core = &self.inner.core;
-        let id = TaskId::next();
-        let info = Arc::new(LocalInfo {
-            id,
-            spawned: Instant::now(),
-            // Queued until the limit gives it a slot: a slot handed on before `enter`
-            // returns finds it waiting.
-            state: AtomicU8::new(QUEUED),
-            node: Node::new(
-                NodeKind::Task { id, name },
-                Some(Arc::clone(core.node())),
-                false,
-            ),
-            waker: AtomicWaker::new(),
-        });
-        let (key, start) = core.admit_local(Arc::clone(&info) as Arc<dyn ChildRef>)?;
-        if start {
-            info.state.store(SCHEDULED, Ordering::Release);
-        }
-        let slot = Arc::new(LocalSlot {
-            result: Mutex::new(LocalResult::Running),
-            waker: Mutex::new(None),
-        });
-        let task = LocalChild {
-            _error: PhantomData,
-            core: Arc::clone(core),
-            info: Arc::clone(&info),
-            key,
-            slot: Arc::clone(&slot),
-            inner: Scoped::new(Arc::clone(&info.node), fut),
-            done: false,
+        let info = core.admit_local(name)?;
+        let cell = Arc::new(ChildCell::shared(Arc::clone(&info)));
+        let span = crate::spans::task_span(&core.span, info.id(), info.name().map(|n| &**n));
+        let task = LocalTask {
+            fut: Some(fut.instrument(span)),
+            info,
+            cell: Arc::clone(&cell),
         };
         lock(&self.inner.spawned).push(boxed(task));
         core.waker.wake();
-        Ok(LocalHandle { info, slot })
+        Ok(TaskHandle::new(cell))
     }
 }
 
@@ -443,360 +414,57 @@ impl Drop for Finalize {
     }
 }
 
-const SCHEDULED: u8 = 0;
-const RUNNING: u8 = 1;
-const SUSPENDED: u8 = 2;
-const FINISHED: u8 = 3;
-/// Waiting for a slot of the group's limit.
-const QUEUED: u8 = 4;
-
-/// What the group and the task tree know of a local task.
-struct LocalInfo {
-    id: TaskId,
-    spawned: Instant,
-    state: AtomicU8,
-    node: Arc<Node>,
-    /// Wakes this task alone, to deliver its own cancellation.
-    waker: AtomicWaker,
-}
-
-impl TaskScope for LocalInfo {
-    fn node(&self) -> &Arc<Node> {
-        &self.node
-    }
-
-    fn id(&self) -> TaskId {
-        self.id
-    }
-
-    fn name(&self) -> Option<&Arc<str>> {
-        match self.node.kind() {
-            NodeKind::Task { name, .. } => name.as_ref(),
-            _ => None,
-        }
-    }
-
-    fn parent(&self) -> Option<&Arc<Node>> {
-        self.node.parent()
-    }
-
-    fn created_node(&self) -> Option<&Arc<Node>> {
-        Some(&self.node)
-    }
-
-    fn is_cancelled(&self) -> bool {
-        self.node.is_cancelled()
-    }
-
-    fn cancellation(&self) -> Option<Cancelled> {
-        self.node.cancellation()
-    }
-}
-
-impl ChildRef for LocalInfo {
-    // The waker of the task's place among the scope's tasks: the scope polls it, and it
-    // alone, when a cancellation must reach it.
-    fn wake(&self) {
-        self.waker.wake();
-    }
-
-    // The limit hands the task a slot: the scope polls it, and it starts.
-    fn admit(&self) -> bool {
-        let admitted = self
-            .state
-            .compare_exchange(QUEUED, SCHEDULED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok();
-        if admitted {
-            self.waker.wake();
-        }
-        admitted
-    }
-
-    fn state(&self) -> TaskState {
-        match self.state.load(Ordering::Acquire) {
-            QUEUED => TaskState::Queued,
-            SCHEDULED => TaskState::Scheduled,
-            RUNNING => TaskState::Running,
-            SUSPENDED => TaskState::Suspended,
-            _ => TaskState::Finished,
-        }
-    }
-
-    fn spawned(&self) -> Instant {
-        self.spawned
-    }
-}
-
-struct LocalSlot<T> {
-    result: Mutex<LocalResult<T>>,
-    waker: Mutex<Option<Waker>>,
-}
-
-enum LocalResult<T> {
-    Running,
-    Done(Result<T, TaskError>),
-    /// The result was taken; how the task ended stays known.
-    Taken(Ending),
-}
-
-impl<T> LocalResult<T> {
-    /// Takes a finished task's result; [`TaskError::Taken`] if it was taken before.
-    fn take(&mut self) -> Option<Result<T, TaskError>> {
-        let ending = match self {
-            LocalResult::Running => return None,
-            LocalResult::Taken(_) => return Some(Err(TaskError::Taken)),
-            LocalResult::Done(result) => Ending::of(result),
-        };
-        match std::mem::replace(self, LocalResult::Taken(ending)) {
-            LocalResult::Done(result) => Some(result),
-            _ => unreachable!("the result was just seen done"),
-        }
-    }
-
-    fn ending(&self) -> Option<Ending> {
-        match self {
-            LocalResult::Running => None,
-            LocalResult::Done(result) => Some(Ending::of(result)),
-            LocalResult::Taken(ending) => Some(*ending),
-        }
-    }
-}
-
 pin_project! {
-    /// A task of a local group, as its scope polls it.
-    pub(crate) struct LocalChild<F, T, E> {
-        _error: PhantomData<fn() -> E>,
-        core: Arc<GroupCore>,
-        info: Arc<LocalInfo>,
-        key: usize,
-        slot: Arc<LocalSlot<T>>,
+    /// A task of a local group, as its scope polls it: the cell, the handle and the poll are
+    /// those of a [`TaskGroup`](crate::TaskGroup)'s task. The one difference is who drops
+    /// the future once it has ended: the scope does, here, so that a panic while dropping it
+    /// is caught and re-raised by the group like any other.
+    pub(crate) struct LocalTask<F, T> {
         #[pin]
-        inner: Scoped<F>,
-        done: bool,
+        fut: Option<F>,
+        // The registry's and the scope's view of the task, which `cell` shares.
+        info: Arc<TaskInfo>,
+        cell: Arc<ChildCell<T>>,
     }
 
-    impl<F, T, E> PinnedDrop for LocalChild<F, T, E> {
+    impl<F, T> PinnedDrop for LocalTask<F, T> {
+        // Dropped unfinished, with its scope: it is aborted, like a task of a group dropped
+        // without a grace period.
         fn drop(this: Pin<&mut Self>) {
-            let this = this.project();
-            if !*this.done {
-                *this.done = true;
-                // Dropped unstarted while queued, it holds no slot: `admit` now refuses it.
-                let held_slot = this.info.state.swap(FINISHED, Ordering::AcqRel) != QUEUED;
-                let result = Err(TaskError::Aborted);
-                finish(this.core, this.info, *this.key, this.slot, result, None, held_slot);
+            let mut this = this.project();
+            if this.fut.is_some() {
+                let dropped = catch_unwind(AssertUnwindSafe(|| this.fut.set(None)));
+                end(this.cell, Outcome::Aborted);
+                if let Err(panic) = dropped {
+                    resume_unwind(panic);
+                }
             }
         }
     }
 }
 
-impl<F, T, E> Future for LocalChild<F, T, E>
+impl<F, T> Future for LocalTask<F, T>
 where
-    F: Future<Output = Result<T, E>>,
-    E: CancelError + Send + 'static,
+    F: Future,
+    F::Output: ChildOutput<Ok = T>,
 {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let mut this = self.project();
-        if *this.done {
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
             return Poll::Ready(());
-        }
-        this.info.waker.register(cx.waker());
-        let node = &this.info.node;
-        if this.info.state.load(Ordering::Acquire) == QUEUED {
-            if !node.is_cancelled() {
-                return Poll::Pending;
-            }
-            // A queued task of a cancelled group never starts, and never held a slot.
-            let left = this.info.state.compare_exchange(
-                QUEUED,
-                FINISHED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-            if left.is_ok() {
-                *this.done = true;
-                let inner = this.inner.as_mut();
-                let dropped = catch_unwind(AssertUnwindSafe(|| inner.drop_future()));
-                let (result, event) = match dropped {
-                    Ok(()) => (Err(TaskError::Cancelled(cancellation(node))), None),
-                    Err(panic) => (
-                        Err(TaskError::Panicked(failure(this.info))),
-                        Some(ChildEvent::Panicked(panic)),
-                    ),
-                };
-                finish(
-                    this.core, this.info, *this.key, this.slot, result, event, false,
-                );
-                return Poll::Ready(());
-            }
-        }
-        this.info.state.store(RUNNING, Ordering::Release);
-        let inner = this.inner.as_mut();
-        let (result, event) = match catch_unwind(AssertUnwindSafe(|| {
-            inner.poll_scoped(cx, || node.is_cancelled())
-        })) {
-            Ok(Poll::Pending) => {
-                this.info.state.store(SUSPENDED, Ordering::Release);
-                return Poll::Pending;
-            }
-            Ok(Poll::Ready(Some(Ok(value)))) => (Ok(value), None),
-            Ok(Poll::Ready(Some(Err(error)))) => match error.as_cancelled() {
-                Some(cancelled) => (Err(TaskError::Cancelled(cancelled.clone())), None),
-                None => (
-                    Err(TaskError::Failed(failure(this.info))),
-                    Some(ChildEvent::Failed(Box::new(error) as Box<dyn Any + Send>)),
-                ),
-            },
-            Ok(Poll::Ready(None)) => (Err(TaskError::Cancelled(cancellation(node))), None),
-            Err(panic) => {
-                let _ = catch_unwind(AssertUnwindSafe(|| this.inner.as_mut().drop_future()));
-                (
-                    Err(TaskError::Panicked(failure(this.info))),
-                    Some(ChildEvent::Panicked(panic)),
-                )
-            }
         };
-        *this.done = true;
-        finish(
-            this.core, this.info, *this.key, this.slot, result, event, true,
-        );
+        let info = &*this.info;
+        let scope = || Current::Task(Arc::clone(info) as Arc<dyn TaskScope>);
+        let outcome = ready!(poll_child(fut, info, scope, cx));
+        // The future goes before the report, as a Tokio task's does. A panic while dropping
+        // it is how the task ended, unless it had panicked already.
+        let outcome = match catch_unwind(AssertUnwindSafe(|| this.fut.set(None))) {
+            Err(panic) if !matches!(outcome, Outcome::Panicked(_)) => Outcome::Panicked(panic),
+            _ => outcome,
+        };
+        end(this.cell, outcome);
         Poll::Ready(())
-    }
-}
-
-fn failure(info: &LocalInfo) -> Cancelled {
-    Cancelled::new(CancelReason::sibling_failed(
-        Some(info.id),
-        info.name().cloned(),
-    ))
-}
-
-fn cancellation(node: &Node) -> Cancelled {
-    node.cancellation()
-        .unwrap_or_else(|| Cancelled::new(CancelReason::ParentCancelled))
-}
-
-fn finish<T>(
-    core: &GroupCore,
-    info: &LocalInfo,
-    key: usize,
-    slot: &LocalSlot<T>,
-    result: Result<T, TaskError>,
-    event: Option<ChildEvent>,
-    held_slot: bool,
-) {
-    info.state.store(FINISHED, Ordering::Release);
-    info.node.detach();
-    if let Some(event) = event {
-        core.child_failed(info.id, info.name(), event);
-    }
-    *lock(&slot.result) = LocalResult::Done(result);
-    if let Some(waker) = lock(&slot.waker).take() {
-        waker.wake();
-    }
-    core.bury(Some(key));
-    core.child_done(held_slot);
-}
-
-/// A handle to a task of a [`LocalGroup`]: `.await` it inside the scope, or read
-/// [`result`](Self::result) after it. See [`TaskHandle`](crate::TaskHandle).
-pub struct LocalHandle<T> {
-    info: Arc<LocalInfo>,
-    slot: Arc<LocalSlot<T>>,
-}
-
-impl<T> LocalHandle<T> {
-    /// The task's id.
-    pub fn id(&self) -> TaskId {
-        self.info.id
-    }
-
-    /// The task's name, if it was spawned with one.
-    pub fn name(&self) -> Option<&str> {
-        self.info.name().map(|name| &**name)
-    }
-
-    /// Whether the task has finished.
-    pub fn is_finished(&self) -> bool {
-        lock(&self.slot.result).ending().is_some()
-    }
-
-    /// Whether the task has finished with a failure or a panic. See
-    /// [`TaskHandle::has_failed`](crate::TaskHandle::has_failed).
-    pub fn has_failed(&self) -> bool {
-        lock(&self.slot.result).ending() == Some(Ending::Failed)
-    }
-
-    /// Whether the task has finished cancelled. See
-    /// [`TaskHandle::is_cancelled`](crate::TaskHandle::is_cancelled).
-    pub fn is_cancelled(&self) -> bool {
-        lock(&self.slot.result).ending() == Some(Ending::Cancelled)
-    }
-
-    /// Cancels this task alone; `false` if it has already finished. See
-    /// [`TaskHandle::cancel`](crate::TaskHandle::cancel).
-    pub fn cancel(&self) -> bool {
-        self.cancel_inner(None)
-    }
-
-    /// Like [`cancel`](Self::cancel), with a message that the task's
-    /// [`Cancelled`] carries. See [`TaskHandle::cancel_with`](crate::TaskHandle::cancel_with).
-    pub fn cancel_with(&self, message: impl Into<Arc<str>>) -> bool {
-        self.cancel_inner(Some(message.into()))
-    }
-
-    fn cancel_inner(&self, message: Option<Arc<str>>) -> bool {
-        if self.is_finished() {
-            return false;
-        }
-        self.info.node.cancel_with(CancelReason::Explicit, message);
-        self.info.waker.wake();
-        true
-    }
-
-    /// The task's result, without waiting.
-    ///
-    /// # Errors
-    ///
-    /// [`TaskError::NotFinished`] while the task runs, [`TaskError::Taken`] if an `.await`
-    /// took the result already; otherwise how the task ended.
-    pub fn result(self) -> Result<T, TaskError> {
-        lock(&self.slot.result)
-            .take()
-            .unwrap_or(Err(TaskError::NotFinished))
-    }
-}
-
-impl<T> fmt::Debug for LocalHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("LocalHandle")
-            .field("id", &self.info.id)
-            .field("name", &self.name())
-            .field("finished", &self.is_finished())
-            .finish()
-    }
-}
-
-/// Waits for the task's result. Like a [`TaskHandle`](crate::TaskHandle), a local handle is
-/// an `Unpin` future: await `&mut handle` to keep it.
-///
-/// # Cancel safety
-///
-/// Cancel safe: the task keeps running in its group, and the result stays in the handle
-/// until a poll returns it.
-impl<T> Future for LocalHandle<T> {
-    type Output = Result<T, TaskError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut result = lock(&self.slot.result);
-        if let Some(taken) = result.take() {
-            return Poll::Ready(taken);
-        }
-        let mut waker = lock(&self.slot.waker);
-        if !waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *waker = Some(cx.waker().clone());
-        }
-        Poll::Pending
     }
 }

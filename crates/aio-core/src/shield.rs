@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use crate::scope::{self, Node, NodeKind, PinGuard, Scoped};
-use crate::task_group::{ChildCell, ChildTask, Owner, Plain};
+use crate::task_group::{ChildCell, ChildTask, Owner, Plain, TaskInfo};
 use crate::timeout::{TimeoutFuture, timeout, timeout_at};
 use crate::{TaskHandle, TaskId};
 
@@ -191,7 +191,8 @@ where
     let runtime = tokio::runtime::Handle::current();
     let tracker = outer.as_ref().and_then(|node| node.root_tracker());
     let owner = Owner::Detached { parent: outer };
-    let cell = Arc::new(ChildCell::new(TaskId::next(), None, owner, true, false));
+    let info = TaskInfo::new(TaskId::next(), None, owner, true, false);
+    let cell = Arc::new(ChildCell::inline(info));
     let task = ChildTask::new(Arc::clone(&cell), fut);
     crate::run::spawn_background(&runtime, tracker.as_ref(), task);
     TaskHandle::new(cell)

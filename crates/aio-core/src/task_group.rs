@@ -1,5 +1,6 @@
 //! [`TaskGroup`]: asyncio's `TaskGroup`, structured and level-triggered.
 
+mod cell;
 mod child;
 mod core;
 mod error;
@@ -21,7 +22,8 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tracing::Span;
 
-pub(crate) use self::child::{ChildCell, ChildEvent, ChildRef, ChildTask, Owner, Plain};
+pub(crate) use self::cell::{ChildCell, Owner, TaskInfo};
+pub(crate) use self::child::{ChildOutput, ChildTask, Outcome, Plain, end, poll_child};
 pub(crate) use self::core::{GroupConfig, GroupCore, Site};
 pub(crate) use self::reaper::reap;
 pub use error::{SpawnError, TaskFailure, TaskGroupError};

@@ -18,7 +18,8 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::{Instrument, Span};
 
-use super::child::{ChildCell, ChildEvent, ChildOutput, ChildRef, ChildTask, Owner};
+use super::cell::{ChildCell, ChildRef, Owner, TaskInfo};
+use super::child::{ChildEvent, ChildOutput, ChildTask};
 use super::limit::Limit;
 use super::registry::Registry;
 use super::{JoinPolicy, SpawnError, TaskFailure, TaskGroupError};
@@ -93,7 +94,7 @@ pub(crate) struct GroupCore {
     pub(super) node: Arc<Node>,
     pub(super) name: Option<Arc<str>>,
     pub(super) site: Option<Site>,
-    pub(super) span: Span,
+    pub(crate) span: Span,
     /// Where tasks are spawned; `None` for a local group, whose tasks run in its scope.
     runtime: Option<Handle>,
     pub(super) tracker: Option<TaskTracker>,
@@ -226,7 +227,7 @@ impl GroupCore {
     ) -> Result<TaskHandle<<F::Output as ChildOutput>::Ok>, (SpawnError, F)>
     where
         F: Future + Send + 'static,
-        F::Output: ChildOutput,
+        F::Output: ChildOutput<Ok: Send + 'static>,
     {
         let cell = match self.admit(name, shielded) {
             Ok(cell) => cell,
@@ -258,39 +259,41 @@ impl GroupCore {
         shielded: bool,
     ) -> Result<Arc<ChildCell<T>>, SpawnError> {
         self.check_open(shielded)?;
-        let id = TaskId::next();
-        let limited = self.limit.is_some() && !shielded;
-        let cell = Arc::new(ChildCell::new(
-            id,
-            name,
-            Owner::Group(Arc::clone(self)),
-            shielded,
-            limited,
-        ));
-        let as_child: Arc<dyn ChildRef> = cell.clone();
-        cell.registered(self.registry.insert(Arc::clone(&as_child)));
-        if let Some(limit) = self.limit.as_ref().filter(|_| limited) {
-            if limit.enter(&as_child) {
-                cell.admit_now();
-            }
-        }
+        let cell = Arc::new(ChildCell::inline(self.task_info(name, shielded)));
+        self.register(cell.clone(), cell.info());
         Ok(cell)
     }
 
-    /// Registers a task of a local group, which runs inside the group's scope, in the
-    /// registry and with the limit. Returns its registry key, and whether it may start now
-    /// (`false`: it is queued, to start when [`ChildRef::admit`] says so).
+    /// Like [`admit`](Self::admit), for a task of a local group, which runs inside the
+    /// group's scope: its output may borrow, so the registry gets its info alone.
     pub(crate) fn admit_local(
-        &self,
-        child: Arc<dyn ChildRef>,
-    ) -> Result<(usize, bool), SpawnError> {
+        self: &Arc<Self>,
+        name: Option<Arc<str>>,
+    ) -> Result<Arc<TaskInfo>, SpawnError> {
         self.check_open(false)?;
         if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
             self.release_finished();
         }
-        let key = self.registry.insert(Arc::clone(&child));
-        let start = self.limit.as_ref().is_none_or(|limit| limit.enter(&child));
-        Ok((key, start))
+        let info = Arc::new(self.task_info(name, false));
+        self.register(info.clone(), &info);
+        Ok(info)
+    }
+
+    fn task_info(self: &Arc<Self>, name: Option<Arc<str>>, shielded: bool) -> TaskInfo {
+        let limited = self.limit.is_some() && !shielded;
+        let owner = Owner::Group(Arc::clone(self));
+        TaskInfo::new(TaskId::next(), name, owner, shielded, limited)
+    }
+
+    /// Puts a new task in the registry, and in the limit's queue if it counts against the
+    /// limit: it is queued until the limit hands it a slot, which may be at once.
+    fn register(&self, child: Arc<dyn ChildRef>, info: &TaskInfo) {
+        info.registered(self.registry.insert(Arc::clone(&child)));
+        if let Some(limit) = self.limit.as_ref().filter(|_| info.limited()) {
+            if limit.enter(&child) {
+                info.admit_now();
+            }
+        }
     }
 
     /// `cancel()` and `cancel_with(message)`: cancels the group unless it has finished.

@@ -9,7 +9,7 @@
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
-use super::child::ChildRef;
+use super::cell::ChildRef;
 use crate::util::lock;
 
 pub(super) struct Limit {

@@ -8,7 +8,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::child::ChildRef;
+use super::cell::ChildRef;
 use crate::TaskState;
 use crate::slab::Slab;
 use crate::util::lock;

@@ -29,8 +29,10 @@ pub enum TaskError {
     /// task has finished.
     #[error("the task panicked; the panic is re-raised by its task group")]
     Panicked(Cancelled),
-    /// The task was still running when its group was dropped without being awaited, and
-    /// did not finish within the group's grace period, so it was dropped.
+    /// The task was dropped before it finished: its group was dropped without being
+    /// awaited and the task did not finish within the grace period, or the runtime shut
+    /// down, or (for a [`LocalGroup`](crate::LocalGroup)'s task) the scope's future was
+    /// dropped, taking its tasks with it.
     #[error("the task was aborted after its task group was dropped")]
     Aborted,
     /// [`TaskHandle::result`] was called before the task finished.
@@ -73,7 +75,8 @@ impl Ending {
     }
 }
 
-/// An owned handle to a task spawned into a [`TaskGroup`](crate::TaskGroup).
+/// An owned handle to a task spawned into a [`TaskGroup`](crate::TaskGroup) or a
+/// [`LocalGroup`](crate::LocalGroup).
 ///
 /// `.await` it inside the group's scope to wait for the task's value, or call
 /// [`result`](Self::result) after the scope has returned, when every task is finished and

@@ -235,33 +235,40 @@ impl TaskInfo {
 }
 
 impl TaskScope for TaskInfo {
+    #[inline]
     fn node(&self) -> &Arc<Node> {
         self.own_node()
     }
 
+    #[inline]
     fn id(&self) -> TaskId {
         self.id
     }
 
+    #[inline]
     fn name(&self) -> Option<&Arc<str>> {
         self.name.as_ref()
     }
 
+    #[inline]
     fn parent(&self) -> Option<&Arc<Node>> {
         TaskInfo::parent(self)
     }
 
+    #[inline]
     fn created_node(&self) -> Option<&Arc<Node>> {
         self.node.get()
     }
 
     // A task is cancelled when it was cancelled alone, or when the node it hangs under is,
     // unless it is shielded.
+    #[inline]
     fn is_cancelled(&self) -> bool {
         self.is_cancel_requested()
             || !self.shielded && self.parent().is_some_and(|parent| parent.is_cancelled())
     }
 
+    #[inline]
     fn cancellation(&self) -> Option<Cancelled> {
         let outer = if self.shielded {
             None
@@ -281,10 +288,12 @@ impl TaskScope for TaskInfo {
 }
 
 impl ChildRef for TaskInfo {
+    #[inline]
     fn wake(&self) {
         self.task_waker.wake();
     }
 
+    #[inline]
     fn admit(&self) -> bool {
         let admitted = self
             .state
@@ -296,10 +305,12 @@ impl ChildRef for TaskInfo {
         admitted
     }
 
+    #[inline]
     fn state(&self) -> TaskState {
         decode(self.state.load(Ordering::Acquire))
     }
 
+    #[inline]
     fn spawned(&self) -> Instant {
         self.spawned
     }

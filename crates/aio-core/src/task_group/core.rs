@@ -279,6 +279,7 @@ impl GroupCore {
         Ok(info)
     }
 
+    #[inline]
     fn task_info(self: &Arc<Self>, name: Option<Arc<str>>, shielded: bool) -> TaskInfo {
         let limited = self.limit.is_some() && !shielded;
         let owner = Owner::Group(Arc::clone(self));
@@ -287,6 +288,7 @@ impl GroupCore {
 
     /// Puts a new task in the registry, and in the limit's queue if it counts against the
     /// limit: it is queued until the limit hands it a slot, which may be at once.
+    #[inline]
     fn register(&self, child: Arc<dyn ChildRef>, info: &TaskInfo) {
         info.registered(self.registry.insert(Arc::clone(&child)));
         if let Some(limit) = self.limit.as_ref().filter(|_| info.limited()) {

@@ -65,12 +65,12 @@ macro_rules! queue {
             ///
             /// # Cancel safety
             ///
-            /// Dropping the future before it completes drops the item, unless the queue
-            /// had already accepted it: a put that waited for room is accepted the moment
-            /// room frees, even if its task has not run since, and then the item stays in
-            /// the queue. The put loses its place among the waiting puts. Use
-            /// [`put_nowait`](Self::put_nowait), which hands the item back, to never
-            /// lose one.
+            /// Cancel safe in asyncio's sense: a put that did not complete has put nothing.
+            /// Dropping the future before it completes drops the item, which is never in
+            /// the queue, and the put loses its place among the waiting puts; room that
+            /// was kept for it goes to the next waiting put. So a put cut short by a
+            /// timeout can be retried without putting the item twice. To keep the item
+            /// itself, use [`put_nowait`](Self::put_nowait), which hands it back.
             ///
             /// # Examples
             ///

@@ -12,10 +12,12 @@
 //!   item is reserved, so nobody barges past them.
 //! * A getter dropped before it took its item passes the reservation to the next waiting
 //!   getter, or lets it go: the item never left the buffer.
-//! * A put that must wait leaves its item in `pending`, next to its place in `putters`.
-//!   When room frees, the oldest pending item is accepted at once, under the lock, and its
-//!   putter is told so: a putter dropped after that loses nothing, and the room is never
-//!   held by a task that might not come back.
+//! * A put that must wait keeps its item in its future, and its place in `putters`. When
+//!   room frees, room is *kept* for the oldest waiting putter (`room_reserved`), which it
+//!   is told through its slot; it puts its item when it runs. A putter dropped before that
+//!   has put nothing (asyncio's and Tokio's rule: cancelled means not put), and the room it
+//!   was kept goes to the next waiting putter. Puts that do not wait see only the room
+//!   nobody was kept, so nobody barges past a waiting putter.
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
@@ -160,12 +162,12 @@ struct State<T> {
     /// Waiting getters, told when an item is reserved for them or when the queue is
     /// drained.
     getters: WaitList<Notice>,
-    /// Waiting putters, told `Ok` when their item is accepted, or handed it back when the
-    /// queue is shut down.
-    putters: WaitList<Result<(), T>>,
-    /// The items of the waiting putters, in their order in `putters`, with their tickets.
-    pending: VecDeque<(u64, T)>,
-    next_ticket: u64,
+    /// Waiting putters, told when room is kept for them or when the queue is shut down.
+    /// Each keeps its item until it runs: a put that is dropped has put nothing.
+    putters: WaitList<PutNotice>,
+    /// Room kept for putters that were told so and have not put their item yet. The buffer
+    /// and this never hold more than `maxsize` together.
+    room_reserved: usize,
     /// Items put and not yet marked done.
     unfinished: usize,
     joiners: WaitList<()>,
@@ -183,6 +185,15 @@ pub(super) enum Notice {
     Drained,
 }
 
+/// What a waiting putter is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PutNotice {
+    /// Room for its item is kept for it.
+    Room,
+    /// The queue is shut down: the item is refused.
+    ShutDown,
+}
+
 /// Where a [`get`](crate::Queue::get) is.
 #[derive(Debug)]
 pub(super) enum GetStage {
@@ -194,10 +205,10 @@ pub(super) enum GetStage {
 /// Where a [`put`](crate::Queue::put) is.
 pub(super) enum PutStage<T> {
     Start(T),
-    /// The item is in `pending`, under this ticket.
+    /// Waiting for room, with the item.
     Waiting {
         key: Key,
-        ticket: u64,
+        item: T,
     },
     Done,
 }
@@ -221,8 +232,9 @@ pub(super) struct Snapshot {
 }
 
 impl<T> State<T> {
+    /// Whether an item could go in now, past the room kept for woken putters.
     fn has_room(&self) -> bool {
-        self.maxsize == 0 || self.buf.len() < self.maxsize
+        self.maxsize == 0 || self.buf.len() + self.room_reserved < self.maxsize
     }
 
     /// Takes `item` into the queue, and reserves an item for the oldest waiting getter.
@@ -240,16 +252,14 @@ impl<T> State<T> {
         }
     }
 
-    /// Accepts the items of waiting putters, oldest first, while there is room.
+    /// Keeps room for waiting putters, oldest first, while there is room.
     fn admit_putters(&mut self, wakers: &mut Vec<Waker>) {
         while self.has_room() {
-            let Some((_, item)) = self.pending.pop_front() else {
+            let Ok(waker) = self.putters.notify_one(PutNotice::Room) else {
                 break;
             };
-            if let Ok(waker) = self.putters.notify_one(Ok(())) {
-                wakers.push(waker);
-            }
-            self.accept(item, wakers);
+            self.room_reserved += 1;
+            wakers.push(waker);
         }
     }
 
@@ -257,7 +267,8 @@ impl<T> State<T> {
         if self.shut_down {
             return Err(PutError::ShutDown(item));
         }
-        // Putters that wait come first: no barging.
+        // Putters that wait come first, and the room kept for woken ones is theirs: no
+        // barging.
         if self.putters.len() > 0 || !self.has_room() {
             return Err(PutError::Full(item));
         }
@@ -315,8 +326,7 @@ impl<T> Shared<T> {
                 reserved: 0,
                 getters: WaitList::new(),
                 putters: WaitList::new(),
-                pending: VecDeque::new(),
-                next_ticket: 0,
+                room_reserved: 0,
                 unfinished: 0,
                 joiners: WaitList::new(),
                 shut_down: false,
@@ -390,7 +400,6 @@ impl<T> Shared<T> {
     pub(super) fn shutdown(&self, immediate: bool) {
         let mut wakers = Vec::new();
         let mut discarded = None;
-        let mut refused = Vec::new();
         {
             let mut guard = self.lock();
             let state = &mut *guard;
@@ -404,13 +413,11 @@ impl<T> Shared<T> {
                 state.wake_joiners_if_done(&mut wakers);
                 discarded = Some(items);
             }
-            // Waiting putters get their items back, oldest first.
-            while let Some((_, item)) = state.pending.pop_front() {
-                match state.putters.notify_one(Err(item)) {
-                    Ok(waker) => wakers.push(waker),
-                    Err(item) => refused.push(item),
-                }
-            }
+            // Waiting putters are refused and keep their items; those that were kept room
+            // find, when they run, that the queue is shut down.
+            state
+                .putters
+                .notify(usize::MAX, || PutNotice::ShutDown, &mut wakers);
             // The getters waiting with nothing reserved fail once the reserved items are
             // taken (or at once, if there are none).
             state.fail_getters_if_drained(&mut wakers);
@@ -418,7 +425,6 @@ impl<T> Shared<T> {
         wakers.into_iter().for_each(Waker::wake);
         // The items' destructors run outside the lock: they may use the queue.
         drop(discarded);
-        drop(refused);
     }
 
     pub(super) fn poll_get(
@@ -493,23 +499,32 @@ impl<T> Shared<T> {
             match std::mem::replace(stage, PutStage::Done) {
                 PutStage::Start(item) => match state.try_put(item, &mut wakers) {
                     Err(PutError::Full(item)) => {
-                        let ticket = state.next_ticket;
-                        state.next_ticket += 1;
                         let key = state.putters.push(cx.waker());
-                        state.pending.push_back((ticket, item));
-                        *stage = PutStage::Waiting { key, ticket };
+                        *stage = PutStage::Waiting { key, item };
                         Poll::Pending
                     }
                     done => Poll::Ready(done),
                 },
-                PutStage::Waiting { key, ticket } => {
+                PutStage::Waiting { key, item } => {
                     match state.putters.poll(key, cx.waker(), &mut stale) {
                         Wait::Waiting => {
-                            *stage = PutStage::Waiting { key, ticket };
+                            *stage = PutStage::Waiting { key, item };
                             Poll::Pending
                         }
-                        Wait::Notified(Ok(())) => Poll::Ready(Ok(())),
-                        Wait::Notified(Err(item)) => Poll::Ready(Err(PutError::ShutDown(item))),
+                        Wait::Notified(PutNotice::Room) => {
+                            state.room_reserved -= 1;
+                            if state.shut_down {
+                                // Shut down since room was kept: refused, as asyncio's
+                                // putter that wakes to a shut-down queue is.
+                                Poll::Ready(Err(PutError::ShutDown(item)))
+                            } else {
+                                state.accept(item, &mut wakers);
+                                Poll::Ready(Ok(()))
+                            }
+                        }
+                        Wait::Notified(PutNotice::ShutDown) => {
+                            Poll::Ready(Err(PutError::ShutDown(item)))
+                        }
                     }
                 }
                 PutStage::Done => panic!("a queue put was polled after it completed"),
@@ -522,29 +537,25 @@ impl<T> Shared<T> {
         poll
     }
 
-    /// Drops a put. Returns its item if the queue had not accepted it, to be dropped by
-    /// the caller outside the lock.
+    /// Drops a put, which has put nothing: returns its item, to be dropped by the caller
+    /// outside the lock. Room kept for it goes to the next waiting putter.
     pub(super) fn cancel_put(&self, stage: &mut PutStage<T>) -> Option<T> {
-        let mut stale = Vec::new();
         match std::mem::replace(stage, PutStage::Done) {
             PutStage::Start(item) => Some(item),
             PutStage::Done => None,
-            PutStage::Waiting { key, ticket } => {
-                let mut state = self.lock();
-                match state.putters.remove(key, &mut stale) {
-                    // Still waiting: its item leaves with it. Nobody else's turn changes.
-                    None => {
-                        let index = state
-                            .pending
-                            .binary_search_by_key(&ticket, |(ticket, _)| *ticket)
-                            .expect("a waiting putter has its item pending");
-                        state.pending.remove(index).map(|(_, item)| item)
+            PutStage::Waiting { key, item } => {
+                let (mut wakers, mut stale) = (Vec::new(), Vec::new());
+                {
+                    let mut state = self.lock();
+                    if state.putters.remove(key, &mut stale) == Some(PutNotice::Room) {
+                        state.room_reserved -= 1;
+                        if !state.shut_down {
+                            state.admit_putters(&mut wakers);
+                        }
                     }
-                    // Accepted: the item is in the queue.
-                    Some(Ok(())) => None,
-                    // Refused by a shutdown.
-                    Some(Err(item)) => Some(item),
                 }
+                wakers.into_iter().for_each(Waker::wake);
+                Some(item)
             }
         }
     }

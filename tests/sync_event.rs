@@ -281,3 +281,20 @@ fn event_wait_cancelled_at_every_poll_loses_no_wakeup_a8() {
         }
     }
 }
+
+/// `n_waiting` counts the tasks waiting for the flag; one that is cancelled stops counting
+/// at once, and those a `set` woke stop once they return.
+#[test]
+fn event_n_waiting_counts_waiters_and_forgets_cancelled_ones() {
+    let event = Event::new();
+    let mut first = spawn(event.wait());
+    let mut second = spawn(event.wait());
+    assert_pending!(first.poll());
+    assert_pending!(second.poll());
+    assert_eq!(event.n_waiting(), 2);
+    drop(second);
+    assert_eq!(event.n_waiting(), 1);
+    event.set();
+    assert_ready!(first.poll());
+    assert_eq!(event.n_waiting(), 0);
+}

@@ -494,3 +494,21 @@ fn lock_guard_future_is_send_and_the_lock_is_sync() {
     send(&lock.acquire());
     send(&Arc::new(Lock::new()).lock_owned().boxed());
 }
+
+/// `n_waiting` counts the tasks waiting for the lock; one that is cancelled stops counting
+/// at once, and one that got the lock is no longer waiting.
+#[test]
+fn lock_n_waiting_counts_waiters_and_forgets_cancelled_ones() {
+    let lock = Lock::new();
+    let guard = lock.try_lock().unwrap();
+    let mut first = spawn(lock.lock());
+    let mut second = spawn(lock.lock());
+    assert_pending!(first.poll());
+    assert_pending!(second.poll());
+    assert_eq!(lock.n_waiting(), 2);
+    drop(second);
+    assert_eq!(lock.n_waiting(), 1);
+    drop(guard);
+    let _guard = assert_ready!(first.poll());
+    assert_eq!(lock.n_waiting(), 0);
+}

@@ -438,6 +438,33 @@ fn queue_put_woken_for_room_then_shut_down_is_refused_with_its_item_13d() {
     }
 }
 
+/// The waiter counts: gets waiting for an item and puts waiting for room, each leaving
+/// the count when cancelled or when an item is reserved (room is kept) for it.
+#[test]
+fn queue_waiter_counts_follow_waiting_gets_and_puts() {
+    let queue = Queue::new(1);
+    let mut gets = (spawn(queue.get()), spawn(queue.get()));
+    assert_pending!(gets.0.poll());
+    assert_pending!(gets.1.poll());
+    assert_eq!(queue.n_waiting_getters(), 2);
+    drop(gets.1);
+    assert_eq!(queue.n_waiting_getters(), 1);
+    queue.put_nowait(0).unwrap();
+    assert_eq!(queue.n_waiting_getters(), 0);
+    assert_ready_eq!(gets.0.poll(), Ok(0));
+    queue.put_nowait(1).unwrap();
+    let mut puts = (spawn(queue.put(2)), spawn(queue.put(3)));
+    assert_pending!(puts.0.poll());
+    assert_pending!(puts.1.poll());
+    assert_eq!(queue.n_waiting_putters(), 2);
+    drop(puts.1);
+    assert_eq!(queue.n_waiting_putters(), 1);
+    assert_eq!(queue.get_nowait(), Ok(1));
+    assert_eq!(queue.n_waiting_putters(), 0);
+    assert_ready_eq!(puts.0.poll(), Ok(()));
+    assert_eq!(drain(&queue), [2]);
+}
+
 #[test]
 fn queue_putter_dropped_while_waiting_lets_the_next_put_proceed_in_order_13b_18() {
     let queue = Queue::new(1);

@@ -661,3 +661,27 @@ spec! {
         assert_eq!(waiters(&*bounded), 0);
     }
 }
+
+/// `n_waiting` counts the tasks waiting for a permit, on both semaphores; one that is
+/// cancelled stops counting at once, and one that got its permit is no longer waiting.
+#[test]
+fn semaphore_n_waiting_counts_waiters_and_forgets_cancelled_ones() {
+    let sem = Semaphore::new(1);
+    let bounded = BoundedSemaphore::new(1);
+    let held = (sem.try_acquire().unwrap(), bounded.try_acquire().unwrap());
+    let mut waiting = (spawn(sem.acquire()), spawn(bounded.acquire()));
+    let mut cancelled = (spawn(sem.acquire()), spawn(bounded.acquire()));
+    assert_pending!(waiting.0.poll());
+    assert_pending!(waiting.1.poll());
+    assert_pending!(cancelled.0.poll());
+    assert_pending!(cancelled.1.poll());
+    assert_eq!((sem.n_waiting(), bounded.n_waiting()), (2, 2));
+    drop(cancelled);
+    assert_eq!((sem.n_waiting(), bounded.n_waiting()), (1, 1));
+    drop(held);
+    let _permits = (
+        assert_ready!(waiting.0.poll()),
+        assert_ready!(waiting.1.poll()),
+    );
+    assert_eq!((sem.n_waiting(), bounded.n_waiting()), (0, 0));
+}

@@ -236,6 +236,12 @@ impl BoundedSemaphore {
         self.core.available_permits()
     }
 
+    /// How many tasks wait in [`acquire`](Self::acquire); a waiter that is cancelled stops
+    /// counting at once. See [`Semaphore::n_waiting`](crate::Semaphore::n_waiting).
+    pub fn n_waiting(&self) -> usize {
+        self.core.n_waiting()
+    }
+
     /// The initial value, which the value never exceeds.
     ///
     /// # Examples

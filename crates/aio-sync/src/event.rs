@@ -127,6 +127,29 @@ impl Event {
         self.flag.load(Ordering::SeqCst)
     }
 
+    /// How many tasks wait in [`wait`](Self::wait); a waiter that is cancelled, or that a
+    /// [`set`](Self::set) woke, stops counting once it is dropped or returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_sync::Event;
+    ///
+    /// let event = Event::new();
+    /// let mut waiting = tokio_test::task::spawn(event.wait());
+    /// assert!(waiting.poll().is_pending());
+    /// assert_eq!(event.n_waiting(), 1);
+    /// event.set();
+    /// assert!(waiting.poll().is_ready());
+    /// assert_eq!(event.n_waiting(), 0);
+    /// # }
+    /// ```
+    pub fn n_waiting(&self) -> usize {
+        self.waiters.get()
+    }
+
     /// Waits until the flag is set; returns at once if it is set now.
     ///
     /// A waiter woken by [`set`](Self::set) returns even if [`clear`](Self::clear) runs

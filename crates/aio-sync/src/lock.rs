@@ -297,6 +297,31 @@ impl Lock {
         self.permits.available() == 0
     }
 
+    /// How many tasks wait in [`lock`](Self::lock); a waiter that is cancelled stops
+    /// counting at once. Trio's `statistics().tasks_waiting`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_sync::Lock;
+    ///
+    /// let lock = Lock::new();
+    /// let guard = lock.lock().await;
+    /// let mut waiting = tokio_test::task::spawn(lock.lock());
+    /// assert_eq!(lock.n_waiting(), 0); // not polled yet
+    /// assert!(waiting.poll().is_pending());
+    /// assert_eq!(lock.n_waiting(), 1);
+    /// drop(waiting);
+    /// assert_eq!(lock.n_waiting(), 0);
+    /// drop(guard);
+    /// # }
+    /// ```
+    pub fn n_waiting(&self) -> usize {
+        self.permits.waiting()
+    }
+
     /// Records an acquisition, once the permit is taken; returns its token (odd).
     fn acquired(&self) -> usize {
         let before = self.state.fetch_add(1, Ordering::AcqRel);

@@ -227,7 +227,8 @@ macro_rules! queue {
             /// would fail with [`PutError::Full`]. Never true for an unbounded queue.
             ///
             /// Exact, as in asyncio: true when [`qsize`](Self::qsize) is
-            /// [`maxsize`](Self::maxsize).
+            /// [`maxsize`](Self::maxsize), and also while the room left is kept for
+            /// waiting [`put`](Self::put)s that were woken and have not run yet.
             ///
             /// # Examples
             ///
@@ -251,6 +252,41 @@ macro_rules! queue {
             /// ```
             pub fn maxsize(&self) -> usize {
                 self.shared.maxsize()
+            }
+
+            /// How many [`get`](Self::get)s wait for an item (not counting those an item
+            /// was already reserved for). Trio's `tasks_waiting_receive`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::<u8>::new(1);")]
+            /// let mut get = tokio_test::task::spawn(queue.get());
+            /// assert!(get.poll().is_pending());
+            /// assert_eq!(queue.n_waiting_getters(), 1);
+            /// drop(get);
+            /// assert_eq!(queue.n_waiting_getters(), 0);
+            /// ```
+            pub fn n_waiting_getters(&self) -> usize {
+                self.shared.snapshot().getters
+            }
+
+            /// How many [`put`](Self::put)s wait for room (not counting those room was
+            /// already kept for). Trio's `tasks_waiting_send`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::new(1);")]
+            /// queue.put_nowait(1).unwrap();
+            /// let mut put = tokio_test::task::spawn(queue.put(2));
+            /// assert!(put.poll().is_pending());
+            /// assert_eq!(queue.n_waiting_putters(), 1);
+            /// assert_eq!(queue.get_nowait(), Ok(1)); // room is kept for the put
+            /// assert_eq!(queue.n_waiting_putters(), 0);
+            /// ```
+            pub fn n_waiting_putters(&self) -> usize {
+                self.shared.snapshot().putters
             }
 
             /// Marks one item as processed, for [`join`](Self::join).

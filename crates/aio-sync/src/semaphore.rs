@@ -271,6 +271,27 @@ impl Semaphore {
     pub fn available_permits(&self) -> usize {
         self.core.available_permits()
     }
+
+    /// How many tasks wait in [`acquire`](Self::acquire); a waiter that is cancelled stops
+    /// counting at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_sync::Semaphore;
+    ///
+    /// let sem = Semaphore::new(1);
+    /// let _permit = sem.acquire().await;
+    /// let mut waiting = tokio_test::task::spawn(sem.acquire());
+    /// assert!(waiting.poll().is_pending());
+    /// assert_eq!(sem.n_waiting(), 1);
+    /// # }
+    /// ```
+    pub fn n_waiting(&self) -> usize {
+        self.core.n_waiting()
+    }
 }
 
 impl Default for Semaphore {
@@ -364,6 +385,10 @@ impl Core {
 
     pub(crate) fn available_permits(&self) -> usize {
         self.permits.available()
+    }
+
+    pub(crate) fn n_waiting(&self) -> usize {
+        self.permits.waiting()
     }
 
     pub(crate) fn fmt(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {

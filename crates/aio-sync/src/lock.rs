@@ -297,8 +297,8 @@ impl Lock {
         self.permits.available() == 0
     }
 
-    /// How many tasks wait in [`lock`](Self::lock); a waiter that is cancelled stops
-    /// counting at once. Trio's `statistics().tasks_waiting`.
+    /// How many tasks wait in [`lock`](Self::lock), until each returns; a waiter that is
+    /// cancelled stops counting at once. Trio's `statistics().tasks_waiting`.
     ///
     /// # Examples
     ///

@@ -13,6 +13,7 @@ same name as the Rust workload.
 """
 import argparse
 import asyncio
+import functools
 import sys
 import time
 
@@ -273,6 +274,45 @@ async def lock_uncontended(n):
     return secs
 
 
+@workload("lock_4tasks_noawait", 100_000)
+async def lock_4tasks_noawait(n, tasks=4):
+    lock = asyncio.Lock()
+    tickets = n
+    holders = peak = 0
+
+    async def w():
+        nonlocal tickets, holders, peak
+        mine = 0
+        while tickets > 0:
+            tickets -= 1
+            async with lock:
+                holders += 1
+                peak = max(peak, holders)
+                holders -= 1
+            mine += 1
+        return mine
+
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        workers = [tg.create_task(w()) for _ in range(min(tasks, n))]
+    secs = time.perf_counter() - t0
+    assert sum(t.result() for t in workers) == n and peak == 1
+    return secs
+
+
+@workload("semaphore_uncontended", 1_000_000)
+async def semaphore_uncontended(n):
+    sem = asyncio.Semaphore(1)
+    acquired = 0
+    t0 = time.perf_counter()
+    for _ in range(n):
+        async with sem:
+            acquired += 1
+    secs = time.perf_counter() - t0
+    assert acquired == n
+    return secs
+
+
 @workload("semaphore_limit10", 100_000)
 async def semaphore_limit10(n, tasks=100, limit=10):
     sem = asyncio.Semaphore(limit)
@@ -302,6 +342,30 @@ async def semaphore_limit10(n, tasks=100, limit=10):
     return secs
 
 
+@workload("event_pingpong", 100_000)
+async def event_pingpong(n):
+    ping, pong = asyncio.Event(), asyncio.Event()
+
+    async def ponger():
+        for _ in range(n):
+            await ping.wait()
+            ping.clear()
+            pong.set()
+
+    t0 = time.perf_counter()
+    rounds = 0
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(ponger())
+        for _ in range(n):
+            ping.set()
+            await pong.wait()
+            pong.clear()
+            rounds += 1
+    secs = time.perf_counter() - t0
+    assert rounds == n
+    return secs
+
+
 @workload("event_wake_all", 10_000)
 async def event_wake_all(n):
     # Timed from set() until every waiter has returned; spawning the waiters is not timed.
@@ -326,8 +390,7 @@ async def event_wake_all(n):
     return secs
 
 
-@workload("queue_spsc_bounded1024", 1_000_000)
-async def queue_spsc(n, maxsize=1024):
+async def queue_spsc(n, maxsize):
     q = asyncio.Queue(maxsize)
 
     async def prod():
@@ -349,8 +412,7 @@ async def queue_spsc(n, maxsize=1024):
     return secs
 
 
-@workload("queue_mpmc_4x4_bounded128", 1_000_000)
-async def queue_mpmc(n, p=4, c=4, maxsize=128):
+async def queue_mpmc(n, p, c, maxsize):
     q = asyncio.Queue(maxsize)
 
     async def prod(items):
@@ -376,6 +438,14 @@ async def queue_mpmc(n, p=4, c=4, maxsize=128):
             seen[i] = 1
     assert all(seen), "an item was lost"
     return secs
+
+
+for _maxsize in (128, 1024):
+    workload(f"queue_spsc_bounded{_maxsize}", 1_000_000)(
+        functools.partial(queue_spsc, maxsize=_maxsize))
+for _side, _maxsize in ((4, 128), (4, 1024), (16, 128), (16, 1024)):
+    workload(f"queue_mpmc_{_side}x{_side}_bounded{_maxsize}", 1_000_000)(
+        functools.partial(queue_mpmc, p=_side, c=_side, maxsize=_maxsize))
 
 
 @workload("condition_notify", 100_000)

@@ -5,11 +5,12 @@
 //! ```
 //!
 //! Every workload runs on one Tokio multi-thread runtime with two worker threads: a short
-//! warm-up of each side, then the aio version and its raw-Tokio baseline interleaved
-//! (A B A B ...) for the repeat count; the median ns/op of each side is reported, and for
+//! warm-up of each side, then the aio version, its raw-Tokio baseline and its peers (the
+//! fastest crates for the same work) interleaved (A B C A B C ...) for the repeat count; the
+//! median ns/op of each side is reported, the fastest peer's beside aio's, and for
 //! contended workloads the median fairness (min/max of the per-task acquisition counts).
 //! The Python asyncio twin (`python/asyncio_workloads.py`) runs afterwards at the same
-//! scale.
+//! scale. A last table gives the size of each side's lock, semaphore and event.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 mod python;
 mod workloads;
 
-use workloads::Workload;
+use workloads::{RunFn, Workload};
 
 /// Worker threads of the benchmark runtime.
 const WORKER_THREADS: usize = 2;
@@ -115,12 +116,27 @@ struct Row {
     python_ns: Option<f64>,
     aio_fairness: Option<f64>,
     baseline_fairness: Option<f64>,
+    /// The fastest peer, by median.
+    peer: Option<PeerRow>,
+}
+
+/// The figures of a workload's fastest peer.
+#[derive(Debug)]
+struct PeerRow {
+    label: &'static str,
+    ns: f64,
+    fairness: Option<f64>,
 }
 
 impl Row {
     /// aio / baseline: below 1 means aio is faster than the baseline.
     fn ratio(&self) -> Option<f64> {
         self.baseline_ns.map(|b| self.aio_ns / b)
+    }
+
+    /// aio / fastest peer: below 1 means aio is faster than every peer.
+    fn peer_ratio(&self) -> Option<f64> {
+        self.peer.as_ref().map(|p| self.aio_ns / p.ns)
     }
 
     /// python / aio: how many times faster aio is than asyncio.
@@ -147,37 +163,72 @@ fn ns_per_op(elapsed: Duration, ops: usize) -> f64 {
     elapsed.as_secs_f64() * 1e9 / ops as f64
 }
 
-/// Warms up and measures one workload, interleaving the aio version and the baseline.
+/// The runs of one side of a workload: ns/op and fairness, one entry per repeat.
+#[derive(Default)]
+struct Runs {
+    ns: Vec<f64>,
+    fairness: Vec<f64>,
+}
+
+impl Runs {
+    fn run(&mut self, side: RunFn, rt: &tokio::runtime::Runtime, ops: usize) {
+        let s = side(rt, ops);
+        self.ns.push(ns_per_op(s.elapsed, ops));
+        self.fairness.extend(s.fairness);
+    }
+
+    /// Median ns/op and median fairness.
+    fn medians(mut self) -> (Option<f64>, Option<f64>) {
+        (median(&mut self.ns), median(&mut self.fairness))
+    }
+}
+
+/// Warms up and measures one workload, interleaving the aio version, the baseline and the
+/// peers.
 fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
     let ops = w.ops_at(opts.scale);
     let warmup_ops = workloads::scale_ops(ops, WARMUP_FRACTION);
-    (w.aio)(rt, warmup_ops);
-    if let Some(baseline) = w.baseline {
-        baseline(rt, warmup_ops);
+    let sides: Vec<RunFn> = std::iter::once(w.aio)
+        .chain(w.baseline)
+        .chain(w.peers.iter().map(|p| p.run))
+        .collect();
+    for side in &sides {
+        side(rt, warmup_ops);
     }
-
-    let mut aio = Vec::with_capacity(opts.repeats);
-    let mut base = Vec::with_capacity(opts.repeats);
-    let (mut aio_fair, mut base_fair) = (Vec::new(), Vec::new());
+    let mut runs: Vec<Runs> = sides.iter().map(|_| Runs::default()).collect();
     for _ in 0..opts.repeats {
-        let s = (w.aio)(rt, ops);
-        aio.push(ns_per_op(s.elapsed, ops));
-        aio_fair.extend(s.fairness);
-        if let Some(baseline) = w.baseline {
-            let s = baseline(rt, ops);
-            base.push(ns_per_op(s.elapsed, ops));
-            base_fair.extend(s.fairness);
+        for (side, runs) in sides.iter().zip(&mut runs) {
+            runs.run(*side, rt, ops);
         }
     }
+    let mut runs = runs.into_iter().map(Runs::medians);
+    let (aio_ns, aio_fairness) = runs.next().expect("the aio side");
+    let (baseline_ns, baseline_fairness) = match w.baseline {
+        Some(_) => runs.next().expect("the baseline side"),
+        None => (None, None),
+    };
+    let peer = w
+        .peers
+        .iter()
+        .zip(runs)
+        .filter_map(|(p, (ns, fairness))| {
+            ns.map(|ns| PeerRow {
+                label: p.label,
+                ns,
+                fairness,
+            })
+        })
+        .min_by(|a, b| a.ns.total_cmp(&b.ns));
     Row {
         workload: w.name,
         ops,
-        aio_ns: median(&mut aio).expect("at least one repeat"),
+        aio_ns: aio_ns.expect("at least one repeat"),
         baseline_label: w.baseline_label,
-        baseline_ns: median(&mut base),
+        baseline_ns,
         python_ns: None,
-        aio_fairness: median(&mut aio_fair),
-        baseline_fairness: median(&mut base_fair),
+        aio_fairness,
+        baseline_fairness,
+        peer,
     }
 }
 
@@ -189,12 +240,13 @@ fn fmt_ratio(x: Option<f64>) -> String {
     x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}x"))
 }
 
-/// `aio/baseline` fairness, or `-` for a workload that does not measure it.
+/// `aio/baseline/peer` fairness, or `-` for a workload that does not measure it.
 fn fmt_fairness(r: &Row) -> String {
     let f = |x: Option<f64>| x.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}"));
-    match (r.aio_fairness, r.baseline_fairness) {
-        (None, None) => "-".to_owned(),
-        (a, b) => format!("{}/{}", f(a), f(b)),
+    let peer = r.peer.as_ref().and_then(|p| p.fairness);
+    match (r.aio_fairness, r.baseline_fairness, peer) {
+        (None, None, None) => "-".to_owned(),
+        (a, b, p) => format!("{}/{}/{}", f(a), f(b), f(p)),
     }
 }
 
@@ -206,11 +258,14 @@ fn print_table(rows: &[Row]) {
         "baseline",
         "baseline ns/op",
         "aio/baseline",
+        "fastest peer",
+        "peer ns/op",
+        "aio/peer",
         "python ns/op",
         "python/aio",
-        "fairness aio/base",
+        "fairness aio/base/peer",
     ];
-    let cells: Vec<[String; 9]> = rows
+    let cells: Vec<[String; 12]> = rows
         .iter()
         .map(|r| {
             [
@@ -220,6 +275,9 @@ fn print_table(rows: &[Row]) {
                 r.baseline_label.to_owned(),
                 fmt_ns(r.baseline_ns),
                 fmt_ratio(r.ratio()),
+                r.peer.as_ref().map_or("-", |p| p.label).to_owned(),
+                fmt_ns(r.peer.as_ref().map(|p| p.ns)),
+                fmt_ratio(r.peer_ratio()),
                 fmt_ns(r.python_ns),
                 fmt_ratio(r.python_speedup()),
                 fmt_fairness(r),
@@ -233,7 +291,9 @@ fn print_table(rows: &[Row]) {
         }
     }
     // Text columns are left-aligned, numbers right-aligned.
-    let left = [true, false, false, true, false, false, false, false, false];
+    let left = [
+        true, false, false, true, false, false, true, false, false, false, false, false,
+    ];
     let line = |cols: &[String]| {
         let mut s = String::new();
         for (i, c) in cols.iter().enumerate() {
@@ -253,6 +313,18 @@ fn print_table(rows: &[Row]) {
     println!("{}", line(&rule).replace(" | ", "-|-"));
     for row in &cells {
         println!("{}", line(row));
+    }
+}
+
+/// The size of each side's primitives: a user pays it per lock, semaphore or event.
+fn print_sizes() {
+    println!("\nmemory per primitive (bytes):");
+    for (kind, sides) in workloads::sizes() {
+        let sides: Vec<String> = sides
+            .iter()
+            .map(|(label, bytes)| format!("{label} {bytes}"))
+            .collect();
+        println!("  {kind:<10} {}", sides.join(", "));
     }
 }
 
@@ -293,7 +365,8 @@ fn to_json(rows: &[Row]) -> String {
             "  {{\"workload\": {}, \"aio_ns_per_op\": {}, \"baseline\": {}, \
              \"baseline_ns_per_op\": {}, \"python_ns_per_op\": {}, \"ops\": {}, \
              \"ratio\": {}, \"python_speedup\": {}, \"aio_fairness\": {}, \
-             \"baseline_fairness\": {}}}",
+             \"baseline_fairness\": {}, \"peer\": {}, \"peer_ns_per_op\": {}, \
+             \"peer_ratio\": {}, \"peer_fairness\": {}}}",
             json_string(r.workload),
             json_number(Some(r.aio_ns)),
             json_string(r.baseline_label),
@@ -304,6 +377,12 @@ fn to_json(rows: &[Row]) -> String {
             json_number(r.python_speedup()),
             json_number(r.aio_fairness),
             json_number(r.baseline_fairness),
+            r.peer
+                .as_ref()
+                .map_or_else(|| "null".to_owned(), |p| json_string(p.label)),
+            json_number(r.peer.as_ref().map(|p| p.ns)),
+            json_number(r.peer_ratio()),
+            json_number(r.peer.as_ref().and_then(|p| p.fairness)),
         );
         out.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
     }
@@ -385,6 +464,7 @@ fn main() -> ExitCode {
     }
     println!();
     print_table(&rows);
+    print_sizes();
 
     if let Some(path) = &opts.json {
         if let Err(e) = std::fs::write(path, to_json(&rows)) {

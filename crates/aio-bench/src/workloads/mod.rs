@@ -1,25 +1,30 @@
 //! The workload registry and the helpers workloads share.
 //!
-//! A workload is a pair of functions, the aio version and (optionally) the baseline doing the
-//! same thing with raw Tokio (or with the library named in its label). Each takes the shared
+//! A workload is the aio version, (optionally) the baseline doing the same thing with raw
+//! Tokio (or with the library named in its label), and the peers: the same work with the
+//! fastest crates a Rust user would otherwise pick. Each side takes the shared
 //! runtime and the number of ops and returns a [`Sample`]: the wall time of one run of the
 //! work only and, for contended workloads, how fairly the tasks were served. Each checks its
 //! own result and panics if the work did not happen, so a broken run cannot report a fast
 //! time.
 //!
-//! To add a workload: write the two functions in a module here (one module per area: core,
+//! To add a workload: write its sides in a module here (one module per area: core,
 //! gather, sync primitives, offload, ...), add a [`Workload`] entry to [`all`], and add the
 //! same-named twin to `python/asyncio_workloads.py`.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use aio::{Event, Lock, Semaphore};
 use tokio::runtime::Runtime;
+
+use queues::{AioQueue, AsyncChannel, CrossfireMpmc, CrossfireSpsc, Kanal, TokioMpsc};
 
 mod core;
 mod gather;
 mod in_task;
 pub(crate) mod process;
+mod queues;
 mod sync;
 mod threads;
 
@@ -59,6 +64,20 @@ pub(crate) struct Workload {
     pub(crate) baseline_label: &'static str,
     /// The baseline, if there is one.
     pub(crate) baseline: Option<RunFn>,
+    /// The peers: other crates doing the same work. The table shows the fastest.
+    pub(crate) peers: &'static [Peer],
+}
+
+/// A peer crate's side of a workload.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Peer {
+    pub(crate) label: &'static str,
+    pub(crate) run: RunFn,
+}
+
+/// The primitives' sizes, for the memory table: per kind, each side's label and bytes.
+pub(crate) fn sizes() -> Vec<(&'static str, Vec<(&'static str, usize)>)> {
+    sync::sizes()
 }
 
 impl Workload {
@@ -82,6 +101,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: core::spawn_join_aio,
             baseline_label: "tokio JoinSet",
             baseline: Some(core::spawn_join_tokio),
+            peers: &[],
         },
         Workload {
             name: "taskgroup_spawn_yield",
@@ -89,6 +109,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: core::spawn_yield_aio,
             baseline_label: "tokio JoinSet",
             baseline: Some(core::spawn_yield_tokio),
+            peers: &[],
         },
         Workload {
             name: "taskgroup_cancel_siblings",
@@ -96,6 +117,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: core::cancel_siblings_aio,
             baseline_label: "tokio JoinSet::abort_all",
             baseline: Some(core::cancel_siblings_tokio),
+            peers: &[],
         },
         Workload {
             name: "timeout_no_fire",
@@ -103,6 +125,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: core::timeout_no_fire_aio,
             baseline_label: "tokio::time::timeout",
             baseline: Some(core::timeout_no_fire_tokio),
+            peers: &[],
         },
         Workload {
             name: "nested_scopes",
@@ -110,6 +133,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: core::nested_scopes_aio,
             baseline_label: "10 nested tokio::time::timeout",
             baseline: Some(core::nested_scopes_tokio),
+            peers: &[],
         },
         Workload {
             name: "gather",
@@ -117,6 +141,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: gather::gather_aio,
             baseline_label: "join_all of spawned tasks",
             baseline: Some(gather::gather_tokio),
+            peers: &[],
         },
         Workload {
             name: "as_completed",
@@ -124,6 +149,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: gather::as_completed_aio,
             baseline_label: "JoinSet::join_next",
             baseline: Some(gather::as_completed_tokio),
+            peers: &[],
         },
         Workload {
             name: "limited_group",
@@ -131,6 +157,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: gather::limited_group_aio,
             baseline_label: "JoinSet + Semaphore(10)",
             baseline: Some(gather::limited_group_tokio),
+            peers: &[],
         },
         Workload {
             name: "race4_in_task",
@@ -138,13 +165,10 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: in_task::race4_aio,
             baseline_label: "tokio::select!",
             baseline: Some(in_task::race4_select),
-        },
-        Workload {
-            name: "race4_in_task_fc",
-            ops: 100_000,
-            aio: in_task::race4_aio,
-            baseline_label: "futures-concurrency race",
-            baseline: Some(in_task::race4_futures_concurrency),
+            peers: &[Peer {
+                label: "futures-concurrency race",
+                run: in_task::race4_futures_concurrency,
+            }],
         },
         Workload {
             name: "join4_in_task",
@@ -152,34 +176,107 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: in_task::join4_aio,
             baseline_label: "tokio::try_join!",
             baseline: Some(in_task::join4_try_join),
-        },
-        Workload {
-            name: "join4_in_task_fc",
-            ops: 100_000,
-            aio: in_task::join4_aio,
-            baseline_label: "futures-concurrency try_join",
-            baseline: Some(in_task::join4_futures_concurrency),
+            peers: &[Peer {
+                label: "futures-concurrency try_join",
+                run: in_task::join4_futures_concurrency,
+            }],
         },
         Workload {
             name: "lock_contended",
             ops: 100_000,
-            aio: sync::lock_contended_aio,
+            aio: sync::lock_contended::<Lock>,
             baseline_label: "tokio Mutex<()>",
-            baseline: Some(sync::lock_contended_tokio),
+            baseline: Some(sync::lock_contended::<tokio::sync::Mutex<()>>),
+            peers: &[
+                Peer {
+                    label: "async-lock Mutex",
+                    run: sync::lock_contended::<async_lock::Mutex<()>>,
+                },
+                Peer {
+                    label: "futures-intrusive Mutex (fair)",
+                    run: sync::lock_contended::<futures_intrusive::sync::Mutex<()>>,
+                },
+            ],
         },
         Workload {
             name: "lock_uncontended",
             ops: 1_000_000,
-            aio: sync::lock_uncontended_aio,
+            aio: sync::lock_uncontended::<Lock>,
             baseline_label: "tokio Mutex<()>",
-            baseline: Some(sync::lock_uncontended_tokio),
+            baseline: Some(sync::lock_uncontended::<tokio::sync::Mutex<()>>),
+            peers: &[
+                Peer {
+                    label: "async-lock Mutex",
+                    run: sync::lock_uncontended::<async_lock::Mutex<()>>,
+                },
+                Peer {
+                    label: "futures-intrusive Mutex (fair)",
+                    run: sync::lock_uncontended::<futures_intrusive::sync::Mutex<()>>,
+                },
+            ],
+        },
+        Workload {
+            name: "lock_4tasks_noawait",
+            ops: 100_000,
+            aio: sync::lock_4tasks_noawait::<Lock>,
+            baseline_label: "tokio Mutex<()>",
+            baseline: Some(sync::lock_4tasks_noawait::<tokio::sync::Mutex<()>>),
+            peers: &[
+                // Barging, so not a target: it shows what FIFO hand-off costs.
+                Peer {
+                    label: "async-lock Mutex (barging)",
+                    run: sync::lock_4tasks_noawait::<async_lock::Mutex<()>>,
+                },
+                Peer {
+                    label: "futures-intrusive Mutex (fair)",
+                    run: sync::lock_4tasks_noawait::<futures_intrusive::sync::Mutex<()>>,
+                },
+            ],
+        },
+        Workload {
+            name: "semaphore_uncontended",
+            ops: 1_000_000,
+            aio: sync::semaphore_uncontended::<Semaphore>,
+            baseline_label: "tokio Semaphore",
+            baseline: Some(sync::semaphore_uncontended::<tokio::sync::Semaphore>),
+            peers: &[
+                Peer {
+                    label: "async-lock Semaphore",
+                    run: sync::semaphore_uncontended::<async_lock::Semaphore>,
+                },
+                Peer {
+                    label: "futures-intrusive Semaphore (fair)",
+                    run: sync::semaphore_uncontended::<futures_intrusive::sync::Semaphore>,
+                },
+            ],
         },
         Workload {
             name: "semaphore_limit10",
             ops: 100_000,
-            aio: sync::semaphore_limit10_aio,
+            aio: sync::semaphore_limit10::<Semaphore>,
             baseline_label: "tokio Semaphore",
-            baseline: Some(sync::semaphore_limit10_tokio),
+            baseline: Some(sync::semaphore_limit10::<tokio::sync::Semaphore>),
+            peers: &[
+                Peer {
+                    label: "async-lock Semaphore",
+                    run: sync::semaphore_limit10::<async_lock::Semaphore>,
+                },
+                Peer {
+                    label: "futures-intrusive Semaphore (fair)",
+                    run: sync::semaphore_limit10::<futures_intrusive::sync::Semaphore>,
+                },
+            ],
+        },
+        Workload {
+            name: "event_pingpong",
+            ops: 100_000,
+            aio: sync::event_pingpong::<Event>,
+            baseline_label: "tokio Notify",
+            baseline: Some(sync::event_pingpong::<tokio::sync::Notify>),
+            peers: &[Peer {
+                label: "event-listener + flag",
+                run: sync::event_pingpong::<sync::FlagListener>,
+            }],
         },
         Workload {
             name: "event_wake_all",
@@ -187,27 +284,35 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: sync::event_wake_all_aio,
             baseline_label: "tokio watch::Receiver::wait_for",
             baseline: Some(sync::event_wake_all_tokio),
+            peers: &[],
+        },
+        Workload {
+            name: "queue_spsc_bounded128",
+            ops: 1_000_000,
+            aio: queues::spsc::<AioQueue, 128>,
+            baseline_label: "tokio mpsc::channel(128)",
+            baseline: Some(queues::spsc::<TokioMpsc, 128>),
+            peers: SPSC_PEERS_128,
         },
         Workload {
             name: "queue_spsc_bounded1024",
             ops: 1_000_000,
-            aio: sync::queue_spsc_aio,
+            aio: queues::spsc::<AioQueue, 1024>,
             baseline_label: "tokio mpsc::channel(1024)",
-            baseline: Some(sync::queue_spsc_tokio),
+            baseline: Some(queues::spsc::<TokioMpsc, 1024>),
+            peers: SPSC_PEERS_1024,
         },
-        Workload {
-            name: "queue_mpmc_4x4_bounded128",
-            ops: 1_000_000,
-            aio: sync::queue_mpmc_aio,
-            baseline_label: "async-channel bounded(128)",
-            baseline: Some(sync::queue_mpmc_async_channel),
-        },
+        mpmc_workload::<4, 4, 128>("queue_mpmc_4x4_bounded128"),
+        mpmc_workload::<4, 4, 1024>("queue_mpmc_4x4_bounded1024"),
+        mpmc_workload::<16, 16, 128>("queue_mpmc_16x16_bounded128"),
+        mpmc_workload::<16, 16, 1024>("queue_mpmc_16x16_bounded1024"),
         Workload {
             name: "condition_notify",
             ops: 100_000,
             aio: sync::condition_notify_aio,
             baseline_label: "none",
             baseline: None,
+            peers: &[],
         },
         Workload {
             name: "to_thread_sequential",
@@ -215,6 +320,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: threads::sequential_aio,
             baseline_label: "tokio spawn_blocking",
             baseline: Some(threads::sequential_tokio),
+            peers: &[],
         },
         Workload {
             name: "to_thread_concurrent",
@@ -222,6 +328,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: threads::concurrent_aio,
             baseline_label: "JoinSet of spawn_blocking",
             baseline: Some(threads::concurrent_tokio),
+            peers: &[],
         },
         Workload {
             name: "procpool_roundtrip_seq",
@@ -229,6 +336,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: process::roundtrip_seq_aio,
             baseline_label: "none (Tokio has no process pool)",
             baseline: None,
+            peers: &[],
         },
         Workload {
             name: "procpool_submit_concurrent",
@@ -236,6 +344,7 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: process::submit_concurrent_aio,
             baseline_label: "none (Tokio has no process pool)",
             baseline: None,
+            peers: &[],
         },
         Workload {
             name: "procpool_map_chunk256",
@@ -243,8 +352,56 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: process::map_chunk256_aio,
             baseline_label: "none (Tokio has no process pool)",
             baseline: None,
+            peers: &[],
         },
     ]
+}
+
+/// The peers of a one-producer, one-consumer queue of capacity `CAP`.
+macro_rules! spsc_peers {
+    ($cap:literal) => {
+        &[
+            Peer {
+                label: "async-channel",
+                run: queues::spsc::<AsyncChannel, $cap>,
+            },
+            Peer {
+                label: "kanal",
+                run: queues::spsc::<Kanal, $cap>,
+            },
+            Peer {
+                label: "crossfire spsc",
+                run: queues::spsc::<CrossfireSpsc, $cap>,
+            },
+        ]
+    };
+}
+
+const SPSC_PEERS_128: &[Peer] = spsc_peers!(128);
+const SPSC_PEERS_1024: &[Peer] = spsc_peers!(1024);
+
+/// `P` producers and `Q` consumers over a queue of capacity `CAP`: against async-channel
+/// (Tokio has no multi-consumer channel), kanal and crossfire.
+fn mpmc_workload<const P: usize, const Q: usize, const CAP: usize>(name: &'static str) -> Workload {
+    Workload {
+        name,
+        ops: 1_000_000,
+        aio: queues::mpmc::<AioQueue, P, Q, CAP>,
+        baseline_label: "async-channel",
+        baseline: Some(queues::mpmc::<AsyncChannel, P, Q, CAP>),
+        peers: &const {
+            [
+                Peer {
+                    label: "kanal",
+                    run: queues::mpmc::<Kanal, P, Q, CAP>,
+                },
+                Peer {
+                    label: "crossfire mpmc",
+                    run: queues::mpmc::<CrossfireMpmc, P, Q, CAP>,
+                },
+            ]
+        },
+    }
 }
 
 /// Runs `fut` as one Tokio task on `rt` (from `block_on`) and times it from inside the task,

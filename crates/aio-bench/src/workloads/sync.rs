@@ -1,9 +1,11 @@
-//! Workloads of the synchronisation primitives: `Lock`, `Semaphore`, `Event`, `Queue` and
-//! `Condition`.
+//! Workloads of the synchronisation primitives: `Lock`, `Semaphore`, `Event` and
+//! `Condition` (the queues are in `queues.rs`).
 //!
 //! Shapes mirror `asyncio_baseline.py` where it has them; the Python twins are in
-//! `python/asyncio_workloads.py`. Both sides spawn their tasks the same way (a `JoinSet` or
-//! `tokio::spawn`), so what differs between them is the primitive alone.
+//! `python/asyncio_workloads.py`. Each shape is written once, generic over the primitive
+//! ([`BenchLock`], [`BenchSemaphore`], [`Signal`]), and run with aio's, Tokio's and the
+//! peers' (async-lock, futures-intrusive, event-listener): every side spawns its tasks the
+//! same way, so what differs between them is the primitive alone.
 //!
 //! The contended rows (`lock_contended`, `semaphore_limit10`) also measure fairness. Their
 //! [`TASKS`] tasks share a fixed number of acquisitions: each takes a ticket, then
@@ -11,14 +13,15 @@
 //! started, so they all queue before any gets a turn. The fairness is min/max of the
 //! per-task counts: 1.0 when every task got as many turns, 0.0 when one starved.
 
+use std::future::Future;
 use std::ops::Range;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use aio::{Condition, Event, Lock, Queue, Semaphore};
+use aio::{Condition, Event, Lock, Semaphore};
 use tokio::runtime::Runtime;
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::watch;
 use tokio::task::{JoinSet, yield_now};
 
 use super::{Sample, time_in_task};
@@ -27,14 +30,8 @@ use super::{Sample, time_in_task};
 const TASKS: usize = 100;
 /// The permits of `semaphore_limit10`.
 const LIMIT: usize = 10;
-/// The bound of `queue_spsc_bounded1024`.
-const SPSC_CAPACITY: usize = 1024;
-/// The producers of `queue_mpmc_4x4_bounded128`.
-const PRODUCERS: usize = 4;
-/// The consumers of `queue_mpmc_4x4_bounded128`.
-const CONSUMERS: usize = 4;
-/// The bound of `queue_mpmc_4x4_bounded128`.
-const MPMC_CAPACITY: usize = 128;
+/// Tasks in `lock_4tasks_noawait`.
+const FEW_TASKS: usize = 4;
 
 /// What the tasks of one contended run share: how many have started, the tickets left, and
 /// how many tasks hold the primitive now and at most. The aio version and the baseline pay
@@ -126,7 +123,7 @@ async fn all_arrived(arrived: &AtomicUsize, n: usize) {
 }
 
 /// Joins every task of `set`, returning their outputs in the order they finished.
-async fn join_all<T: 'static>(mut set: JoinSet<T>) -> Vec<T> {
+pub(super) async fn join_all<T: 'static>(mut set: JoinSet<T>) -> Vec<T> {
     let mut out = Vec::with_capacity(set.len());
     while let Some(r) = set.join_next().await {
         out.push(r.expect("a task panicked"));
@@ -135,21 +132,208 @@ async fn join_all<T: 'static>(mut set: JoinSet<T>) -> Vec<T> {
 }
 
 /// The part `k` of `0..n` split into `parts` runs of nearly equal length.
-fn share(n: usize, k: usize, parts: usize) -> Range<usize> {
+pub(super) fn share(n: usize, k: usize, parts: usize) -> Range<usize> {
     n * k / parts..n * (k + 1) / parts
+}
+
+// --- The primitives, behind one interface per kind ------------------------------------
+
+/// A mutual-exclusion lock, as each side spells it.
+pub(super) trait BenchLock: Send + Sync + 'static {
+    type Guard<'a>: Send
+    where
+        Self: 'a;
+    fn new() -> Self;
+    fn lock(&self) -> impl Future<Output = Self::Guard<'_>> + Send;
+    /// Whether a `try_lock` fails now (it does while the lock is held).
+    fn is_held(&self) -> bool;
+}
+
+impl BenchLock for Lock {
+    type Guard<'a> = aio::LockGuard<'a>;
+    fn new() -> Self {
+        Lock::new()
+    }
+    fn lock(&self) -> impl Future<Output = Self::Guard<'_>> + Send {
+        Lock::lock(self)
+    }
+    fn is_held(&self) -> bool {
+        self.try_lock().is_err()
+    }
+}
+
+impl BenchLock for tokio::sync::Mutex<()> {
+    type Guard<'a> = tokio::sync::MutexGuard<'a, ()>;
+    fn new() -> Self {
+        tokio::sync::Mutex::new(())
+    }
+    fn lock(&self) -> impl Future<Output = Self::Guard<'_>> + Send {
+        tokio::sync::Mutex::lock(self)
+    }
+    fn is_held(&self) -> bool {
+        self.try_lock().is_err()
+    }
+}
+
+impl BenchLock for async_lock::Mutex<()> {
+    type Guard<'a> = async_lock::MutexGuard<'a, ()>;
+    fn new() -> Self {
+        async_lock::Mutex::new(())
+    }
+    fn lock(&self) -> impl Future<Output = Self::Guard<'_>> + Send {
+        async_lock::Mutex::lock(self)
+    }
+    fn is_held(&self) -> bool {
+        self.try_lock().is_none()
+    }
+}
+
+/// futures-intrusive's mutex in its fair mode: FIFO hand-off, as aio's.
+impl BenchLock for futures_intrusive::sync::Mutex<()> {
+    type Guard<'a> = futures_intrusive::sync::MutexGuard<'a, ()>;
+    fn new() -> Self {
+        futures_intrusive::sync::Mutex::new((), true)
+    }
+    fn lock(&self) -> impl Future<Output = Self::Guard<'_>> + Send {
+        futures_intrusive::sync::Mutex::lock(self)
+    }
+    fn is_held(&self) -> bool {
+        self.try_lock().is_none()
+    }
+}
+
+/// A counting semaphore, as each side spells it.
+pub(super) trait BenchSemaphore: Send + Sync + 'static {
+    type Permit<'a>: Send
+    where
+        Self: 'a;
+    fn new(permits: usize) -> Self;
+    fn acquire(&self) -> impl Future<Output = Self::Permit<'_>> + Send;
+}
+
+impl BenchSemaphore for Semaphore {
+    type Permit<'a> = aio::SemaphorePermit<'a>;
+    fn new(permits: usize) -> Self {
+        Semaphore::new(permits)
+    }
+    fn acquire(&self) -> impl Future<Output = Self::Permit<'_>> + Send {
+        Semaphore::acquire(self)
+    }
+}
+
+impl BenchSemaphore for tokio::sync::Semaphore {
+    type Permit<'a> = tokio::sync::SemaphorePermit<'a>;
+    fn new(permits: usize) -> Self {
+        tokio::sync::Semaphore::new(permits)
+    }
+    async fn acquire(&self) -> Self::Permit<'_> {
+        tokio::sync::Semaphore::acquire(self)
+            .await
+            .expect("semaphore closed")
+    }
+}
+
+impl BenchSemaphore for async_lock::Semaphore {
+    type Permit<'a> = async_lock::SemaphoreGuard<'a>;
+    fn new(permits: usize) -> Self {
+        async_lock::Semaphore::new(permits)
+    }
+    fn acquire(&self) -> impl Future<Output = Self::Permit<'_>> + Send {
+        async_lock::Semaphore::acquire(self)
+    }
+}
+
+/// futures-intrusive's semaphore in its fair mode.
+impl BenchSemaphore for futures_intrusive::sync::Semaphore {
+    type Permit<'a> = futures_intrusive::sync::SemaphoreReleaser<'a>;
+    fn new(permits: usize) -> Self {
+        futures_intrusive::sync::Semaphore::new(true, permits)
+    }
+    fn acquire(&self) -> impl Future<Output = Self::Permit<'_>> + Send {
+        futures_intrusive::sync::Semaphore::acquire(self, 1)
+    }
+}
+
+/// A one-shot wake-up that one task sends and another waits for, then re-arms: the
+/// ping-pong shape.
+pub(super) trait Signal: Send + Sync + 'static {
+    fn new() -> Self;
+    fn send(&self);
+    /// Waits for a `send` (one made before the wait counts) and re-arms.
+    fn receive(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// asyncio's idiom: `set()`; `await wait(); clear()`.
+impl Signal for Event {
+    fn new() -> Self {
+        Event::new()
+    }
+    fn send(&self) {
+        self.set();
+    }
+    async fn receive(&self) {
+        self.wait().await;
+        self.clear();
+    }
+}
+
+/// Tokio's: `notify_one` stores a permit when nobody waits.
+impl Signal for tokio::sync::Notify {
+    fn new() -> Self {
+        tokio::sync::Notify::new()
+    }
+    fn send(&self) {
+        self.notify_one();
+    }
+    fn receive(&self) -> impl Future<Output = ()> + Send {
+        self.notified()
+    }
+}
+
+/// event-listener's documented idiom: a flag, and a listener created only while it is not
+/// set.
+pub(super) struct FlagListener {
+    flag: AtomicBool,
+    event: event_listener::Event,
+}
+
+impl Signal for FlagListener {
+    fn new() -> Self {
+        FlagListener {
+            flag: AtomicBool::new(false),
+            event: event_listener::Event::new(),
+        }
+    }
+    fn send(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.event.notify(usize::MAX);
+    }
+    async fn receive(&self) {
+        loop {
+            if self.flag.swap(false, Ordering::SeqCst) {
+                return;
+            }
+            let listener = self.event.listen();
+            if self.flag.swap(false, Ordering::SeqCst) {
+                return;
+            }
+            listener.await;
+        }
+    }
 }
 
 // --- lock_contended: TASKS tasks share n acquisitions, yielding inside ----------------
 
-pub(super) fn lock_contended_aio(rt: &Runtime, n: usize) -> Sample {
+pub(super) fn lock_contended<L: BenchLock>(rt: &Runtime, n: usize) -> Sample {
     let state = Contention::new(n);
+    let tasks = Contention::tasks(n);
     let (elapsed, counts) = time_in_task(rt, {
         let state = Arc::clone(&state);
         async move {
-            let lock = Arc::new(Lock::new());
+            let lock = Arc::new(L::new());
             let gate = lock.lock().await;
             let mut set = JoinSet::new();
-            for _ in 0..Contention::tasks(n) {
+            for _ in 0..tasks {
                 let (lock, state) = (Arc::clone(&lock), Arc::clone(&state));
                 set.spawn(async move {
                     state.arrive();
@@ -164,7 +348,7 @@ pub(super) fn lock_contended_aio(rt: &Runtime, n: usize) -> Sample {
                     mine
                 });
             }
-            all_arrived(&state.arrived, Contention::tasks(n)).await;
+            all_arrived(&state.arrived, tasks).await;
             drop(gate);
             join_all(set).await
         }
@@ -175,15 +359,20 @@ pub(super) fn lock_contended_aio(rt: &Runtime, n: usize) -> Sample {
     }
 }
 
-pub(super) fn lock_contended_tokio(rt: &Runtime, n: usize) -> Sample {
+// --- lock_4tasks_noawait: FEW_TASKS tasks share n acquisitions, nothing awaited inside --
+//
+// The price of FIFO hand-off: each unlock waits for the next waiter to be scheduled. A
+// barging lock lets the running task take it back at once.
+
+pub(super) fn lock_4tasks_noawait<L: BenchLock>(rt: &Runtime, n: usize) -> Sample {
     let state = Contention::new(n);
+    let tasks = FEW_TASKS.min(n);
     let (elapsed, counts) = time_in_task(rt, {
         let state = Arc::clone(&state);
         async move {
-            let lock = Arc::new(Mutex::new(()));
-            let gate = lock.lock().await;
+            let lock = Arc::new(L::new());
             let mut set = JoinSet::new();
-            for _ in 0..Contention::tasks(n) {
+            for _ in 0..tasks {
                 let (lock, state) = (Arc::clone(&lock), Arc::clone(&state));
                 set.spawn(async move {
                     state.arrive();
@@ -191,35 +380,42 @@ pub(super) fn lock_contended_tokio(rt: &Runtime, n: usize) -> Sample {
                     while state.claim() {
                         let _guard = lock.lock().await;
                         state.enter();
-                        yield_now().await;
                         state.leave();
                         mine += 1;
                     }
                     mine
                 });
             }
-            all_arrived(&state.arrived, Contention::tasks(n)).await;
-            drop(gate);
             join_all(set).await
         }
     });
+    assert_eq!(
+        counts.iter().sum::<usize>(),
+        n,
+        "lock_4tasks_noawait: lost turns"
+    );
+    assert_eq!(
+        state.peak.load(Ordering::SeqCst),
+        1,
+        "lock_4tasks_noawait: two tasks held the lock at once"
+    );
     Sample {
         elapsed,
-        fairness: Some(state.check(&counts, n, 1, "lock_contended baseline")),
+        fairness: Some(fairness(&counts)),
     }
 }
 
 // --- lock_uncontended: one task locks and unlocks n times -----------------------------
 //
-// A failing `try_lock` inside proves the lock is held; it costs both sides the same load.
+// A failing `try_lock` inside proves the lock is held; it costs every side the same load.
 
-pub(super) fn lock_uncontended_aio(rt: &Runtime, n: usize) -> Sample {
+pub(super) fn lock_uncontended<L: BenchLock>(rt: &Runtime, n: usize) -> Sample {
     let (elapsed, held) = time_in_task(rt, async move {
-        let lock = Lock::new();
+        let lock = L::new();
         let mut held = 0_usize;
         for _ in 0..n {
             let _guard = lock.lock().await;
-            held += usize::from(lock.try_lock().is_err());
+            held += usize::from(lock.is_held());
         }
         held
     });
@@ -227,34 +423,21 @@ pub(super) fn lock_uncontended_aio(rt: &Runtime, n: usize) -> Sample {
     elapsed.into()
 }
 
-pub(super) fn lock_uncontended_tokio(rt: &Runtime, n: usize) -> Sample {
-    let (elapsed, held) = time_in_task(rt, async move {
-        let lock = Mutex::new(());
-        let mut held = 0_usize;
-        for _ in 0..n {
-            let _guard = lock.lock().await;
-            held += usize::from(lock.try_lock().is_err());
-        }
-        held
-    });
-    assert_eq!(held, n, "lock_uncontended baseline: the lock was not held");
-    elapsed.into()
-}
-
 // --- semaphore_limit10: TASKS tasks share n acquisitions of LIMIT permits -------------
 
-pub(super) fn semaphore_limit10_aio(rt: &Runtime, n: usize) -> Sample {
+pub(super) fn semaphore_limit10<S: BenchSemaphore>(rt: &Runtime, n: usize) -> Sample {
     let state = Contention::new(n);
+    let tasks = Contention::tasks(n);
     let (elapsed, counts) = time_in_task(rt, {
         let state = Arc::clone(&state);
         async move {
-            let sem = Arc::new(Semaphore::new(LIMIT));
+            let sem = Arc::new(S::new(LIMIT));
             let mut gate = Vec::with_capacity(LIMIT);
             for _ in 0..LIMIT {
                 gate.push(sem.acquire().await);
             }
             let mut set = JoinSet::new();
-            for _ in 0..Contention::tasks(n) {
+            for _ in 0..tasks {
                 let (sem, state) = (Arc::clone(&sem), Arc::clone(&state));
                 set.spawn(async move {
                     state.arrive();
@@ -269,7 +452,7 @@ pub(super) fn semaphore_limit10_aio(rt: &Runtime, n: usize) -> Sample {
                     mine
                 });
             }
-            all_arrived(&state.arrived, Contention::tasks(n)).await;
+            all_arrived(&state.arrived, tasks).await;
             drop(gate);
             join_all(set).await
         }
@@ -280,39 +463,48 @@ pub(super) fn semaphore_limit10_aio(rt: &Runtime, n: usize) -> Sample {
     }
 }
 
-pub(super) fn semaphore_limit10_tokio(rt: &Runtime, n: usize) -> Sample {
-    let state = Contention::new(n);
-    let (elapsed, counts) = time_in_task(rt, {
-        let state = Arc::clone(&state);
-        async move {
-            let sem = Arc::new(tokio::sync::Semaphore::new(LIMIT));
-            let permits = u32::try_from(LIMIT).expect("LIMIT fits in u32");
-            let gate = sem.acquire_many(permits).await.expect("semaphore closed");
-            let mut set = JoinSet::new();
-            for _ in 0..Contention::tasks(n) {
-                let (sem, state) = (Arc::clone(&sem), Arc::clone(&state));
-                set.spawn(async move {
-                    state.arrive();
-                    let mut mine = 0_usize;
-                    while state.claim() {
-                        let _permit = sem.acquire().await.expect("semaphore closed");
-                        state.enter();
-                        yield_now().await;
-                        state.leave();
-                        mine += 1;
-                    }
-                    mine
-                });
-            }
-            all_arrived(&state.arrived, Contention::tasks(n)).await;
-            drop(gate);
-            join_all(set).await
+// --- semaphore_uncontended: one task acquires and releases n times --------------------
+
+pub(super) fn semaphore_uncontended<S: BenchSemaphore>(rt: &Runtime, n: usize) -> Sample {
+    let (elapsed, acquired) = time_in_task(rt, async move {
+        let sem = S::new(1);
+        let mut acquired = 0_usize;
+        for _ in 0..n {
+            let permit = sem.acquire().await;
+            acquired += 1;
+            drop(permit);
         }
+        acquired
     });
-    Sample {
-        elapsed,
-        fairness: Some(state.check(&counts, n, LIMIT, "semaphore_limit10 baseline")),
-    }
+    assert_eq!(acquired, n, "semaphore_uncontended: acquisitions missing");
+    elapsed.into()
+}
+
+// --- event_pingpong: two tasks wake each other n times --------------------------------
+
+pub(super) fn event_pingpong<S: Signal>(rt: &Runtime, n: usize) -> Sample {
+    let (elapsed, rounds) = time_in_task(rt, async move {
+        let (ping, pong) = (Arc::new(S::new()), Arc::new(S::new()));
+        let ponger = tokio::spawn({
+            let (ping, pong) = (Arc::clone(&ping), Arc::clone(&pong));
+            async move {
+                for _ in 0..n {
+                    ping.receive().await;
+                    pong.send();
+                }
+            }
+        });
+        let mut rounds = 0_usize;
+        for _ in 0..n {
+            ping.send();
+            pong.receive().await;
+            rounds += 1;
+        }
+        ponger.await.expect("ponger panicked");
+        rounds
+    });
+    assert_eq!(rounds, n, "event_pingpong: rounds missing");
+    elapsed.into()
 }
 
 // --- event_wake_all: n waiters, one set; timed from the set until all have returned ----
@@ -369,136 +561,44 @@ pub(super) fn event_wake_all_tokio(rt: &Runtime, n: usize) -> Sample {
     elapsed.into()
 }
 
-// --- queue_spsc_bounded1024: one producer, one consumer, n items ----------------------
+// --- memory: the size of each primitive ------------------------------------------------
 
-pub(super) fn queue_spsc_aio(rt: &Runtime, n: usize) -> Sample {
-    let (elapsed, in_order) = time_in_task(rt, async move {
-        let queue = Queue::new(SPSC_CAPACITY);
-        let producer = tokio::spawn({
-            let queue = queue.clone();
-            async move {
-                for i in 0..n {
-                    queue.put(i).await.expect("queue shut down");
-                }
-            }
-        });
-        let consumer = tokio::spawn(async move {
-            let mut in_order = 0_usize;
-            for i in 0..n {
-                in_order += usize::from(queue.get().await.expect("queue shut down") == i);
-            }
-            in_order
-        });
-        producer.await.expect("producer panicked");
-        consumer.await.expect("consumer panicked")
-    });
-    assert_eq!(
-        in_order, n,
-        "queue_spsc_bounded1024: items lost, repeated or out of order"
-    );
-    elapsed.into()
-}
-
-pub(super) fn queue_spsc_tokio(rt: &Runtime, n: usize) -> Sample {
-    let (elapsed, in_order) = time_in_task(rt, async move {
-        let (tx, mut rx) = mpsc::channel(SPSC_CAPACITY);
-        let producer = tokio::spawn(async move {
-            for i in 0..n {
-                tx.send(i).await.expect("receiver dropped");
-            }
-        });
-        let consumer = tokio::spawn(async move {
-            let mut in_order = 0_usize;
-            for i in 0..n {
-                in_order += usize::from(rx.recv().await.expect("sender dropped") == i);
-            }
-            in_order
-        });
-        producer.await.expect("producer panicked");
-        consumer.await.expect("consumer panicked")
-    });
-    assert_eq!(
-        in_order, n,
-        "queue_spsc_bounded1024 baseline: items lost, repeated or out of order"
-    );
-    elapsed.into()
-}
-
-// --- queue_mpmc_4x4_bounded128: PRODUCERS put n items, CONSUMERS get them -------------
-
-/// Checks that the consumers got every item below `n` exactly once, in any order.
-fn check_each_once(got: &[Vec<usize>], n: usize, what: &str) {
-    let mut seen = vec![false; n];
-    for &i in got.iter().flatten() {
-        assert!(i < n, "{what}: item {i} out of range");
-        assert!(!seen[i], "{what}: item {i} arrived twice");
-        seen[i] = true;
-    }
-    assert!(seen.iter().all(|&s| s), "{what}: an item was lost");
-}
-
-pub(super) fn queue_mpmc_aio(rt: &Runtime, n: usize) -> Sample {
-    let (elapsed, got) = time_in_task(rt, async move {
-        let queue = Queue::new(MPMC_CAPACITY);
-        let mut producers = JoinSet::new();
-        for k in 0..PRODUCERS {
-            let queue = queue.clone();
-            producers.spawn(async move {
-                for i in share(n, k, PRODUCERS) {
-                    queue.put(i).await.expect("queue shut down");
-                }
-            });
-        }
-        let mut consumers = JoinSet::new();
-        for k in 0..CONSUMERS {
-            let queue = queue.clone();
-            let count = share(n, k, CONSUMERS).len();
-            consumers.spawn(async move {
-                let mut got = Vec::with_capacity(count);
-                for _ in 0..count {
-                    got.push(queue.get().await.expect("queue shut down"));
-                }
-                got
-            });
-        }
-        join_all(producers).await;
-        join_all(consumers).await
-    });
-    check_each_once(&got, n, "queue_mpmc_4x4_bounded128");
-    elapsed.into()
-}
-
-pub(super) fn queue_mpmc_async_channel(rt: &Runtime, n: usize) -> Sample {
-    let (elapsed, got) = time_in_task(rt, async move {
-        let (tx, rx) = async_channel::bounded(MPMC_CAPACITY);
-        let mut producers = JoinSet::new();
-        for k in 0..PRODUCERS {
-            let tx = tx.clone();
-            producers.spawn(async move {
-                for i in share(n, k, PRODUCERS) {
-                    tx.send(i).await.expect("channel closed");
-                }
-            });
-        }
-        let mut consumers = JoinSet::new();
-        for k in 0..CONSUMERS {
-            let rx = rx.clone();
-            let count = share(n, k, CONSUMERS).len();
-            consumers.spawn(async move {
-                let mut got = Vec::with_capacity(count);
-                for _ in 0..count {
-                    got.push(rx.recv().await.expect("channel closed"));
-                }
-                got
-            });
-        }
-        join_all(producers).await;
-        let got = join_all(consumers).await;
-        drop((tx, rx));
-        got
-    });
-    check_each_once(&got, n, "queue_mpmc_4x4_bounded128 baseline");
-    elapsed.into()
+/// The size in bytes of each side's lock, semaphore and event, for the memory table.
+pub(super) fn sizes() -> Vec<(&'static str, Vec<(&'static str, usize)>)> {
+    vec![
+        (
+            "lock",
+            vec![
+                ("aio Lock", size_of::<Lock>()),
+                ("tokio Mutex<()>", size_of::<tokio::sync::Mutex<()>>()),
+                ("async-lock Mutex<()>", size_of::<async_lock::Mutex<()>>()),
+                (
+                    "futures-intrusive Mutex<()>",
+                    size_of::<futures_intrusive::sync::Mutex<()>>(),
+                ),
+            ],
+        ),
+        (
+            "semaphore",
+            vec![
+                ("aio Semaphore", size_of::<Semaphore>()),
+                ("tokio Semaphore", size_of::<tokio::sync::Semaphore>()),
+                ("async-lock Semaphore", size_of::<async_lock::Semaphore>()),
+                (
+                    "futures-intrusive Semaphore",
+                    size_of::<futures_intrusive::sync::Semaphore>(),
+                ),
+            ],
+        ),
+        (
+            "event",
+            vec![
+                ("aio Event", size_of::<Event>()),
+                ("tokio Notify", size_of::<tokio::sync::Notify>()),
+                ("event-listener Event + flag", size_of::<FlagListener>()),
+            ],
+        ),
+    ]
 }
 
 // --- condition_notify: two tasks take n turns through a Condition ---------------------

@@ -1,4 +1,4 @@
-//! Benchmarks aio against raw Tokio and Python asyncio.
+//! Benchmarks aio against raw Tokio, the fastest peer crates and Python asyncio.
 //!
 //! ```text
 //! cargo run --release -p aio-bench -- [--json FILE] [--filter NAME] [--quick] [--repeat N]

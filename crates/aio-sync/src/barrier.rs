@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::PoisonError;
 use std::task::{Context, Poll, Waker};
 
-use crate::mutex::{Mutex, MutexGuard};
+use crate::model::{Mutex, MutexGuard};
 use crate::wait_list::{Key, Wait, WaitList};
 
 /// The error of [`Barrier::wait`] when the barrier is broken by [`Barrier::abort`], or reset

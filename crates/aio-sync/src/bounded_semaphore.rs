@@ -44,28 +44,30 @@ impl BoundedSemaphore {
     /// targets.
     pub const MAX_PERMITS: usize = MAX_PERMITS;
 
-    /// A bounded semaphore holding `value` permits, which is also its bound. asyncio's
-    /// default is 1: see [`Default`](#impl-Default-for-BoundedSemaphore).
-    ///
-    /// `const`, so a semaphore can be a `static`.
-    ///
-    /// # Panics
-    ///
-    /// If `value` exceeds [`MAX_PERMITS`](Self::MAX_PERMITS).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use aio_sync::BoundedSemaphore;
-    ///
-    /// static WORKERS: BoundedSemaphore = BoundedSemaphore::new(4);
-    /// assert_eq!(WORKERS.bound(), 4);
-    /// assert_eq!(WORKERS.available_permits(), 4);
-    /// ```
-    #[track_caller]
-    pub const fn new(value: usize) -> BoundedSemaphore {
-        BoundedSemaphore {
-            core: Core::new(value, true),
+    crate::model::const_unless_loom! {
+        /// A bounded semaphore holding `value` permits, which is also its bound. asyncio's
+        /// default is 1: see [`Default`](#impl-Default-for-BoundedSemaphore).
+        ///
+        /// `const`, so a semaphore can be a `static`.
+        ///
+        /// # Panics
+        ///
+        /// If `value` exceeds [`MAX_PERMITS`](Self::MAX_PERMITS).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use aio_sync::BoundedSemaphore;
+        ///
+        /// static WORKERS: BoundedSemaphore = BoundedSemaphore::new(4);
+        /// assert_eq!(WORKERS.bound(), 4);
+        /// assert_eq!(WORKERS.available_permits(), 4);
+        /// ```
+        #[track_caller]
+        pub fn new(value: usize) -> BoundedSemaphore {
+            BoundedSemaphore {
+                core: Core::new(value, true),
+            }
         }
     }
 

@@ -8,7 +8,7 @@ use std::task::{Context, Poll, Waker};
 
 use crate::error::TryLockError;
 use crate::lock::{Lock, LockGuard};
-use crate::mutex::{Mutex, MutexGuard};
+use crate::model::{Mutex, MutexGuard};
 use crate::wait_list::{Key, Wait, WaitList};
 
 /// A condition variable for tasks: asyncio's `Condition`. Tasks holding its [`Lock`] wait

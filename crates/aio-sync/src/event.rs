@@ -1,13 +1,16 @@
 //! [`Event`]: asyncio's `Event`, with no lost wake-up.
 
 use std::fmt;
-use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll, ready};
 
-use tokio::sync::Notify;
 use tokio::task::coop;
 
-use crate::waiters::Waiters;
+use crate::handoff::{WAITERS, WaitQueue};
+use crate::model::{AtomicUsize, const_unless_loom};
+use crate::wait_list::{Key, Wait};
 
 /// A flag that tasks can wait for: asyncio's `Event`.
 ///
@@ -48,29 +51,36 @@ use crate::waiters::Waiters;
 /// # }
 /// ```
 pub struct Event {
-    flag: AtomicBool,
-    notify: Notify,
-    waiters: Waiters,
+    /// [`SET`] while the flag is raised, [`WAITERS`] while tasks wait in `queue`. The
+    /// `WAITERS` bit changes only with the queue locked, and while it is set, `set` raises
+    /// the flag with the queue locked too: a waiter that looks at the flag under the lock
+    /// and then joins the queue cannot miss the `set` that follows.
+    state: AtomicUsize,
+    queue: WaitQueue<()>,
 }
 
+/// Set in an [`Event`]'s word while its flag is raised.
+const SET: usize = 2;
+
 impl Event {
-    /// An event that is not set.
-    ///
-    /// `const`, so an event can be a `static`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use aio_sync::Event;
-    ///
-    /// static SHUTDOWN: Event = Event::new();
-    /// assert!(!SHUTDOWN.is_set());
-    /// ```
-    pub const fn new() -> Event {
-        Event {
-            flag: AtomicBool::new(false),
-            notify: Notify::const_new(),
-            waiters: Waiters::new(),
+    const_unless_loom! {
+        /// An event that is not set.
+        ///
+        /// `const`, so an event can be a `static`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use aio_sync::Event;
+        ///
+        /// static SHUTDOWN: Event = Event::new();
+        /// assert!(!SHUTDOWN.is_set());
+        /// ```
+        pub fn new() -> Event {
+            Event {
+                state: AtomicUsize::new(0),
+                queue: WaitQueue::new(),
+            }
         }
     }
 
@@ -87,11 +97,37 @@ impl Event {
     /// assert!(event.is_set());
     /// ```
     pub fn set(&self) {
-        if !self.flag.swap(true, Ordering::SeqCst) {
-            // Every `wait` that saw the flag lowered created its `Notified` before looking,
-            // so this wakes it, even if `clear` runs before it is polled again.
-            self.notify.notify_waiters();
+        let mut state = self.state.load(Ordering::Acquire);
+        while state & (SET | WAITERS) == 0 {
+            // Nobody waits: one compare-and-swap.
+            match self.state.compare_exchange_weak(
+                state,
+                state | SET,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(actual) => state = actual,
+            }
         }
+        if state & SET != 0 {
+            return;
+        }
+        // Tasks wait: raise the flag and wake them all, with the queue locked. The first
+        // waker is kept apart, so that waking one waiter allocates nothing.
+        let (mut first, mut rest) = (None, Vec::new());
+        {
+            let mut list = self.queue.lock();
+            if self.state.fetch_or(SET, Ordering::AcqRel) & SET == 0 {
+                first = list.notify_one(()).ok();
+                list.notify(usize::MAX, || (), &mut rest);
+                self.state.fetch_and(!WAITERS, Ordering::AcqRel);
+            }
+        }
+        first
+            .into_iter()
+            .chain(rest)
+            .for_each(std::task::Waker::wake);
     }
 
     /// Lowers the flag: later calls to [`wait`](Self::wait) block until the next
@@ -108,7 +144,7 @@ impl Event {
     /// assert!(!event.is_set());
     /// ```
     pub fn clear(&self) {
-        self.flag.store(false, Ordering::SeqCst);
+        self.state.fetch_and(!SET, Ordering::AcqRel);
     }
 
     /// Whether the flag is set.
@@ -124,11 +160,11 @@ impl Event {
     /// assert!(event.is_set());
     /// ```
     pub fn is_set(&self) -> bool {
-        self.flag.load(Ordering::SeqCst)
+        self.state.load(Ordering::Acquire) & SET != 0
     }
 
     /// How many tasks wait in [`wait`](Self::wait); a waiter that is cancelled, or that a
-    /// [`set`](Self::set) woke, stops counting once it is dropped or returns.
+    /// [`set`](Self::set) woke, stops counting at once.
     ///
     /// # Examples
     ///
@@ -147,7 +183,7 @@ impl Event {
     /// # }
     /// ```
     pub fn n_waiting(&self) -> usize {
-        self.waiters.get()
+        self.queue.len()
     }
 
     /// Waits until the flag is set; returns at once if it is set now.
@@ -173,18 +209,84 @@ impl Event {
     /// # }
     /// ```
     pub async fn wait(&self) {
-        // Register first, look second: a `set` after this line wakes `notified`, and a
-        // `set` before it is seen by the check. `notify_waiters` wakes every `Notified`
-        // created before it, enabled or not; enabling also makes the order plain.
-        let mut notified = pin!(self.notify.notified());
-        notified.as_mut().enable();
-        if self.is_set() {
-            // An always-ready path: charge the coop budget as Tokio's own primitives do.
-            coop::consume_budget().await;
-            return;
+        EventWait {
+            event: self,
+            waiting: None,
         }
-        let _waiting = self.waiters.enter();
-        coop::cooperative(notified).await;
+        .await;
+    }
+}
+
+/// Waits for an [`Event`]'s flag: the flag is looked at first, and a waiter joins the queue
+/// only if it is lowered.
+struct EventWait<'a> {
+    event: &'a Event,
+    waiting: Option<Key>,
+}
+
+impl Future for EventWait<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // Even an always-ready wait charges the coop budget, as Tokio's own primitives do.
+        let coop = ready!(coop::poll_proceed(cx));
+        let event = self.event;
+        let ready = match self.waiting {
+            None => {
+                event.is_set() || {
+                    let mut list = event.queue.lock();
+                    let mut state = event.state.load(Ordering::Acquire);
+                    loop {
+                        if state & SET != 0 {
+                            break true;
+                        }
+                        if state & WAITERS != 0 {
+                            self.waiting = Some(list.push(cx.waker()));
+                            break false;
+                        }
+                        match event.state.compare_exchange_weak(
+                            state,
+                            state | WAITERS,
+                            Ordering::AcqRel,
+                            Ordering::Acquire,
+                        ) {
+                            Ok(_) => state |= WAITERS,
+                            Err(actual) => state = actual,
+                        }
+                    }
+                }
+            }
+            Some(key) => {
+                let mut stale = Vec::new();
+                let polled = event.queue.lock().poll(key, cx.waker(), &mut stale);
+                drop(stale);
+                polled != Wait::Waiting
+            }
+        };
+        if ready {
+            self.waiting = None;
+            coop.made_progress();
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Drop for EventWait<'_> {
+    fn drop(&mut self) {
+        let Some(key) = self.waiting else {
+            return;
+        };
+        // A wake-up it was handed is its own: nothing to pass on.
+        let mut stale = Vec::new();
+        let mut list = self.event.queue.lock();
+        list.remove(key, &mut stale);
+        if list.len() == 0 {
+            self.event.state.fetch_and(!WAITERS, Ordering::AcqRel);
+        }
+        drop(list);
+        drop(stale);
     }
 }
 
@@ -199,7 +301,7 @@ impl fmt::Debug for Event {
         let state = if self.is_set() { "set" } else { "unset" };
         f.debug_struct("Event")
             .field("state", &format_args!("{state}"))
-            .field("waiters", &self.waiters.get())
+            .field("waiters", &self.n_waiting())
             .finish()
     }
 }

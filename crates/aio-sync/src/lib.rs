@@ -6,13 +6,13 @@ mod bounded_semaphore;
 mod condition;
 mod error;
 mod event;
+mod handoff;
 mod lock;
-mod mutex;
+mod model;
 mod permits;
 mod queue;
 mod semaphore;
 mod wait_list;
-mod waiters;
 
 pub use barrier::{Barrier, BarrierWait, BrokenBarrierError};
 pub use bounded_semaphore::BoundedSemaphore;

@@ -2,10 +2,13 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
+use std::task::Waker;
 
 use crate::error::{ReleaseError, TryLockError};
-use crate::permits::Permits;
+use crate::handoff::{Acquire, WAITERS, WaitQueue, Word, give_back_slow};
+use crate::model::{AtomicUsize, const_unless_loom};
+use crate::wait_list::WaitList;
 
 /// A mutual-exclusion lock for tasks: asyncio's `Lock`.
 ///
@@ -54,30 +57,39 @@ use crate::permits::Permits;
 /// # }
 /// ```
 pub struct Lock {
-    permits: Permits,
-    /// Even while the lock is not held, odd while it is. Each acquisition and each release
-    /// adds 1, so the odd value names the acquisition: a guard releases the lock only if it
-    /// is still its own, and `release()` only if it is held at all.
+    /// [`LOCKED`] while the lock is held (or handed to a waiter that has not run yet),
+    /// [`WAITERS`] while tasks wait, and above them the number of the acquisition, counted
+    /// in [`EPOCH`]s. The word without its `WAITERS` bit names the acquisition: a guard
+    /// releases the lock only if it is still its own, and `release()` only if it is held at
+    /// all. Taking and releasing with nobody waiting is one compare-and-swap.
     state: AtomicUsize,
+    queue: WaitQueue<usize>,
 }
 
+/// Set in a [`Lock`]'s word while it is held.
+const LOCKED: usize = 2;
+/// One acquisition, in a [`Lock`]'s word.
+const EPOCH: usize = 4;
+
 impl Lock {
-    /// An unlocked lock.
-    ///
-    /// `const`, so a lock can be a `static`.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use aio_sync::Lock;
-    ///
-    /// static LOCK: Lock = Lock::new();
-    /// assert!(!LOCK.locked());
-    /// ```
-    pub const fn new() -> Lock {
-        Lock {
-            permits: Permits::new(1),
-            state: AtomicUsize::new(0),
+    const_unless_loom! {
+        /// An unlocked lock.
+        ///
+        /// `const`, so a lock can be a `static`.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use aio_sync::Lock;
+        ///
+        /// static LOCK: Lock = Lock::new();
+        /// assert!(!LOCK.locked());
+        /// ```
+        pub fn new() -> Lock {
+            Lock {
+                state: AtomicUsize::new(0),
+                queue: WaitQueue::new(),
+            }
         }
     }
 
@@ -106,11 +118,8 @@ impl Lock {
     /// # }
     /// ```
     pub async fn lock(&self) -> LockGuard<'_> {
-        self.permits.acquire().await;
-        LockGuard {
-            lock: self,
-            token: self.acquired(),
-        }
+        let token = Acquire::new(self).await;
+        LockGuard { lock: self, token }
     }
 
     /// Like [`lock`](Self::lock), with a guard that owns an `Arc` of the lock, so it can be
@@ -141,8 +150,7 @@ impl Lock {
     /// # }
     /// ```
     pub async fn lock_owned(self: Arc<Self>) -> OwnedLockGuard {
-        self.permits.acquire().await;
-        let token = self.acquired();
+        let token = Acquire::new(&*self).await;
         OwnedLockGuard { lock: self, token }
     }
 
@@ -164,13 +172,9 @@ impl Lock {
     /// assert!(lock.try_lock().is_ok());
     /// ```
     pub fn try_lock(&self) -> Result<LockGuard<'_>, TryLockError> {
-        if self.permits.try_acquire() {
-            Ok(LockGuard {
-                lock: self,
-                token: self.acquired(),
-            })
-        } else {
-            Err(TryLockError(()))
+        match self.try_take() {
+            Some(token) => Ok(LockGuard { lock: self, token }),
+            None => Err(TryLockError(())),
         }
     }
 
@@ -193,11 +197,9 @@ impl Lock {
     /// assert!(!lock.locked());
     /// ```
     pub fn try_lock_owned(self: Arc<Self>) -> Result<OwnedLockGuard, TryLockError> {
-        if self.permits.try_acquire() {
-            let token = self.acquired();
-            Ok(OwnedLockGuard { lock: self, token })
-        } else {
-            Err(TryLockError(()))
+        match self.try_take() {
+            Some(token) => Ok(OwnedLockGuard { lock: self, token }),
+            None => Err(TryLockError(())),
         }
     }
 
@@ -229,8 +231,7 @@ impl Lock {
     /// # }
     /// ```
     pub async fn acquire(&self) {
-        self.permits.acquire().await;
-        self.acquired();
+        Acquire::new(self).await;
     }
 
     /// Releases the lock, whoever holds it: asyncio's `lock.release()`. The oldest waiter,
@@ -260,23 +261,30 @@ impl Lock {
     /// # }
     /// ```
     pub fn release(&self) -> Result<(), ReleaseError> {
-        let mut state = self.state.load(Ordering::Acquire);
         loop {
-            if state % 2 == 0 {
+            let state = self.state.load(Ordering::Acquire);
+            if state & LOCKED == 0 {
                 return Err(ReleaseError::unlocked_lock());
             }
-            match self.state.compare_exchange_weak(
-                state,
-                state.wrapping_add(1),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    self.permits.release();
+            let token = state & !WAITERS;
+            if state & WAITERS == 0 {
+                if self.release_now(token) {
                     return Ok(());
                 }
-                Err(actual) => state = actual,
+                continue;
             }
+            let waker = {
+                let mut list = self.queue.lock();
+                if self.state.load(Ordering::Acquire) & !WAITERS != token {
+                    // Released, or handed on, before we locked the queue: look again.
+                    continue;
+                }
+                self.give_back(&mut list, token)
+            };
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+            return Ok(());
         }
     }
 
@@ -294,7 +302,7 @@ impl Lock {
     /// assert!(lock.locked());
     /// ```
     pub fn locked(&self) -> bool {
-        self.permits.available() == 0
+        self.state.load(Ordering::Acquire) & LOCKED != 0
     }
 
     /// How many tasks wait in [`lock`](Self::lock), until each returns; a waiter that is
@@ -319,34 +327,105 @@ impl Lock {
     /// # }
     /// ```
     pub fn n_waiting(&self) -> usize {
-        self.permits.waiting()
+        self.queue.len()
     }
 
-    /// Records an acquisition, once the permit is taken; returns its token (odd).
-    fn acquired(&self) -> usize {
-        let before = self.state.fetch_add(1, Ordering::AcqRel);
-        debug_assert!(before % 2 == 0, "a lock acquired twice");
-        before.wrapping_add(1)
+    /// Releases the acquisition `token` if nobody waits for the lock: one compare-and-swap.
+    fn release_now(&self, token: usize) -> bool {
+        self.state
+            .compare_exchange(token, token & !LOCKED, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Releases the acquisition `token`, if it is still the current one.
     fn release_guard(&self, token: usize) {
-        let released = self
-            .state
-            .compare_exchange(
-                token,
-                token.wrapping_add(1),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok();
-        if released {
-            self.permits.release();
+        if self.release_now(token) {
+            return;
+        }
+        if self.state.load(Ordering::Acquire) & !WAITERS == token {
+            give_back_slow(self, token);
         } else {
             tracing::warn!(
                 "a lock guard was dropped after `Lock::release()` had already released its \
                  lock; it releases nothing"
             );
+        }
+    }
+}
+
+impl Word for Lock {
+    type Token = usize;
+
+    fn state(&self) -> &AtomicUsize {
+        &self.state
+    }
+
+    fn queue(&self) -> &WaitQueue<usize> {
+        &self.queue
+    }
+
+    fn try_take(&self) -> Option<usize> {
+        let mut state = self.state.load(Ordering::Relaxed);
+        while state & (LOCKED | WAITERS) == 0 {
+            let token = state.wrapping_add(EPOCH) | LOCKED;
+            match self.state.compare_exchange_weak(
+                state,
+                token,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(token),
+                Err(actual) => state = actual,
+            }
+        }
+        None
+    }
+
+    fn take_or_flag(&self) -> Option<usize> {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let (new, taken) = if state & LOCKED == 0 {
+                // Free, so nobody waits: a release hands the lock on while anyone does.
+                let token = state.wrapping_add(EPOCH) | LOCKED;
+                (token, Some(token))
+            } else if state & WAITERS != 0 {
+                return None;
+            } else {
+                (state | WAITERS, None)
+            };
+            match self
+                .state
+                .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return taken,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    fn give_back(&self, list: &mut WaitList<usize>, token: usize) -> Option<Waker> {
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state & !WAITERS != token {
+                // That acquisition was released already, by `release()`.
+                return None;
+            }
+            // The lock stays locked for the oldest waiter, under the next acquisition, or
+            // is free if nobody waits.
+            let next = token.wrapping_add(EPOCH);
+            let new = match list.len() {
+                0 => token & !LOCKED,
+                1 => next,
+                _ => next | WAITERS,
+            };
+            match self
+                .state
+                .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) if new & LOCKED == 0 => return None,
+                Ok(_) => return list.notify_one(next).ok(),
+                Err(actual) => state = actual,
+            }
         }
     }
 }
@@ -362,7 +441,7 @@ impl fmt::Debug for Lock {
         let state = if self.locked() { "locked" } else { "unlocked" };
         f.debug_struct("Lock")
             .field("state", &format_args!("{state}"))
-            .field("waiters", &self.permits.waiting())
+            .field("waiters", &self.n_waiting())
             .finish()
     }
 }

@@ -2,10 +2,11 @@
 //! it and [`BoundedSemaphore`] hand out.
 
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use crate::BoundedSemaphore;
 use crate::error::{ReleaseError, TryAcquireError};
+use crate::handoff::Acquire;
 use crate::permits::{MAX_PERMITS, Permits};
 
 /// A counter of permits that tasks take and give back: asyncio's `Semaphore`.
@@ -77,29 +78,31 @@ impl Semaphore {
     /// targets.
     pub const MAX_PERMITS: usize = MAX_PERMITS;
 
-    /// A semaphore holding `value` permits. asyncio's default is 1: see
-    /// [`Default`](#impl-Default-for-Semaphore).
-    ///
-    /// `const`, so a semaphore can be a `static`.
-    ///
-    /// # Panics
-    ///
-    /// If `value` exceeds [`MAX_PERMITS`](Self::MAX_PERMITS). (asyncio's negative value
-    /// cannot be written here.)
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use aio_sync::Semaphore;
-    ///
-    /// static CONNECTIONS: Semaphore = Semaphore::new(10);
-    /// assert_eq!(CONNECTIONS.available_permits(), 10);
-    /// assert!(Semaphore::new(0).locked());
-    /// ```
-    #[track_caller]
-    pub const fn new(value: usize) -> Semaphore {
-        Semaphore {
-            core: Core::new(value, false),
+    crate::model::const_unless_loom! {
+        /// A semaphore holding `value` permits. asyncio's default is 1: see
+        /// [`Default`](#impl-Default-for-Semaphore).
+        ///
+        /// `const`, so a semaphore can be a `static`.
+        ///
+        /// # Panics
+        ///
+        /// If `value` exceeds [`MAX_PERMITS`](Self::MAX_PERMITS). (asyncio's negative value
+        /// cannot be written here.)
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use aio_sync::Semaphore;
+        ///
+        /// static CONNECTIONS: Semaphore = Semaphore::new(10);
+        /// assert_eq!(CONNECTIONS.available_permits(), 10);
+        /// assert!(Semaphore::new(0).locked());
+        /// ```
+        #[track_caller]
+        pub fn new(value: usize) -> Semaphore {
+            Semaphore {
+                core: Core::new(value, false),
+            }
         }
     }
 
@@ -310,37 +313,30 @@ impl fmt::Debug for Semaphore {
 /// The state a [`Semaphore`] and a [`BoundedSemaphore`] share.
 pub(crate) struct Core {
     permits: Permits,
-    /// A bounded semaphore's initial value, and the lock its releases take turns on.
-    bound: Option<Bound>,
+    /// A bounded semaphore's initial value, which releases may not push the value past;
+    /// [`UNBOUNDED`] for a plain semaphore. A release checks and adds in one
+    /// compare-and-swap, so two of them cannot both pass the check for the last taken
+    /// permit. A permit handed to a waiter that has not run yet counts as taken, as in
+    /// asyncio.
+    bound: usize,
 }
 
-struct Bound {
-    value: usize,
-    /// Releases check that not every permit is free, then add one, under this lock, so
-    /// that two of them cannot both pass the check for the last taken permit. Acquisitions
-    /// only make fewer permits free, so they need no part in it. A permit handed to a
-    /// waiter that has not run yet is not free: it counts as taken, as in asyncio.
-    releasing: Mutex<()>,
-}
+/// The `bound` of a plain semaphore: more than any value can reach.
+const UNBOUNDED: usize = usize::MAX;
 
 impl Core {
-    #[track_caller]
-    pub(crate) const fn new(value: usize, bounded: bool) -> Core {
-        Core {
-            permits: Permits::new(value),
-            bound: if bounded {
-                Some(Bound {
-                    value,
-                    releasing: Mutex::new(()),
-                })
-            } else {
-                None
-            },
+    crate::model::const_unless_loom! {
+        #[track_caller]
+        pub(crate) fn new(value: usize, bounded: bool) -> Core {
+            Core {
+                permits: Permits::new(value),
+                bound: if bounded { value } else { UNBOUNDED },
+            }
         }
     }
 
-    pub(crate) async fn acquire(&self) {
-        self.permits.acquire().await;
+    pub(crate) fn acquire(&self) -> Acquire<'_, Permits> {
+        self.permits.acquire()
     }
 
     pub(crate) fn try_acquire(&self) -> bool {
@@ -348,20 +344,19 @@ impl Core {
     }
 
     /// Gives a permit back; refused for a bounded semaphore that has all of its permits.
+    ///
+    /// # Panics
+    ///
+    /// If a plain semaphore's value would exceed [`MAX_PERMITS`].
+    #[track_caller]
     pub(crate) fn release(&self) -> Result<(), ReleaseError> {
-        let Some(bound) = &self.bound else {
-            self.permits.release();
-            return Ok(());
-        };
-        let _turn = bound
-            .releasing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if self.permits.available() >= bound.value {
-            return Err(ReleaseError::too_many_times(bound.value));
+        if self.permits.release(self.bound.min(MAX_PERMITS)) {
+            Ok(())
+        } else if self.bound == UNBOUNDED {
+            panic!("a semaphore may not have more than MAX_PERMITS permits");
+        } else {
+            Err(ReleaseError::too_many_times(self.bound))
         }
-        self.permits.release();
-        Ok(())
     }
 
     /// Gives back the permit a guard holds.
@@ -376,7 +371,7 @@ impl Core {
 
     /// A bounded semaphore's initial value.
     pub(crate) fn bound(&self) -> Option<usize> {
-        self.bound.as_ref().map(|bound| bound.value)
+        (self.bound != UNBOUNDED).then_some(self.bound)
     }
 
     pub(crate) fn locked(&self) -> bool {
@@ -397,8 +392,8 @@ impl Core {
         let mut s = f.debug_struct(name);
         s.field("state", &format_args!("{state}"))
             .field("value", &value);
-        if let Some(bound) = &self.bound {
-            s.field("bound", &bound.value);
+        if let Some(bound) = self.bound() {
+            s.field("bound", &bound);
         }
         s.field("waiters", &self.permits.waiting()).finish()
     }

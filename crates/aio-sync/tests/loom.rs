@@ -1,5 +1,5 @@
-//! Loom models of the primitives built on the wait list: `Barrier`, the queues and
-//! `Condition`. Loom runs each scenario under every interleaving of its threads (up to
+//! Loom models of the primitives built on the wait list: `Lock`, the semaphores, `Barrier`,
+//! the queues and `Condition`. Loom runs each scenario under every interleaving of its threads (up to
 //! `LOOM_MAX_PREEMPTIONS` forced switches), so a wake-up lost or an item dropped in one rare
 //! ordering fails here, where a stress test would have to be lucky.
 //!
@@ -10,8 +10,9 @@
 //!     cargo test -p aio-sync --release --test loom
 //! ```
 //!
-//! `Condition` waits on a [`Lock`](aio_sync::Lock), which is Tokio's semaphore: that part
-//! runs for real inside the model, but only aio's own state is explored.
+//! `Lock` and the semaphores keep their state in one atomic word, which loom's atomics replace
+//! here: the fast paths that never touch a mutex are explored too, against the slow paths
+//! that queue and hand on.
 //!
 //! A thread "waits" with [`block_on`] and a thread whose future is "cancelled" polls it
 //! once with [`poll_once`] and drops it, wherever loom has got the other threads to.
@@ -21,7 +22,9 @@ use std::future::Future;
 use std::pin::pin;
 use std::task::{Context, Poll, Wake, Waker};
 
-use aio_sync::{Barrier, Condition, ConditionGuard, GetError, Queue};
+use aio_sync::{
+    Barrier, BoundedSemaphore, Condition, ConditionGuard, Event, GetError, Lock, Queue, Semaphore,
+};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::{Arc, Notify};
 use loom::thread;
@@ -74,6 +77,134 @@ where
 {
     let shared = Arc::clone(shared);
     thread::spawn(move || f(&shared))
+}
+
+#[test]
+fn lock_released_while_a_task_starts_waiting_is_handed_to_it() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new());
+        let guard = lock.try_lock().unwrap();
+        let waiter = spawn_with(&lock, |lock| {
+            let _guard = block_on(lock.lock());
+        });
+        // The release's one compare-and-swap races the waiter setting the flag: either the
+        // waiter finds the lock free, or the release finds the flag and hands the lock on.
+        drop(guard);
+        waiter.join().unwrap();
+        assert!(!lock.locked());
+        assert_eq!(lock.n_waiting(), 0);
+        drop(lock.try_lock().expect("the lock is free again"));
+    });
+}
+
+#[test]
+fn lock_handed_to_a_dropped_waiter_goes_to_the_next_one() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new());
+        let guard = lock.try_lock().unwrap();
+        let dropped = spawn_with(&lock, |lock| poll_once(lock.lock()).is_ready());
+        let waiting = spawn_with(&lock, |lock| {
+            let _guard = block_on(lock.lock());
+        });
+        drop(guard);
+        // The dropped one may have had the lock in its one poll (and let it go), or been
+        // handed it after that poll and passed it on when dropped: either way the waiting
+        // one gets it, and nothing is left held.
+        dropped.join().unwrap();
+        waiting.join().unwrap();
+        assert!(!lock.locked());
+        drop(lock.try_lock().expect("the lock is free again"));
+    });
+}
+
+#[test]
+fn lock_release_and_a_guard_of_the_same_acquisition_release_it_once() {
+    loom::model(|| {
+        let lock = Arc::new(Lock::new());
+        let guard = lock.try_lock().unwrap();
+        let waiting = spawn_with(&lock, |lock| {
+            block_on(lock.acquire());
+        });
+        let releaser = spawn_with(&lock, |lock| lock.release().is_ok());
+        // The guard and `release()` race for the same acquisition; if the waiter already
+        // got the lock, `release()` may release the waiter's acquisition instead, as
+        // asyncio's would. The guard never releases anyone else's.
+        drop(guard);
+        waiting.join().unwrap();
+        let released = releaser.join().unwrap();
+        if lock.locked() {
+            // The waiter holds it, unreleased: `release()` had hit the guard's acquisition,
+            // or found the lock free before the waiter took it.
+            lock.release().unwrap();
+        } else {
+            // `release()` released the waiter's acquisition.
+            assert!(released);
+        }
+        assert!(lock.release().is_err());
+        assert_eq!(lock.n_waiting(), 0);
+        drop(lock.try_lock().expect("the lock is free again"));
+    });
+}
+
+#[test]
+fn semaphore_released_while_a_task_starts_waiting_is_handed_to_it() {
+    loom::model(|| {
+        let sem = Arc::new(Semaphore::new(0));
+        let waiter = spawn_with(&sem, |sem| block_on(sem.acquire()).forget());
+        sem.release();
+        waiter.join().unwrap();
+        assert_eq!(sem.available_permits(), 0);
+        assert_eq!(sem.n_waiting(), 0);
+        sem.release();
+        assert_eq!(sem.available_permits(), 1);
+    });
+}
+
+#[test]
+fn bounded_semaphore_permit_handed_to_a_dropped_waiter_goes_to_the_next_one() {
+    loom::model(|| {
+        let sem = Arc::new(BoundedSemaphore::new(1));
+        let permit = sem.try_acquire().unwrap();
+        let dropped = spawn_with(&sem, |sem| poll_once(sem.acquire()).is_ready());
+        let waiting = spawn_with(&sem, |sem| drop(block_on(sem.acquire())));
+        drop(permit);
+        dropped.join().unwrap();
+        waiting.join().unwrap();
+        // Every permit came back exactly once: one more would be over the bound.
+        assert_eq!(sem.available_permits(), 1);
+        assert!(sem.release().is_err());
+    });
+}
+
+#[test]
+fn event_set_while_a_task_starts_waiting_wakes_it() {
+    loom::model(|| {
+        let event = Arc::new(Event::new());
+        let waiter = spawn_with(&event, |event| block_on(event.wait()));
+        // The set's one compare-and-swap races the waiter joining the queue: either the
+        // waiter sees the flag, or the set sees the waiter and wakes it.
+        event.set();
+        waiter.join().unwrap();
+        assert_eq!(event.n_waiting(), 0);
+    });
+}
+
+#[test]
+fn event_set_and_clear_racing_waiters_lose_no_wake_up() {
+    loom::model(|| {
+        let event = Arc::new(Event::new());
+        let waiter = spawn_with(&event, |event| block_on(event.wait()));
+        let dropped = spawn_with(&event, |event| poll_once(event.wait()).is_ready());
+        // The waiter joined before the set and is woken by it, whatever the clear does
+        // after; or it saw the flag; or it came after the clear and waits for the next
+        // set. The dropped waiter leaves nothing behind.
+        event.set();
+        event.clear();
+        dropped.join().unwrap();
+        event.set();
+        waiter.join().unwrap();
+        assert_eq!(event.n_waiting(), 0);
+    });
 }
 
 #[test]

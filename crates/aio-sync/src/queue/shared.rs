@@ -25,7 +25,7 @@ use std::sync::PoisonError;
 use std::task::{Context, Poll, Waker};
 
 use super::error::{GetError, PutError, TaskDoneError};
-use crate::mutex::{Mutex, MutexGuard};
+use crate::model::{Mutex, MutexGuard};
 use crate::wait_list::{Key, Wait, WaitList};
 
 /// The items in the queue, in the order gets take them.

@@ -512,3 +512,25 @@ fn lock_n_waiting_counts_waiters_and_forgets_cancelled_ones() {
     let _guard = assert_ready!(first.poll());
     assert_eq!(lock.n_waiting(), 0);
 }
+
+/// A lock released by its guard while a task waits is handed to that task: until it runs,
+/// `release()` finds the lock not acquired (asyncio's `RuntimeError`), and nobody else can
+/// take it, so it is never held twice.
+#[test]
+fn lock_handed_to_a_waiter_cannot_be_released_or_taken_before_it_runs() {
+    let lock = Lock::new();
+    let guard = lock.try_lock().unwrap();
+    let mut waiter = spawn(lock.lock());
+    assert_pending!(waiter.poll());
+    drop(guard);
+    assert!(waiter.is_woken());
+    assert!(lock.release().is_err());
+    assert!(lock.try_lock().is_err());
+    assert!(lock.locked());
+    let guard = assert_ready!(waiter.poll());
+    // Taken: now `release()` may end it, as asyncio's may end any holder's acquisition.
+    assert!(lock.release().is_ok());
+    assert!(!lock.locked());
+    drop(guard); // its acquisition was ended already: it releases nothing
+    let _mine = lock.try_lock().expect("free");
+}

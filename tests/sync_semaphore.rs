@@ -685,3 +685,31 @@ fn semaphore_n_waiting_counts_waiters_and_forgets_cancelled_ones() {
     );
     assert_eq!((sem.n_waiting(), bounded.n_waiting()), (0, 0));
 }
+
+/// A bounded semaphore of value 0 refuses every release, even with a task waiting (asyncio's
+/// `ValueError`): handing that task a permit would push the value past the bound.
+#[test]
+fn bounded_semaphore_of_zero_refuses_a_release_with_a_waiter() {
+    let sem = BoundedSemaphore::new(0);
+    let mut waiter = spawn(sem.acquire());
+    assert_pending!(waiter.poll());
+    assert!(sem.release().is_err());
+    assert!(!waiter.is_woken());
+    assert_pending!(waiter.poll());
+}
+
+/// A permit handed to a waiter that is dropped before it runs comes back only as far as
+/// the bound: releases made meanwhile may have filled the semaphore, and its value never
+/// exceeds its bound.
+#[test]
+fn bounded_semaphore_never_exceeds_its_bound_when_a_handed_waiter_is_dropped() {
+    let sem = BoundedSemaphore::new(1);
+    sem.try_acquire().unwrap().forget();
+    let mut waiter = spawn(sem.acquire());
+    assert_pending!(waiter.poll());
+    sem.release().unwrap(); // handed to the waiter, which counts it as taken
+    sem.release().unwrap(); // so this one is free
+    drop(waiter); // the handed permit comes back: the semaphore is full already
+    assert_eq!(sem.available_permits(), 1);
+    assert!(sem.release().is_err());
+}

@@ -40,8 +40,7 @@ pub struct BoundedSemaphore {
 }
 
 impl BoundedSemaphore {
-    /// The largest value a semaphore can hold: Tokio's limit, about 2<sup>61</sup> on 64-bit
-    /// targets.
+    /// The largest value a semaphore can hold: about 2<sup>61</sup> on 64-bit targets.
     pub const MAX_PERMITS: usize = MAX_PERMITS;
 
     crate::model::const_unless_loom! {

@@ -144,7 +144,10 @@ impl Event {
     /// assert!(!event.is_set());
     /// ```
     pub fn clear(&self) {
-        self.state.fetch_and(!SET, Ordering::AcqRel);
+        // A load first: clearing a clear event writes nothing, so waiters' cache lines stay.
+        if self.state.load(Ordering::Relaxed) & SET != 0 {
+            self.state.fetch_and(!SET, Ordering::AcqRel);
+        }
     }
 
     /// Whether the flag is set.

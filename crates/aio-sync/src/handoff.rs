@@ -1,5 +1,6 @@
 //! FIFO hand-off over one atomic word: what [`Lock`](crate::Lock) and the semaphores are
-//! built on.
+//! built on. ([`Event`](crate::Event) uses its [`WAITERS`] bit and [`WaitQueue`] too, for a
+//! wake-up of every waiter rather than a hand-off.)
 //!
 //! Each primitive keeps its whole state in one word ([`Word`]) that has a [`WAITERS`] bit.
 //! While the bit is clear, taking and giving back are one compare-and-swap each and no lock
@@ -19,6 +20,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::{OnceLock, PoisonError};
 use std::task::{Context, Poll, Waker, ready};
 
@@ -50,6 +52,9 @@ pub(crate) trait Word: Sync {
     /// waker is returned, to wake once the queue is unlocked) or to the word. Clears
     /// [`WAITERS`] when the last waiter is served.
     fn give_back(&self, list: &mut WaitList<Self::Token>, token: Self::Token) -> Option<Waker>;
+
+    /// A waiter has taken the turn it was handed.
+    fn taken(&self, _token: &Self::Token) {}
 }
 
 /// The waiters of a [`Word`]: a [`WaitList`] under a mutex, allocated on first use.
@@ -140,7 +145,10 @@ impl<W: Word> Future for Acquire<'_, W> {
                 drop(stale);
                 match polled {
                     Wait::Waiting => None,
-                    Wait::Notified(token) => Some(token),
+                    Wait::Notified(token) => {
+                        word.taken(&token);
+                        Some(token)
+                    }
                 }
             }
             Stage::Done => panic!("an acquire was polled after it completed"),
@@ -169,9 +177,7 @@ impl<W: Word> Drop for Acquire<'_, W> {
                 Some(token) => self.word.give_back(&mut list, token),
                 None => {
                     if list.len() == 0 {
-                        self.word
-                            .state()
-                            .fetch_and(!WAITERS, std::sync::atomic::Ordering::AcqRel);
+                        self.word.state().fetch_and(!WAITERS, Ordering::AcqRel);
                     }
                     None
                 }

@@ -58,18 +58,27 @@ use crate::wait_list::WaitList;
 /// ```
 pub struct Lock {
     /// [`LOCKED`] while the lock is held (or handed to a waiter that has not run yet),
-    /// [`WAITERS`] while tasks wait, and above them the number of the acquisition, counted
-    /// in [`EPOCH`]s. The word without its `WAITERS` bit names the acquisition: a guard
-    /// releases the lock only if it is still its own, and `release()` only if it is held at
-    /// all. Taking and releasing with nobody waiting is one compare-and-swap.
+    /// [`HANDED`] while it is handed and not yet taken, [`WAITERS`] while tasks wait, and
+    /// above them the number of the acquisition, counted in [`EPOCH`]s. The word without
+    /// its `HANDED` and `WAITERS` bits names the acquisition: a guard releases the lock only
+    /// if it is still its own, and `release()` only if it is held and taken. Taking and
+    /// releasing with nobody waiting is one compare-and-swap. (The acquisition number wraps
+    /// after 2<sup>61</sup> acquisitions, 2<sup>29</sup> on 32-bit targets: a guard whose
+    /// acquisition `release()` ended, kept across that many more, would release the
+    /// current one.)
     state: AtomicUsize,
     queue: WaitQueue<usize>,
 }
 
 /// Set in a [`Lock`]'s word while it is held.
 const LOCKED: usize = 2;
+/// Set in a [`Lock`]'s word while it is handed to a waiter that has not run yet: as in
+/// asyncio, `release()` then finds it not acquired.
+const HANDED: usize = 4;
 /// One acquisition, in a [`Lock`]'s word.
-const EPOCH: usize = 4;
+const EPOCH: usize = 8;
+/// The bits of a [`Lock`]'s word that do not name the acquisition.
+const FLAGS: usize = WAITERS | HANDED;
 
 impl Lock {
     const_unless_loom! {
@@ -263,7 +272,7 @@ impl Lock {
     pub fn release(&self) -> Result<(), ReleaseError> {
         loop {
             let state = self.state.load(Ordering::Acquire);
-            if state & LOCKED == 0 {
+            if state & LOCKED == 0 || state & HANDED != 0 {
                 return Err(ReleaseError::unlocked_lock());
             }
             let token = state & !WAITERS;
@@ -275,7 +284,7 @@ impl Lock {
             }
             let waker = {
                 let mut list = self.queue.lock();
-                if self.state.load(Ordering::Acquire) & !WAITERS != token {
+                if self.state.load(Ordering::Acquire) & !FLAGS != token {
                     // Released, or handed on, before we locked the queue: look again.
                     continue;
                 }
@@ -342,7 +351,7 @@ impl Lock {
         if self.release_now(token) {
             return;
         }
-        if self.state.load(Ordering::Acquire) & !WAITERS == token {
+        if self.state.load(Ordering::Acquire) & !FLAGS == token {
             give_back_slow(self, token);
         } else {
             tracing::warn!(
@@ -381,6 +390,10 @@ impl Word for Lock {
         None
     }
 
+    fn taken(&self, _token: &usize) {
+        self.state.fetch_and(!HANDED, Ordering::AcqRel);
+    }
+
     fn take_or_flag(&self) -> Option<usize> {
         let mut state = self.state.load(Ordering::Relaxed);
         loop {
@@ -406,17 +419,17 @@ impl Word for Lock {
     fn give_back(&self, list: &mut WaitList<usize>, token: usize) -> Option<Waker> {
         let mut state = self.state.load(Ordering::Acquire);
         loop {
-            if state & !WAITERS != token {
+            if state & !FLAGS != token {
                 // That acquisition was released already, by `release()`.
                 return None;
             }
-            // The lock stays locked for the oldest waiter, under the next acquisition, or
-            // is free if nobody waits.
+            // The lock stays locked for the oldest waiter, under the next acquisition,
+            // handed until the waiter takes it; or it is free if nobody waits.
             let next = token.wrapping_add(EPOCH);
             let new = match list.len() {
                 0 => token & !LOCKED,
-                1 => next,
-                _ => next | WAITERS,
+                1 => next | HANDED,
+                _ => next | HANDED | WAITERS,
             };
             match self
                 .state

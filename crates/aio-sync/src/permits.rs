@@ -28,22 +28,39 @@ pub(crate) struct Permits {
     /// a released one goes to a waiter.
     state: AtomicUsize,
     queue: WaitQueue<()>,
+    /// The most permits that may be free: a bounded semaphore's bound, or [`MAX_PERMITS`].
+    /// A release checks it and adds in one compare-and-swap, so two releases cannot both
+    /// pass the check for the last taken permit.
+    limit: usize,
+}
+
+/// What [`Permits::add_free`] did.
+enum Add {
+    Added,
+    /// `limit` permits are free already.
+    Full,
+    /// Tasks wait: the permit must go to the oldest, through the queue.
+    Waiters,
 }
 
 impl Permits {
     const_unless_loom! {
+        /// `permits` free permits, and never more than `limit` free.
+        ///
         /// # Panics
         ///
-        /// If `permits` exceeds [`MAX_PERMITS`].
+        /// If `permits` exceeds `limit` or [`MAX_PERMITS`].
         #[track_caller]
-        pub(crate) fn new(permits: usize) -> Self {
+        pub(crate) fn new(permits: usize, limit: usize) -> Self {
             assert!(
-                permits <= MAX_PERMITS,
+                permits <= MAX_PERMITS && limit <= MAX_PERMITS,
                 "a semaphore may not have more than MAX_PERMITS permits"
             );
+            assert!(permits <= limit, "more permits than the limit");
             Permits {
                 state: AtomicUsize::new(permits * ONE),
                 queue: WaitQueue::new(),
+                limit,
             }
         }
     }
@@ -61,32 +78,20 @@ impl Permits {
         self.try_take().is_some()
     }
 
-    /// Gives one permit back, to the oldest waiter if there is one, unless `limit` permits
-    /// are free already: then nothing changes and it returns `false`. A permit handed to a
-    /// waiter that has not run yet counts as taken.
-    pub(crate) fn release(&self, limit: usize) -> bool {
+    /// Gives one permit back, to the oldest waiter if there is one, unless the limit's worth
+    /// of permits are free already: then nothing changes and it returns `false`. A permit
+    /// handed to a waiter that has not run yet counts as taken.
+    pub(crate) fn release(&self) -> bool {
         loop {
-            let mut state = self.state.load(Ordering::Relaxed);
-            while state & WAITERS == 0 {
-                if state / ONE >= limit {
-                    return false;
-                }
-                match self.state.compare_exchange_weak(
-                    state,
-                    state + ONE,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                ) {
-                    Ok(_) => return true,
-                    Err(actual) => state = actual,
-                }
+            match self.add_free() {
+                Add::Added => return true,
+                Add::Full => return false,
+                Add::Waiters if self.limit == 0 => return false,
+                Add::Waiters => {}
             }
-            // Tasks wait: the permit goes to the oldest, through the queue.
             let mut list = self.queue.lock();
-            if let Ok(waker) = list.notify_one(()) {
-                if list.len() == 0 {
-                    self.state.fetch_and(!WAITERS, Ordering::AcqRel);
-                }
+            if list.len() > 0 {
+                let waker = self.hand_on(&mut list);
                 drop(list);
                 waker.wake();
                 return true;
@@ -95,9 +100,48 @@ impl Permits {
         }
     }
 
+    /// Adds a free permit if nobody waits and fewer than the limit are free.
+    fn add_free(&self) -> Add {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & WAITERS != 0 {
+                return Add::Waiters;
+            }
+            if state / ONE >= self.limit {
+                return Add::Full;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state + ONE,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Add::Added,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// With the queue locked and a task waiting: hands a permit to the oldest, and clears
+    /// the flag if it was the last. Returns its waker.
+    fn hand_on(&self, list: &mut WaitList<()>) -> Waker {
+        let Ok(waker) = list.notify_one(()) else {
+            unreachable!("a task waits");
+        };
+        if list.len() == 0 {
+            self.state.fetch_and(!WAITERS, Ordering::AcqRel);
+        }
+        waker
+    }
+
     /// Free permits: 0 whenever a task waits, since a released permit goes to a waiter.
     pub(crate) fn available(&self) -> usize {
         self.state.load(Ordering::Acquire) / ONE
+    }
+
+    /// The most permits that may be free.
+    pub(crate) fn limit(&self) -> usize {
+        self.limit
     }
 
     /// Tasks waiting for a permit (not counting those handed one that have not run yet).
@@ -154,19 +198,17 @@ impl Word for Permits {
     }
 
     fn give_back(&self, list: &mut WaitList<()>, (): ()) -> Option<Waker> {
-        match list.notify_one(()) {
-            Ok(waker) => {
-                if list.len() == 0 {
-                    self.state.fetch_and(!WAITERS, Ordering::AcqRel);
-                }
-                Some(waker)
-            }
-            // Nobody waits, so the flag is clear: the permit, which was taken, is free again.
-            Err(()) => {
-                let before = self.state.fetch_add(ONE, Ordering::Release);
-                debug_assert!(before & WAITERS == 0, "WAITERS set with nobody waiting");
-                None
-            }
+        if list.len() > 0 {
+            return Some(self.hand_on(list));
         }
+        // Nobody waits, so the flag is clear: the permit, which was taken, is free again,
+        // unless releases made while it was handed out have filled the semaphore up to its
+        // bound meanwhile; then it is dropped, and the bound holds.
+        let added = self.add_free();
+        debug_assert!(
+            !matches!(added, Add::Waiters),
+            "WAITERS set with nobody waiting"
+        );
+        None
     }
 }

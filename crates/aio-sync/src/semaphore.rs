@@ -74,8 +74,7 @@ pub struct Semaphore {
 }
 
 impl Semaphore {
-    /// The largest value a semaphore can hold: Tokio's limit, about 2<sup>61</sup> on 64-bit
-    /// targets.
+    /// The largest value a semaphore can hold: about 2<sup>61</sup> on 64-bit targets.
     pub const MAX_PERMITS: usize = MAX_PERMITS;
 
     crate::model::const_unless_loom! {
@@ -312,25 +311,23 @@ impl fmt::Debug for Semaphore {
 
 /// The state a [`Semaphore`] and a [`BoundedSemaphore`] share.
 pub(crate) struct Core {
+    /// A bounded semaphore's permits never exceed its initial value, a plain semaphore's
+    /// [`MAX_PERMITS`].
     permits: Permits,
-    /// A bounded semaphore's initial value, which releases may not push the value past;
-    /// [`UNBOUNDED`] for a plain semaphore. A release checks and adds in one
-    /// compare-and-swap, so two of them cannot both pass the check for the last taken
-    /// permit. A permit handed to a waiter that has not run yet counts as taken, as in
-    /// asyncio.
-    bound: usize,
+    bounded: bool,
 }
-
-/// The `bound` of a plain semaphore: more than any value can reach.
-const UNBOUNDED: usize = usize::MAX;
 
 impl Core {
     crate::model::const_unless_loom! {
         #[track_caller]
         pub(crate) fn new(value: usize, bounded: bool) -> Core {
+            assert!(
+                value <= MAX_PERMITS,
+                "a semaphore may not have more than MAX_PERMITS permits"
+            );
             Core {
-                permits: Permits::new(value),
-                bound: if bounded { value } else { UNBOUNDED },
+                permits: Permits::new(value, if bounded { value } else { MAX_PERMITS }),
+                bounded,
             }
         }
     }
@@ -350,12 +347,12 @@ impl Core {
     /// If a plain semaphore's value would exceed [`MAX_PERMITS`].
     #[track_caller]
     pub(crate) fn release(&self) -> Result<(), ReleaseError> {
-        if self.permits.release(self.bound.min(MAX_PERMITS)) {
+        if self.permits.release() {
             Ok(())
-        } else if self.bound == UNBOUNDED {
-            panic!("a semaphore may not have more than MAX_PERMITS permits");
+        } else if self.bounded {
+            Err(ReleaseError::too_many_times(self.permits.limit()))
         } else {
-            Err(ReleaseError::too_many_times(self.bound))
+            panic!("a semaphore may not have more than MAX_PERMITS permits");
         }
     }
 
@@ -371,7 +368,7 @@ impl Core {
 
     /// A bounded semaphore's initial value.
     pub(crate) fn bound(&self) -> Option<usize> {
-        (self.bound != UNBOUNDED).then_some(self.bound)
+        self.bounded.then(|| self.permits.limit())
     }
 
     pub(crate) fn locked(&self) -> bool {

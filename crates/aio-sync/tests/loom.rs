@@ -31,9 +31,9 @@ use loom::thread;
 
 /// Wakes a thread parked in [`block_on`].
 ///
-/// Its `Arc` is std's, not loom's: Tokio's semaphore clones wakers under a std mutex of
-/// its own, and a loom `Arc` clone there would let loom switch threads with that mutex
-/// held, which loom cannot see and would deadlock on.
+/// Its `Arc` is std's, not loom's: a waker is cloned and dropped inside the primitives'
+/// critical sections, and a loom `Arc` there would give loom a switch point of its own
+/// that none of the primitives' code has.
 struct Unpark(Notify);
 
 impl Wake for Unpark {

@@ -233,7 +233,7 @@ def share(n, k, parts):
 
 
 @workload("lock_contended", 100_000)
-async def lock_contended(n, tasks=100):
+async def lock_contended(n, tasks=100, await_inside=True):
     lock = asyncio.Lock()
     tickets = n
     holders = peak = 0
@@ -246,7 +246,8 @@ async def lock_contended(n, tasks=100):
             async with lock:
                 holders += 1
                 peak = max(peak, holders)
-                await asyncio.sleep(0)
+                if await_inside:
+                    await asyncio.sleep(0)
                 holders -= 1
             mine += 1
         return mine
@@ -261,6 +262,10 @@ async def lock_contended(n, tasks=100):
     return secs
 
 
+workload("lock_4tasks_noawait", 100_000)(
+    functools.partial(lock_contended, tasks=4, await_inside=False))
+
+
 @workload("lock_uncontended", 1_000_000)
 async def lock_uncontended(n):
     lock = asyncio.Lock()
@@ -271,32 +276,6 @@ async def lock_uncontended(n):
             held += lock.locked()
     secs = time.perf_counter() - t0
     assert held == n and not lock.locked(), (held, n)
-    return secs
-
-
-@workload("lock_4tasks_noawait", 100_000)
-async def lock_4tasks_noawait(n, tasks=4):
-    lock = asyncio.Lock()
-    tickets = n
-    holders = peak = 0
-
-    async def w():
-        nonlocal tickets, holders, peak
-        mine = 0
-        while tickets > 0:
-            tickets -= 1
-            async with lock:
-                holders += 1
-                peak = max(peak, holders)
-                holders -= 1
-            mine += 1
-        return mine
-
-    t0 = time.perf_counter()
-    async with asyncio.TaskGroup() as tg:
-        workers = [tg.create_task(w()) for _ in range(min(tasks, n))]
-    secs = time.perf_counter() - t0
-    assert sum(t.result() for t in workers) == n and peak == 1
     return secs
 
 

@@ -41,12 +41,50 @@ pub(crate) trait Word: Sync {
 
     fn queue(&self) -> &WaitQueue<Self::Token>;
 
+    /// If the word `state` has a turn free: the word once it is taken, and its token.
+    fn free_turn(&self, state: usize) -> Option<(usize, Self::Token)>;
+
     /// Takes a turn without waiting, if one is free and nobody waits.
-    fn try_take(&self) -> Option<Self::Token>;
+    fn try_take(&self) -> Option<Self::Token> {
+        let mut state = self.state().load(Ordering::Relaxed);
+        while state & WAITERS == 0 {
+            let (new, token) = self.free_turn(state)?;
+            match self.state().compare_exchange_weak(
+                state,
+                new,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(token),
+                Err(actual) => state = actual,
+            }
+        }
+        None
+    }
 
     /// With the queue locked: takes a turn if one is free and nobody waits; otherwise sets
     /// [`WAITERS`], and the caller joins the list.
-    fn take_or_flag(&self) -> Option<Self::Token>;
+    fn take_or_flag(&self) -> Option<Self::Token> {
+        let mut state = self.state().load(Ordering::Relaxed);
+        loop {
+            if state & WAITERS != 0 {
+                return None;
+            }
+            let (new, taken) = match self.free_turn(state) {
+                Some((new, token)) => (new, Some(token)),
+                None => (state | WAITERS, None),
+            };
+            match self.state().compare_exchange_weak(
+                state,
+                new,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return taken,
+                Err(actual) => state = actual,
+            }
+        }
+    }
 
     /// With the queue locked: gives back the turn `token` holds, to the oldest waiter (whose
     /// waker is returned, to wake once the queue is unlocked) or to the word. Clears

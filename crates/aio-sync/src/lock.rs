@@ -373,47 +373,14 @@ impl Word for Lock {
         &self.queue
     }
 
-    fn try_take(&self) -> Option<usize> {
-        let mut state = self.state.load(Ordering::Relaxed);
-        while state & (LOCKED | WAITERS) == 0 {
-            let token = state.wrapping_add(EPOCH) | LOCKED;
-            match self.state.compare_exchange_weak(
-                state,
-                token,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(token),
-                Err(actual) => state = actual,
-            }
-        }
-        None
+    // A free lock has nobody waiting: while anyone waits, a release hands the lock on.
+    fn free_turn(&self, state: usize) -> Option<(usize, usize)> {
+        let token = state.wrapping_add(EPOCH) | LOCKED;
+        (state & LOCKED == 0).then_some((token, token))
     }
 
     fn taken(&self, _token: &usize) {
         self.state.fetch_and(!HANDED, Ordering::AcqRel);
-    }
-
-    fn take_or_flag(&self) -> Option<usize> {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            let (new, taken) = if state & LOCKED == 0 {
-                // Free, so nobody waits: a release hands the lock on while anyone does.
-                let token = state.wrapping_add(EPOCH) | LOCKED;
-                (token, Some(token))
-            } else if state & WAITERS != 0 {
-                return None;
-            } else {
-                (state | WAITERS, None)
-            };
-            match self
-                .state
-                .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return taken,
-                Err(actual) => state = actual,
-            }
-        }
     }
 
     fn give_back(&self, list: &mut WaitList<usize>, token: usize) -> Option<Waker> {

@@ -161,40 +161,8 @@ impl Word for Permits {
         &self.queue
     }
 
-    fn try_take(&self) -> Option<()> {
-        let mut state = self.state.load(Ordering::Relaxed);
-        while state & WAITERS == 0 && state >= ONE {
-            match self.state.compare_exchange_weak(
-                state,
-                state - ONE,
-                Ordering::Acquire,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Some(()),
-                Err(actual) => state = actual,
-            }
-        }
-        None
-    }
-
-    fn take_or_flag(&self) -> Option<()> {
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            let (new, taken) = if state & WAITERS != 0 {
-                return None;
-            } else if state >= ONE {
-                (state - ONE, Some(()))
-            } else {
-                (state | WAITERS, None)
-            };
-            match self
-                .state
-                .compare_exchange_weak(state, new, Ordering::AcqRel, Ordering::Relaxed)
-            {
-                Ok(_) => return taken,
-                Err(actual) => state = actual,
-            }
-        }
+    fn free_turn(&self, state: usize) -> Option<(usize, ())> {
+        (state >= ONE).then(|| (state - ONE, ()))
     }
 
     fn give_back(&self, list: &mut WaitList<()>, (): ()) -> Option<Waker> {

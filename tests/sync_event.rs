@@ -298,3 +298,17 @@ fn event_n_waiting_counts_waiters_and_forgets_cancelled_ones() {
     assert_ready!(first.poll());
     assert_eq!(event.n_waiting(), 0);
 }
+
+/// `wait` returns a named future that can be polled by reference.
+#[tokio::test(start_paused = true)]
+async fn event_wait_is_a_named_future_that_can_be_polled_by_reference() {
+    let event = Event::new();
+    let mut waiting: aio::sync::futures::EventWait<'_> = event.wait();
+    tokio::select! {
+        () = &mut waiting => panic!("the event is not set"),
+        () = sleep(ms(1)) => {}
+    }
+    assert_eq!(event.n_waiting(), 1);
+    event.set();
+    waiting.await;
+}

@@ -534,3 +534,26 @@ fn lock_handed_to_a_waiter_cannot_be_released_or_taken_before_it_runs() {
     drop(guard); // its acquisition was ended already: it releases nothing
     let _mine = lock.try_lock().expect("free");
 }
+
+/// `lock`, `lock_owned` and `acquire` return named futures: they can be stored in a struct
+/// field and polled by reference, in a `select!` that may come back to them.
+#[tokio::test(start_paused = true)]
+async fn lock_futures_are_named_and_can_be_polled_by_reference() {
+    use aio::sync::futures::{LockAcquire, LockFuture, OwnedLockFuture};
+
+    let lock = Arc::new(Lock::new());
+    let guard = lock.lock().await;
+    let mut waiting: LockFuture<'_> = lock.lock();
+    tokio::select! {
+        _ = &mut waiting => panic!("the lock is held"),
+        () = sleep(ms(1)) => {}
+    }
+    drop(guard);
+    let guard = waiting.await;
+    let owned: OwnedLockFuture = Arc::clone(&lock).lock_owned();
+    let unowned: LockAcquire<'_> = lock.acquire();
+    drop(guard);
+    drop(owned.await);
+    unowned.await;
+    lock.release().unwrap();
+}

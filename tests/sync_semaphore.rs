@@ -713,3 +713,24 @@ fn bounded_semaphore_never_exceeds_its_bound_when_a_handed_waiter_is_dropped() {
     assert_eq!(sem.available_permits(), 1);
     assert!(sem.release().is_err());
 }
+
+/// `acquire` and `acquire_owned` return named futures, on both semaphores.
+#[tokio::test(start_paused = true)]
+async fn semaphore_futures_are_named_and_can_be_polled_by_reference() {
+    use aio::sync::futures::{OwnedSemaphoreAcquire, SemaphoreAcquire};
+
+    let sem = Arc::new(Semaphore::new(0));
+    let mut waiting: SemaphoreAcquire<'_> = sem.acquire();
+    tokio::select! {
+        _ = &mut waiting => panic!("no permit is free"),
+        () = sleep(ms(1)) => {}
+    }
+    sem.release();
+    drop(waiting.await);
+    let bounded = Arc::new(BoundedSemaphore::new(1));
+    let owned: OwnedSemaphoreAcquire = Arc::clone(&bounded).acquire_owned();
+    let permit = owned.await;
+    assert!(bounded.locked());
+    drop(permit);
+    assert_eq!(bounded.available_permits(), 1);
+}

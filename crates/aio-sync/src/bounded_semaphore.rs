@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::error::{ReleaseError, TryAcquireError};
 use crate::permits::MAX_PERMITS;
-use crate::semaphore::{Core, OwnedSemaphorePermit, SemaphorePermit};
+use crate::semaphore::{
+    Core, OwnedSemaphoreAcquire, OwnedSemaphorePermit, SemaphoreAcquire, SemaphorePermit,
+};
 
 /// A semaphore whose value never exceeds its initial value: asyncio's `BoundedSemaphore`.
 ///
@@ -93,9 +95,8 @@ impl BoundedSemaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// # }
     /// ```
-    pub async fn acquire(&self) -> SemaphorePermit<'_> {
-        self.core.acquire().await;
-        SemaphorePermit::new(&self.core)
+    pub fn acquire(&self) -> SemaphoreAcquire<'_> {
+        self.core.acquire()
     }
 
     /// Like [`acquire`](Self::acquire), with a permit that owns an `Arc` of the semaphore,
@@ -120,9 +121,8 @@ impl BoundedSemaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// # }
     /// ```
-    pub async fn acquire_owned(self: Arc<Self>) -> OwnedSemaphorePermit {
-        self.core.acquire().await;
-        OwnedSemaphorePermit::new_bounded(self)
+    pub fn acquire_owned(self: Arc<Self>) -> OwnedSemaphoreAcquire {
+        OwnedSemaphoreAcquire::bounded(self)
     }
 
     /// Takes a permit if one is free and nobody is waiting for one.

@@ -211,18 +211,18 @@ impl Event {
     /// event.wait().await; // Returns at once.
     /// # }
     /// ```
-    pub async fn wait(&self) {
+    pub fn wait(&self) -> EventWait<'_> {
         EventWait {
             event: self,
             waiting: None,
         }
-        .await;
     }
 }
 
-/// Waits for an [`Event`]'s flag: the flag is looked at first, and a waiter joins the queue
-/// only if it is lowered.
-struct EventWait<'a> {
+/// Future returned by [`Event::wait`]. The flag is looked at first, and a waiter joins the
+/// queue only if it is lowered.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct EventWait<'a> {
     event: &'a Event,
     waiting: Option<Key>,
 }
@@ -273,6 +273,14 @@ impl Future for EventWait<'_> {
         } else {
             Poll::Pending
         }
+    }
+}
+
+impl fmt::Debug for EventWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventWait")
+            .field("waiting", &self.waiting.is_some())
+            .finish()
     }
 }
 

@@ -19,6 +19,7 @@
 //! one word and one pointer.
 
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::{OnceLock, PoisonError};
@@ -139,9 +140,11 @@ pub(crate) fn give_back_slow<W: Word>(word: &W, token: W::Token) {
 ///
 /// Cancel safe: until it completes, nothing is taken, and a turn handed to it before it is
 /// dropped goes to the next waiter.
+///
+/// `P` holds the primitive: a reference, or an `Arc` for the owned forms.
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub(crate) struct Acquire<'a, W: Word> {
-    word: &'a W,
+pub(crate) struct Acquire<P: Deref<Target: Word>> {
+    word: P,
     stage: Stage,
 }
 
@@ -151,27 +154,33 @@ enum Stage {
     Done,
 }
 
-impl<'a, W: Word> Acquire<'a, W> {
-    pub(crate) fn new(word: &'a W) -> Self {
+impl<P: Deref<Target: Word>> Acquire<P> {
+    pub(crate) fn new(word: P) -> Self {
         Acquire {
             word,
             stage: Stage::Start,
         }
     }
+
+    /// What holds the primitive.
+    pub(crate) fn word(&self) -> &P {
+        &self.word
+    }
 }
 
-impl<W: Word> Future for Acquire<'_, W> {
-    type Output = W::Token;
+impl<P: Deref<Target: Word> + Unpin> Future for Acquire<P> {
+    type Output = <P::Target as Word>::Token;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<W::Token> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let coop = ready!(coop::poll_proceed(cx));
-        let word = self.word;
-        let taken = match self.stage {
+        let this = self.get_mut();
+        let word = &*this.word;
+        let taken = match this.stage {
             Stage::Start => word.try_take().or_else(|| {
                 let mut list = word.queue().lock();
                 let taken = word.take_or_flag();
                 if taken.is_none() {
-                    self.stage = Stage::Waiting(list.push(cx.waker()));
+                    this.stage = Stage::Waiting(list.push(cx.waker()));
                 }
                 taken
             }),
@@ -193,7 +202,7 @@ impl<W: Word> Future for Acquire<'_, W> {
         };
         match taken {
             Some(token) => {
-                self.stage = Stage::Done;
+                this.stage = Stage::Done;
                 coop.made_progress();
                 Poll::Ready(token)
             }
@@ -202,20 +211,21 @@ impl<W: Word> Future for Acquire<'_, W> {
     }
 }
 
-impl<W: Word> Drop for Acquire<'_, W> {
+impl<P: Deref<Target: Word>> Drop for Acquire<P> {
     fn drop(&mut self) {
         let Stage::Waiting(key) = self.stage else {
             return;
         };
+        let word = &*self.word;
         let mut stale = Vec::new();
         let waker = {
-            let mut list = self.word.queue().lock();
+            let mut list = word.queue().lock();
             match list.remove(key, &mut stale) {
                 // Handed a turn it never took: it goes on.
-                Some(token) => self.word.give_back(&mut list, token),
+                Some(token) => word.give_back(&mut list, token),
                 None => {
                     if list.len() == 0 {
-                        self.word.state().fetch_and(!WAITERS, Ordering::AcqRel);
+                        word.state().fetch_and(!WAITERS, Ordering::AcqRel);
                     }
                     None
                 }

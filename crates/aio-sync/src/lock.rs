@@ -1,9 +1,11 @@
 //! [`Lock`]: asyncio's `Lock`, strictly FIFO and cancel safe.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker, ready};
 
 use crate::error::{ReleaseError, TryLockError};
 use crate::handoff::{Acquire, WAITERS, WaitQueue, Word, give_back_slow};
@@ -126,9 +128,10 @@ impl Lock {
     /// assert!(!lock.locked());
     /// # }
     /// ```
-    pub async fn lock(&self) -> LockGuard<'_> {
-        let token = Acquire::new(self).await;
-        LockGuard { lock: self, token }
+    pub fn lock(&self) -> LockFuture<'_> {
+        LockFuture {
+            acquire: Acquire::new(self),
+        }
     }
 
     /// Like [`lock`](Self::lock), with a guard that owns an `Arc` of the lock, so it can be
@@ -158,9 +161,10 @@ impl Lock {
     /// assert!(!lock.locked());
     /// # }
     /// ```
-    pub async fn lock_owned(self: Arc<Self>) -> OwnedLockGuard {
-        let token = Acquire::new(&*self).await;
-        OwnedLockGuard { lock: self, token }
+    pub fn lock_owned(self: Arc<Self>) -> OwnedLockFuture {
+        OwnedLockFuture {
+            acquire: Acquire::new(self),
+        }
     }
 
     /// Takes the lock if it is free and nobody is waiting for it.
@@ -239,8 +243,10 @@ impl Lock {
     /// assert!(!lock.locked());
     /// # }
     /// ```
-    pub async fn acquire(&self) {
-        Acquire::new(self).await;
+    pub fn acquire(&self) -> LockAcquire<'_> {
+        LockAcquire {
+            acquire: Acquire::new(self),
+        }
     }
 
     /// Releases the lock, whoever holds it: asyncio's `lock.release()`. The oldest waiter,
@@ -423,6 +429,70 @@ impl fmt::Debug for Lock {
             .field("state", &format_args!("{state}"))
             .field("waiters", &self.n_waiting())
             .finish()
+    }
+}
+
+/// Future returned by [`Lock::lock`]: the lock's guard, once it is this task's turn.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct LockFuture<'a> {
+    acquire: Acquire<&'a Lock>,
+}
+
+impl<'a> Future for LockFuture<'a> {
+    type Output = LockGuard<'a>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<LockGuard<'a>> {
+        let token = ready!(Pin::new(&mut self.acquire).poll(cx));
+        let lock = *self.acquire.word();
+        Poll::Ready(LockGuard { lock, token })
+    }
+}
+
+impl fmt::Debug for LockFuture<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockFuture").finish_non_exhaustive()
+    }
+}
+
+/// Future returned by [`Lock::lock_owned`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct OwnedLockFuture {
+    acquire: Acquire<Arc<Lock>>,
+}
+
+impl Future for OwnedLockFuture {
+    type Output = OwnedLockGuard;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OwnedLockGuard> {
+        let token = ready!(Pin::new(&mut self.acquire).poll(cx));
+        let lock = Arc::clone(self.acquire.word());
+        Poll::Ready(OwnedLockGuard { lock, token })
+    }
+}
+
+impl fmt::Debug for OwnedLockFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedLockFuture").finish_non_exhaustive()
+    }
+}
+
+/// Future returned by [`Lock::acquire`]: the lock, held with no guard.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct LockAcquire<'a> {
+    acquire: Acquire<&'a Lock>,
+}
+
+impl Future for LockAcquire<'_> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.acquire).poll(cx).map(drop)
+    }
+}
+
+impl fmt::Debug for LockAcquire<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LockAcquire").finish_non_exhaustive()
     }
 }
 

@@ -69,7 +69,7 @@ impl Permits {
     ///
     /// Cancel safe: until it completes, the permit is not taken, and a permit handed to this
     /// waiter before it is dropped goes to the next waiter.
-    pub(crate) fn acquire(&self) -> Acquire<'_, Self> {
+    pub(crate) fn acquire(&self) -> Acquire<&Self> {
         Acquire::new(self)
     }
 

@@ -2,7 +2,11 @@
 //! it and [`BoundedSemaphore`] hand out.
 
 use std::fmt;
+use std::future::Future;
+use std::ops::Deref;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use crate::BoundedSemaphore;
 use crate::error::{ReleaseError, TryAcquireError};
@@ -128,9 +132,8 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 2);
     /// # }
     /// ```
-    pub async fn acquire(&self) -> SemaphorePermit<'_> {
-        self.core.acquire().await;
-        SemaphorePermit::new(&self.core)
+    pub fn acquire(&self) -> SemaphoreAcquire<'_> {
+        self.core.acquire()
     }
 
     /// Like [`acquire`](Self::acquire), with a permit that owns an `Arc` of the semaphore,
@@ -160,9 +163,8 @@ impl Semaphore {
     /// assert_eq!(sem.available_permits(), 1);
     /// # }
     /// ```
-    pub async fn acquire_owned(self: Arc<Self>) -> OwnedSemaphorePermit {
-        self.core.acquire().await;
-        OwnedSemaphorePermit::new(Owner::Plain(self))
+    pub fn acquire_owned(self: Arc<Self>) -> OwnedSemaphoreAcquire {
+        OwnedSemaphoreAcquire::new(Owner::Plain(self))
     }
 
     /// Takes a permit if one is free and nobody is waiting for one.
@@ -332,8 +334,11 @@ impl Core {
         }
     }
 
-    pub(crate) fn acquire(&self) -> Acquire<'_, Permits> {
-        self.permits.acquire()
+    pub(crate) fn acquire(&self) -> SemaphoreAcquire<'_> {
+        SemaphoreAcquire {
+            core: self,
+            acquire: self.permits.acquire(),
+        }
     }
 
     pub(crate) fn try_acquire(&self) -> bool {
@@ -460,9 +465,86 @@ impl fmt::Debug for SemaphorePermit<'_> {
 }
 
 /// The semaphore an [`OwnedSemaphorePermit`] came from.
+#[derive(Clone)]
 enum Owner {
     Plain(Arc<Semaphore>),
     Bounded(Arc<BoundedSemaphore>),
+}
+
+impl Owner {
+    fn core(&self) -> &Core {
+        match self {
+            Owner::Plain(sem) => &sem.core,
+            Owner::Bounded(sem) => sem.core(),
+        }
+    }
+}
+
+/// What an owned acquire waits on: the owner's permits.
+impl Deref for Owner {
+    type Target = Permits;
+
+    fn deref(&self) -> &Permits {
+        &self.core().permits
+    }
+}
+
+/// Future returned by [`Semaphore::acquire`] and [`BoundedSemaphore::acquire`]: a permit,
+/// once it is this task's turn.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct SemaphoreAcquire<'a> {
+    core: &'a Core,
+    acquire: Acquire<&'a Permits>,
+}
+
+impl<'a> Future for SemaphoreAcquire<'a> {
+    type Output = SemaphorePermit<'a>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<SemaphorePermit<'a>> {
+        ready!(Pin::new(&mut self.acquire).poll(cx));
+        Poll::Ready(SemaphorePermit::new(self.core))
+    }
+}
+
+impl fmt::Debug for SemaphoreAcquire<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SemaphoreAcquire").finish_non_exhaustive()
+    }
+}
+
+/// Future returned by [`Semaphore::acquire_owned`] and
+/// [`BoundedSemaphore::acquire_owned`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct OwnedSemaphoreAcquire {
+    acquire: Acquire<Owner>,
+}
+
+impl OwnedSemaphoreAcquire {
+    fn new(owner: Owner) -> Self {
+        OwnedSemaphoreAcquire {
+            acquire: Acquire::new(owner),
+        }
+    }
+
+    pub(crate) fn bounded(owner: Arc<BoundedSemaphore>) -> Self {
+        Self::new(Owner::Bounded(owner))
+    }
+}
+
+impl Future for OwnedSemaphoreAcquire {
+    type Output = OwnedSemaphorePermit;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<OwnedSemaphorePermit> {
+        ready!(Pin::new(&mut self.acquire).poll(cx));
+        Poll::Ready(OwnedSemaphorePermit::new(self.acquire.word().clone()))
+    }
+}
+
+impl fmt::Debug for OwnedSemaphoreAcquire {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphoreAcquire")
+            .finish_non_exhaustive()
+    }
 }
 
 /// A permit from a [`Semaphore`] or a [`BoundedSemaphore`] that owns an `Arc` of it, given
@@ -499,10 +581,7 @@ impl OwnedSemaphorePermit {
     }
 
     fn core(&self) -> &Core {
-        match &self.owner {
-            Owner::Plain(sem) => &sem.core,
-            Owner::Bounded(sem) => sem.core(),
-        }
+        self.owner.core()
     }
 
     /// Keeps the permit taken with no guard: it comes back only through the semaphore's

@@ -557,3 +557,27 @@ async fn lock_futures_are_named_and_can_be_polled_by_reference() {
     unowned.await;
     lock.release().unwrap();
 }
+
+/// `blocking_lock`, `blocking_acquire` and `blocking_wait` wait from a thread of the
+/// runtime's blocking pool (`to_thread`) while async tasks hold and release.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocking_forms_wait_under_to_thread_for_async_holders() {
+    let lock = Arc::new(Lock::new());
+    let sem = Arc::new(aio::sync::Semaphore::new(0));
+    let event = Arc::new(aio::sync::Event::new());
+    let guard = lock.lock().await;
+    let worker = aio::to_thread({
+        let (lock, sem, event) = (Arc::clone(&lock), Arc::clone(&sem), Arc::clone(&event));
+        move || {
+            drop(lock.blocking_lock());
+            sem.blocking_acquire().forget();
+            event.blocking_wait();
+        }
+    });
+    drop(guard);
+    sem.release();
+    event.set();
+    worker.await.unwrap();
+    assert!(!lock.locked());
+    assert_eq!(sem.available_permits(), 0);
+}

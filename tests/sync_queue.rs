@@ -1305,3 +1305,42 @@ fn queue_drops_a_replaced_or_removed_waker_outside_its_lock_a8() {
     // Neither deadlocked on the queue's lock.
     assert_eq!(queue.qsize(), 0);
 }
+
+/// The blocking forms serve code off the runtime's workers: a producer on a plain thread
+/// and a consumer under `to_thread` (a thread of the runtime's blocking pool) move every
+/// item in order through a queue that fills up, and the async side sees the same queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_blocking_forms_serve_plain_threads_and_to_thread() {
+    let queue = Queue::new(4);
+    let producer = std::thread::spawn({
+        let queue = queue.clone();
+        move || {
+            for item in 0..100 {
+                queue.blocking_put(item).unwrap();
+            }
+            queue.shutdown(false);
+        }
+    });
+    let consumer = aio::to_thread({
+        let queue = queue.clone();
+        move || {
+            let mut got = Vec::new();
+            while let Ok(item) = queue.blocking_get() {
+                got.push(item);
+            }
+            got
+        }
+    });
+    let got = consumer.await.unwrap();
+    producer.join().unwrap();
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    assert_eq!(queue.get().await, Err(GetError::ShutDown));
+}
+
+/// A blocking form called inside a task would stall every task of its worker: it panics.
+#[tokio::test]
+#[should_panic(expected = "runtime")]
+async fn queue_blocking_get_inside_a_task_panics() {
+    let queue = Queue::<u8>::new(1);
+    let _ = queue.blocking_get();
+}

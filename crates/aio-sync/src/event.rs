@@ -217,6 +217,33 @@ impl Event {
             waiting: None,
         }
     }
+
+    /// Like [`wait`](Self::wait), blocking the thread: for code on a plain thread, or
+    /// running under `to_thread` or a thread pool.
+    ///
+    /// # Panics
+    ///
+    /// If called from an asynchronous context (inside a task), where blocking would stall
+    /// every task of its worker: use the `async` form there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aio_sync::Event;
+    ///
+    /// let ready = Arc::new(Event::new());
+    /// let worker = std::thread::spawn({
+    ///     let ready = Arc::clone(&ready);
+    ///     move || ready.blocking_wait()
+    /// });
+    /// ready.set();
+    /// worker.join().unwrap();
+    /// ```
+    #[track_caller]
+    pub fn blocking_wait(&self) {
+        crate::blocking::block_on(self.wait());
+    }
 }
 
 /// Future returned by [`Event::wait`]. The flag is looked at first, and a waiter joins the

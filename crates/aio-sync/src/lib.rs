@@ -2,6 +2,7 @@
 //! `BoundedSemaphore`, `Barrier` and the `Queue` family, strictly FIFO-fair and cancel safe.
 
 mod barrier;
+mod blocking;
 mod bounded_semaphore;
 mod condition;
 mod error;

@@ -167,6 +167,36 @@ impl Lock {
         }
     }
 
+    /// Like [`lock`](Self::lock), blocking the thread: for code on a plain thread, or
+    /// running under `to_thread` or a thread pool. Tokio's
+    /// `Mutex::blocking_lock`.
+    ///
+    /// # Panics
+    ///
+    /// If called from an asynchronous context (inside a task), where blocking would stall
+    /// every task of its worker: use the `async` form there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use aio_sync::Lock;
+    ///
+    /// let lock = Arc::new(Lock::new());
+    /// let worker = std::thread::spawn({
+    ///     let lock = Arc::clone(&lock);
+    ///     move || {
+    ///         let _guard = lock.blocking_lock();
+    ///     }
+    /// });
+    /// worker.join().unwrap();
+    /// assert!(!lock.locked());
+    /// ```
+    #[track_caller]
+    pub fn blocking_lock(&self) -> LockGuard<'_> {
+        crate::blocking::block_on(self.lock())
+    }
+
     /// Takes the lock if it is free and nobody is waiting for it.
     ///
     /// # Errors

@@ -193,6 +193,49 @@ macro_rules! queue {
                 self.shared.get_nowait()
             }
 
+            /// Like [`put`](Self::put), blocking the thread: for a producer on a plain
+            /// thread, or running under `to_thread` or a thread pool. Tokio's
+            /// `Sender::blocking_send`.
+            ///
+            /// # Errors
+            ///
+            /// As for [`put`](Self::put).
+            ///
+            /// # Panics
+            ///
+            /// If called from an asynchronous context (inside a task), where blocking would
+            /// stall every task of its worker: use [`put`](Self::put) there.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::new(1);")]
+            /// std::thread::scope(|s| {
+            ///     s.spawn(|| queue.blocking_put(1).unwrap());
+            /// });
+            /// assert_eq!(queue.blocking_get(), Ok(1));
+            /// ```
+            #[track_caller]
+            pub fn blocking_put(&self, item: T) -> Result<(), PutError<T>> {
+                crate::blocking::block_on(self.put(item))
+            }
+
+            /// Like [`get`](Self::get), blocking the thread: for a consumer on a plain
+            /// thread, or running under `to_thread` or a thread pool.
+            ///
+            /// # Errors
+            ///
+            /// As for [`get`](Self::get).
+            ///
+            /// # Panics
+            ///
+            /// If called from an asynchronous context (inside a task): use
+            /// [`get`](Self::get) there.
+            #[track_caller]
+            pub fn blocking_get(&self) -> Result<T, GetError> {
+                crate::blocking::block_on(self.get())
+            }
+
             /// The number of items in the queue, including the ones reserved for waiting
             /// [`get`](Self::get)s that have not run yet, as in asyncio.
             ///

@@ -167,6 +167,29 @@ impl Semaphore {
         OwnedSemaphoreAcquire::new(Owner::Plain(self))
     }
 
+    /// Like [`acquire`](Self::acquire), blocking the thread: for code on a plain thread,
+    /// or running under `to_thread` or a thread pool.
+    ///
+    /// # Panics
+    ///
+    /// If called from an asynchronous context (inside a task), where blocking would stall
+    /// every task of its worker: use the `async` form there.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    #[doc = "use aio_sync::Semaphore;"]
+    ///
+    #[doc = "let sem = Semaphore::new(1);"]
+    /// let permit = std::thread::scope(|s| s.spawn(|| sem.blocking_acquire()).join().unwrap());
+    /// assert!(sem.locked());
+    /// drop(permit);
+    /// ```
+    #[track_caller]
+    pub fn blocking_acquire(&self) -> SemaphorePermit<'_> {
+        crate::blocking::block_on(self.acquire())
+    }
+
     /// Takes a permit if one is free and nobody is waiting for one.
     ///
     /// # Errors

@@ -276,3 +276,26 @@ spec! {
         }
     }
 }
+
+/// `lock`, `wait` and `wait_for` return named futures that can be stored and polled by
+/// reference: a `select!` that times out on a `wait` and comes back to it still gets the
+/// notification.
+#[tokio::test(start_paused = true)]
+async fn condition_futures_are_named_and_can_be_polled_by_reference() {
+    use aio::sync::futures::{ConditionLock, ConditionWait, ConditionWaitFor};
+
+    let cond = Condition::new();
+    let locking: ConditionLock<'_> = cond.lock();
+    let guard = locking.await;
+    let mut waiting: ConditionWait<'_> = cond.wait(guard);
+    tokio::select! {
+        _ = &mut waiting => panic!("nobody notified"),
+        () = tokio::time::sleep(std::time::Duration::from_millis(1)) => {}
+    }
+    assert_eq!(cond.n_waiting(), 1);
+    assert_eq!(cond.notify(1), 1);
+    let guard = waiting.await;
+    let checked: ConditionWaitFor<'_, _> = cond.wait_for(guard, || true);
+    drop(checked.await);
+    assert!(!cond.locked());
+}

@@ -4,10 +4,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, PoisonError};
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll, Waker, ready};
 
 use crate::error::TryLockError;
-use crate::lock::{Lock, LockGuard};
+use crate::lock::{Lock, LockFuture, LockGuard};
 use crate::model::{Mutex, MutexGuard};
 use crate::wait_list::{Key, Wait, WaitList};
 
@@ -117,9 +117,9 @@ impl Condition {
     /// assert!(!cond.locked());
     /// # }
     /// ```
-    pub async fn lock(&self) -> ConditionGuard<'_> {
-        ConditionGuard {
-            lock: self.lock.lock().await,
+    pub fn lock(&self) -> ConditionLock<'_> {
+        ConditionLock {
+            lock: self.lock.lock(),
             of: &self.lock,
         }
     }
@@ -188,20 +188,18 @@ impl Condition {
     /// assert_eq!(waiter.await.unwrap(), "notified");
     /// # }
     /// ```
-    pub async fn wait<'a>(&'a self, guard: ConditionGuard<'a>) -> ConditionGuard<'a> {
+    pub fn wait<'a>(&'a self, guard: ConditionGuard<'a>) -> ConditionWait<'a> {
         assert!(
             Arc::ptr_eq(guard.of, &self.lock),
             "Condition::wait was given the guard of another lock"
         );
-        Notified {
+        ConditionWait {
             cond: self,
-            stage: Stage::Holding(guard),
+            stage: WaitStage::Notified(Notified {
+                cond: self,
+                stage: Stage::Holding(guard),
+            }),
         }
-        .await;
-        let mut relocking = PassOnUnlessDone(Some(self));
-        let guard = self.lock().await;
-        relocking.0 = None;
-        guard
     }
 
     /// Waits until `predicate` returns true, checking it with the lock held: first at once,
@@ -229,19 +227,20 @@ impl Condition {
     /// let _guard = cond.wait_for(guard, || true).await;
     /// # }
     /// ```
-    pub async fn wait_for<'a>(
+    pub fn wait_for<'a, P: FnMut() -> bool>(
         &'a self,
-        mut guard: ConditionGuard<'a>,
-        mut predicate: impl FnMut() -> bool,
-    ) -> ConditionGuard<'a> {
+        guard: ConditionGuard<'a>,
+        predicate: P,
+    ) -> ConditionWaitFor<'a, P> {
         assert!(
             Arc::ptr_eq(guard.of, &self.lock),
             "Condition::wait_for was given the guard of another lock"
         );
-        while !predicate() {
-            guard = self.wait(guard).await;
+        ConditionWaitFor {
+            cond: self,
+            predicate,
+            stage: WaitForStage::Check(guard),
         }
-        guard
     }
 
     /// Wakes up to `n` waiting tasks, the ones that have waited longest, and returns how
@@ -316,13 +315,126 @@ impl fmt::Debug for ConditionGuard<'_> {
 
 /// Passes a notification on if dropped while set: a notified waiter went away before it
 /// had the lock again.
-struct PassOnUnlessDone<'a>(Option<&'a Condition>);
+/// Future returned by [`Condition::lock`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct ConditionLock<'a> {
+    lock: LockFuture<'a>,
+    of: &'a Arc<Lock>,
+}
 
-impl Drop for PassOnUnlessDone<'_> {
-    fn drop(&mut self) {
-        if let Some(cond) = self.0 {
-            cond.notify(1);
+impl<'a> Future for ConditionLock<'a> {
+    type Output = ConditionGuard<'a>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ConditionGuard<'a>> {
+        let lock = ready!(Pin::new(&mut self.lock).poll(cx));
+        Poll::Ready(ConditionGuard { lock, of: self.of })
+    }
+}
+
+impl fmt::Debug for ConditionLock<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionLock").finish_non_exhaustive()
+    }
+}
+
+/// Future returned by [`Condition::wait`]: notified, then the lock again.
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct ConditionWait<'a> {
+    cond: &'a Condition,
+    stage: WaitStage<'a>,
+}
+
+enum WaitStage<'a> {
+    Notified(Notified<'a>),
+    /// Notified; taking the lock again. Dropped now, the notification goes on.
+    Relocking(LockFuture<'a>),
+    Done,
+}
+
+impl<'a> Future for ConditionWait<'a> {
+    type Output = ConditionGuard<'a>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ConditionGuard<'a>> {
+        let this = &mut *self;
+        loop {
+            match &mut this.stage {
+                WaitStage::Notified(notified) => {
+                    ready!(Pin::new(notified).poll(cx));
+                    this.stage = WaitStage::Relocking(this.cond.lock.lock());
+                }
+                WaitStage::Relocking(relock) => {
+                    let lock = ready!(Pin::new(relock).poll(cx));
+                    this.stage = WaitStage::Done;
+                    let of = &this.cond.lock;
+                    return Poll::Ready(ConditionGuard { lock, of });
+                }
+                WaitStage::Done => panic!("a condition wait was polled after it completed"),
+            }
         }
+    }
+}
+
+impl Drop for ConditionWait<'_> {
+    fn drop(&mut self) {
+        if let WaitStage::Relocking(_) = self.stage {
+            self.cond.notify(1);
+        }
+    }
+}
+
+impl fmt::Debug for ConditionWait<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionWait").finish_non_exhaustive()
+    }
+}
+
+/// Future returned by [`Condition::wait_for`].
+#[must_use = "futures do nothing unless you `.await` or poll them"]
+pub struct ConditionWaitFor<'a, P> {
+    cond: &'a Condition,
+    predicate: P,
+    stage: WaitForStage<'a>,
+}
+
+enum WaitForStage<'a> {
+    /// Holding the lock: look at the predicate.
+    Check(ConditionGuard<'a>),
+    Waiting(ConditionWait<'a>),
+    Done,
+}
+
+// The predicate is only ever called through `&mut`, never pinned.
+impl<P> Unpin for ConditionWaitFor<'_, P> {}
+
+impl<'a, P: FnMut() -> bool> Future for ConditionWaitFor<'a, P> {
+    type Output = ConditionGuard<'a>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ConditionGuard<'a>> {
+        let this = &mut *self;
+        loop {
+            match std::mem::replace(&mut this.stage, WaitForStage::Done) {
+                WaitForStage::Check(guard) => {
+                    if (this.predicate)() {
+                        return Poll::Ready(guard);
+                    }
+                    this.stage = WaitForStage::Waiting(this.cond.wait(guard));
+                }
+                WaitForStage::Waiting(mut wait) => match Pin::new(&mut wait).poll(cx) {
+                    Poll::Ready(guard) => this.stage = WaitForStage::Check(guard),
+                    Poll::Pending => {
+                        this.stage = WaitForStage::Waiting(wait);
+                        return Poll::Pending;
+                    }
+                },
+                WaitForStage::Done => panic!("a condition wait was polled after it completed"),
+            }
+        }
+    }
+}
+
+impl<P> fmt::Debug for ConditionWaitFor<'_, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConditionWaitFor").finish_non_exhaustive()
     }
 }
 

@@ -29,9 +29,10 @@ pub use semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
 /// The named futures the primitives' waiting methods return, for when one must be stored,
 /// or polled by reference (`&mut fut` in a `select!`). Each is `#[must_use]` and does
-/// nothing until polled. (`Condition`'s `lock`, `wait` and `wait_for` are still `async fn`.)
+/// nothing until polled.
 pub mod futures {
     pub use crate::barrier::BarrierWait;
+    pub use crate::condition::{ConditionLock, ConditionWait, ConditionWaitFor};
     pub use crate::event::EventWait;
     pub use crate::lock::{LockAcquire, LockFuture, OwnedLockFuture};
     pub use crate::queue::{QueueGet, QueueJoin, QueuePut};

@@ -312,3 +312,15 @@ async fn event_wait_is_a_named_future_that_can_be_polled_by_reference() {
     event.set();
     waiting.await;
 }
+
+/// Like every future here, an event wait polled again after it completed panics rather than
+/// wait a second time.
+#[test]
+#[should_panic(expected = "polled after it completed")]
+fn event_wait_polled_after_it_completed_panics() {
+    let event = Event::new();
+    event.set();
+    let mut wait = spawn(event.wait());
+    assert_ready!(wait.poll());
+    let _ = wait.poll();
+}

@@ -9,15 +9,15 @@ use std::thread::{self, Thread};
 
 /// Runs `fut` to completion on this thread, blocking it.
 ///
-/// On a thread of a runtime's blocking pool (code under `to_thread`, a `ThreadPool`,
-/// `spawn_blocking`) this is Tokio's `Handle::block_on`; on a thread outside every runtime,
-/// a park loop.
+/// On a thread that has a Tokio runtime's context (code under `to_thread` or
+/// `spawn_blocking`) this is Tokio's `Handle::block_on`; on a thread with none (a plain
+/// thread, a worker of aio's `ThreadPool`), a park loop.
 ///
 /// # Panics
 ///
-/// If called from an asynchronous context (inside a task's poll): blocking there would stall
-/// every task of its worker. Tokio panics with "Cannot start a runtime from within a
-/// runtime".
+/// If called inside a Tokio task: blocking there would stall every task of its worker, and
+/// Tokio panics with "Cannot start a runtime from within a runtime". Inside another
+/// executor's task there is no Tokio context to detect, and the thread simply blocks.
 #[track_caller]
 pub(crate) fn block_on<F: Future>(fut: F) -> F::Output {
     match tokio::runtime::Handle::try_current() {

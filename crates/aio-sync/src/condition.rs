@@ -313,8 +313,6 @@ impl fmt::Debug for ConditionGuard<'_> {
     }
 }
 
-/// Passes a notification on if dropped while set: a notified waiter went away before it
-/// had the lock again.
 /// Future returned by [`Condition::lock`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
 pub struct ConditionLock<'a> {
@@ -375,8 +373,11 @@ impl<'a> Future for ConditionWait<'a> {
 }
 
 impl Drop for ConditionWait<'_> {
+    // Notified, it went away before it had the lock again: it leaves the lock's queue, then
+    // passes the notification on.
     fn drop(&mut self) {
-        if let WaitStage::Relocking(_) = self.stage {
+        if let WaitStage::Relocking(relock) = std::mem::replace(&mut self.stage, WaitStage::Done) {
+            drop(relock);
             self.cond.notify(1);
         }
     }

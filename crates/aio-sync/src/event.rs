@@ -215,6 +215,7 @@ impl Event {
         EventWait {
             event: self,
             waiting: None,
+            done: false,
         }
     }
 
@@ -223,8 +224,9 @@ impl Event {
     ///
     /// # Panics
     ///
-    /// If called from an asynchronous context (inside a task), where blocking would stall
-    /// every task of its worker: use the `async` form there.
+    /// If called inside a Tokio task, where blocking would stall every task of its worker:
+    /// use the `async` form there. (Inside another executor's task it cannot tell, and
+    /// blocks.)
     ///
     /// # Examples
     ///
@@ -252,6 +254,7 @@ impl Event {
 pub struct EventWait<'a> {
     event: &'a Event,
     waiting: Option<Key>,
+    done: bool,
 }
 
 impl Future for EventWait<'_> {
@@ -259,6 +262,7 @@ impl Future for EventWait<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // Even an always-ready wait charges the coop budget, as Tokio's own primitives do.
+        assert!(!self.done, "an event wait was polled after it completed");
         let coop = ready!(coop::poll_proceed(cx));
         let event = self.event;
         let ready = match self.waiting {
@@ -295,6 +299,7 @@ impl Future for EventWait<'_> {
         };
         if ready {
             self.waiting = None;
+            self.done = true;
             coop.made_progress();
             Poll::Ready(())
         } else {

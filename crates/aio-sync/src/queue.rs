@@ -203,8 +203,8 @@ macro_rules! queue {
             ///
             /// # Panics
             ///
-            /// If called from an asynchronous context (inside a task), where blocking would
-            /// stall every task of its worker: use [`put`](Self::put) there.
+            /// If called inside a Tokio task, where blocking would stall every task of its
+            /// worker: use [`put`](Self::put) there.
             ///
             /// # Examples
             ///
@@ -229,8 +229,18 @@ macro_rules! queue {
             ///
             /// # Panics
             ///
-            /// If called from an asynchronous context (inside a task): use
-            /// [`get`](Self::get) there.
+            /// If called inside a Tokio task: use [`get`](Self::get) there.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("let queue = aio_sync::", stringify!($name), "::new(0);")]
+            /// queue.put_nowait('a').unwrap();
+            /// queue.shutdown(false);
+            /// let got = std::thread::scope(|s| s.spawn(|| queue.blocking_get()).join().unwrap());
+            /// assert_eq!(got, Ok('a'));
+            /// assert!(queue.blocking_get().is_err()); // shut down and drained
+            /// ```
             #[track_caller]
             pub fn blocking_get(&self) -> Result<T, GetError> {
                 crate::blocking::block_on(self.get())

@@ -172,8 +172,9 @@ impl Semaphore {
     ///
     /// # Panics
     ///
-    /// If called from an asynchronous context (inside a task), where blocking would stall
-    /// every task of its worker: use the `async` form there.
+    /// If called inside a Tokio task, where blocking would stall every task of its worker:
+    /// use the `async` form there. (Inside another executor's task it cannot tell, and
+    /// blocks.)
     ///
     /// # Examples
     ///

@@ -92,7 +92,12 @@ impl Subscriber for &'static Recorder {
 }
 
 /// Runs `body` on a paused current-thread runtime with `recorder` as the subscriber.
+///
+/// One at a time: the span level `body` may set is global, and `tracing`'s caches of which
+/// subscribers want which call site are process-wide.
 fn recorded(body: impl std::future::Future<Output = ()>) -> &'static Recorder {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let recorder: &'static Recorder = Box::leak(Box::default());
     tracing::subscriber::with_default(recorder, || run_current_thread(body));
     recorder
@@ -177,16 +182,16 @@ fn span_ids_are_written_as_everywhere_else() {
 #[test]
 fn set_span_level_chooses_the_level_of_aios_spans() {
     let levels = |level| {
-        aio::set_span_level(level);
-        let recorder = recorded(async {
+        let recorder = recorded(async move {
+            aio::set_span_level(level);
             TaskGroup::<BoxError>::scope(|tg| async move {
                 tg.spawn(async { Ok(()) })?;
                 Ok(())
             })
             .await
             .unwrap();
+            aio::set_span_level(tracing::Level::DEBUG);
         });
-        aio::set_span_level(tracing::Level::DEBUG);
         let spans = recorder.spans.lock().unwrap().clone();
         spans
             .iter()

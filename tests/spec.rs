@@ -26,7 +26,6 @@ mod core_start;
 mod core_sweeps;
 mod core_taskgroup;
 mod core_timeout;
-mod core_tracing;
 mod core_tree;
 mod sync_barrier;
 mod sync_condition;

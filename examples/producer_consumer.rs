@@ -14,6 +14,11 @@
 //!    `join()` waits only for the order in progress: the dropped ones count as done. (The
 //!    consumer finishes its order once the queue is shut down, so that the shutdown comes
 //!    in the middle of it on every run.)
+//! 3. A producer that is not async: a plain thread (a vendor SDK's callback thread, say)
+//!    puts with `blocking_put`, which blocks the thread, not the runtime, while the queue is
+//!    full; `n_waiting_putters()` shows it waiting. And an async put cut short by a timeout
+//!    has put nothing (asyncio's rule, and Tokio's), so retrying it cannot duplicate the
+//!    order.
 //!
 //! Why not asyncio's `None` sentinel: the queue would carry `Option<Order>`, and with
 //! several consumers each one must put the sentinel back for the next (the producer puts
@@ -83,6 +88,7 @@ pub(crate) fn main() {
     aio::run(async {
         join_then_shutdown().await;
         immediate_shutdown().await;
+        thread_producer_and_retried_put().await;
     });
 }
 
@@ -261,4 +267,59 @@ async fn immediate_shutdown() {
     })
     .await
     .expect("no task fails");
+}
+
+async fn thread_producer_and_retried_put() {
+    println!("== 3. a producer on a plain thread, and a put retried after a timeout");
+    let queue = Queue::new(2);
+    let producer = std::thread::spawn({
+        let queue = queue.clone();
+        move || {
+            for n in 0..4 {
+                queue.blocking_put(order("sdk", n)).expect("open");
+            }
+        }
+    });
+    // The thread fills the queue, and its third put waits for room.
+    while queue.n_waiting_putters() == 0 {
+        sleep(ms(1)).await;
+    }
+    println!(
+        "   the thread filled the queue ({} orders) and waits in blocking_put: \
+         n_waiting_putters() = {}",
+        queue.qsize(),
+        queue.n_waiting_putters()
+    );
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        got.push(queue.get().await.expect("open"));
+    }
+    producer.join().expect("the producer thread");
+
+    // The queue is full again; a put that times out has put nothing, so it is retried as is.
+    queue.put_nowait(order("web", 0)).unwrap();
+    queue.put_nowait(order("web", 1)).unwrap();
+    let retried = order("web", 2);
+    let mut attempts = 0;
+    let consumer = tokio::spawn({
+        let queue = queue.clone();
+        async move {
+            sleep(ms(5)).await;
+            queue.get().await
+        }
+    });
+    loop {
+        attempts += 1;
+        match aio::timeout(ms(2), queue.put(retried.clone())).await {
+            Ok(put) => break put.expect("open"),
+            Err(_elapsed) => continue,
+        }
+    }
+    got.push(consumer.await.expect("the consumer").expect("open"));
+    while let Ok(order) = queue.get_nowait() {
+        got.push(order);
+    }
+    println!("   the put of {retried} went in after {attempts} attempts; the queue gave {got:?}");
+    assert_eq!(got.iter().filter(|o| **o == retried).count(), 1);
+    assert_eq!(got.len(), 7);
 }

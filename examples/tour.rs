@@ -285,6 +285,7 @@ const SECTIONS: &[Section] = &[
             "A bounded aio::Queue makes producers wait for room; consumers call task_done(),",
             "join() waits for every item, and shutdown() ends the consumers' get() with an",
             "error instead of a sentinel. shutdown(true) drops the backlog at once.",
+            "A plain thread puts with blocking_put; a put cut short by a timeout put nothing.",
         ],
         run: producer_consumer::main,
     },

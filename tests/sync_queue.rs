@@ -1,10 +1,12 @@
 //! `Queue`, `LifoQueue` and `PriorityQueue` (§13): asyncio's queues, FIFO-fair and cancel
 //! safe. A put reserves an item for the getter that has waited longest, under the queue's
 //! lock, and the item stays in the queue until that getter takes it, so a getter dropped at
-//! any point loses nothing; a put that waited is accepted the moment room frees. The
-//! poll-level tests drive each future by hand with tokio-test to reach the states in
-//! between (reserved but not taken, accepted but not returned); the `spec!` tests run real
-//! tasks on both runtimes, and end with sweeps and a stress test.
+//! any point loses nothing; a put that waits keeps its item until it runs, and room is kept
+//! for it meanwhile, so a put dropped at any point has put nothing. The poll-level tests
+//! drive each future by hand with tokio-test to reach the states in between (reserved but
+//! not taken, room kept but not used); the `spec!` tests run real tasks on both runtimes,
+//! and end with sweeps and stress tests, one of them through the FIFO queue's lock-free
+//! ring and the buffer behind it.
 
 use std::future::Future;
 use std::pin::pin;
@@ -1258,6 +1260,114 @@ spec! {
     /// consumers' gets are cancelled at random: each item is got exactly once.
     async fn queue_stress_randomly_cancelled_consumers_get_every_item_once_13b() {
         stress(STRESS_ITEMS).await;
+    }
+}
+
+/// A FIFO queue keeps its items in a lock-free ring of at most 1,024 slots (256 when
+/// unbounded, fewer for large items); those that come while it is full wait behind it. They
+/// still come out in the order they were put, and the queue is full at its `maxsize`, not
+/// at the ring's size.
+#[test]
+fn queue_keeps_fifo_order_past_its_ring_unbounded_bounded_or_with_large_items() {
+    fn check<T: Clone + PartialEq + std::fmt::Debug + Send + 'static>(
+        queue: &Queue<T>,
+        make: impl Fn(u32) -> T,
+    ) {
+        let mut next_out = 0;
+        for item in 0..3_000 {
+            queue.put_nowait(make(item)).unwrap();
+            if item % 3 == 0 {
+                assert_eq!(queue.get_nowait(), Ok(make(next_out)));
+                next_out += 1;
+            }
+        }
+        assert_eq!(queue.qsize(), (3_000 - next_out) as usize);
+        let rest: Vec<T> = (next_out..3_000).map(&make).collect();
+        assert_eq!(drain(queue), rest);
+        assert!(queue.empty());
+    }
+    check(&Queue::new(0), |item| item);
+    check(&Queue::new(2_500), |item| item);
+    // 4 KiB items: a ring of 15 slots.
+    check(&Queue::new(0), |item| [item as u8; 4096]);
+
+    let bounded = Queue::new(2_000);
+    for item in 0..2_000 {
+        bounded.put_nowait(item).unwrap();
+    }
+    assert!(bounded.full());
+    assert!(bounded.put_nowait(2_000).unwrap_err().is_full());
+    assert_eq!(bounded.get_nowait(), Ok(0));
+    bounded.put_nowait(2_000).unwrap();
+    assert_eq!(drain(&bounded), (1..=2_000).collect::<Vec<_>>());
+}
+
+/// Runs `producers` tasks that put `per_producer` items each, tagged with the producer, and
+/// as many consumers that get them and mark each done, on two workers.
+async fn producers_and_consumers(queue: Queue<u64>, producers: u64, per_producer: u64) {
+    let putters: Vec<_> = (0..producers)
+        .map(|p| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                for seq in 0..per_producer {
+                    queue.put(p << 32 | seq).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let getters: Vec<_> = (0..producers)
+        .map(|_| {
+            let queue = queue.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while let Ok(item) = queue.get().await {
+                    got.push(item);
+                    queue.task_done().unwrap();
+                }
+                got
+            })
+        })
+        .collect();
+    for putter in putters {
+        putter.await.unwrap();
+    }
+    // Every item put is marked done once it is got: `join` returns once all are.
+    queue.join().await;
+    assert!(queue.empty());
+    assert_eq!(queue.task_done(), Err(TaskDoneError));
+    queue.shutdown(false);
+    let mut all = Vec::new();
+    for getter in getters {
+        let got = getter.await.unwrap();
+        // FIFO: each consumer sees each producer's items in the order they were put.
+        for p in 0..producers {
+            let seqs: Vec<u64> = got
+                .iter()
+                .filter(|&&i| i >> 32 == p)
+                .map(|&i| i & 0xffff_ffff)
+                .collect();
+            assert!(
+                seqs.windows(2).all(|w| w[0] < w[1]),
+                "producer {p} out of order"
+            );
+        }
+        all.extend(got);
+    }
+    all.sort_unstable();
+    let expected: Vec<u64> = (0..producers)
+        .flat_map(|p| (0..per_producer).map(move |seq| p << 32 | seq))
+        .collect();
+    assert_eq!(all.len(), expected.len(), "items lost or duplicated");
+    assert!(all == expected, "items lost or duplicated");
+}
+
+/// 4 producers and 4 consumers on two workers through a queue that stays within its ring,
+/// one bounded past it and one unbounded: each item is got once, each consumer sees each
+/// producer's items in order, and the count of unfinished tasks comes back to 0 exactly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_many_producers_and_consumers_through_the_ring_keep_order_and_count() {
+    for maxsize in [128, 3_000, 0] {
+        producers_and_consumers(Queue::new(maxsize), 4, 50_000).await;
     }
 }
 

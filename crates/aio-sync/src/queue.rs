@@ -6,6 +6,7 @@
 
 mod error;
 mod futures;
+mod ring;
 mod shared;
 
 use std::fmt;

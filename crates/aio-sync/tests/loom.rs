@@ -348,6 +348,85 @@ fn queue_join_returns_once_the_last_task_is_done() {
     });
 }
 
+// The FIFO queue's ring. Under loom a ring has two slots, so that these models also cover
+// the buffer an unbounded or larger queue keeps behind a full ring.
+
+#[test]
+fn queue_put_on_the_fast_path_while_a_get_starts_waiting_wakes_it() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::new(2));
+        let getter = spawn_with(&queue, |queue| block_on(queue.get()).unwrap());
+        queue.put_nowait(1).unwrap();
+        assert_eq!(getter.join().unwrap(), 1);
+        assert!(queue.empty());
+    });
+}
+
+#[test]
+fn queue_get_on_the_fast_path_while_a_put_starts_waiting_lets_it_in() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::new(2));
+        queue.put_nowait(1).unwrap();
+        queue.put_nowait(2).unwrap();
+        let putter = spawn_with(&queue, |queue| block_on(queue.put(3)).unwrap());
+        let got: Vec<u32> = (0..3).map(|_| block_on(queue.get()).unwrap()).collect();
+        putter.join().unwrap();
+        assert_eq!(got, [1, 2, 3]);
+    });
+}
+
+#[test]
+fn queue_ring_and_the_buffer_behind_it_keep_fifo_order() {
+    loom::model(|| {
+        // Two items fill the ring; the third waits behind it, and the fourth must not
+        // pass it by once a get has made room in the ring.
+        let queue = Arc::new(Queue::new(0));
+        let producer = spawn_with(&queue, |queue| {
+            (1..=4).for_each(|item| queue.put_nowait(item).unwrap())
+        });
+        let got: Vec<u32> = (0..4).map(|_| block_on(queue.get()).unwrap()).collect();
+        producer.join().unwrap();
+        assert_eq!(got, [1, 2, 3, 4]);
+        assert_eq!(queue.get_nowait(), Err(GetError::Empty));
+    });
+}
+
+#[test]
+fn queue_two_fast_puts_and_fast_gets_move_each_item_once_in_order() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::new(2));
+        let first = spawn_with(&queue, |queue| queue.put_nowait(1).unwrap());
+        let second = spawn_with(&queue, |queue| queue.put_nowait(2).unwrap());
+        let mut got: Vec<u32> = (0..2).filter_map(|_| queue.get_nowait().ok()).collect();
+        first.join().unwrap();
+        second.join().unwrap();
+        got.extend(std::iter::from_fn(|| queue.get_nowait().ok()));
+        got.sort_unstable();
+        assert_eq!(got, [1, 2]);
+    });
+}
+
+#[test]
+fn queue_task_done_racing_a_fast_put_never_miscounts() {
+    loom::model(|| {
+        let queue = Arc::new(Queue::new(2));
+        queue.put_nowait(1).unwrap();
+        assert_eq!(queue.get_nowait(), Ok(1));
+        let putter = spawn_with(&queue, |queue| queue.put_nowait(2).unwrap());
+        let joiner = spawn_with(&queue, |queue| block_on(queue.join()));
+        // One done for the item got; a second succeeds only if it counts the racing put.
+        queue.task_done().unwrap();
+        let second = queue.task_done().is_ok();
+        putter.join().unwrap();
+        if !second {
+            assert_eq!(block_on(queue.get()), Ok(2));
+            queue.task_done().unwrap();
+        }
+        joiner.join().unwrap();
+        assert!(queue.task_done().is_err());
+    });
+}
+
 /// Takes the condition's lock, after touching `turns`, an atomic that loom can see.
 ///
 /// Loom explores other orders only where threads touch the same loom object, and Tokio's

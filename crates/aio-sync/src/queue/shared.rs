@@ -1,7 +1,16 @@
 //! The state every queue shares: the buffer in its order, the waiting getters and putters,
-//! the count of unfinished tasks, and the operations on them, all under one mutex.
+//! the count of unfinished tasks, and the operations on them.
 //!
-//! Items move under the lock, so none is ever between two owners:
+//! A FIFO [`Queue`](crate::Queue) keeps its items in a lock-free [`Ring`]: while nobody
+//! waits, its puts and gets go through the ring alone and never take the mutex (see
+//! `ring.rs`). Everything else happens under one mutex, with the ring closed to the fast
+//! paths; the ring is opened again only while the fast paths cannot break a rule below: no
+//! task waits, nothing is reserved, the queue is not shut down, and no item is kept outside
+//! the ring. A queue bounded above the ring's capacity, or unbounded, keeps the items that
+//! come while the ring is full in the locked buffer behind it; every item there is newer
+//! than every item in the ring, so gets take the ring's first.
+//!
+//! Under the mutex, items move so that none is ever between two owners:
 //!
 //! * A put that finds a getter waiting buffers the item and *reserves* one item of the
 //!   buffer for the getter that has waited longest (`reserved`), which it tells through
@@ -21,11 +30,14 @@
 
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
+use std::ops::{Deref, DerefMut};
 use std::sync::PoisonError;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
 use std::task::{Context, Poll, Waker};
 
 use super::error::{GetError, PutError, TaskDoneError};
-use crate::model::{Mutex, MutexGuard};
+use super::ring::{self, Ring};
+use crate::model::{AtomicU64, Mutex, MutexGuard};
 use crate::wait_list::{Key, Wait, WaitList};
 
 /// The items in the queue, in the order gets take them.
@@ -83,20 +95,6 @@ impl<T> Buffer<T> {
             Buffer::Priority(heap) => heap.heap.pop().map(|entry| entry.item),
         }
     }
-
-    /// Empties the buffer, and returns what it held, to be dropped outside the lock.
-    fn take(&mut self) -> Buffer<T> {
-        let empty = match self {
-            Buffer::Fifo(_) => Buffer::Fifo(VecDeque::new()),
-            Buffer::Lifo(_) => Buffer::Lifo(VecDeque::new()),
-            Buffer::Priority(heap) => Buffer::Priority(Heap {
-                heap: BinaryHeap::new(),
-                cmp: heap.cmp,
-                newest: 0,
-            }),
-        };
-        std::mem::replace(self, empty)
-    }
 }
 
 /// A min-heap that keeps equal items in insertion order. The comparison is stored as a
@@ -148,14 +146,24 @@ impl<T> Eq for Entry<T> {}
 
 /// A queue's shared state; the public queue types hold it in an `Arc`.
 pub(super) struct Shared<T> {
+    /// A FIFO queue's items, as far as they fit; `None` for the other orders.
+    ring: Option<Ring<T>>,
     state: Mutex<State<T>>,
+    /// Items put into the locked buffer: with the ring's count of puts, every item ever
+    /// put. Changed under the mutex only; atomic so that `task_done` can read it.
+    pushed_locked: AtomicU64,
+    /// Items marked done, and items an immediate shutdown dropped. The unfinished tasks are
+    /// the items put less these, and this never passes the items put.
+    done: AtomicU64,
 }
 
 struct State<T> {
     /// 0 for unbounded.
     maxsize: usize,
-    /// Every item in the queue, including the reserved ones.
+    /// Every item in the queue that is not in the ring, including the reserved ones.
     buf: Buffer<T>,
+    /// The ring's key, if the queue has a ring.
+    ring_key: Option<ring::Key>,
     /// How many items of `buf` are reserved for getters that were told so and have not
     /// taken one yet. Never more than `buf.len()`.
     reserved: usize,
@@ -168,8 +176,6 @@ struct State<T> {
     /// Room kept for putters that were told so and have not put their item yet. The buffer
     /// and this never hold more than `maxsize` together.
     room_reserved: usize,
-    /// Items put and not yet marked done.
-    unfinished: usize,
     joiners: WaitList<()>,
     shut_down: bool,
     /// Shut down with `immediate`: the items are gone.
@@ -231,16 +237,87 @@ pub(super) struct Snapshot {
     pub(super) shut_down: bool,
 }
 
-impl<T> State<T> {
+/// The state, locked, with the ring closed: what every change to a queue goes through.
+/// Dropping it opens the ring again if the fast paths may run, then unlocks.
+struct Locked<'a, T> {
+    state: MutexGuard<'a, State<T>>,
+    shared: &'a Shared<T>,
+}
+
+impl<T> Deref for Locked<'_, T> {
+    type Target = State<T>;
+
+    fn deref(&self) -> &State<T> {
+        &self.state
+    }
+}
+
+impl<T> DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut State<T> {
+        &mut self.state
+    }
+}
+
+impl<T> Drop for Locked<'_, T> {
+    /// Opens each end of the ring whose fast path can break no rule now, then unlocks.
+    fn drop(&mut self) {
+        let state = &mut *self.state;
+        let (Some(ring), Some(key)) = (&self.shared.ring, state.ring_key.as_mut()) else {
+            return;
+        };
+        let running = !state.shut_down;
+        // A get on the fast path must not pass a waiting put by (each get makes room for
+        // one), nor take an item reserved for a waiting get. Gets that wait do not matter:
+        // they wait only while the ring holds nothing but reserved items.
+        let gets = running && state.putters.len() == 0 && state.reserved == 0;
+        // A put on the fast path must not pass a waiting get by (each put reserves an item
+        // for one), nor take room kept for a waiting put, nor go ahead of items kept
+        // behind the ring. Puts that wait do not matter: with no room kept, they wait
+        // only while the ring is full, and gets take the slow path while they wait.
+        let puts =
+            running && state.getters.len() == 0 && state.room_reserved == 0 && state.buf.len() == 0;
+        ring.open(key, gets, puts);
+    }
+}
+
+impl<T> Locked<'_, T> {
+    /// Every item in the queue, including the reserved ones.
+    fn len(&self) -> usize {
+        self.shared.ring.as_ref().map_or(0, Ring::len) + self.buf.len()
+    }
+
+    fn push(&mut self, item: T) {
+        let state = &mut *self.state;
+        if let (Some(ring), Some(key)) = (&self.shared.ring, state.ring_key.as_mut()) {
+            // Items go behind the ring only while it is full, and stay there until it has
+            // been emptied: every item behind it is newer than every item in it.
+            if state.buf.len() == 0 && ring.len() < ring.capacity() {
+                ring.push_closed(key, item);
+                return;
+            }
+        }
+        self.state.buf.push(item);
+        let pushed = self.shared.pushed_locked.load(Relaxed);
+        self.shared.pushed_locked.store(pushed + 1, Relaxed);
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        if let (Some(ring), Some(key)) = (&self.shared.ring, self.state.ring_key.as_mut()) {
+            if let Some(item) = ring.pop_closed(key) {
+                return Some(item);
+            }
+        }
+        self.state.buf.pop()
+    }
+
     /// Whether an item could go in now, past the room kept for woken putters.
     fn has_room(&self) -> bool {
-        self.maxsize == 0 || self.buf.len() + self.room_reserved < self.maxsize
+        self.maxsize == 0 || self.len() + self.room_reserved < self.maxsize
     }
 
     /// Takes `item` into the queue, and reserves an item for the oldest waiting getter.
     fn accept(&mut self, item: T, wakers: &mut Vec<Waker>) {
-        self.unfinished += 1;
-        self.buf.push(item);
+        self.push(item);
         self.reserve_for_next_getter(wakers);
     }
 
@@ -279,8 +356,8 @@ impl<T> State<T> {
     /// Takes an item nobody reserved, for a get that does not wait.
     fn try_get(&mut self, wakers: &mut Vec<Waker>) -> Result<T, GetError> {
         // Getters wait only while every item is reserved.
-        debug_assert!(self.getters.len() == 0 || self.buf.len() == self.reserved);
-        if self.buf.len() > self.reserved {
+        debug_assert!(self.getters.len() == 0 || self.len() == self.reserved);
+        if self.len() > self.reserved {
             return Ok(self.take(wakers));
         }
         if self.drained() {
@@ -292,7 +369,7 @@ impl<T> State<T> {
 
     /// Takes the next item, which frees its room; the caller knows there is one for it.
     fn take(&mut self, wakers: &mut Vec<Waker>) -> T {
-        let item = self.buf.pop().expect("an item is there for the taker");
+        let item = self.pop().expect("an item is there for the taker");
         self.admit_putters(wakers);
         self.fail_getters_if_drained(wakers);
         item
@@ -300,7 +377,7 @@ impl<T> State<T> {
 
     /// Shut down, and no item left: none can come any more.
     fn drained(&self) -> bool {
-        self.shut_down && self.buf.len() == 0
+        self.shut_down && self.len() == 0
     }
 
     /// Once a shut-down queue is drained, the getters still waiting fail.
@@ -311,7 +388,7 @@ impl<T> State<T> {
     }
 
     fn wake_joiners_if_done(&mut self, wakers: &mut Vec<Waker>) {
-        if self.unfinished == 0 {
+        if self.shared.unfinished() == 0 {
             self.joiners.notify(usize::MAX, || (), wakers);
         }
     }
@@ -319,57 +396,103 @@ impl<T> State<T> {
 
 impl<T> Shared<T> {
     pub(super) fn new(maxsize: usize, buf: Buffer<T>) -> Self {
+        let (ring, ring_key) = match buf {
+            Buffer::Fifo(_) => {
+                let (ring, key) = Ring::for_maxsize(maxsize);
+                (Some(ring), Some(key))
+            }
+            _ => (None, None),
+        };
         Shared {
+            ring,
             state: Mutex::new(State {
                 maxsize,
                 buf,
+                ring_key,
                 reserved: 0,
                 getters: WaitList::new(),
                 putters: WaitList::new(),
                 room_reserved: 0,
-                unfinished: 0,
                 joiners: WaitList::new(),
                 shut_down: false,
                 emptied: false,
             }),
+            pushed_locked: AtomicU64::new(0),
+            done: AtomicU64::new(0),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State<T>> {
+    /// Locks the state to read it; the ring stays open.
+    fn peek(&self) -> MutexGuard<'_, State<T>> {
         // The state is consistent between statements: a panic cannot leave it half-updated.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// Locks the state to change it, and closes the ring to the fast paths.
+    fn lock(&self) -> Locked<'_, T> {
+        let mut state = self.peek();
+        if let (Some(ring), Some(key)) = (&self.ring, state.ring_key.as_mut()) {
+            ring.close(key);
+        }
+        Locked {
+            state,
+            shared: self,
+        }
+    }
+
+    /// Every item ever put.
+    fn pushed(&self) -> u64 {
+        self.ring.as_ref().map_or(0, Ring::pushed) + self.pushed_locked.load(Acquire)
+    }
+
+    /// Items put and not yet marked done (nor dropped by an immediate shutdown).
+    fn unfinished(&self) -> u64 {
+        // `done` first: the items put only grow, and `done` never passes them.
+        let done = self.done.load(Acquire);
+        self.pushed() - done
+    }
+
     pub(super) fn maxsize(&self) -> usize {
-        self.lock().maxsize
+        self.peek().maxsize
+    }
+
+    fn len(&self, state: &State<T>) -> usize {
+        self.ring.as_ref().map_or(0, Ring::len) + state.buf.len()
     }
 
     pub(super) fn qsize(&self) -> usize {
-        self.lock().buf.len()
+        self.len(&self.peek())
     }
 
     pub(super) fn full(&self) -> bool {
-        let state = self.lock();
-        state.maxsize > 0 && !state.has_room()
+        let state = self.peek();
+        state.maxsize > 0 && self.len(&state) + state.room_reserved >= state.maxsize
     }
 
     pub(super) fn is_shut_down(&self) -> bool {
-        self.lock().shut_down
+        self.peek().shut_down
     }
 
     pub(super) fn snapshot(&self) -> Snapshot {
-        let state = self.lock();
+        let state = self.peek();
         Snapshot {
             maxsize: state.maxsize,
-            qsize: state.buf.len(),
+            qsize: self.len(&state),
             getters: state.getters.len(),
             putters: state.putters.len(),
-            unfinished: state.unfinished,
+            unfinished: self.unfinished() as usize,
             shut_down: state.shut_down,
         }
     }
 
     pub(super) fn put_nowait(&self, item: T) -> Result<(), PutError<T>> {
+        let item = match &self.ring {
+            Some(ring) => match ring.try_push(item) {
+                Ok(()) => return Ok(()),
+                Err(item) => item,
+            },
+            None => item,
+        };
         let mut wakers = Vec::new();
         let result = self.lock().try_put(item, &mut wakers);
         wakers.into_iter().for_each(Waker::wake);
@@ -377,6 +500,9 @@ impl<T> Shared<T> {
     }
 
     pub(super) fn get_nowait(&self) -> Result<T, GetError> {
+        if let Some(item) = self.ring.as_ref().and_then(Ring::try_pop) {
+            return Ok(item);
+        }
         let mut wakers = Vec::new();
         let result = self.lock().try_get(&mut wakers);
         wakers.into_iter().for_each(Waker::wake);
@@ -384,32 +510,61 @@ impl<T> Shared<T> {
     }
 
     pub(super) fn task_done(&self) -> Result<(), TaskDoneError> {
-        let mut wakers = Vec::new();
-        {
-            let mut state = self.lock();
-            if state.unfinished == 0 {
+        let mut done = self.done.load(Acquire);
+        loop {
+            // Read after `done`: the items put then, or more.
+            let pushed = self.pushed();
+            if pushed == done {
                 return Err(TaskDoneError);
             }
-            state.unfinished -= 1;
-            state.wake_joiners_if_done(&mut wakers);
+            match self
+                .done
+                .compare_exchange_weak(done, done + 1, AcqRel, Acquire)
+            {
+                Ok(_) if pushed == done + 1 => break,
+                Ok(_) => return Ok(()),
+                Err(actual) => done = actual,
+            }
         }
+        // The count may have reached 0: release the joiners, if it still is. A joiner that
+        // checked the count before this task's mark waits in the list by now, since it
+        // checked and joined under the lock this takes.
+        let mut wakers = Vec::new();
+        let mut state = self.peek();
+        if self.unfinished() == 0 {
+            state.joiners.notify(usize::MAX, || (), &mut wakers);
+        }
+        drop(state);
         wakers.into_iter().for_each(Waker::wake);
         Ok(())
+    }
+
+    /// Marks `dropped` items done, but no more than are unfinished.
+    fn drop_unfinished(&self, dropped: u64) {
+        let mut done = self.done.load(Acquire);
+        loop {
+            let unfinished = self.pushed() - done;
+            let new = done + dropped.min(unfinished);
+            match self.done.compare_exchange_weak(done, new, AcqRel, Acquire) {
+                Ok(_) => return,
+                Err(actual) => done = actual,
+            }
+        }
     }
 
     pub(super) fn shutdown(&self, immediate: bool) {
         let mut wakers = Vec::new();
         let mut discarded = None;
         {
-            let mut guard = self.lock();
-            let state = &mut *guard;
+            let mut state = self.lock();
             state.shut_down = true;
             if immediate {
                 state.emptied = true;
                 // Reserved items go too: their getters find the queue drained.
                 state.reserved = 0;
-                let items = state.buf.take();
-                state.unfinished = state.unfinished.saturating_sub(items.len());
+                let mut items = Vec::with_capacity(state.len());
+                items.extend(std::iter::from_fn(|| state.pop()));
+                self.drop_unfinished(items.len() as u64);
                 state.wake_joiners_if_done(&mut wakers);
                 discarded = Some(items);
             }
@@ -433,6 +588,13 @@ impl<T> Shared<T> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<T, GetError>> {
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        if let (GetStage::Start, Some(ring)) = (&*stage, &self.ring) {
+            if let Some(item) = ring.try_pop() {
+                *stage = GetStage::Done;
+                coop.made_progress();
+                return Poll::Ready(Ok(item));
+            }
+        }
         // Wakers to wake, and wakers the wait lists let go of, both once the lock is
         // released.
         let (mut wakers, mut stale) = (Vec::new(), Vec::new());
@@ -493,6 +655,18 @@ impl<T> Shared<T> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), PutError<T>>> {
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        if let (PutStage::Start(_), Some(ring)) = (&*stage, &self.ring) {
+            let PutStage::Start(item) = std::mem::replace(stage, PutStage::Done) else {
+                unreachable!("the stage was just matched");
+            };
+            match ring.try_push(item) {
+                Ok(()) => {
+                    coop.made_progress();
+                    return Poll::Ready(Ok(()));
+                }
+                Err(item) => *stage = PutStage::Start(item),
+            }
+        }
         let (mut wakers, mut stale) = (Vec::new(), Vec::new());
         let poll = {
             let mut state = self.lock();
@@ -564,9 +738,9 @@ impl<T> Shared<T> {
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         let mut stale = Vec::new();
         let poll = {
-            let mut state = self.lock();
+            let mut state = self.peek();
             match *stage {
-                JoinStage::Start if state.unfinished == 0 => Poll::Ready(()),
+                JoinStage::Start if self.unfinished() == 0 => Poll::Ready(()),
                 JoinStage::Start => {
                     *stage = JoinStage::Waiting(state.joiners.push(cx.waker()));
                     Poll::Pending
@@ -589,7 +763,7 @@ impl<T> Shared<T> {
         if let JoinStage::Waiting(key) = std::mem::replace(stage, JoinStage::Done) {
             // Every joiner is released at once: there is nothing to pass on.
             let mut stale = Vec::new();
-            self.lock().joiners.remove(key, &mut stale);
+            self.peek().joiners.remove(key, &mut stale);
         }
     }
 }

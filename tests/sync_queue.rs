@@ -1302,6 +1302,41 @@ fn queue_keeps_fifo_order_past_its_ring_unbounded_bounded_or_with_large_items() 
     assert_eq!(drain(&bounded), (1..=2_000).collect::<Vec<_>>());
 }
 
+/// `qsize()` reads the ring's head and tail without the lock, yet reports a size the queue
+/// had: while another thread puts and gets one item after another on a queue that never
+/// holds fewer than one item or more than two, it never reports 0 or 3.
+#[test]
+fn queue_qsize_is_a_size_the_queue_had_while_puts_and_gets_go_on() {
+    let queue = Queue::new(0);
+    queue.put_nowait(0u64).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut item = 1;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                queue.put_nowait(item).unwrap();
+                queue.get_nowait().unwrap();
+                item += 1;
+            }
+        });
+        // Counted, not asserted, here: the other thread must be stopped first.
+        let wrong = (0..1_000_000)
+            .filter(|_| !(1..=2).contains(&queue.qsize()) || queue.empty())
+            .count();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(wrong, 0, "qsize() showed sizes the queue never had");
+    });
+}
+
+/// The queues can be held across `catch_unwind`, as they could before the ring.
+#[test]
+fn queue_types_are_unwind_safe() {
+    fn unwind_safe<T: std::panic::UnwindSafe + std::panic::RefUnwindSafe>() {}
+    unwind_safe::<Queue<String>>();
+    unwind_safe::<LifoQueue<String>>();
+    unwind_safe::<PriorityQueue<String>>();
+}
+
 /// Runs `producers` tasks that put `per_producer` items each, tagged with the producer, and
 /// as many consumers that get them and mark each done, on two workers.
 async fn producers_and_consumers(queue: Queue<u64>, producers: u64, per_producer: u64) {

@@ -37,7 +37,8 @@
 #![allow(unsafe_code)]
 
 use std::mem::MaybeUninit;
-use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
 use crate::model::{AtomicU64, Backoff, UnsafeCell};
 
@@ -91,6 +92,13 @@ struct Padded<T>(T);
 unsafe impl<T: Send> Sync for Ring<T> {}
 // SAFETY: as above; the ring owns its items.
 unsafe impl<T: Send> Send for Ring<T> {}
+
+// A panic cannot leave the ring half-changed: no code of the user's runs between a claim and
+// its publication (items are moved, never cloned or dropped there). So a queue stays usable
+// after a panic elsewhere, as it was before the ring; the cells would otherwise make every
+// queue type lose these traits.
+impl<T> RefUnwindSafe for Ring<T> {}
+impl<T> UnwindSafe for Ring<T> {}
 
 impl<T> Ring<T> {
     /// The ring for a FIFO queue of at most `maxsize` items (0 for unbounded), and its key.
@@ -166,11 +174,21 @@ impl<T> Ring<T> {
         self.count(self.tail.0.load(Acquire) >> 1)
     }
 
-    /// How many items are in the ring. Exact while the ring is closed; a snapshot otherwise.
+    /// How many items are in the ring: a size it had at one moment, even while puts and
+    /// gets go on (exact while the ring is closed).
     pub(super) fn len(&self) -> usize {
-        let tail = self.count(self.tail.0.load(Acquire) >> 1);
-        let head = self.count(self.head.0.load(Acquire) >> 1);
-        tail.saturating_sub(head).min(self.slots.len() as u64) as usize
+        loop {
+            let tail = self.tail.0.load(SeqCst) >> 1;
+            let head = self.head.0.load(SeqCst) >> 1;
+            // The tail did not move while the head was read: the two held together then.
+            // (Read apart, a put and a get between the reads would show a size the ring
+            // never had.)
+            if self.tail.0.load(SeqCst) >> 1 == tail {
+                let len = self.count(tail) - self.count(head);
+                debug_assert!(len <= self.slots.len() as u64, "more items than slots");
+                return len as usize;
+            }
+        }
     }
 
     /// Puts `item` without waiting and without the mutex, if the ring is open and has room;

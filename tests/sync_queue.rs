@@ -1037,48 +1037,7 @@ fn queue_never_yielding_loop_does_not_starve_a_timer_a8() {
 spec! {
     /// §13b.21: producers and consumers on a queue of one never deadlock.
     async fn queue_of_one_never_deadlocks_producers_and_consumers_13b_21() {
-        let queue = Queue::new(1);
-        let producers: Vec<_> = (0..3u32)
-            .map(|p| {
-                let queue = queue.clone();
-                tokio::spawn(async move {
-                    for i in 0..200 {
-                        queue.put(p * 1000 + i).await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        let consumers: Vec<_> = (0..3)
-            .map(|_| {
-                let queue = queue.clone();
-                tokio::spawn(async move {
-                    let mut got = Vec::new();
-                    while let Ok(item) = queue.get().await {
-                        got.push(item);
-                        queue.task_done().unwrap();
-                    }
-                    got
-                })
-            })
-            .collect();
-        for producer in producers {
-            producer.await.unwrap();
-        }
-        queue.join().await;
-        queue.shutdown(false);
-        let mut got = Vec::new();
-        for consumer in consumers {
-            let mine = consumer.await.unwrap();
-            // Each consumer sees each producer's items in order.
-            for p in 0..3 {
-                let from_p: Vec<_> = mine.iter().filter(|&&x| x / 1000 == p).collect();
-                assert!(from_p.windows(2).all(|w| w[0] < w[1]));
-            }
-            got.extend(mine);
-        }
-        got.sort_unstable();
-        let expected: Vec<_> = (0..3).flat_map(|p| (0..200).map(move |i| p * 1000 + i)).collect();
-        assert_eq!(got, expected);
+        producers_and_consumers(Queue::new(1), 3, 200).await;
     }
 }
 
@@ -1338,7 +1297,9 @@ fn queue_types_are_unwind_safe() {
 }
 
 /// Runs `producers` tasks that put `per_producer` items each, tagged with the producer, and
-/// as many consumers that get them and mark each done, on two workers.
+/// as many consumers that get them and mark each done; checks that each item is got once,
+/// that each consumer sees each producer's items in order, and that `join` returns once
+/// every item is done.
 async fn producers_and_consumers(queue: Queue<u64>, producers: u64, per_producer: u64) {
     let putters: Vec<_> = (0..producers)
         .map(|p| {

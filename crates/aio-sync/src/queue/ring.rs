@@ -20,11 +20,10 @@
 //! `head` and `tail` hold their stamp shifted left by one, and a [`CLOSED`] bit. While it is
 //! set, the lock-free [`try_push`](Ring::try_push) and [`try_pop`](Ring::try_pop) refuse, and
 //! only the holder of the queue's mutex moves items, with the `*_closed` methods. The queue
-//! closes the ring whenever it takes its mutex to change anything, and opens it again, before
-//! letting go of the mutex, only if nothing that the fast paths cannot see is going on: no
-//! task waits, nothing is reserved, the queue is not shut down and holds no item outside the
-//! ring. So a put on the fast path never misses a waiting get, and a get never takes an item
-//! reserved for a waiting get, nor room kept for a waiting put.
+//! closes both ends whenever it takes its mutex to change anything, and before it lets go of
+//! the mutex it opens each end whose fast path can break no rule then (the rules are in
+//! `shared.rs`). So a put on the fast path never misses a waiting get, nor a get a waiting
+//! put, and neither takes an item reserved for a woken get or room kept for a woken put.
 //!
 //! A put or get on the fast path that claimed its stamp before the ring closed still writes
 //! or reads its slot; the mutex holder, finding the slot not yet published, waits for it. It

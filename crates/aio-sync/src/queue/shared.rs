@@ -4,9 +4,10 @@
 //! A FIFO [`Queue`](crate::Queue) keeps its items in a lock-free [`Ring`]: while nobody
 //! waits, its puts and gets go through the ring alone and never take the mutex (see
 //! `ring.rs`). Everything else happens under one mutex, with the ring closed to the fast
-//! paths; the ring is opened again only while the fast paths cannot break a rule below: no
-//! task waits, nothing is reserved, the queue is not shut down, and no item is kept outside
-//! the ring. A queue bounded above the ring's capacity, or unbounded, keeps the items that
+//! paths; each end of the ring is opened again only while its fast path cannot break a rule
+//! below (see `Locked`'s `Drop`): a get must not pass a waiting put or take a reserved
+//! item, a put must not pass a waiting get, take kept room or go ahead of the items behind
+//! the ring, and neither runs once the queue is shut down. A queue bounded above the ring's capacity, or unbounded, keeps the items that
 //! come while the ring is full in the locked buffer behind it; every item there is newer
 //! than every item in the ring, so gets take the ring's first.
 //!
@@ -164,8 +165,8 @@ struct State<T> {
     buf: Buffer<T>,
     /// The ring's key, if the queue has a ring.
     ring_key: Option<ring::Key>,
-    /// How many items of `buf` are reserved for getters that were told so and have not
-    /// taken one yet. Never more than `buf.len()`.
+    /// How many of the queue's items are reserved for getters that were told so and have
+    /// not taken one yet. Never more than the items in the ring and `buf`.
     reserved: usize,
     /// Waiting getters, told when an item is reserved for them or when the queue is
     /// drained.
@@ -173,8 +174,8 @@ struct State<T> {
     /// Waiting putters, told when room is kept for them or when the queue is shut down.
     /// Each keeps its item until it runs: a put that is dropped has put nothing.
     putters: WaitList<PutNotice>,
-    /// Room kept for putters that were told so and have not put their item yet. The buffer
-    /// and this never hold more than `maxsize` together.
+    /// Room kept for putters that were told so and have not put their item yet. The items
+    /// and this never come to more than `maxsize` together.
     room_reserved: usize,
     joiners: WaitList<()>,
     shut_down: bool,

@@ -284,7 +284,7 @@ impl<T> Drop for Locked<'_, T> {
 impl<T> Locked<'_, T> {
     /// Every item in the queue, including the reserved ones.
     fn len(&self) -> usize {
-        self.shared.ring.as_ref().map_or(0, Ring::len) + self.buf.len()
+        self.shared.len(&self.state)
     }
 
     fn push(&mut self, item: T) {
@@ -313,7 +313,7 @@ impl<T> Locked<'_, T> {
 
     /// Whether an item could go in now, past the room kept for woken putters.
     fn has_room(&self) -> bool {
-        self.maxsize == 0 || self.len() + self.room_reserved < self.maxsize
+        self.shared.has_room(&self.state)
     }
 
     /// Takes `item` into the queue, and reserves an item for the oldest waiting getter.
@@ -457,8 +457,14 @@ impl<T> Shared<T> {
         self.peek().maxsize
     }
 
+    /// Every item in the queue, including the reserved ones: in the ring and behind it.
     fn len(&self, state: &State<T>) -> usize {
         self.ring.as_ref().map_or(0, Ring::len) + state.buf.len()
+    }
+
+    /// Whether an item could go in now, past the room kept for woken putters.
+    fn has_room(&self, state: &State<T>) -> bool {
+        state.maxsize == 0 || self.len(state) + state.room_reserved < state.maxsize
     }
 
     pub(super) fn qsize(&self) -> usize {
@@ -467,7 +473,7 @@ impl<T> Shared<T> {
 
     pub(super) fn full(&self) -> bool {
         let state = self.peek();
-        state.maxsize > 0 && self.len(&state) + state.room_reserved >= state.maxsize
+        !self.has_room(&state)
     }
 
     pub(super) fn is_shut_down(&self) -> bool {

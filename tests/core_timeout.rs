@@ -907,3 +907,96 @@ spec! {
         assert!(!handle.expired());
     }
 }
+
+spec! {
+    /// A timeout's handle can be taken between two polls of it, when its scope may have no
+    /// node yet: the deadline the handle moves is the one that fires, and the code inside
+    /// sees it.
+    async fn a_handle_taken_between_polls_moves_the_deadline_that_fires() {
+        let start = Instant::now();
+        let seen = Arc::new(Mutex::new(None));
+        let seen_inside = Arc::clone(&seen);
+        let mut run = Box::pin(timeout(FOREVER, async move {
+            sleep(ms(10)).await;
+            *seen_inside.lock().unwrap() = Some(aio::current_deadline());
+            sleep(FOREVER).await;
+        }));
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(run.as_mut(), cx))
+        });
+        assert!(first.await.is_pending());
+        let handle = run.handle();
+        handle.reschedule(start + ms(50)).unwrap();
+        assert!(run.await.is_err(), "the moved deadline fires");
+        assert_elapsed(start, ms(50));
+        assert_eq!(*seen.lock().unwrap(), Some(Some(start + ms(50))));
+        assert_eq!(handle.reschedule(None), Err(RescheduleError::Expired));
+    }
+}
+
+spec! {
+    /// A timeout whose scope is first needed after an await (here by a group opened in it)
+    /// is still the scope around that group: the group's tasks see the earliest deadline
+    /// around them, the outer deadline cancels them, cleanup included, and the outer
+    /// timeout reports it.
+    async fn a_group_opened_after_the_first_await_of_nested_timeouts_is_bounded_by_them() {
+        let start = Instant::now();
+        let log = Log::new();
+        let inner_log = log.clone();
+        let out = timeout_at(start + ms(50), async move {
+            let inner = timeout(FOREVER, async move {
+                sleep(ms(10)).await;
+                TaskGroup::<Cancelled>::scope(|tg| async move {
+                    let log = inner_log.clone();
+                    tg.spawn(on_cancel(
+                        async move {
+                            log.push(format!("deadline {:?}", aio::current_deadline()));
+                            sleep(FOREVER).await;
+                            Ok::<(), Cancelled>(())
+                        },
+                        move |_| async move {
+                            inner_log.push("cleanup");
+                            Ok(())
+                        },
+                    ))
+                    .unwrap();
+                    Ok(())
+                })
+                .await
+            })
+            .await;
+            // The group's cancellation, passed on: the inner timeout's own deadline did
+            // not fire.
+            inner.expect("not the inner timeout's deadline")
+        })
+        .await;
+        assert!(out.is_err(), "the outer timeout reports Elapsed");
+        assert_elapsed(start, ms(50));
+        assert_eq!(
+            log.events(),
+            [format!("deadline {:?}", Some(start + ms(50))), "cleanup".into()]
+        );
+    }
+}
+
+spec! {
+    /// A cancellation seen inside a timeout that did not cause it is inherited (its reason
+    /// is `ParentCancelled`), whether or not anything inside needed the timeout's scope.
+    async fn a_cancellation_from_outside_seen_inside_a_timeout_is_inherited() {
+        let seen = TaskGroup::<Cancelled>::scope(|tg| async move {
+            tg.cancel();
+            let direct = aio::checkpoint().await.unwrap_err();
+            let lazy = timeout(FOREVER, aio::checkpoint()).await;
+            let with_node = timeout_scope(None, |_| aio::checkpoint()).await;
+            Ok((direct, lazy, with_node))
+        })
+        .await;
+        let (direct, lazy, with_node) = seen.unwrap();
+        assert_eq!(direct.reason(), &CancelReason::Explicit);
+        for inside in [lazy, with_node] {
+            let cancelled = inside.expect("not the timeout's own").unwrap_err();
+            assert_eq!(cancelled.reason(), &CancelReason::ParentCancelled);
+            assert_eq!(cancelled.origin(), &CancelReason::Explicit);
+        }
+    }
+}

@@ -32,26 +32,18 @@ use std::fmt;
 use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use pin_project_lite::pin_project;
 use tokio::time::{Instant, Sleep, sleep_until};
 
-use crate::scope::{self, Current, Node, NodeKind, PinGuard, poll_in_scope};
+use crate::scope::{self, ACTIVE, CAUGHT, CREATED, FINISHED, LazyScope, Node, NodeKind, PinGuard};
 use crate::{CancelReason, ScopeId};
 
-/// The future that owns the scope has not been polled yet.
-pub(crate) const CREATED: u8 = 0;
-/// The future runs.
-pub(crate) const ACTIVE: u8 = 1;
-/// The future returned its wrapped future's output, or was dropped.
-pub(crate) const FINISHED: u8 = 2;
-/// The future returned because the scope's own cancellation stopped the wrapped future.
-pub(crate) const CAUGHT: u8 = 3;
-
-/// A node for a scope that is bound to its parent when its future is first polled.
+/// A node for a scope that has handles, bound to its parent when its future is first
+/// polled.
 pub(crate) fn scope_node(deadline: Option<Instant>, shielded: bool) -> Arc<Node> {
     let kind = NodeKind::Scope {
         phase: AtomicU8::new(CREATED),
@@ -60,63 +52,25 @@ pub(crate) fn scope_node(deadline: Option<Instant>, shielded: bool) -> Arc<Node>
     Arc::new(Node::unbound(kind, shielded).with_deadline(deadline))
 }
 
-fn phase_cell(node: &Node) -> &AtomicU8 {
-    match node.kind() {
-        NodeKind::Scope { phase, .. } => phase,
-        _ => unreachable!("a scope's future and handles always point at a scope node"),
-    }
-}
-
-/// Where the future that owns a scope node is in its life.
-pub(crate) fn phase(node: &Node) -> u8 {
-    phase_cell(node).load(Ordering::Acquire)
-}
-
-fn set_phase(node: &Node, phase: u8) {
-    phase_cell(node).store(phase, Ordering::Release);
-}
-
-fn generation(node: &Node) -> u64 {
-    match node.kind() {
-        NodeKind::Scope { generation, .. } => generation.load(Ordering::Acquire),
-        _ => unreachable!("a scope's future always owns a scope node"),
-    }
-}
-
-/// Whether the future that owns the scope has returned (or was dropped).
-pub(crate) fn is_over(node: &Node) -> bool {
-    matches!(phase(node), FINISHED | CAUGHT)
-}
-
-/// Marks the scope finished and leaves the tree however its future ends.
-struct Exit {
-    node: Arc<Node>,
-}
-
-impl Drop for Exit {
-    fn drop(&mut self) {
-        if matches!(phase(&self.node), CREATED | ACTIVE) {
-            set_phase(&self.node, FINISHED);
-        }
-        self.node.detach();
-    }
-}
-
 /// The owner has never registered for the deadline's generation.
 const NEVER: u64 = u64::MAX;
 
 pin_project! {
-    /// Runs a future inside a scope node, with the node's deadline: the engine of
+    /// Runs a future inside a scope, with the scope's deadline: the engine of
     /// [`CancelScope::run`] and of every timeout. `Ready(None)` means the scope's own
     /// cancellation stopped the future; see the module docs for the rule.
     ///
+    /// The scope gets a node only when something needs one (see `scope/lazy.rs`); until
+    /// then a timeout costs a timer entry, and only if its future suspends.
+    ///
     /// It is kept small: a timeout is built in its caller's frame before it is awaited.
     pub(crate) struct ScopeRun<F> {
-        exit: Exit,
-        entered: bool,
+        // Dropped first: the scope is marked finished and leaves the tree however the
+        // future ends.
+        scope: LazyScope,
         started: bool,
         // The generation of the deadline the owner waker was registered for and the timer
-        // armed for.
+        // armed for, once the scope has a node.
         synced: u64,
         owner: Option<Waker>,
         #[pin]
@@ -127,10 +81,19 @@ pin_project! {
 }
 
 impl<F: Future> ScopeRun<F> {
+    /// Runs `fut` in a scope that has no node until something needs one.
+    pub(crate) fn lazy(deadline: Option<Instant>, shielded: bool, fut: F) -> Self {
+        ScopeRun::with_scope(LazyScope::new(deadline, shielded), fut)
+    }
+
+    /// Runs `fut` in the scope of `node`, which has handles already.
     pub(crate) fn new(node: Arc<Node>, fut: F) -> Self {
+        ScopeRun::with_scope(LazyScope::with_node(node), fut)
+    }
+
+    fn with_scope(scope: LazyScope, fut: F) -> Self {
         ScopeRun {
-            exit: Exit { node },
-            entered: false,
+            scope,
             started: false,
             synced: NEVER,
             owner: None,
@@ -141,8 +104,8 @@ impl<F: Future> ScopeRun<F> {
 }
 
 impl<F> ScopeRun<F> {
-    pub(crate) fn node(&self) -> &Arc<Node> {
-        &self.exit.node
+    pub(crate) fn scope(&self) -> &LazyScope {
+        &self.scope
     }
 }
 
@@ -154,66 +117,76 @@ impl<F: Future> Future for ScopeRun<F> {
     // own, which return before it or run after it.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let node = &this.exit.node;
         let timer = this.sleep.as_ref().as_pin_ref().map(|s| s.is_elapsed());
-        before_poll(node, this.entered, timer);
+        before_poll(this.scope, timer);
         let Some(fut) = this.fut.as_mut().as_pin_mut() else {
             // Dropped, and the cancellation let through: the enclosing scope drops us.
-            return stopped(node).map(|()| None);
+            return stopped(this.scope).map(|()| None);
         };
-        let polled = poll_in_scope(
-            fut,
-            this.started,
-            || Current::Node(Arc::clone(node)),
-            || node.is_pinned(),
-            cx,
-            || node.is_cancelled_directly(),
-        );
-        match polled {
-            Poll::Ready(Some(output)) => {
+        // What `scope::poll_in_scope` does, with the scope lent to the stack for the poll.
+        if !*this.started {
+            if this.scope.is_cancelled_directly() {
                 this.fut.set(None);
-                match ended(node) {
+                return stopped(this.scope).map(|()| None);
+            }
+            *this.started = true;
+        }
+        let entered = scope::enter_lazy(this.scope);
+        let polled = fut.poll(cx);
+        drop(entered);
+        match polled {
+            Poll::Ready(output) => {
+                this.fut.set(None);
+                match ended(this.scope) {
                     Poll::Ready(()) => Poll::Ready(Some(output)),
                     // The future ended by passing our cancellation on: we stopped it.
-                    Poll::Pending => stopped(node).map(|()| None),
+                    Poll::Pending => stopped(this.scope).map(|()| None),
                 }
             }
-            Poll::Ready(None) => {
-                this.fut.set(None);
-                stopped(node).map(|()| None)
+            Poll::Pending => {
+                let scope = this.scope;
+                after_pending(this.fut, this.sleep, this.owner, this.synced, scope, cx)
+                    .map(|()| None)
             }
-            Poll::Pending => after_pending(this.fut, this.sleep, this.owner, this.synced, node, cx)
-                .map(|()| None),
         }
     }
 }
 
-/// Enters the scope on the first poll; fires a deadline that has passed before the future
-/// is polled, so that of nested scopes whose deadlines pass together the outer one reports.
-/// `timer` is whether the armed timer has elapsed, if one is armed.
+/// Enters the scope on the first poll, and binds a node made since to the scope polling
+/// us; fires a deadline that has passed before the future is polled, so that of nested
+/// scopes whose deadlines pass together the outer one reports. `timer` is whether the armed
+/// timer has elapsed, if one is armed.
 #[inline(never)]
-fn before_poll(node: &Node, entered: &mut bool, timer: Option<bool>) {
-    if !*entered {
-        *entered = true;
-        node.bind(scope::current());
-        set_phase(node, ACTIVE);
+fn before_poll(scope: &mut LazyScope, timer: Option<bool>) {
+    if let Some(node) = scope.node() {
+        if !node.is_bound() {
+            node.bind(scope::current());
+        }
     }
-    if timer == Some(true) && !node.is_cancelled_directly() {
-        fire(node);
+    if scope.phase() == CREATED {
+        scope.set_phase(ACTIVE);
+    }
+    if timer == Some(true) && !scope.is_cancelled_directly() {
+        scope.fire();
     }
 }
 
 /// The future returned: `Ready` to return its output, `Pending` if it passed our own
 /// cancellation on, so that we stopped it.
 #[inline(never)]
-fn ended(node: &Node) -> Poll<()> {
-    if node.is_cancelled_directly() && node.delivered() {
+fn ended(scope: &mut LazyScope) -> Poll<()> {
+    if scope.is_cancelled_directly() && scope.delivered() {
         return Poll::Pending;
     }
-    set_phase(node, FINISHED);
+    scope.set_phase(FINISHED);
     // Our output is the future's: it is a cancellation if the future's was.
-    if let Some(parent) = node.parent() {
-        parent.set_delivered(node.delivered());
+    match scope.node() {
+        Some(node) => {
+            if let Some(parent) = node.parent() {
+                parent.set_delivered(node.delivered());
+            }
+        }
+        None => scope::set_delivered(scope.delivered()),
     }
     Poll::Ready(())
 }
@@ -226,44 +199,35 @@ fn after_pending<F: Future>(
     mut sleep: Pin<&mut Option<Sleep>>,
     owner: &mut Option<Waker>,
     synced: &mut u64,
-    node: &Node,
+    scope: &mut LazyScope,
     cx: &mut Context<'_>,
 ) -> Poll<()> {
-    if node.is_cancelled_directly() {
+    if scope.is_cancelled_directly() {
         // The future was kept because something structured inside it is unwinding; that
         // wakes us when it is done. Unless the cancellation came from another task during
         // the poll: then the future goes now.
-        if node.is_pinned() {
+        if scope.is_pinned() {
             return Poll::Pending;
         }
         fut.set(None);
-        return stopped(node);
+        return stopped(scope);
     }
-    // A cancel or a move of the deadline wakes the owner, once: register again when the
-    // deadline moved since, or the task changed, and re-read the deadline after.
-    let generation_now = generation(node);
-    if *synced != generation_now || !owner.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-        node.set_owner(cx.waker());
-        *owner = Some(cx.waker().clone());
-        if node.is_cancelled_directly() {
-            // Cancelled from elsewhere before we were registered: start over.
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-    }
-    let mut due = false;
-    if *synced != generation_now {
-        *synced = generation_now;
-        let deadline = node.deadline();
-        // A deadline that is already due fires now, not at the timer's next tick:
-        // `timeout(0)` cancels even a future that only yields.
-        due = deadline.is_some_and(|d| d <= Instant::now());
-        match (deadline, sleep.as_mut().as_pin_mut()) {
-            (None, _) => sleep.set(None),
-            (Some(deadline), Some(timer)) => timer.reset(deadline),
-            (Some(deadline), None) => sleep.set(Some(sleep_until(deadline))),
-        }
-    }
+    let due = match scope.node() {
+        Some(node) => sync_with_node(sleep.as_mut(), owner, synced, node, cx),
+        // Without a node nothing can move the deadline: arm the timer once.
+        None => match (scope.deadline(), sleep.is_none()) {
+            (Some(deadline), true) => {
+                sleep.set(Some(sleep_until(deadline)));
+                Some(deadline <= Instant::now())
+            }
+            _ => Some(false),
+        },
+    };
+    let Some(due) = due else {
+        // Cancelled from elsewhere before we were registered: start over.
+        cx.waker().wake_by_ref();
+        return Poll::Pending;
+    };
     if !due {
         let fired = match sleep.as_mut().as_pin_mut() {
             Some(timer) => timer.poll(cx).is_ready(),
@@ -275,13 +239,48 @@ fn after_pending<F: Future>(
     }
     // The deadline fired while the future was suspended: that is where it is cancelled,
     // unless something structured inside must unwind first.
-    fire(node);
-    if node.is_pinned() {
+    scope.fire();
+    if scope.is_pinned() {
         cx.waker().wake_by_ref();
         return Poll::Pending;
     }
     fut.set(None);
-    stopped(node)
+    stopped(scope)
+}
+
+/// Registers the owner's waker with the node and arms the timer for the node's deadline,
+/// when either changed. Returns whether the deadline is already due, or `None` if the node
+/// was cancelled before the waker was registered.
+fn sync_with_node(
+    mut sleep: Pin<&mut Option<Sleep>>,
+    owner: &mut Option<Waker>,
+    synced: &mut u64,
+    node: &Node,
+    cx: &mut Context<'_>,
+) -> Option<bool> {
+    // A cancel or a move of the deadline wakes the owner, once: register again when the
+    // deadline moved since, or the task changed, and re-read the deadline after.
+    let generation_now = node.generation();
+    if *synced != generation_now || !owner.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+        node.set_owner(cx.waker());
+        *owner = Some(cx.waker().clone());
+        if node.is_cancelled_directly() {
+            return None;
+        }
+    }
+    if *synced == generation_now {
+        return Some(false);
+    }
+    *synced = generation_now;
+    let deadline = node.deadline();
+    match (deadline, sleep.as_mut().as_pin_mut()) {
+        (None, _) => sleep.set(None),
+        (Some(deadline), Some(timer)) => timer.reset(deadline),
+        (Some(deadline), None) => sleep.set(Some(sleep_until(deadline))),
+    }
+    // A deadline that is already due fires now, not at the timer's next tick: `timeout(0)`
+    // cancels even a future that only yields.
+    Some(deadline.is_some_and(|d| d <= Instant::now()))
 }
 
 /// The scope's own cancellation stopped its future. Report it (`Ready`), or let it through
@@ -289,30 +288,42 @@ fn after_pending<F: Future>(
 ///
 /// Only the scope it was entered in can drop a future that lets a cancellation through, so
 /// one polled anywhere else (moved to another task after its first poll) reports instead of
-/// waiting for a drop that would never come.
+/// waiting for a drop that would never come. A scope with no node belongs to whichever
+/// scope polls it, so that one is always where it was entered.
 #[inline(never)]
-fn stopped(node: &Node) -> Poll<()> {
-    if !node.is_shielded() {
-        if let Some(parent) = node.parent() {
-            parent.fire_passed_deadlines();
+fn stopped(scope: &mut LazyScope) -> Poll<()> {
+    let let_through = match scope.node() {
+        Some(node) => {
+            if !node.is_shielded() {
+                if let Some(parent) = node.parent() {
+                    parent.fire_passed_deadlines();
+                }
+            }
+            node.parent_cancelled()
+                && node
+                    .parent()
+                    .is_some_and(|parent| scope::is_current(parent))
         }
-    }
-    if node.parent_cancelled()
-        && node
-            .parent()
-            .is_some_and(|parent| scope::is_current(parent))
-    {
+        None => {
+            !scope.is_shielded() && {
+                scope::fire_passed_deadlines();
+                scope::is_cancelled()
+            }
+        }
+    };
+    if let_through {
         return Poll::Pending;
     }
-    if let Some(parent) = node.parent() {
-        parent.set_delivered(false);
+    match scope.node() {
+        Some(node) => {
+            if let Some(parent) = node.parent() {
+                parent.set_delivered(false);
+            }
+        }
+        None => scope::set_delivered(false),
     }
-    set_phase(node, CAUGHT);
+    scope.set_phase(CAUGHT);
     Poll::Ready(())
-}
-
-fn fire(node: &Node) {
-    node.cancel(CancelReason::Deadline);
 }
 
 /// A block of code that can be cancelled from anywhere: Trio's and AnyIO's `CancelScope`.
@@ -476,7 +487,14 @@ pub fn move_on_after<F: IntoFuture>(
     duration: Duration,
     fut: F,
 ) -> CancelScopeFuture<F::IntoFuture> {
-    CancelScope::new().with_timeout(duration).run(fut)
+    CancelScopeFuture {
+        pin: None,
+        run: ScopeRun::lazy(
+            Instant::now().checked_add(duration),
+            false,
+            fut.into_future(),
+        ),
+    }
 }
 
 /// Runs `fut` until `deadline`, and returns `None` if it had not finished: Trio's
@@ -499,7 +517,10 @@ pub fn move_on_after<F: IntoFuture>(
 /// # }
 /// ```
 pub fn move_on_at<F: IntoFuture>(deadline: Instant, fut: F) -> CancelScopeFuture<F::IntoFuture> {
-    CancelScope::new().with_deadline(deadline).run(fut)
+    CancelScopeFuture {
+        pin: None,
+        run: ScopeRun::lazy(Some(deadline), false, fut.into_future()),
+    }
 }
 
 /// A handle to a [`CancelScope`]: cancel it, move its deadline, or ask how it ended. Cheap
@@ -551,7 +572,7 @@ impl CancelHandle {
     }
 
     fn cancel_inner(&self, message: Option<Arc<str>>) {
-        if !is_over(&self.node) {
+        if !self.node.is_over() {
             self.node.cancel_with(CancelReason::Explicit, message);
         }
     }
@@ -566,7 +587,7 @@ impl CancelHandle {
     /// [`run`](CancelScope::run) returned `None` (Trio's `cancelled_caught`). `false` while it
     /// runs, if its future finished anyway, and if the cancellation came from outside.
     pub fn cancelled_caught(&self) -> bool {
-        phase(&self.node) == CAUGHT
+        self.node.phase() == CAUGHT
     }
 
     /// The deadline, or `None` if the scope has none.
@@ -589,7 +610,7 @@ impl CancelHandle {
 
 impl fmt::Debug for CancelHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match phase(&self.node) {
+        let state = match self.node.phase() {
             CREATED => "created",
             ACTIVE if self.cancel_called() => "cancelling",
             ACTIVE => "active",
@@ -619,7 +640,7 @@ impl<F: Future> CancelScopeFuture<F> {
     /// A handle to the scope.
     pub fn handle(&self) -> CancelHandle {
         CancelHandle {
-            node: Arc::clone(self.run.node()),
+            node: Arc::clone(self.run.scope().node_or_make()),
         }
     }
 }
@@ -627,7 +648,7 @@ impl<F: Future> CancelScopeFuture<F> {
 impl<F> fmt::Debug for CancelScopeFuture<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CancelScopeFuture")
-            .field("id", &self.run.exit.node.id())
+            .field("id", &self.run.scope().node().map(|node| node.id()))
             .finish_non_exhaustive()
     }
 }
@@ -637,7 +658,7 @@ impl<F: Future> Future for CancelScopeFuture<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if this.pin.is_none() && this.run.node().is_shielded() {
+        if this.pin.is_none() && this.run.scope().is_shielded() {
             *this.pin = Some(PinGuard::new(scope::current()));
         }
         let poll = this.run.poll(cx);

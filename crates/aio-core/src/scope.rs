@@ -1,11 +1,12 @@
 //! Cancel scopes: which scope a task is running in, and asking it about cancellation.
 //!
-//! The scope tree itself lives in [`node`]; this module carries the current node in a
-//! thread-local that every wrapper future sets around the poll of the future it wraps (a
-//! task-local, in effect), wraps futures so they run inside a node ([`Scoped`]), and offers
-//! the questions a task can ask: [`is_cancelled`], [`cancelled`], [`checkpoint`] and
-//! [`current_deadline`].
+//! The scope tree itself lives in [`node`], and scopes that have no node yet in [`lazy`];
+//! this module keeps the stack of scopes the code being polled runs in, in a thread-local
+//! that every wrapper future pushes to around the poll of the future it wraps (a task-local,
+//! in effect), wraps futures so they run inside a node ([`Scoped`]), and offers the questions
+//! a task can ask: [`is_cancelled`], [`cancelled`], [`checkpoint`] and [`current_deadline`].
 
+mod lazy;
 mod node;
 
 use std::cell::RefCell;
@@ -17,47 +18,112 @@ use std::task::{Context, Poll};
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-pub(crate) use node::{Node, NodeKind, Notify, PinGuard, Registration, Waiter, top_groups};
+pub(crate) use lazy::{Lazy, LazyScope};
+pub(crate) use node::{
+    ACTIVE, CAUGHT, CREATED, FINISHED, Node, NodeKind, Notify, PinGuard, Registration, Waiter,
+    top_groups,
+};
 
-use crate::{Cancelled, TaskId};
+use crate::{CancelReason, Cancelled, TaskId};
 
 thread_local! {
-    /// The scope the code being polled runs in. [`enter`] sets it around each poll of a
-    /// wrapped future and puts back the one before: Tokio's task-locals work the same way.
-    /// This is their machinery without their frames: every level of nested scopes polls
-    /// through here, so it must be cheap in stack as well as in time.
-    static CURRENT: RefCell<Option<Current>> = const { RefCell::new(None) };
+    /// The scopes the code being polled runs in, innermost last. Every wrapper future
+    /// pushes its scope around each poll of the future it wraps and pops it after: Tokio's
+    /// task-locals work the same way. This is their machinery without their frames: every
+    /// level of nested scopes polls through here, so it must be cheap in stack as well as
+    /// in time.
+    ///
+    /// Only the innermost entry answers questions, except that a [`Lazy`] scope with no
+    /// node yet asks the entry below it about everything around it: the entries are the
+    /// polls on this thread's stack, so the entry below a lazy scope is exactly the scope
+    /// that is polling it.
+    static STACK: RefCell<Vec<Entry>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Calls `f` with the scope the caller runs in; `None` outside every aio scope.
-fn with_current<R>(f: impl FnOnce(&Current) -> R) -> Option<R> {
-    CURRENT
-        .try_with(|current| current.borrow().as_ref().map(f))
+/// One scope on the stack of polls.
+pub(crate) enum Entry {
+    Current(Current),
+    Lazy(Lazy),
+}
+
+/// Calls `f` with the scopes the caller runs in, innermost last; `None` outside every aio
+/// scope.
+fn with_stack<R>(f: impl FnOnce(&[Entry]) -> R) -> Option<R> {
+    STACK
+        .try_with(|stack| {
+            let stack = stack.borrow();
+            if stack.is_empty() {
+                None
+            } else {
+                Some(f(&stack))
+            }
+        })
         .ok()
         .flatten()
 }
 
-/// Makes `current` the scope until the returned guard is dropped, which puts back the one
-/// before.
-fn enter(current: Current) -> Entered {
-    Entered(
-        CURRENT
-            .try_with(|slot| slot.replace(Some(current)))
-            .ok()
-            .flatten(),
-    )
+/// [`with_stack`], for the questions that write to a lazy scope (mark it fired or
+/// delivered, give it a node). `f` must not poll, wake or drop anything that could enter a
+/// scope.
+fn with_stack_mut<R>(f: impl FnOnce(&mut [Entry]) -> R) -> Option<R> {
+    STACK
+        .try_with(|stack| {
+            let mut stack = stack.borrow_mut();
+            if stack.is_empty() {
+                None
+            } else {
+                Some(f(&mut stack))
+            }
+        })
+        .ok()
+        .flatten()
 }
 
-/// Puts back the scope that was current before [`enter`], even if the poll panicked.
-struct Entered(Option<Current>);
+/// Makes `current` the scope until the returned guard is dropped.
+fn enter(current: Current) -> Entered {
+    let pushed = STACK
+        .try_with(|stack| stack.borrow_mut().push(Entry::Current(current)))
+        .is_ok();
+    Entered(pushed)
+}
+
+/// Pops the scope [`enter`] pushed, even if the poll panicked.
+struct Entered(bool);
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        let before = self.0.take();
-        // Drop ours after the slot is released: dropping a node never looks at the slot,
-        // but no borrow should be held while arbitrary drops run.
-        let ours = CURRENT.try_with(|slot| slot.replace(before));
-        drop(ours);
+        if self.0 {
+            // Drop ours after the stack is released: no borrow should be held while
+            // arbitrary drops run.
+            let ours = STACK.try_with(|stack| stack.borrow_mut().pop());
+            drop(ours);
+        }
+    }
+}
+
+/// Makes the lazy scope `scope` the current one until the returned guard is dropped, which
+/// gives it back, with whatever the code inside did to it (fired it, gave it a node).
+pub(crate) fn enter_lazy(scope: &mut LazyScope) -> EnteredLazy<'_> {
+    let pushed = STACK
+        .try_with(|stack| stack.borrow_mut().push(Entry::Lazy(scope.lend())))
+        .is_ok();
+    EnteredLazy { scope, pushed }
+}
+
+/// Gives a lazy scope back from the stack, even if the poll panicked.
+pub(crate) struct EnteredLazy<'a> {
+    scope: &'a mut LazyScope,
+    pushed: bool,
+}
+
+impl Drop for EnteredLazy<'_> {
+    fn drop(&mut self) {
+        if !self.pushed {
+            return;
+        }
+        if let Ok(Some(Entry::Lazy(lazy))) = STACK.try_with(|stack| stack.borrow_mut().pop()) {
+            self.scope.take_back(lazy);
+        }
     }
 }
 
@@ -80,6 +146,8 @@ pub(crate) trait TaskScope: Send + Sync {
     fn parent(&self) -> Option<&Arc<Node>>;
     /// The task's node if it has been created.
     fn created_node(&self) -> Option<&Arc<Node>>;
+    /// Whether cancellation from outside stops at the task.
+    fn is_shielded(&self) -> bool;
     /// Whether the task is cancelled; never creates the node.
     fn is_cancelled(&self) -> bool;
     /// The cancellation in force for the task; never creates the node.
@@ -91,6 +159,17 @@ impl Current {
         match self {
             Current::Node(node) => Arc::clone(node),
             Current::Task(task) => Arc::clone(task.node()),
+        }
+    }
+
+    /// The node that stands for this scope without creating one: a task with no node of its
+    /// own is answered for by the node it hangs under, unless it is shielded.
+    fn existing_node(&self) -> Option<&Arc<Node>> {
+        match self {
+            Current::Node(node) => Some(node),
+            Current::Task(task) => task
+                .created_node()
+                .or_else(|| task.parent().filter(|_| !task.is_shielded())),
         }
     }
 
@@ -127,12 +206,169 @@ impl Current {
             Current::Task(task) => task.created_node().is_some_and(|node| node.is_pinned()),
         }
     }
+
+    fn task(&self) -> Option<TaskRef> {
+        match self {
+            Current::Task(task) => Some(TaskRef {
+                id: task.id(),
+                name: task.name().cloned(),
+                parent: task.parent().cloned(),
+            }),
+            Current::Node(node) => TaskRef::of_node(node),
+        }
+    }
+
+    fn is(&self, node: &Node) -> bool {
+        match self {
+            Current::Node(current) => std::ptr::eq(&**current, node),
+            Current::Task(task) => task
+                .created_node()
+                .is_some_and(|current| std::ptr::eq(&**current, node)),
+        }
+    }
 }
 
 impl From<Arc<Node>> for Current {
     fn from(node: Arc<Node>) -> Self {
         Current::Node(node)
     }
+}
+
+// The questions, asked of a stack of scopes (innermost last). A lazy scope with a node
+// answers through it; one without answers what it knows of itself and passes the rest of
+// the question to the entry below it.
+
+fn is_cancelled_in(stack: &[Entry]) -> bool {
+    for entry in stack.iter().rev() {
+        match entry {
+            Entry::Current(current) => return current.is_cancelled(),
+            Entry::Lazy(lazy) => match lazy.node() {
+                Some(node) => return node.is_cancelled(),
+                None if lazy.own.fired => return true,
+                None if lazy.own.shielded => return false,
+                None => {}
+            },
+        }
+    }
+    false
+}
+
+fn cancellation_in(stack: &[Entry]) -> Option<Cancelled> {
+    // The reason is "ours" when the cancelled scope is the nearest one; a lazy scope passed
+    // on the way makes it inherited (see `Node::cancellation`).
+    let mut passed_scope = false;
+    for entry in stack.iter().rev() {
+        let found = match entry {
+            Entry::Current(current) => current.cancellation(),
+            Entry::Lazy(lazy) => match lazy.node() {
+                Some(node) => node.cancellation(),
+                None if lazy.own.fired => Some(Cancelled::new(CancelReason::Deadline)),
+                None if lazy.own.shielded => None,
+                None => {
+                    passed_scope = true;
+                    continue;
+                }
+            },
+        };
+        return found.map(|cancelled| {
+            if passed_scope {
+                cancelled.into_inherited()
+            } else {
+                cancelled
+            }
+        });
+    }
+    None
+}
+
+fn is_pinned_in(stack: &[Entry]) -> bool {
+    match stack.last() {
+        Some(Entry::Current(current)) => current.is_pinned(),
+        Some(Entry::Lazy(lazy)) => lazy.node().is_some_and(|node| node.is_pinned()),
+        None => false,
+    }
+}
+
+fn set_delivered_in(stack: &mut [Entry], delivered: bool) {
+    match stack.last_mut() {
+        Some(Entry::Current(current)) => current.set_delivered(delivered),
+        Some(Entry::Lazy(lazy)) => match lazy.node() {
+            Some(node) => node.set_delivered(delivered),
+            None => lazy.own.delivered = delivered,
+        },
+        None => {}
+    }
+}
+
+/// The innermost scope's node, made now for a lazy scope (and the lazy scopes around it)
+/// that has none.
+fn node_in(stack: &mut [Entry]) -> Option<Arc<Node>> {
+    let (innermost, outer) = stack.split_last_mut()?;
+    Some(match innermost {
+        Entry::Current(current) => current.node(),
+        Entry::Lazy(lazy) => lazy.node_or_make(|| node_in(outer)),
+    })
+}
+
+fn deadline_in(stack: &[Entry]) -> Option<Instant> {
+    let mut earliest: Option<Instant> = None;
+    for entry in stack.iter().rev() {
+        let (deadline, last) = match entry {
+            Entry::Current(current) => (
+                current
+                    .existing_node()
+                    .and_then(|node| node.effective_deadline()),
+                true,
+            ),
+            Entry::Lazy(lazy) => match lazy.node() {
+                Some(node) => (node.effective_deadline(), true),
+                None => (lazy.own.deadline, lazy.own.shielded),
+            },
+        };
+        earliest = earliest.into_iter().chain(deadline).min();
+        if last {
+            break;
+        }
+    }
+    earliest
+}
+
+fn fire_passed_deadlines_in(stack: &mut [Entry]) {
+    let now = Instant::now();
+    for entry in stack.iter_mut().rev() {
+        match entry {
+            Entry::Current(current) => {
+                if let Some(node) = current.existing_node() {
+                    node.fire_passed_deadlines();
+                }
+                return;
+            }
+            Entry::Lazy(lazy) => match lazy.node() {
+                Some(node) => return node.fire_passed_deadlines(),
+                None => {
+                    let own = &mut lazy.own;
+                    own.fired |= own.deadline.is_some_and(|deadline| deadline <= now);
+                    if own.shielded {
+                        return;
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn task_in(stack: &[Entry]) -> Option<TaskRef> {
+    for entry in stack.iter().rev() {
+        match entry {
+            Entry::Current(current) => return current.task(),
+            Entry::Lazy(lazy) => {
+                if let Some(node) = lazy.node() {
+                    return TaskRef::of_node(node);
+                }
+            }
+        }
+    }
+    None
 }
 
 /// A task spawned into a group, as [`current_task`] finds it.
@@ -143,48 +379,47 @@ pub(crate) struct TaskRef {
     pub(crate) parent: Option<Arc<Node>>,
 }
 
-/// The task spawned into a group that the caller runs in; `None` outside such a task.
-pub(crate) fn current_task() -> Option<TaskRef> {
-    with_current(|current| match current {
-        Current::Task(task) => Some(TaskRef {
-            id: task.id(),
-            name: task.name().cloned(),
-            parent: task.parent().cloned(),
-        }),
-        Current::Node(node) => {
-            let task = node.task_node()?;
-            match task.kind() {
-                NodeKind::Task { id, name } => Some(TaskRef {
-                    id: *id,
-                    name: name.clone(),
-                    parent: task.parent().cloned(),
-                }),
-                _ => None,
-            }
+impl TaskRef {
+    /// The task `node` runs in.
+    fn of_node(node: &Node) -> Option<TaskRef> {
+        let task = node.task_node()?;
+        match task.kind() {
+            NodeKind::Task { id, name } => Some(TaskRef {
+                id: *id,
+                name: name.clone(),
+                parent: task.parent().cloned(),
+            }),
+            _ => None,
         }
-    })
-    .flatten()
+    }
 }
 
-/// The node the calling code runs in; `None` outside every aio scope.
+/// The task spawned into a group that the caller runs in; `None` outside such a task.
+pub(crate) fn current_task() -> Option<TaskRef> {
+    with_stack(task_in).flatten()
+}
+
+/// The node the calling code runs in; `None` outside every aio scope. Inside a lazy scope
+/// this makes its node.
 pub(crate) fn current() -> Option<Arc<Node>> {
-    with_current(Current::node)
+    with_stack_mut(node_in).flatten()
 }
 
 /// Whether the caller's scope is cancelled while something in it is unwinding: an
 /// `on_cancel` or a shield that the scope must not drop is alive in it.
 pub(crate) fn is_unwinding() -> bool {
-    with_current(|current| current.is_cancelled() && current.is_pinned()).unwrap_or(false)
+    with_stack(|stack| is_cancelled_in(stack) && is_pinned_in(stack)).unwrap_or(false)
 }
 
 /// Whether the calling code runs directly in `node`: false when it runs elsewhere, or
-/// outside every aio scope. Never creates a task's node.
+/// outside every aio scope. Never creates a node.
 pub(crate) fn is_current(node: &Node) -> bool {
-    with_current(|current| match current {
-        Current::Node(current) => std::ptr::eq(&**current, node),
-        Current::Task(task) => task
-            .created_node()
+    with_stack(|stack| match stack.last() {
+        Some(Entry::Current(current)) => current.is(node),
+        Some(Entry::Lazy(lazy)) => lazy
+            .node()
             .is_some_and(|current| std::ptr::eq(&**current, node)),
+        None => false,
     })
     .unwrap_or(false)
 }
@@ -192,7 +427,13 @@ pub(crate) fn is_current(node: &Node) -> bool {
 /// Records, in the scope the caller runs in, whether a construct that just ended there
 /// returned a cancellation (see [`Node::set_delivered`]).
 pub(crate) fn set_delivered(delivered: bool) {
-    with_current(|current| current.set_delivered(delivered));
+    with_stack_mut(|stack| set_delivered_in(stack, delivered));
+}
+
+/// Cancels every scope from the caller's up to the nearest shield whose deadline has
+/// passed (see [`Node::fire_passed_deadlines`]).
+pub(crate) fn fire_passed_deadlines() {
+    with_stack_mut(fire_passed_deadlines_in);
 }
 
 /// Runs `fut` with `node` as its current node.
@@ -353,7 +594,7 @@ pub(crate) fn poll_in_scope<F: Future>(
 /// # }
 /// ```
 pub fn is_cancelled() -> bool {
-    with_current(Current::is_cancelled).unwrap_or(false)
+    with_stack(is_cancelled_in).unwrap_or(false)
 }
 
 /// Waits until the scope the caller runs in is cancelled and returns why.
@@ -445,7 +686,7 @@ pub fn checkpoint() -> Checkpoint {
 /// # }
 /// ```
 pub fn current_deadline() -> Option<Instant> {
-    with_current(|current| current.node().effective_deadline()).flatten()
+    with_stack(deadline_in).flatten()
 }
 
 /// Future returned by [`cancelled`].
@@ -500,10 +741,10 @@ impl Future for Checkpoint {
     type Output = Result<(), Cancelled>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let cancelled = with_current(|current| {
-            let cancelled = current.cancellation();
+        let cancelled = with_stack_mut(|stack| {
+            let cancelled = cancellation_in(stack);
             if cancelled.is_some() {
-                current.set_delivered(true);
+                set_delivered_in(stack, true);
             }
             cancelled
         });

@@ -13,8 +13,8 @@ use std::time::Duration;
 use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
-use crate::cancel_scope::{CREATED, ScopeRun, is_over, phase, scope_node};
-use crate::scope::Node;
+use crate::cancel_scope::{ScopeRun, scope_node};
+use crate::scope::{CREATED, Node};
 
 /// The error of a timeout whose own deadline passed.
 ///
@@ -226,7 +226,7 @@ impl Timeout {
     ///
     /// [`RescheduleError`] once the timeout has fired or finished.
     pub fn reschedule(&self, deadline: impl Into<Option<Instant>>) -> Result<(), RescheduleError> {
-        match (self.expired(), is_over(&self.node)) {
+        match (self.expired(), self.node.is_over()) {
             (true, false) => Err(RescheduleError::Expiring),
             (true, true) => Err(RescheduleError::Expired),
             (false, true) => Err(RescheduleError::Finished),
@@ -246,11 +246,11 @@ impl Timeout {
 
 impl fmt::Debug for Timeout {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match (self.expired(), is_over(&self.node)) {
+        let state = match (self.expired(), self.node.is_over()) {
             (true, false) => "expiring",
             (true, true) => "expired",
             (false, true) => "finished",
-            (false, false) if phase(&self.node) == CREATED => "created",
+            (false, false) if self.node.phase() == CREATED => "created",
             (false, false) => "active",
         };
         f.debug_struct("Timeout")
@@ -272,14 +272,14 @@ pin_project! {
 impl<F: Future> TimeoutFuture<F> {
     fn new(deadline: Option<Instant>, fut: F) -> Self {
         TimeoutFuture {
-            run: ScopeRun::new(scope_node(deadline, false), fut),
+            run: ScopeRun::lazy(deadline, false, fut),
         }
     }
 
     /// A handle to read or move the deadline while the future runs.
     pub fn handle(&self) -> Timeout {
         Timeout {
-            node: Arc::clone(self.run.node()),
+            node: Arc::clone(self.run.scope().node_or_make()),
         }
     }
 }
@@ -300,5 +300,63 @@ impl<F: Future> Future for TimeoutFuture<F> {
             .run
             .poll(cx)
             .map(|output| output.ok_or(Elapsed(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::{Future, poll_fn};
+    use std::pin::pin;
+    use std::task::Poll;
+    use std::time::Duration;
+
+    use tokio::task::yield_now;
+
+    use super::timeout;
+    use crate::{BoxError, TaskGroup, current_deadline, is_cancelled};
+
+    /// Runs the future `make` makes under a timeout to its end, and says whether the
+    /// timeout's scope had a node by then.
+    fn made_a_node<F: Future>(make: impl FnOnce() -> F) -> bool {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut run = pin!(timeout(Duration::from_secs(10), make()));
+            poll_fn(|cx| run.as_mut().poll(cx).map(drop)).await;
+            run.run.scope().node().is_some()
+        })
+    }
+
+    #[test]
+    fn a_timeout_that_nothing_inside_asks_about_makes_no_node() {
+        assert!(!made_a_node(|| async { 1 }));
+        assert!(!made_a_node(yield_now));
+        assert!(!made_a_node(|| tokio::time::sleep(Duration::from_secs(1))));
+        assert!(!made_a_node(|| async {
+            assert!(!is_cancelled());
+            assert!(current_deadline().is_some());
+            crate::checkpoint().await.unwrap();
+            timeout(Duration::from_secs(1), yield_now()).await.unwrap();
+        }));
+        // Fired, with nothing inside to unwind.
+        assert!(!made_a_node(|| tokio::time::sleep(Duration::from_secs(60))));
+    }
+
+    #[test]
+    fn a_timeout_makes_its_node_when_something_inside_hangs_under_it() {
+        assert!(made_a_node(|| async {
+            TaskGroup::<BoxError>::scope(|_| async { Ok(()) })
+                .await
+                .unwrap();
+        }));
+        assert!(made_a_node(|| async {
+            yield_now().await;
+            let mut wait = pin!(crate::cancelled());
+            poll_fn(|cx| Poll::Ready(wait.as_mut().poll(cx).is_pending())).await
+        }));
+        assert!(made_a_node(|| crate::shield(async { 1 })));
     }
 }

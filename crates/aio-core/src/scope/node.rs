@@ -80,6 +80,16 @@ enum Why {
 
 const NOT_LINKED: usize = usize::MAX;
 
+/// Where the future that owns a [`NodeKind::Scope`] is in its life ([`Node::phase`]): not
+/// polled yet.
+pub(crate) const CREATED: u8 = 0;
+/// The future runs.
+pub(crate) const ACTIVE: u8 = 1;
+/// The future returned its wrapped future's output, or was dropped.
+pub(crate) const FINISHED: u8 = 2;
+/// The future returned because the scope's own cancellation stopped the wrapped future.
+pub(crate) const CAUGHT: u8 = 3;
+
 struct NodeState {
     why: Option<Why>,
     deadline: Option<Instant>,
@@ -143,6 +153,16 @@ impl Node {
         Arc::new(Node::with_parent(kind, OnceLock::from(parent), shielded))
     }
 
+    /// [`new`](Self::new), with a first deadline.
+    pub(crate) fn new_with_deadline(
+        kind: NodeKind,
+        parent: Option<Arc<Node>>,
+        shielded: bool,
+        deadline: Option<Instant>,
+    ) -> Arc<Node> {
+        Arc::new(Node::with_parent(kind, OnceLock::from(parent), shielded).with_deadline(deadline))
+    }
+
     /// A node whose parent is bound later, when the future that owns it is first polled.
     pub(crate) fn unbound(kind: NodeKind, shielded: bool) -> Node {
         Node::with_parent(kind, OnceLock::new(), shielded)
@@ -182,6 +202,49 @@ impl Node {
     /// Sets the parent; later calls are ignored.
     pub(crate) fn bind(&self, parent: Option<Arc<Node>>) {
         let _ = self.parent.set(parent);
+    }
+
+    /// Whether the parent has been set, to a node or to none.
+    pub(crate) fn is_bound(&self) -> bool {
+        self.parent.get().is_some()
+    }
+
+    fn phase_cell(&self) -> &AtomicU8 {
+        match &self.kind {
+            NodeKind::Scope { phase, .. } => phase,
+            _ => unreachable!("only a scope's future and handles ask for its phase"),
+        }
+    }
+
+    /// Where the future that owns this scope node is in its life: [`CREATED`], [`ACTIVE`],
+    /// [`FINISHED`] or [`CAUGHT`].
+    pub(crate) fn phase(&self) -> u8 {
+        self.phase_cell().load(Ordering::Acquire)
+    }
+
+    /// Only the future that owns the scope writes its phase.
+    pub(crate) fn set_phase(&self, phase: u8) {
+        self.phase_cell().store(phase, Ordering::Release);
+    }
+
+    /// Whether the future that owns this scope node has returned (or was dropped).
+    pub(crate) fn is_over(&self) -> bool {
+        matches!(self.phase(), FINISHED | CAUGHT)
+    }
+
+    /// The future that owns this scope node is gone without having returned.
+    pub(crate) fn finish(&self) {
+        if matches!(self.phase(), CREATED | ACTIVE) {
+            self.set_phase(FINISHED);
+        }
+    }
+
+    /// Bumped by every move of the deadline, so the owner knows to reset its timer.
+    pub(crate) fn generation(&self) -> u64 {
+        match &self.kind {
+            NodeKind::Scope { generation, .. } => generation.load(Ordering::Acquire),
+            _ => unreachable!("only a scope's future asks for its deadline's generation"),
+        }
     }
 
     pub(crate) fn parent(&self) -> Option<&Arc<Node>> {
@@ -512,7 +575,7 @@ impl Node {
             if matches!(node.kind, NodeKind::Scope { .. })
                 && !node.is_cancelled_directly()
                 && node.deadline().is_some_and(|deadline| deadline <= now)
-                && !crate::cancel_scope::is_over(node)
+                && !node.is_over()
             {
                 node.cancel(CancelReason::Deadline);
             }

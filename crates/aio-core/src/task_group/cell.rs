@@ -260,6 +260,11 @@ impl TaskScope for TaskInfo {
         self.node.get()
     }
 
+    #[inline]
+    fn is_shielded(&self) -> bool {
+        self.shielded
+    }
+
     // A task is cancelled when it was cancelled alone, or when the node it hangs under is,
     // unless it is shielded.
     #[inline]
@@ -513,6 +518,10 @@ impl<T: Send> TaskScope for ChildCell<T> {
 
     fn created_node(&self) -> Option<&Arc<Node>> {
         self.info().node.get()
+    }
+
+    fn is_shielded(&self) -> bool {
+        self.info().shielded
     }
 
     fn is_cancelled(&self) -> bool {

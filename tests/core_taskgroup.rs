@@ -1265,3 +1265,68 @@ spec! {
         assert!(matches!(out, Err(TaskError::Cancelled(_))), "{out:?}");
     }
 }
+
+/// Counts itself in `dropped` when dropped: proves a level's future was dropped.
+struct Dropped(Counter);
+
+impl Drop for Dropped {
+    fn drop(&mut self) {
+        self.0.incr();
+    }
+}
+
+/// Level `k` of a chain of groups: a group whose one task is level `k - 1`; level 0 counts
+/// itself in `ready`, sleeps an hour and, when cancelled, logs its reason.
+fn chain_level(
+    k: usize,
+    ready: Counter,
+    dropped: Counter,
+    log: Log,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BoxError>> + Send>> {
+    Box::pin(async move {
+        let _guard = Dropped(dropped.clone());
+        if k == 0 {
+            ready.incr();
+            return on_cancel(
+                async {
+                    sleep(FOREVER).await;
+                    Ok::<(), aio::Cancelled>(())
+                },
+                move |cancelled| async move {
+                    log.push(format!("bottom: {:?}", cancelled.reason()));
+                    Ok(())
+                },
+            )
+            .await
+            .map_err(BoxError::from);
+        }
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            tg.spawn(chain_level(k - 1, ready, dropped, log))?;
+            Ok(())
+        })
+        .await
+        .map_err(BoxError::from)
+    })
+}
+
+spec! {
+    /// Cancelling the top of a chain of groups thousands of levels deep, one task per level,
+    /// reaches the bottom and unwinds every level: delivery walks no chain of ancestors and
+    /// wakes the levels without recursion, so depth costs neither time per level nor stack.
+    async fn cancelling_the_top_of_a_deep_chain_of_groups_unwinds_every_level() {
+        const DEPTH: usize = 3_000;
+        let (ready, dropped, log) = (Counter::new(), Counter::new(), Log::new());
+        let (top_ready, top_dropped, top_log) = (ready.clone(), dropped.clone(), log.clone());
+        let out = TaskGroup::<BoxError>::scope(|tg| async move {
+            tg.spawn(chain_level(DEPTH, top_ready.clone(), top_dropped, top_log))?;
+            top_ready.until(1).await;
+            assert!(!aio::is_cancelled());
+            tg.cancel();
+            Ok(())
+        })
+        .await;
+        assert!(out.is_ok(), "{out:?}");
+        assert_eq!(dropped.get(), DEPTH + 1, "every level was dropped");
+        assert_eq!(log.events(), ["bottom: ParentCancelled"]);
+    }
+}

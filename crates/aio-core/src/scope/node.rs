@@ -1,16 +1,23 @@
 //! The cancel-scope tree.
 //!
-//! Every task group, timeout, shield, `on_cancel` and spawned task owns one [`Node`]. A node
-//! knows its parent, carries a sticky `cancelled` flag with a reason, and keeps a list of
-//! waiters to wake when it, or any ancestor up to the nearest shield, is cancelled.
+//! Every task group, shield, `on_cancel`, and every task or timeout that something needs a
+//! node for, owns one [`Node`]. A node knows its parent, carries a sticky `cancelled` flag
+//! with a reason, and keeps a list of waiters to wake when it, or any ancestor up to the
+//! nearest shield, is cancelled.
 //!
-//! Cancellation is level-triggered and *pulled*: a node is cancelled when its own flag or
-//! that of an ancestor (stopping at a shield) is set, so a node created under a cancelled
-//! one starts cancelled without anyone telling it. Wake-ups are *pushed*: a node links
-//! itself into its parent's waiter list the first time something waits on it, and
-//! cancelling a node wakes its waiters, linked child nodes included, recursively. A node
-//! nobody waits on never touches its parent's lock, which keeps short-lived scopes (a
-//! timeout around a future that is already ready) cheap.
+//! Cancellation is level-triggered. Wake-ups are *pushed*: a node links itself into its
+//! parent's waiter list the first time something waits on it (a group's node at once), and
+//! cancelling a node wakes its waiters, linked child nodes included, recursively; a linked
+//! node that is reached this way also records that a node above it is cancelled. So the
+//! question "am I cancelled?" is answered at the nearest node that is linked, shielded or
+//! outermost, whatever the depth of the tree: the walk up stops there. A node nobody waits
+//! on is not linked and never touches its parent's lock, which keeps short-lived scopes
+//! cheap; a node created under a cancelled one starts cancelled without anyone telling it,
+//! because its walk reaches that node.
+//!
+//! Nodes link top-down: a node links into its parent only once the parent can answer for
+//! everything above it, and it reads the parent's state after it is in the parent's list.
+//! A cancellation above therefore either finds it in the list or is seen by that read.
 //!
 //! Lock order is always child before parent; no code path holds two node locks otherwise,
 //! and wakers are called with no lock held.
@@ -54,6 +61,8 @@ pub(crate) enum NodeKind {
 pub(crate) enum Waiter {
     Waker(Waker),
     Notify(Arc<dyn Notify>),
+    /// A linked child node.
+    Node(Arc<Node>),
 }
 
 impl Waiter {
@@ -61,8 +70,39 @@ impl Waiter {
         match self {
             Waiter::Waker(waker) => waker.wake(),
             Waiter::Notify(target) => target.notify(),
+            Waiter::Node(node) => wake_after_cancel(vec![Waiter::Node(node)]),
         }
     }
+}
+
+/// Wakes the waiters of a node that was just cancelled, and everything linked below it.
+///
+/// Every linked node below is first marked cancelled from above, then everything is woken:
+/// whatever a wake-up runs finds the whole subtree cancelled. Marking a node sets its flag
+/// before its waiter list is collected (see [`Node::link`]). Iterative, because the tree
+/// can be as deep as a chain of ten thousand groups.
+fn wake_after_cancel(waiters: Vec<Waiter>) {
+    let mut below: Vec<Arc<Node>> = Vec::new();
+    let mut wake: Vec<Waiter> = Vec::with_capacity(waiters.len());
+    let mut sort = |waiter: Waiter, below: &mut Vec<Arc<Node>>| match waiter {
+        Waiter::Node(node) => below.push(node),
+        other => wake.push(other),
+    };
+    for waiter in waiters {
+        sort(waiter, &mut below);
+    }
+    while let Some(node) = below.pop() {
+        // Marked already: by the cancellation of a node between it and us, whose wake-ups
+        // cover what is below it, or when it was linked, before anything below it was.
+        if node.cancelled_above.swap(true, Ordering::AcqRel) {
+            continue;
+        }
+        let waiters: Vec<Waiter> = lock(&node.state).waiters.iter().cloned().collect();
+        for waiter in waiters {
+            sort(waiter, &mut below);
+        }
+    }
+    wake.into_iter().for_each(Waiter::wake);
 }
 
 /// A waiter that fans the wake-up out further (a child node, a task group).
@@ -138,6 +178,10 @@ pub(crate) struct Node {
     shielded: bool,
     parent: OnceLock<Option<Arc<Node>>>,
     cancelled: AtomicBool,
+    /// A node above this one, up to the nearest shield, is cancelled, and the cancellation
+    /// was pushed here (or seen when the node was linked). Sticky, like `cancelled`.
+    cancelled_above: AtomicBool,
+    /// In the parent's waiter list: `cancelled_above` is kept up to date.
     linked: AtomicBool,
     /// Structured constructs inside this node, in this task, that are still winding down.
     pins: AtomicU32,
@@ -175,6 +219,7 @@ impl Node {
             shielded,
             parent,
             cancelled: AtomicBool::new(false),
+            cancelled_above: AtomicBool::new(false),
             linked: AtomicBool::new(false),
             pins: AtomicU32::new(0),
             delivered: AtomicBool::new(false),
@@ -308,9 +353,21 @@ impl Node {
         std::iter::successors(Some(self), |node| node.parent().map(|p| &**p))
     }
 
-    /// Cancelled directly or through an ancestor (shields stop the search).
+    /// Cancelled directly or through an ancestor (shields stop the search). The walk stops
+    /// at the first linked node, which knows about everything above it: O(1) at any depth
+    /// below a group, whose node is always linked.
     pub(crate) fn is_cancelled(&self) -> bool {
-        self.chain().any(|n| n.cancelled.load(Ordering::Acquire))
+        for node in self.chain() {
+            if node.cancelled.load(Ordering::Acquire)
+                || node.cancelled_above.load(Ordering::Acquire)
+            {
+                return true;
+            }
+            if node.linked.load(Ordering::Acquire) {
+                return false;
+            }
+        }
+        false
     }
 
     /// Cancelled by a request made on this very node.
@@ -320,6 +377,9 @@ impl Node {
 
     /// The cancellation in force here, if any.
     pub(crate) fn cancellation(&self) -> Option<Cancelled> {
+        if !self.is_cancelled() {
+            return None;
+        }
         // The reason is "ours" when the cancelled node is the nearest scope around us;
         // once the walk has passed a scope, it is inherited from further out.
         let mut passed_scope = false;
@@ -377,13 +437,8 @@ impl Node {
             waiters.extend(state.owner.take().map(Waiter::Waker));
             waiters
         };
-        waiters.into_iter().for_each(Waiter::wake);
+        wake_after_cancel(waiters);
         true
-    }
-
-    fn wake_waiters(&self) {
-        let waiters: Vec<Waiter> = lock(&self.state).waiters.iter().cloned().collect();
-        waiters.into_iter().for_each(Waiter::wake);
     }
 
     /// Adds a waiter, links the node into the tree so ancestors can reach it, and returns
@@ -407,30 +462,51 @@ impl Node {
     }
 
     /// Links this node, and its ancestors, into their parents' waiter lists, stopping at a
-    /// shield or at a node that is already linked.
+    /// shield, at a node with no parent, or at a node that is already linked. Outermost
+    /// first, so that each node links into a parent that answers for everything above it.
     pub(crate) fn ensure_linked(self: &Arc<Self>) {
-        let mut node = Arc::clone(self);
-        loop {
-            if node.shielded || node.linked.load(Ordering::Acquire) {
-                return;
-            }
-            let Some(parent) = node.parent().cloned() else {
-                return;
-            };
-            {
-                let mut state = lock(&node.state);
-                if state.link != NOT_LINKED {
-                    return;
-                }
-                let as_waiter: Arc<dyn Notify> = node.clone();
-                let key = lock(&parent.state)
-                    .waiters
-                    .insert(Waiter::Notify(as_waiter));
-                state.link = key;
-                node.linked.store(true, Ordering::Release);
-            }
-            node = parent;
+        if self.answers_for_above() {
+            return;
         }
+        // Usually the parent answers already; else link the unlinked ancestors first.
+        let mut unlinked = vec![];
+        let mut next = self.parent();
+        while let Some(node) = next.filter(|node| !node.answers_for_above()) {
+            unlinked.push(Arc::clone(node));
+            next = node.parent();
+        }
+        for node in unlinked.iter().rev() {
+            node.link();
+        }
+        self.link();
+    }
+
+    /// Whether this node's own flags tell whether it is cancelled: it is linked, shielded,
+    /// or has no parent.
+    fn answers_for_above(&self) -> bool {
+        self.shielded || self.linked.load(Ordering::Acquire) || self.parent().is_none()
+    }
+
+    /// Links this node into its parent's waiter list; the parent answers for above it.
+    fn link(self: &Arc<Self>) {
+        let Some(parent) = self.parent() else {
+            return;
+        };
+        let mut state = lock(&self.state);
+        if state.link != NOT_LINKED || self.shielded {
+            return;
+        }
+        state.link = lock(&parent.state)
+            .waiters
+            .insert(Waiter::Node(Arc::clone(self)));
+        // A cancellation above that came before we were in the list: its flag was set
+        // before it took the parent's lock to collect the list, so we see it here. One that
+        // comes later finds us in the list.
+        if parent.is_cancelled() {
+            self.cancelled_above.store(true, Ordering::Release);
+        }
+        // Only now do our flags answer for the parent's.
+        self.linked.store(true, Ordering::Release);
     }
 
     /// Unlinks the node from its parent. Called by the node's owner when it is done.
@@ -588,12 +664,16 @@ impl Node {
             .find(|node| matches!(node.kind, NodeKind::Task { .. }))
     }
 
-    /// The tracker of the [`run`](crate::run) scope this node lives under, if any.
+    /// The tracker of the [`run`](crate::run) scope this node lives under, if any. A group
+    /// keeps the one it was opened under, so the walk stops at the nearest group.
     pub(crate) fn root_tracker(&self) -> Option<TaskTracker> {
-        self.ancestry().find_map(|node| match &node.kind {
-            NodeKind::Root { tracker } => Some(tracker.clone()),
-            _ => None,
-        })
+        self.ancestry()
+            .find_map(|node| match &node.kind {
+                NodeKind::Root { tracker } => Some(Some(tracker.clone())),
+                NodeKind::Group { core } => core.upgrade().map(|core| core.tracker().cloned()),
+                _ => None,
+            })
+            .flatten()
     }
 
     /// The innermost task group this node lives in.
@@ -602,12 +682,6 @@ impl Node {
             NodeKind::Group { core } => core.upgrade(),
             _ => None,
         })
-    }
-}
-
-impl Notify for Node {
-    fn notify(&self) {
-        self.wake_waiters();
     }
 }
 

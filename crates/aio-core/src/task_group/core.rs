@@ -175,6 +175,11 @@ impl GroupCore {
         core
     }
 
+    /// The tracker of the [`run`](crate::run) scope the group was opened under, if any.
+    pub(crate) fn tracker(&self) -> Option<&TaskTracker> {
+        self.tracker.as_ref()
+    }
+
     pub(crate) fn len(&self) -> usize {
         self.live.load(Ordering::Acquire) & !FINISHED
     }

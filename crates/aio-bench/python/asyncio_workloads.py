@@ -133,6 +133,27 @@ async def nested_scopes(n):
     return secs
 
 
+@workload("timeout_fire_10k", 10_000)
+async def timeout_fire_10k(n):
+    fired = 0
+
+    async def t():
+        nonlocal fired
+        try:
+            async with asyncio.timeout(0.001):
+                await asyncio.sleep(3600)
+        except TimeoutError:
+            fired += 1
+
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(n):
+            tg.create_task(t())
+    secs = time.perf_counter() - t0
+    assert fired == n, (fired, n)
+    return secs
+
+
 @workload("gather", 100_000)
 async def gather(n):
     async def t(i):

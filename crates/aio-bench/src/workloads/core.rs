@@ -302,3 +302,57 @@ pub(super) fn nested_scopes_tokio(rt: &Runtime, n: usize) -> Sample {
     assert_eq!(sum, n as u64, "nested_scopes baseline: missing results");
     elapsed.into()
 }
+
+// --- timeout_fire_10k: n concurrent tasks, each a 1 ms timeout that fires -------------
+
+const ONE_MS: Duration = Duration::from_millis(1);
+
+pub(super) fn timeout_fire_aio(rt: &Runtime, n: usize) -> Sample {
+    reset_counter();
+    let (elapsed, result) = time_in_task(rt, async move {
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            for _ in 0..n {
+                tg.spawn(async {
+                    if aio::timeout(ONE_MS, tokio::time::sleep(SLEEP_FOREVER))
+                        .await
+                        .is_err()
+                    {
+                        bump();
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+        .await
+    });
+    result.expect("timeout_fire_10k: the group failed");
+    assert_eq!(counter(), n, "timeout_fire_10k: not every timeout fired");
+    elapsed.into()
+}
+
+pub(super) fn timeout_fire_tokio(rt: &Runtime, n: usize) -> Sample {
+    reset_counter();
+    let (elapsed, ()) = time_in_task(rt, async move {
+        let mut set = JoinSet::new();
+        for _ in 0..n {
+            set.spawn(async {
+                if tokio::time::timeout(ONE_MS, tokio::time::sleep(SLEEP_FOREVER))
+                    .await
+                    .is_err()
+                {
+                    bump();
+                }
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("child panicked");
+        }
+    });
+    assert_eq!(
+        counter(),
+        n,
+        "timeout_fire_10k baseline: not every timeout fired"
+    );
+    elapsed.into()
+}

@@ -136,6 +136,14 @@ pub(crate) fn all() -> Vec<Workload> {
             peers: &[],
         },
         Workload {
+            name: "timeout_fire_10k",
+            ops: 10_000,
+            aio: core::timeout_fire_aio,
+            baseline_label: "JoinSet of tokio::time::timeout",
+            baseline: Some(core::timeout_fire_tokio),
+            peers: &[],
+        },
+        Workload {
             name: "gather",
             ops: 100_000,
             aio: gather::gather_aio,

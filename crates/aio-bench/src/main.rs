@@ -9,8 +9,9 @@
 //! fastest crates for the same work) interleaved (A B C A B C ...) for the repeat count; the
 //! median ns/op of each side is reported, the fastest peer's beside aio's, and for
 //! contended workloads the median fairness (min/max of the per-task acquisition counts).
-//! The Python asyncio twin (`python/asyncio_workloads.py`) runs afterwards at the same
-//! scale. A last table gives the size of each side's lock, semaphore and event.
+//! A workload whose run takes longer than a couple of seconds is measured once, and the
+//! output says so. The Python asyncio twin (`python/asyncio_workloads.py`) runs afterwards
+//! at the same scale. A last table gives the size of each side's lock, semaphore and event.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -30,6 +31,8 @@ const QUICK_REPEATS: usize = 3;
 const QUICK_SCALE: f64 = 0.1;
 /// The warm-up run of each side does this fraction of the ops.
 const WARMUP_FRACTION: f64 = 0.1;
+/// A workload with a run longer than this is measured once, not `--repeat` times.
+const SLOW_RUN: Duration = Duration::from_secs(2);
 
 const USAGE: &str = "\
 usage: aio-bench [--json FILE] [--filter NAME] [--quick] [--repeat N] [--scale S]
@@ -118,6 +121,10 @@ struct Row {
     baseline_fairness: Option<f64>,
     /// The fastest peer, by median.
     peer: Option<PeerRow>,
+    /// How many times each side was measured: fewer than asked when a run was slow.
+    runs: usize,
+    /// The longest run of any side.
+    slowest: Duration,
 }
 
 /// The figures of a workload's fastest peer.
@@ -171,10 +178,12 @@ struct Runs {
 }
 
 impl Runs {
-    fn run(&mut self, side: RunFn, rt: &tokio::runtime::Runtime, ops: usize) {
+    /// Measures one run; returns how long it took.
+    fn run(&mut self, side: RunFn, rt: &tokio::runtime::Runtime, ops: usize) -> Duration {
         let s = side(rt, ops);
         self.ns.push(ns_per_op(s.elapsed, ops));
         self.fairness.extend(s.fairness);
+        s.elapsed
     }
 
     /// Median ns/op and median fairness.
@@ -184,7 +193,7 @@ impl Runs {
 }
 
 /// Warms up and measures one workload, interleaving the aio version, the baseline and the
-/// peers.
+/// peers. After a round in which some run took longer than [`SLOW_RUN`], it stops.
 fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
     let ops = w.ops_at(opts.scale);
     let warmup_ops = workloads::scale_ops(ops, WARMUP_FRACTION);
@@ -196,10 +205,12 @@ fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
         side(rt, warmup_ops);
     }
     let mut runs: Vec<Runs> = sides.iter().map(|_| Runs::default()).collect();
-    for _ in 0..opts.repeats {
+    let (mut rounds, mut slowest) = (0, Duration::ZERO);
+    while rounds < opts.repeats && slowest <= SLOW_RUN {
         for (side, runs) in sides.iter().zip(&mut runs) {
-            runs.run(*side, rt, ops);
+            slowest = slowest.max(runs.run(*side, rt, ops));
         }
+        rounds += 1;
     }
     let mut runs = runs.into_iter().map(Runs::medians);
     let (aio_ns, aio_fairness) = runs.next().expect("the aio side");
@@ -229,6 +240,8 @@ fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
         aio_fairness,
         baseline_fairness,
         peer,
+        runs: rounds,
+        slowest,
     }
 }
 
@@ -250,7 +263,8 @@ fn fmt_fairness(r: &Row) -> String {
     }
 }
 
-fn print_table(rows: &[Row]) {
+/// The table, and a line for each workload measured fewer than `repeats` times.
+fn print_table(rows: &[Row], repeats: usize) {
     let header = [
         "workload",
         "ops",
@@ -314,6 +328,17 @@ fn print_table(rows: &[Row]) {
     for row in &cells {
         println!("{}", line(row));
     }
+    for r in rows.iter().filter(|r| r.runs < repeats) {
+        let times = match r.runs {
+            1 => "once".to_owned(),
+            n => format!("{n} times"),
+        };
+        println!(
+            "{}: measured {times}, not {repeats} times: a run took {:.1} s",
+            r.workload,
+            r.slowest.as_secs_f64()
+        );
+    }
 }
 
 /// The size of each side's primitives: a user pays it per lock, semaphore or event.
@@ -366,7 +391,7 @@ fn to_json(rows: &[Row]) -> String {
              \"baseline_ns_per_op\": {}, \"python_ns_per_op\": {}, \"ops\": {}, \
              \"ratio\": {}, \"python_speedup\": {}, \"aio_fairness\": {}, \
              \"baseline_fairness\": {}, \"peer\": {}, \"peer_ns_per_op\": {}, \
-             \"peer_ratio\": {}, \"peer_fairness\": {}}}",
+             \"peer_ratio\": {}, \"peer_fairness\": {}, \"runs\": {}}}",
             json_string(r.workload),
             json_number(Some(r.aio_ns)),
             json_string(r.baseline_label),
@@ -383,6 +408,7 @@ fn to_json(rows: &[Row]) -> String {
             json_number(r.peer.as_ref().map(|p| p.ns)),
             json_number(r.peer_ratio()),
             json_number(r.peer.as_ref().and_then(|p| p.fairness)),
+            r.runs,
         );
         out.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
     }
@@ -463,7 +489,7 @@ fn main() -> ExitCode {
         None => println!("python: unavailable; rust {rust_secs:.1}s"),
     }
     println!();
-    print_table(&rows);
+    print_table(&rows, opts.repeats);
     print_sizes();
 
     if let Some(path) = &opts.json {

@@ -154,6 +154,28 @@ async def timeout_fire_10k(n):
     return secs
 
 
+async def chain(level, depth):
+    # The task at `level` opens a group and spawns the next level; the deepest returns.
+    if level == depth:
+        return 1
+    async with asyncio.TaskGroup() as tg:
+        below = tg.create_task(chain(level + 1, depth))
+    return below.result() + 1
+
+
+async def group_chain_depth(n):
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        top = tg.create_task(chain(1, n))
+    secs = time.perf_counter() - t0
+    assert top.result() == n, (top.result(), n)
+    return secs
+
+
+workload("group_chain_depth_1k", 1_000)(group_chain_depth)
+workload("group_chain_depth_10k", 10_000)(group_chain_depth)
+
+
 @workload("gather", 100_000)
 async def gather(n):
     async def t(i):

@@ -3,6 +3,8 @@
 //! Shapes mirror `asyncio_baseline.py`; the Python twins are in
 //! `python/asyncio_workloads.py`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -353,6 +355,77 @@ pub(super) fn timeout_fire_tokio(rt: &Runtime, n: usize) -> Sample {
         counter(),
         n,
         "timeout_fire_10k baseline: not every timeout fired"
+    );
+    elapsed.into()
+}
+
+// --- group_chain_depth_*: n nested groups, one task per level -------------------------
+
+/// A level of the chain, as a task to spawn: it needs a name, being recursive.
+type Level<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The task at `level`: below `depth` it opens a group and spawns the next level in it; the
+/// deepest returns at once. Each level is a Tokio task of its own, so the stack does not
+/// grow with the depth.
+fn chain_aio(level: usize, depth: usize) -> Level<Result<(), BoxError>> {
+    Box::pin(async move {
+        bump();
+        if level == depth {
+            return Ok(());
+        }
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            tg.spawn(chain_aio(level + 1, depth))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| format!("level {level}: {e}").into())
+    })
+}
+
+fn chain_tokio(level: usize, depth: usize) -> Level<()> {
+    Box::pin(async move {
+        bump();
+        if level == depth {
+            return;
+        }
+        let mut set = JoinSet::new();
+        set.spawn(chain_tokio(level + 1, depth));
+        set.join_next()
+            .await
+            .expect("one child")
+            .expect("child panicked");
+    })
+}
+
+/// The timing task opens the first group; `n` levels of tasks follow.
+pub(super) fn group_chain_aio(rt: &Runtime, n: usize) -> Sample {
+    reset_counter();
+    let (elapsed, result) = time_in_task(rt, async move {
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            tg.spawn(chain_aio(1, n))?;
+            Ok(())
+        })
+        .await
+    });
+    result.expect("group_chain_depth: the chain failed");
+    assert_eq!(counter(), n, "group_chain_depth: not every level ran");
+    elapsed.into()
+}
+
+pub(super) fn group_chain_tokio(rt: &Runtime, n: usize) -> Sample {
+    reset_counter();
+    let (elapsed, ()) = time_in_task(rt, async move {
+        let mut set = JoinSet::new();
+        set.spawn(chain_tokio(1, n));
+        set.join_next()
+            .await
+            .expect("one child")
+            .expect("child panicked");
+    });
+    assert_eq!(
+        counter(),
+        n,
+        "group_chain_depth baseline: not every level ran"
     );
     elapsed.into()
 }

@@ -143,6 +143,24 @@ pub(crate) fn all() -> Vec<Workload> {
             baseline: Some(core::timeout_fire_tokio),
             peers: &[],
         },
+        // ns per level of a chain of nested groups, one task per level: twice, to show how
+        // the cost per level grows with the depth.
+        Workload {
+            name: "group_chain_depth_1k",
+            ops: 1_000,
+            aio: core::group_chain_aio,
+            baseline_label: "JoinSet per level",
+            baseline: Some(core::group_chain_tokio),
+            peers: &[],
+        },
+        Workload {
+            name: "group_chain_depth_10k",
+            ops: 10_000,
+            aio: core::group_chain_aio,
+            baseline_label: "JoinSet per level",
+            baseline: Some(core::group_chain_tokio),
+            peers: &[],
+        },
         Workload {
             name: "gather",
             ops: 100_000,

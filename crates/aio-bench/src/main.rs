@@ -11,7 +11,9 @@
 //! contended workloads the median fairness (min/max of the per-task acquisition counts).
 //! A workload whose run takes longer than a couple of seconds is measured once, and the
 //! output says so. The Python asyncio twin (`python/asyncio_workloads.py`) runs afterwards
-//! at the same scale. A last table gives the size of each side's lock, semaphore and event.
+//! at the same scale. The last tables give the size of each side's lock, semaphore and
+//! event, and the resident memory of a parked task (`memory_parked_task`, each side in a
+//! fresh process).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -353,6 +355,27 @@ fn print_sizes() {
     }
 }
 
+/// The resident memory of a parked task, each side measured once in a fresh process.
+fn print_parked(tasks: usize, parked: &[workloads::memory::Parked]) {
+    println!(
+        "\nmemory per parked task (bytes of resident memory, {tasks} tasks each waiting for \
+         ever, each side once in a fresh process):"
+    );
+    let sides: Vec<String> = parked
+        .iter()
+        .map(|p| match &p.bytes {
+            Ok(bytes) => format!("{} {bytes:.0}", p.label),
+            Err(e) => format!("{} - ({e})", p.label),
+        })
+        .collect();
+    println!("  {}", sides.join(", "));
+    if let [aio, baseline, ..] = parked {
+        if let (Ok(a), Ok(b)) = (&aio.bytes, &baseline.bytes) {
+            println!("  {} / {}: {:.2}x", aio.label, baseline.label, a / b);
+        }
+    }
+}
+
 /// `s` as a JSON string literal.
 fn json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -417,8 +440,12 @@ fn to_json(rows: &[Row]) -> String {
 }
 
 fn main() -> ExitCode {
-    // First: the process pool workloads start this binary again as their workers.
+    // First: the process pool workloads start this binary again as their workers, and the
+    // memory row as a child that parks tasks.
     aio::process::init(workloads::process::registry());
+    if let Some(code) = workloads::memory::child_from_args() {
+        return code;
+    }
     let opts = match parse_args(std::env::args().skip(1)) {
         Ok(o) => o,
         Err(e) if e.is_empty() => {
@@ -435,7 +462,11 @@ fn main() -> ExitCode {
         .into_iter()
         .filter(|w| opts.filter.as_deref().is_none_or(|f| w.name.contains(f)))
         .collect();
-    if selected.is_empty() {
+    let memory = opts
+        .filter
+        .as_deref()
+        .is_none_or(|f| workloads::memory::NAME.contains(f));
+    if selected.is_empty() && !memory {
         eprintln!(
             "error: no workload matches --filter {}",
             opts.filter.as_deref().unwrap_or_default()
@@ -462,10 +493,22 @@ fn main() -> ExitCode {
         eprintln!("  running {} ({} ops)", w.name, w.ops_at(opts.scale));
         rows.push(measure(&rt, w, &opts));
     }
+    let parked_tasks = workloads::scale_ops(workloads::memory::TASKS, opts.scale);
+    let parked = memory.then(|| {
+        eprintln!(
+            "  running {} ({parked_tasks} tasks per side)",
+            workloads::memory::NAME
+        );
+        workloads::memory::run(parked_tasks)
+    });
     let rust_secs = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let py = python::run(opts.scale, opts.filter.as_deref(), opts.repeats);
+    let py = if rows.is_empty() {
+        python::PyRun::default()
+    } else {
+        python::run(opts.scale, opts.filter.as_deref(), opts.repeats)
+    };
     let py_secs = started.elapsed().as_secs_f64();
     for row in &mut rows {
         if let Some(p) = py.results.get(row.workload) {
@@ -488,9 +531,14 @@ fn main() -> ExitCode {
         ),
         None => println!("python: unavailable; rust {rust_secs:.1}s"),
     }
-    println!();
-    print_table(&rows, opts.repeats);
+    if !rows.is_empty() {
+        println!();
+        print_table(&rows, opts.repeats);
+    }
     print_sizes();
+    if let Some(parked) = &parked {
+        print_parked(parked_tasks, parked);
+    }
 
     if let Some(path) = &opts.json {
         if let Err(e) = std::fs::write(path, to_json(&rows)) {

@@ -23,6 +23,7 @@ use queues::{AioQueue, AsyncChannel, CrossfireMpmc, CrossfireSpsc, Kanal, TokioM
 mod core;
 mod gather;
 mod in_task;
+pub(crate) mod memory;
 pub(crate) mod process;
 mod queues;
 mod sync;

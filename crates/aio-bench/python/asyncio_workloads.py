@@ -133,6 +133,49 @@ async def nested_scopes(n):
     return secs
 
 
+@workload("timeout_fire_10k", 10_000)
+async def timeout_fire_10k(n):
+    fired = 0
+
+    async def t():
+        nonlocal fired
+        try:
+            async with asyncio.timeout(0.001):
+                await asyncio.sleep(3600)
+        except TimeoutError:
+            fired += 1
+
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        for _ in range(n):
+            tg.create_task(t())
+    secs = time.perf_counter() - t0
+    assert fired == n, (fired, n)
+    return secs
+
+
+async def chain(level, depth):
+    # The task at `level` opens a group and spawns the next level; the deepest returns.
+    if level == depth:
+        return 1
+    async with asyncio.TaskGroup() as tg:
+        below = tg.create_task(chain(level + 1, depth))
+    return below.result() + 1
+
+
+async def group_chain_depth(n):
+    t0 = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        top = tg.create_task(chain(1, n))
+    secs = time.perf_counter() - t0
+    assert top.result() == n, (top.result(), n)
+    return secs
+
+
+workload("group_chain_depth_1k", 1_000)(group_chain_depth)
+workload("group_chain_depth_10k", 10_000)(group_chain_depth)
+
+
 @workload("gather", 100_000)
 async def gather(n):
     async def t(i):

@@ -9,8 +9,11 @@
 //! fastest crates for the same work) interleaved (A B C A B C ...) for the repeat count; the
 //! median ns/op of each side is reported, the fastest peer's beside aio's, and for
 //! contended workloads the median fairness (min/max of the per-task acquisition counts).
-//! The Python asyncio twin (`python/asyncio_workloads.py`) runs afterwards at the same
-//! scale. A last table gives the size of each side's lock, semaphore and event.
+//! A workload whose run takes longer than a couple of seconds is measured once, and the
+//! output says so. The Python asyncio twin (`python/asyncio_workloads.py`) runs afterwards
+//! at the same scale. The last tables give the size of each side's lock, semaphore and
+//! event, and the resident memory of a parked task (`memory_parked_task`, each side in a
+//! fresh process).
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -30,6 +33,8 @@ const QUICK_REPEATS: usize = 3;
 const QUICK_SCALE: f64 = 0.1;
 /// The warm-up run of each side does this fraction of the ops.
 const WARMUP_FRACTION: f64 = 0.1;
+/// A workload with a run longer than this is measured once, not `--repeat` times.
+const SLOW_RUN: Duration = Duration::from_secs(2);
 
 const USAGE: &str = "\
 usage: aio-bench [--json FILE] [--filter NAME] [--quick] [--repeat N] [--scale S]
@@ -118,6 +123,10 @@ struct Row {
     baseline_fairness: Option<f64>,
     /// The fastest peer, by median.
     peer: Option<PeerRow>,
+    /// How many times each side was measured: fewer than asked when a run was slow.
+    runs: usize,
+    /// The longest run of any side.
+    slowest: Duration,
 }
 
 /// The figures of a workload's fastest peer.
@@ -171,10 +180,12 @@ struct Runs {
 }
 
 impl Runs {
-    fn run(&mut self, side: RunFn, rt: &tokio::runtime::Runtime, ops: usize) {
+    /// Measures one run; returns how long it took.
+    fn run(&mut self, side: RunFn, rt: &tokio::runtime::Runtime, ops: usize) -> Duration {
         let s = side(rt, ops);
         self.ns.push(ns_per_op(s.elapsed, ops));
         self.fairness.extend(s.fairness);
+        s.elapsed
     }
 
     /// Median ns/op and median fairness.
@@ -184,7 +195,7 @@ impl Runs {
 }
 
 /// Warms up and measures one workload, interleaving the aio version, the baseline and the
-/// peers.
+/// peers. After a round in which some run took longer than [`SLOW_RUN`], it stops.
 fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
     let ops = w.ops_at(opts.scale);
     let warmup_ops = workloads::scale_ops(ops, WARMUP_FRACTION);
@@ -196,10 +207,12 @@ fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
         side(rt, warmup_ops);
     }
     let mut runs: Vec<Runs> = sides.iter().map(|_| Runs::default()).collect();
-    for _ in 0..opts.repeats {
+    let (mut rounds, mut slowest) = (0, Duration::ZERO);
+    while rounds < opts.repeats && slowest <= SLOW_RUN {
         for (side, runs) in sides.iter().zip(&mut runs) {
-            runs.run(*side, rt, ops);
+            slowest = slowest.max(runs.run(*side, rt, ops));
         }
+        rounds += 1;
     }
     let mut runs = runs.into_iter().map(Runs::medians);
     let (aio_ns, aio_fairness) = runs.next().expect("the aio side");
@@ -229,6 +242,8 @@ fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
         aio_fairness,
         baseline_fairness,
         peer,
+        runs: rounds,
+        slowest,
     }
 }
 
@@ -250,7 +265,8 @@ fn fmt_fairness(r: &Row) -> String {
     }
 }
 
-fn print_table(rows: &[Row]) {
+/// The table, and a line for each workload measured fewer than `repeats` times.
+fn print_table(rows: &[Row], repeats: usize) {
     let header = [
         "workload",
         "ops",
@@ -314,6 +330,17 @@ fn print_table(rows: &[Row]) {
     for row in &cells {
         println!("{}", line(row));
     }
+    for r in rows.iter().filter(|r| r.runs < repeats) {
+        let times = match r.runs {
+            1 => "once".to_owned(),
+            n => format!("{n} times"),
+        };
+        println!(
+            "{}: measured {times}, not {repeats} times: a run took {:.1} s",
+            r.workload,
+            r.slowest.as_secs_f64()
+        );
+    }
 }
 
 /// The size of each side's primitives: a user pays it per lock, semaphore or event.
@@ -325,6 +352,27 @@ fn print_sizes() {
             .map(|(label, bytes)| format!("{label} {bytes}"))
             .collect();
         println!("  {kind:<10} {}", sides.join(", "));
+    }
+}
+
+/// The resident memory of a parked task, each side measured once in a fresh process.
+fn print_parked(tasks: usize, parked: &[workloads::memory::Parked]) {
+    println!(
+        "\nmemory per parked task (bytes of resident memory, {tasks} tasks each waiting for \
+         ever, each side once in a fresh process):"
+    );
+    let sides: Vec<String> = parked
+        .iter()
+        .map(|p| match &p.bytes {
+            Ok(bytes) => format!("{} {bytes:.0}", p.label),
+            Err(e) => format!("{} - ({e})", p.label),
+        })
+        .collect();
+    println!("  {}", sides.join(", "));
+    if let [aio, baseline, ..] = parked {
+        if let (Ok(a), Ok(b)) = (&aio.bytes, &baseline.bytes) {
+            println!("  {} / {}: {:.2}x", aio.label, baseline.label, a / b);
+        }
     }
 }
 
@@ -366,7 +414,7 @@ fn to_json(rows: &[Row]) -> String {
              \"baseline_ns_per_op\": {}, \"python_ns_per_op\": {}, \"ops\": {}, \
              \"ratio\": {}, \"python_speedup\": {}, \"aio_fairness\": {}, \
              \"baseline_fairness\": {}, \"peer\": {}, \"peer_ns_per_op\": {}, \
-             \"peer_ratio\": {}, \"peer_fairness\": {}}}",
+             \"peer_ratio\": {}, \"peer_fairness\": {}, \"runs\": {}}}",
             json_string(r.workload),
             json_number(Some(r.aio_ns)),
             json_string(r.baseline_label),
@@ -383,6 +431,7 @@ fn to_json(rows: &[Row]) -> String {
             json_number(r.peer.as_ref().map(|p| p.ns)),
             json_number(r.peer_ratio()),
             json_number(r.peer.as_ref().and_then(|p| p.fairness)),
+            r.runs,
         );
         out.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
     }
@@ -391,8 +440,12 @@ fn to_json(rows: &[Row]) -> String {
 }
 
 fn main() -> ExitCode {
-    // First: the process pool workloads start this binary again as their workers.
+    // First: the process pool workloads start this binary again as their workers, and the
+    // memory row as a child that parks tasks.
     aio::process::init(workloads::process::registry());
+    if let Some(code) = workloads::memory::child_from_args() {
+        return code;
+    }
     let opts = match parse_args(std::env::args().skip(1)) {
         Ok(o) => o,
         Err(e) if e.is_empty() => {
@@ -409,7 +462,11 @@ fn main() -> ExitCode {
         .into_iter()
         .filter(|w| opts.filter.as_deref().is_none_or(|f| w.name.contains(f)))
         .collect();
-    if selected.is_empty() {
+    let memory = opts
+        .filter
+        .as_deref()
+        .is_none_or(|f| workloads::memory::NAME.contains(f));
+    if selected.is_empty() && !memory {
         eprintln!(
             "error: no workload matches --filter {}",
             opts.filter.as_deref().unwrap_or_default()
@@ -436,10 +493,22 @@ fn main() -> ExitCode {
         eprintln!("  running {} ({} ops)", w.name, w.ops_at(opts.scale));
         rows.push(measure(&rt, w, &opts));
     }
+    let parked_tasks = workloads::scale_ops(workloads::memory::TASKS, opts.scale);
+    let parked = memory.then(|| {
+        eprintln!(
+            "  running {} ({parked_tasks} tasks per side)",
+            workloads::memory::NAME
+        );
+        workloads::memory::run(parked_tasks)
+    });
     let rust_secs = started.elapsed().as_secs_f64();
 
     let started = Instant::now();
-    let py = python::run(opts.scale, opts.filter.as_deref(), opts.repeats);
+    let py = if rows.is_empty() {
+        python::PyRun::default()
+    } else {
+        python::run(opts.scale, opts.filter.as_deref(), opts.repeats)
+    };
     let py_secs = started.elapsed().as_secs_f64();
     for row in &mut rows {
         if let Some(p) = py.results.get(row.workload) {
@@ -462,9 +531,14 @@ fn main() -> ExitCode {
         ),
         None => println!("python: unavailable; rust {rust_secs:.1}s"),
     }
-    println!();
-    print_table(&rows);
+    if !rows.is_empty() {
+        println!();
+        print_table(&rows, opts.repeats);
+    }
     print_sizes();
+    if let Some(parked) = &parked {
+        print_parked(parked_tasks, parked);
+    }
 
     if let Some(path) = &opts.json {
         if let Err(e) = std::fs::write(path, to_json(&rows)) {

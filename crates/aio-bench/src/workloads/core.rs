@@ -3,6 +3,8 @@
 //! Shapes mirror `asyncio_baseline.py`; the Python twins are in
 //! `python/asyncio_workloads.py`.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -300,5 +302,130 @@ pub(super) fn nested_scopes_tokio(rt: &Runtime, n: usize) -> Sample {
         sum
     });
     assert_eq!(sum, n as u64, "nested_scopes baseline: missing results");
+    elapsed.into()
+}
+
+// --- timeout_fire_10k: n concurrent tasks, each a 1 ms timeout that fires -------------
+
+const ONE_MS: Duration = Duration::from_millis(1);
+
+pub(super) fn timeout_fire_aio(rt: &Runtime, n: usize) -> Sample {
+    reset_counter();
+    let (elapsed, result) = time_in_task(rt, async move {
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            for _ in 0..n {
+                tg.spawn(async {
+                    if aio::timeout(ONE_MS, tokio::time::sleep(SLEEP_FOREVER))
+                        .await
+                        .is_err()
+                    {
+                        bump();
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })
+        .await
+    });
+    result.expect("timeout_fire_10k: the group failed");
+    assert_eq!(counter(), n, "timeout_fire_10k: not every timeout fired");
+    elapsed.into()
+}
+
+pub(super) fn timeout_fire_tokio(rt: &Runtime, n: usize) -> Sample {
+    reset_counter();
+    let (elapsed, ()) = time_in_task(rt, async move {
+        let mut set = JoinSet::new();
+        for _ in 0..n {
+            set.spawn(async {
+                if tokio::time::timeout(ONE_MS, tokio::time::sleep(SLEEP_FOREVER))
+                    .await
+                    .is_err()
+                {
+                    bump();
+                }
+            });
+        }
+        while let Some(r) = set.join_next().await {
+            r.expect("child panicked");
+        }
+    });
+    assert_eq!(
+        counter(),
+        n,
+        "timeout_fire_10k baseline: not every timeout fired"
+    );
+    elapsed.into()
+}
+
+// --- group_chain_depth_*: n nested groups, one task per level -------------------------
+
+/// A level of the chain, as a task to spawn: it needs a name, being recursive.
+type Level<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+/// The task at `level`: below `depth` it opens a group and spawns the next level in it; the
+/// deepest returns at once. Each level is a Tokio task of its own, so the stack does not
+/// grow with the depth.
+fn chain_aio(level: usize, depth: usize) -> Level<Result<(), BoxError>> {
+    Box::pin(async move {
+        bump();
+        if level == depth {
+            return Ok(());
+        }
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            tg.spawn(chain_aio(level + 1, depth))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| format!("level {level}: {e}").into())
+    })
+}
+
+fn chain_tokio(level: usize, depth: usize) -> Level<()> {
+    Box::pin(async move {
+        bump();
+        if level == depth {
+            return;
+        }
+        let mut set = JoinSet::new();
+        set.spawn(chain_tokio(level + 1, depth));
+        set.join_next()
+            .await
+            .expect("one child")
+            .expect("child panicked");
+    })
+}
+
+/// The timing task opens the first group; `n` levels of tasks follow.
+pub(super) fn group_chain_aio(rt: &Runtime, n: usize) -> Sample {
+    reset_counter();
+    let (elapsed, result) = time_in_task(rt, async move {
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            tg.spawn(chain_aio(1, n))?;
+            Ok(())
+        })
+        .await
+    });
+    result.expect("group_chain_depth: the chain failed");
+    assert_eq!(counter(), n, "group_chain_depth: not every level ran");
+    elapsed.into()
+}
+
+pub(super) fn group_chain_tokio(rt: &Runtime, n: usize) -> Sample {
+    reset_counter();
+    let (elapsed, ()) = time_in_task(rt, async move {
+        let mut set = JoinSet::new();
+        set.spawn(chain_tokio(1, n));
+        set.join_next()
+            .await
+            .expect("one child")
+            .expect("child panicked");
+    });
+    assert_eq!(
+        counter(),
+        n,
+        "group_chain_depth baseline: not every level ran"
+    );
     elapsed.into()
 }

@@ -23,6 +23,7 @@ use queues::{AioQueue, AsyncChannel, CrossfireMpmc, CrossfireSpsc, Kanal, TokioM
 mod core;
 mod gather;
 mod in_task;
+pub(crate) mod memory;
 pub(crate) mod process;
 mod queues;
 mod sync;
@@ -133,6 +134,32 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: core::nested_scopes_aio,
             baseline_label: "10 nested tokio::time::timeout",
             baseline: Some(core::nested_scopes_tokio),
+            peers: &[],
+        },
+        Workload {
+            name: "timeout_fire_10k",
+            ops: 10_000,
+            aio: core::timeout_fire_aio,
+            baseline_label: "JoinSet of tokio::time::timeout",
+            baseline: Some(core::timeout_fire_tokio),
+            peers: &[],
+        },
+        // ns per level of a chain of nested groups, one task per level: twice, to show how
+        // the cost per level grows with the depth.
+        Workload {
+            name: "group_chain_depth_1k",
+            ops: 1_000,
+            aio: core::group_chain_aio,
+            baseline_label: "JoinSet per level",
+            baseline: Some(core::group_chain_tokio),
+            peers: &[],
+        },
+        Workload {
+            name: "group_chain_depth_10k",
+            ops: 10_000,
+            aio: core::group_chain_aio,
+            baseline_label: "JoinSet per level",
+            baseline: Some(core::group_chain_tokio),
             peers: &[],
         },
         Workload {

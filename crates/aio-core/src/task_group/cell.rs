@@ -4,7 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use futures::task::AtomicWaker;
 use tokio::time::Instant;
@@ -20,6 +20,11 @@ use crate::{CancelReason, Cancelled, TaskError, TaskId, TaskState};
 pub(crate) trait ChildRef: TaskScope {
     /// Wakes the child's task so it sees a cancellation.
     fn wake(&self);
+    /// Takes the waker that [`wake`](Self::wake) would wake, for the caller to wake later:
+    /// waking it then is the same as calling `wake` now. `None` if there is none to wake
+    /// (not registered yet, or taken; or the task is registering a new one, which it then
+    /// wakes itself).
+    fn take_waker(&self) -> Option<Waker>;
     /// Lets a queued child start (the limit handed it a slot). Returns `false` if the child
     /// no longer wants it: it ended while queued.
     fn admit(&self) -> bool;
@@ -299,6 +304,11 @@ impl ChildRef for TaskInfo {
     }
 
     #[inline]
+    fn take_waker(&self) -> Option<Waker> {
+        self.task_waker.take()
+    }
+
+    #[inline]
     fn admit(&self) -> bool {
         let admitted = self
             .state
@@ -536,6 +546,10 @@ impl<T: Send> TaskScope for ChildCell<T> {
 impl<T: Send> ChildRef for ChildCell<T> {
     fn wake(&self) {
         self.info().wake();
+    }
+
+    fn take_waker(&self) -> Option<Waker> {
+        self.info().take_waker()
     }
 
     fn admit(&self) -> bool {

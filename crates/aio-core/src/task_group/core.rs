@@ -8,7 +8,7 @@ use std::future::Future;
 use std::panic::{Location, resume_unwind};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use std::vec;
 
@@ -579,10 +579,22 @@ fn store_panic(state: &mut Reports, panic: Box<dyn Any + Send>, task: Option<Tas
 }
 
 impl Notify for GroupCore {
+    /// The group is cancelled: wake every task so it sees it, then the scope.
+    ///
+    /// The wakers are taken out under the registry's lock and woken after it is released.
+    /// Waking them under the lock would be a deadlock risk: a waker may run code inline,
+    /// and that code may come back to the registry (which takes the lock again, on the same
+    /// thread). A task of a [`TaskGroup`](crate::TaskGroup) registers a Tokio task's waker,
+    /// which only schedules the task, but a local group's task registers the waker of the
+    /// `FuturesUnordered` its scope polls it in, and waking that wakes whatever task polls
+    /// the scope: any executor's waker, which may poll the scope on the spot, and the
+    /// scope's poll sweeps finished tasks out of the registry. Taking a waker is what
+    /// `ChildRef::wake` does first anyway, so a task that registers a new waker in between
+    /// is being polled, and sees the cancellation then.
     fn notify(&self) {
-        for child in self.tasks() {
-            child.wake();
-        }
+        let mut wakers = Vec::with_capacity(self.len());
+        self.registry.take_wakers(&mut wakers);
+        wakers.into_iter().for_each(Waker::wake);
         self.waker.wake();
     }
 }

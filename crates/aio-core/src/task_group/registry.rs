@@ -7,6 +7,7 @@
 //! freed on the thread that allocated it.
 
 use std::sync::{Arc, Mutex};
+use std::task::Waker;
 
 use super::cell::ChildRef;
 use crate::TaskState;
@@ -35,7 +36,21 @@ impl Registry {
         keys.iter().filter_map(|&key| tasks.remove(key)).collect()
     }
 
-    /// Every task that has not finished, oldest first.
+    /// Takes the waker of every task that has not finished into `wakers`, in no particular
+    /// order, for the caller to wake once the lock is released (see `GroupCore::notify`):
+    /// no task's `Arc` is cloned and nothing is sorted.
+    pub(super) fn take_wakers(&self, wakers: &mut Vec<Waker>) {
+        let tasks = lock(&self.tasks);
+        wakers.extend(
+            tasks
+                .iter()
+                .filter(|child| child.state() != TaskState::Finished)
+                .filter_map(|child| child.take_waker()),
+        );
+    }
+
+    /// Every task that has not finished, oldest first: for the task tree, and for the
+    /// reaper, which names the tasks it forces.
     pub(super) fn running(&self) -> Vec<Arc<dyn ChildRef>> {
         let mut running: Vec<Arc<dyn ChildRef>> = lock(&self.tasks)
             .iter()

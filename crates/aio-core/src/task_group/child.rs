@@ -6,7 +6,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 
@@ -192,6 +192,40 @@ where
         cell.stash(outcome);
         Poll::Ready(())
     }
+}
+
+/// Polls a new task's future once, here and now, in the task's own scope: the eager start of
+/// [`TaskGroup::spawn_eager`](crate::TaskGroup::spawn_eager). A task that ends at this poll
+/// is dropped and reported at once, as a Tokio task that ended would be. One that suspends
+/// is handed back, boxed because it is pinned from now on, to go on as a Tokio task.
+///
+/// The poll's waker does nothing: a wake-up before the Tokio task exists has nobody to go to.
+/// None is lost, because the Tokio task polls the future as soon as it first runs, which
+/// sees whatever happened since, and every poll registers its own waker wherever the future
+/// waits.
+pub(crate) fn poll_eagerly<F>(
+    cell: &Arc<ChildCell<<F::Output as ChildOutput>::Ok>>,
+    fut: F,
+) -> Option<Pin<Box<F>>>
+where
+    F: Future,
+    F::Output: ChildOutput<Ok: Send + 'static>,
+{
+    let mut fut = Box::pin(fut);
+    let scope = || Current::Task(Arc::clone(cell) as Arc<dyn TaskScope>);
+    let mut cx = Context::from_waker(Waker::noop());
+    let outcome = match poll_child(fut.as_mut(), cell.info(), scope, &mut cx) {
+        Poll::Ready(outcome) => outcome,
+        Poll::Pending => return Some(fut),
+    };
+    // The future goes before the report, as a Tokio task's does. A panic while dropping it
+    // is how the task ended, unless it had panicked already.
+    let outcome = match catch_unwind(AssertUnwindSafe(|| drop(fut))) {
+        Err(panic) if !matches!(outcome, Outcome::Panicked(_)) => Outcome::Panicked(panic),
+        _ => outcome,
+    };
+    end(cell, outcome);
+    None
 }
 
 /// Reports how the task ended, once: it leaves the limit's queue if it is still in it, and

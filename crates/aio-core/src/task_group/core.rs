@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, Span};
 
 use super::cell::{ChildCell, ChildRef, Owner, TaskInfo};
-use super::child::{self, ChildEvent, ChildOutput, ChildTask};
+use super::child::{self, ChildEvent, ChildOutput, ChildTask, FirstPoll};
 use super::limit::Limit;
 use super::registry::Registry;
 use super::{JoinPolicy, SpawnError, TaskFailure, TaskGroupError};
@@ -293,12 +293,23 @@ impl GroupCore {
         F::Output: ChildOutput<Ok: Send + 'static>,
     {
         let runtime = self.runtime();
-        let suspended = {
+        let first = {
             let _runtime = runtime.enter();
             child::poll_eagerly(cell, fut)
         };
-        if let Some(fut) = suspended {
-            drop(runtime.spawn(ChildTask::new(Arc::clone(cell), fut)));
+        match first {
+            FirstPoll::Suspended(fut) => {
+                drop(runtime.spawn(ChildTask::new(Arc::clone(cell), fut)));
+            }
+            FirstPoll::Ended(outcome) => {
+                // The task ends on the thread that registered it: it leaves the registry now
+                // rather than through the graveyard, which exists to bring cells back to
+                // that thread.
+                if let Some(key) = cell.info().take_registry_key() {
+                    drop(self.registry.remove_one(key));
+                }
+                child::end(cell, outcome);
+            }
         }
     }
 

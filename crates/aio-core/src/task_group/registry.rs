@@ -35,6 +35,11 @@ impl Registry {
         keys.iter().filter_map(|&key| tasks.remove(key)).collect()
     }
 
+    /// Removes one task; its cell is dropped by the caller, after the lock.
+    pub(super) fn remove_one(&self, key: usize) -> Option<Arc<dyn ChildRef>> {
+        lock(&self.tasks).remove(key)
+    }
+
     /// Every task that has not finished, oldest first.
     pub(super) fn running(&self) -> Vec<Arc<dyn ChildRef>> {
         let mut running: Vec<Arc<dyn ChildRef>> = lock(&self.tasks)

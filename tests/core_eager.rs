@@ -1,7 +1,8 @@
-//! Eager spawn (§1g, §16): `TaskGroup::spawn_eager`, Python 3.12's `eager_task_factory`. The
-//! task's first poll runs inside the call, in the task's own scope; a task that finishes
-//! there never becomes a Tokio task, one that suspends goes on as an ordinary task. Every
-//! other rule of a group holds as for `spawn` (§1g.39).
+//! Eager spawn (§1g, §16): `TaskGroup::spawn_eager` and `LocalGroup::spawn_eager`, Python
+//! 3.12's `eager_task_factory`. The task's first poll runs inside the call, in the task's own
+//! scope; a task that finishes there never becomes a Tokio task (or, in a local group, a task
+//! of the scope), one that suspends goes on as an ordinary task. Every other rule of a group
+//! holds as for `spawn` (§1g.39).
 //!
 //! Not applicable: running the step in a copy of the creator's context (§16.3: aio has no
 //! contextvars; a Tokio task-local of the caller is visible in the first step only, as the
@@ -14,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use aio::{
-    BoxError, CancelReason, JoinPolicy, SpawnError, TaskError, TaskGroup, TaskState,
+    BoxError, CancelReason, JoinPolicy, LocalGroup, SpawnError, TaskError, TaskGroup, TaskState,
     current_deadline, current_task, is_cancelled, timeout,
 };
 use futures::FutureExt;
@@ -516,5 +517,96 @@ spec! {
             })
             .await
             .unwrap();
+    }
+}
+
+spec! {
+    /// A local group's eager task borrows and need not be `Send`, as its other tasks: ready
+    /// at its first poll, it has finished when `spawn_eager` returns, in its own scope.
+    async fn local_spawn_eager_ready_future_borrows_and_is_done_at_once() {
+        let counter = std::cell::Cell::new(0);
+        let counter = &counter;
+        LocalGroup::<BoxError>::scope(|lg| async move {
+            let handle = lg.spawn_eager_named("borrower", async move {
+                counter.set(counter.get() + 1);
+                Ok(current_task().unwrap().name().map(String::from))
+            })?;
+            assert_eq!(counter.get(), 1, "the first poll runs inside the call");
+            assert!(handle.is_finished());
+            assert_eq!(lg.len(), 0);
+            assert_eq!(handle.result()?.as_deref(), Some("borrower"));
+            assert!(current_task().is_none(), "the body is back in its own scope");
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+spec! {
+    /// A local group's eager task that suspends goes on as a task the scope polls, and a
+    /// failure at the first poll fails the group as any task's does.
+    async fn local_spawn_eager_pending_future_continues_and_a_failure_fails_the_group() {
+        let log = Log::new();
+        let l = &log;
+        let release = Latch::new();
+        let r = &release;
+        LocalGroup::<BoxError>::scope(|lg| async move {
+            let handle = lg.spawn_eager(async move {
+                l.push("first step");
+                r.wait().await;
+                l.push("second step");
+                Ok(1)
+            })?;
+            assert_eq!(l.events(), ["first step"]);
+            assert_eq!(lg.len(), 1);
+            r.set();
+            assert_eq!(handle.await?, 1);
+            Ok(())
+        })
+        .await
+        .unwrap();
+        assert_eq!(log.events(), ["first step", "second step"]);
+
+        let err = LocalGroup::<BoxError>::scope(|lg| async move {
+            let failed = lg.spawn_eager(async { Err::<(), _>("boom".into()) })?;
+            assert!(failed.has_failed() && lg.is_cancelled());
+            sleep_forever::<()>().await
+        })
+        .await
+        .unwrap_err();
+        assert_eq!(err.first().unwrap().error().to_string(), "boom");
+    }
+}
+
+spec! {
+    /// A local group with a limit and no free slot: the eager task waits for its turn, as
+    /// `spawn`'s would.
+    async fn local_spawn_eager_into_limited_group_waits_its_turn_like_spawn() {
+        let log = Log::new();
+        let l = &log;
+        let release = Latch::new();
+        let r = &release;
+        TaskGroup::<BoxError>::builder()
+            .limit(1)
+            .local_scope(|lg| async move {
+                lg.spawn(async move {
+                    r.wait().await;
+                    l.push("first done");
+                    Ok(())
+                })?;
+                let queued = lg.spawn_eager(async move {
+                    l.push("eager started");
+                    Ok(())
+                })?;
+                assert!(l.events().is_empty(), "not polled while the group is full");
+                assert!(!queued.is_finished());
+                r.set();
+                queued.await?;
+                Ok(())
+            })
+            .await
+            .unwrap();
+        assert_eq!(log.events(), ["first done", "eager started"]);
     }
 }

@@ -40,6 +40,8 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// [`TaskGroup::scope`] runs a body that [`spawn`](Self::spawn)s tasks, and returns only
 /// after every task has finished; nothing outlives it. The body runs in the calling task;
 /// each spawned task is a Tokio task, so tasks run in parallel on a multi-thread runtime.
+/// [`spawn_eager`](Self::spawn_eager) runs a task's first step inside the call, and a task
+/// that finishes there never becomes a Tokio task.
 ///
 /// # Failure and cancellation
 ///

@@ -12,6 +12,9 @@
 //!    naming the task that failed.
 //! 3. Two requests fail in the same instant, differently: both failures are collected,
 //!    and `split_by` sorts them by type, as `except* HttpError` / `except* ParseError` do.
+//! 4. Half the pages are cached: `spawn_eager` polls each task once inside the call, as
+//!    `asyncio.eager_task_factory` does, so a cached page is ready before the call returns,
+//!    without a Tokio task, and only the others go to the network.
 //!
 //! Run it with `cargo run --example fetch_all`.
 //!
@@ -276,6 +279,7 @@ pub(crate) fn main() {
         all_succeed().await;
         one_fails().await;
         two_fail_at_once().await;
+        cached_pages_start_eagerly().await;
     });
 }
 
@@ -377,4 +381,43 @@ async fn two_fail_at_once() {
     );
     let handled = handle_failures(err).expect("nothing but HTTP and parse errors");
     assert_eq!(handled, (1, 1));
+}
+
+async fn cached_pages_start_eagerly() {
+    println!("== 4. the even pages are cached: spawn_eager has them before it returns");
+    let client = Client::new(&[]);
+    let cache: HashMap<usize, String> = (0..REQUESTS)
+        .step_by(2)
+        .map(|i| (i, format!("{{\"item\": {i}}}")))
+        .collect();
+    let cache = Arc::new(cache);
+    let c = client.clone();
+    let (tasks, ready_at_once) = TaskGroup::<BoxError>::scope(|tg| async move {
+        let (mut tasks, mut ready_at_once) = (Vec::with_capacity(REQUESTS), 0);
+        for i in 0..REQUESTS {
+            let (client, cache) = (c.clone(), Arc::clone(&cache));
+            let task = tg.spawn_eager_named(format!("fetch-{i}"), async move {
+                match cache.get(&i) {
+                    Some(page) => Ok(page.clone()), // no `.await`: done at the first poll
+                    None => client.get(i).await,
+                }
+            })?;
+            ready_at_once += usize::from(task.is_finished());
+            tasks.push(task);
+        }
+        Ok((tasks, ready_at_once))
+    })
+    .await
+    .expect("no request fails");
+    let pages: Vec<String> = tasks.into_iter().map(|t| t.result().unwrap()).collect();
+    let answered = client.answered();
+    println!(
+        "   {ready_at_once} pages were ready when spawn_eager returned; {} went to the network: {}",
+        answered.len(),
+        list(&answered)
+    );
+    assert_eq!(ready_at_once, REQUESTS / 2);
+    assert_eq!(answered, (1..REQUESTS).step_by(2).collect::<Vec<_>>());
+    assert_eq!(pages[7], "{\"item\": 7}");
+    assert_eq!(pages[8], "{\"item\": 8}");
 }

@@ -1,10 +1,9 @@
 //! TaskGroup (§1): lifecycle, failures, the body, outer cancellation, nesting, panics and
-//! `cancel()`.
+//! `cancel()`. Eager task start (§1g.39-42) is in `core_eager.rs`.
 //!
 //! Not applicable to aio's scope form: entering a group twice or before use (§1a.6, 9, 10),
 //! cancel counters (§1d.26-29 are shown through level-triggered behaviour instead),
-//! `BaseException` kinds other than panics (§1f.36, 38), eager task start (§1g.39-40) and
-//! call-graph edges (§1h.45).
+//! `BaseException` kinds other than panics (§1f.36, 38) and call-graph edges (§1h.45).
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};

@@ -12,6 +12,7 @@ mod blocking_threads;
 mod core_cancel_scope;
 mod core_current_task;
 mod core_drop;
+mod core_eager;
 mod core_errors;
 mod core_gather;
 mod core_handle;

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Python asyncio twins of the aio-bench workloads (Python 3.11+).
+"""Python asyncio twins of the aio-bench workloads (Python 3.11+; 3.12+ for the eager one).
 
 Shapes follow /work/shared/bench/asyncio_baseline.py. Each workload prints one line:
 
@@ -67,6 +67,32 @@ async def spawn_yield(n):
     secs = time.perf_counter() - t0
     assert done == n, (done, n)
     return secs
+
+
+if hasattr(asyncio, "eager_task_factory"):  # Python 3.12+; older versions report no figure
+    @workload("taskgroup_spawn_eager", 100_000)
+    async def spawn_eager(n):
+        done = 0
+
+        async def t(i):
+            nonlocal done
+            if i % 10 == 0:
+                await asyncio.sleep(0)
+            done += 1
+            return 1
+
+        loop = asyncio.get_running_loop()
+        loop.set_task_factory(asyncio.eager_task_factory)
+        try:
+            t0 = time.perf_counter()
+            async with asyncio.TaskGroup() as tg:
+                for i in range(n):
+                    tg.create_task(t(i))
+            secs = time.perf_counter() - t0
+        finally:
+            loop.set_task_factory(None)
+        assert done == n, (done, n)
+        return secs
 
 
 @workload("taskgroup_cancel_siblings", 10_000)

@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
@@ -211,7 +211,7 @@ macro_rules! surface {
             F: Future<Output = Result<T, E>> $(+ $send)? + 'env,
             T: $($send +)? 'env,
         {
-            self.spawn_boxed(None, fut, |task| Box::pin(task))
+            self.spawn_boxed(None, fut, false, |task| Box::pin(task))
         }
 
         /// Like [`spawn`](Self::spawn), with a name.
@@ -228,7 +228,61 @@ macro_rules! surface {
             F: Future<Output = Result<T, E>> $(+ $send)? + 'env,
             T: $($send +)? 'env,
         {
-            self.spawn_boxed(Some(name.into()), fut, |task| Box::pin(task))
+            self.spawn_boxed(Some(name.into()), fut, false, |task| Box::pin(task))
+        }
+
+        /// Like [`spawn`](Self::spawn), and polls the task once right away, inside this
+        /// call, in the task's own scope: see
+        /// [`TaskGroup::spawn_eager`](crate::TaskGroup::spawn_eager). A future that is ready
+        /// at that poll has finished when `spawn_eager` returns; one that suspends goes on as
+        /// a task of the group, polled by its scope. In a group whose limit is reached the
+        /// task waits for its turn, as `spawn`'s would.
+        ///
+        /// # Errors
+        ///
+        /// As for [`TaskGroup::spawn`](crate::TaskGroup::spawn).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// # #[tokio::main(flavor = "current_thread")]
+        /// # async fn main() {
+        /// use aio_core::{BoxError, LocalGroup};
+        ///
+        /// let words = ["ready", "at", "once"];
+        /// let words = &words;
+        /// LocalGroup::<BoxError>::scope(|lg| async move {
+        ///     let count = lg.spawn_eager(async move { Ok(words.len()) })?;
+        ///     assert_eq!(count.result()?, 3);
+        ///     Ok(())
+        /// })
+        /// .await
+        /// .unwrap();
+        /// # }
+        /// ```
+        pub fn spawn_eager<F, T>(&self, fut: F) -> Result<TaskHandle<T>, SpawnError>
+        where
+            F: Future<Output = Result<T, E>> $(+ $send)? + 'env,
+            T: $($send +)? 'env,
+        {
+            self.spawn_boxed(None, fut, true, |task| Box::pin(task))
+        }
+
+        /// Like [`spawn_eager`](Self::spawn_eager), with a name.
+        ///
+        /// # Errors
+        ///
+        /// As for [`TaskGroup::spawn`](crate::TaskGroup::spawn).
+        pub fn spawn_eager_named<F, T>(
+            &self,
+            name: impl Into<Arc<str>>,
+            fut: F,
+        ) -> Result<TaskHandle<T>, SpawnError>
+        where
+            F: Future<Output = Result<T, E>> $(+ $send)? + 'env,
+            T: $($send +)? 'env,
+        {
+            self.spawn_boxed(Some(name.into()), fut, true, |task| Box::pin(task))
         }
     };
 }
@@ -279,11 +333,13 @@ where
         core.conclude(value, body_error, waited, outer.as_deref())
     }
 
-    /// Registers a task and hands it to the scope, boxed as `B` by `boxed`.
+    /// Registers a task and hands it to the scope, boxed as `B` by `boxed`; if `eager`,
+    /// polls it once first, and keeps it only if it did not end.
     fn spawn_boxed<F, T>(
         &self,
         name: Option<Arc<str>>,
         fut: F,
+        eager: bool,
         boxed: impl FnOnce(LocalTask<tracing::instrument::Instrumented<F>, T>) -> Pin<Box<B>>,
     ) -> Result<TaskHandle<T>, SpawnError>
     where
@@ -299,7 +355,18 @@ where
             info,
             cell: Arc::clone(&cell),
         };
-        lock(&self.inner.spawned).push(boxed(task));
+        let mut task = boxed(task);
+        // The task's own poll, which reports its end. Its waker does nothing: the scope polls
+        // a task it has just been handed, so a wake-up before then is not needed.
+        if eager
+            && task
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_ready()
+        {
+            return Ok(TaskHandle::new(cell));
+        }
+        lock(&self.inner.spawned).push(task);
         core.waker.wake();
         Ok(TaskHandle::new(cell))
     }

@@ -40,6 +40,8 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
 /// [`TaskGroup::scope`] runs a body that [`spawn`](Self::spawn)s tasks, and returns only
 /// after every task has finished; nothing outlives it. The body runs in the calling task;
 /// each spawned task is a Tokio task, so tasks run in parallel on a multi-thread runtime.
+/// [`spawn_eager`](Self::spawn_eager) runs a task's first step inside the call, and a task
+/// that finishes there never becomes a Tokio task.
 ///
 /// # Failure and cancellation
 ///
@@ -218,6 +220,93 @@ impl<E: CancelError + Send + 'static> TaskGroup<E> {
         self.core
             .spawn(Some(name.into()), fut, false)
             .map_err(|(e, _)| e)
+    }
+
+    /// Starts `fut` as a task of the group and polls it once right away, inside this call:
+    /// asyncio's `eager_task_factory`. Returns its handle.
+    ///
+    /// That first poll runs on the calling thread in the new task's own scope, as the
+    /// task's first poll would on a worker: [`current_task`](crate::current_task) is the new
+    /// task, [`is_cancelled`](crate::is_cancelled) and
+    /// [`current_deadline`](crate::current_deadline) answer for it, and groups and timeouts
+    /// opened in it belong to it. A future that is ready at that poll never becomes a Tokio
+    /// task: it has finished when `spawn_eager` returns, its handle holds its result, and
+    /// its `Err` or its panic has reached the group as any task's would (an `Err` fails the
+    /// group, which cancels the other tasks and the body at their next `.await`; a panic is
+    /// caught, and re-raised by the scope). A future that suspends goes on as an ordinary
+    /// task of the group, as if [`spawn`](Self::spawn) had started it.
+    ///
+    /// Work that often completes without waiting (a cache hit, data already buffered) then
+    /// costs no Tokio task at all, and a task's first step runs before the caller goes on.
+    /// The caller pays for that step: synchronous work before the task's first `.await`
+    /// delays the caller, and spends the calling task's share of Tokio's cooperative budget.
+    /// Prefer `spawn` for tasks that will wait anyway.
+    ///
+    /// In a group with a [`limit`](TaskGroupBuilder::limit) and no free slot, the task
+    /// cannot start now: it is accepted as `spawn` would accept it, waits for its turn in
+    /// spawn order, and starts as a Tokio task.
+    ///
+    /// The first poll runs inside the group's runtime: what the future creates then (a
+    /// timer, a socket) belongs to the runtime the task goes on in, even when `spawn_eager`
+    /// is called from a plain thread. It also sees the calling task's Tokio task-locals,
+    /// which the Tokio task it may become does not.
+    ///
+    /// # Errors
+    ///
+    /// As for [`spawn`](Self::spawn): [`SpawnError::Finished`] once the scope has returned,
+    /// and [`SpawnError::ShuttingDown`] once the group is cancelled; `fut` is dropped
+    /// unpolled.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// use aio_core::{BoxError, TaskGroup};
+    ///
+    /// TaskGroup::<BoxError>::scope(|tg| async move {
+    ///     // Ready at its first poll: finished before `spawn_eager` returns.
+    ///     let cached = tg.spawn_eager(async { Ok("from the cache") })?;
+    ///     assert_eq!(cached.result()?, "from the cache");
+    ///
+    ///     // Suspends at its first poll: goes on as an ordinary task.
+    ///     let fetched = tg.spawn_eager(async {
+    ///         tokio::task::yield_now().await;
+    ///         Ok("from the network")
+    ///     })?;
+    ///     assert!(!fetched.is_finished());
+    ///     assert_eq!(fetched.await?, "from the network");
+    ///     Ok(())
+    /// })
+    /// .await
+    /// .unwrap();
+    /// # }
+    /// ```
+    pub fn spawn_eager<F, T>(&self, fut: F) -> Result<TaskHandle<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.core.spawn_eager(None, fut)
+    }
+
+    /// Like [`spawn_eager`](Self::spawn_eager), with a name that shows up in errors, cancel
+    /// reasons and `tracing` spans; [`current_task`](crate::current_task) sees it from the
+    /// first poll on.
+    ///
+    /// # Errors
+    ///
+    /// As for [`spawn`](Self::spawn).
+    pub fn spawn_eager_named<F, T>(
+        &self,
+        name: impl Into<Arc<str>>,
+        fut: F,
+    ) -> Result<TaskHandle<T>, SpawnError>
+    where
+        F: Future<Output = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.core.spawn_eager(Some(name.into()), fut)
     }
 }
 

@@ -143,6 +143,72 @@ pub(super) fn spawn_yield_tokio(rt: &Runtime, n: usize) -> Sample {
     elapsed.into()
 }
 
+// --- taskgroup_spawn_eager: n children, nine in ten done at their first poll ----------
+
+/// Child `i` of `taskgroup_spawn_eager`: done at its first poll unless `i` is a multiple of
+/// ten, when it yields once first.
+async fn mostly_ready(i: usize) -> Result<u64, BoxError> {
+    if i % 10 == 0 {
+        yield_now().await;
+    }
+    bump();
+    Ok(1)
+}
+
+pub(super) fn spawn_eager_aio(rt: &Runtime, n: usize) -> Sample {
+    spawn_mostly_ready(rt, n, |tg, i| tg.spawn_eager(mostly_ready(i)).map(drop))
+}
+
+/// The baseline of `taskgroup_spawn_eager`: the same children, spawned as Tokio tasks.
+pub(super) fn spawn_mostly_ready_aio(rt: &Runtime, n: usize) -> Sample {
+    spawn_mostly_ready(rt, n, |tg, i| tg.spawn(mostly_ready(i)).map(drop))
+}
+
+/// Runs the children of `taskgroup_spawn_eager` in one group, each started by `start`.
+fn spawn_mostly_ready<S>(rt: &Runtime, n: usize, start: S) -> Sample
+where
+    S: Fn(&TaskGroup<BoxError>, usize) -> Result<(), aio::SpawnError> + Send + 'static,
+{
+    reset_counter();
+    let (elapsed, result) = time_in_task(rt, async move {
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            for i in 0..n {
+                start(&tg, i)?;
+            }
+            Ok(())
+        })
+        .await
+    });
+    result.expect("taskgroup_spawn_eager: the group failed");
+    assert_eq!(counter(), n, "taskgroup_spawn_eager: not every child ran");
+    elapsed.into()
+}
+
+pub(super) fn spawn_mostly_ready_tokio(rt: &Runtime, n: usize) -> Sample {
+    reset_counter();
+    let (elapsed, sum) = time_in_task(rt, async move {
+        let mut set = JoinSet::new();
+        for i in 0..n {
+            set.spawn(mostly_ready(i));
+        }
+        let mut sum = 0_u64;
+        while let Some(r) = set.join_next().await {
+            sum += r.expect("child panicked").expect("child failed");
+        }
+        sum
+    });
+    assert_eq!(
+        sum, n as u64,
+        "taskgroup_spawn_eager JoinSet: missing results"
+    );
+    assert_eq!(
+        counter(),
+        n,
+        "taskgroup_spawn_eager JoinSet: not every child ran"
+    );
+    elapsed.into()
+}
+
 // --- taskgroup_cancel_siblings: n sleepers + one child that fails ---------------------
 
 pub(super) fn cancel_siblings_aio(rt: &Runtime, n: usize) -> Sample {

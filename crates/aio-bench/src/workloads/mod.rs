@@ -112,6 +112,19 @@ pub(crate) fn all() -> Vec<Workload> {
             baseline: Some(core::spawn_yield_tokio),
             peers: &[],
         },
+        // Eager start against a plain spawn of the same children: aio/baseline is what
+        // `spawn_eager` saves. A JoinSet of them is the peer.
+        Workload {
+            name: "taskgroup_spawn_eager",
+            ops: 100_000,
+            aio: core::spawn_eager_aio,
+            baseline_label: "aio TaskGroup::spawn",
+            baseline: Some(core::spawn_mostly_ready_aio),
+            peers: &[Peer {
+                label: "tokio JoinSet",
+                run: core::spawn_mostly_ready_tokio,
+            }],
+        },
         Workload {
             name: "taskgroup_cancel_siblings",
             ops: 10_000,

@@ -139,6 +139,11 @@ impl TaskInfo {
         self.registry_key.store(key, Ordering::Release);
     }
 
+    /// Takes the task's key out, for a task leaving the registry before it reports its end.
+    pub(super) fn take_registry_key(&self) -> Option<usize> {
+        Some(self.registry_key.swap(UNREGISTERED, Ordering::AcqRel)).filter(|&k| k != UNREGISTERED)
+    }
+
     pub(super) fn registry_key(&self) -> Option<usize> {
         Some(self.registry_key.load(Ordering::Acquire)).filter(|&key| key != UNREGISTERED)
     }

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 
@@ -82,6 +82,22 @@ where
     F::Output: ChildOutput,
 {
     info.register_task(cx);
+    poll_child_unregistered(fut, info, scope, cx)
+}
+
+/// [`poll_child`] without registering `cx`'s waker as the one that wakes the task: for the
+/// eager first poll, whose waker does nothing.
+#[inline(always)]
+fn poll_child_unregistered<F>(
+    fut: Pin<&mut F>,
+    info: &TaskInfo,
+    scope: impl FnOnce() -> Current,
+    cx: &mut Context<'_>,
+) -> Poll<Outcome<<F::Output as ChildOutput>::Ok>>
+where
+    F: Future,
+    F::Output: ChildOutput,
+{
     if info.is_forced() {
         return Poll::Ready(Outcome::Aborted);
     }
@@ -192,6 +208,48 @@ where
         cell.stash(outcome);
         Poll::Ready(())
     }
+}
+
+/// How the first poll of an eager task went.
+pub(crate) enum FirstPoll<F, T> {
+    /// The task ended, and its future has been dropped: report the outcome with [`end`].
+    Ended(Outcome<T>),
+    /// The task suspended: its future, boxed because it is pinned from now on, goes on as a
+    /// Tokio task.
+    Suspended(Pin<Box<F>>),
+}
+
+/// Polls a new task's future once, here and now, in the task's own scope: the eager start of
+/// [`TaskGroup::spawn_eager`](crate::TaskGroup::spawn_eager). A task that ends at this poll
+/// has its future dropped at once, before the caller reports how it ended, as a Tokio task's
+/// is.
+///
+/// The poll's waker does nothing, and is not registered as the task's own (the one a
+/// cancellation of the group wakes): a wake-up before the Tokio task exists has nobody to go
+/// to. None is lost, because the Tokio task polls the future as soon as it first runs, which
+/// sees whatever happened since, cancellation included, and every poll registers its own
+/// waker wherever the future waits.
+pub(crate) fn poll_eagerly<F>(
+    cell: &Arc<ChildCell<<F::Output as ChildOutput>::Ok>>,
+    fut: F,
+) -> FirstPoll<F, <F::Output as ChildOutput>::Ok>
+where
+    F: Future,
+    F::Output: ChildOutput<Ok: Send + 'static>,
+{
+    let mut fut = Box::pin(fut);
+    let scope = || Current::Task(Arc::clone(cell) as Arc<dyn TaskScope>);
+    let mut cx = Context::from_waker(Waker::noop());
+    let outcome = match poll_child_unregistered(fut.as_mut(), cell.info(), scope, &mut cx) {
+        Poll::Ready(outcome) => outcome,
+        Poll::Pending => return FirstPoll::Suspended(fut),
+    };
+    // A panic while dropping the future is how the task ended, unless it had panicked
+    // already.
+    FirstPoll::Ended(match catch_unwind(AssertUnwindSafe(|| drop(fut))) {
+        Err(panic) if !matches!(outcome, Outcome::Panicked(_)) => Outcome::Panicked(panic),
+        _ => outcome,
+    })
 }
 
 /// Reports how the task ended, once: it leaves the limit's queue if it is still in it, and

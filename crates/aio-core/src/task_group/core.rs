@@ -19,7 +19,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, Span};
 
 use super::cell::{ChildCell, ChildRef, Owner, TaskInfo};
-use super::child::{ChildEvent, ChildOutput, ChildTask};
+use super::child::{self, ChildEvent, ChildOutput, ChildTask, FirstPoll};
 use super::limit::Limit;
 use super::registry::Registry;
 use super::{JoinPolicy, SpawnError, TaskFailure, TaskGroupError};
@@ -239,21 +239,89 @@ impl GroupCore {
             Err(e) => return Err((e, fut)),
         };
         let span = crate::spans::task_span(&self.span, cell.id(), cell.name().map(|n| &**n));
-        let runtime = self
-            .runtime
-            .as_ref()
-            .expect("only task groups, not local groups, spawn Tokio tasks");
         // The task's memory goes when the task ends; its cell keeps the result. Without a
         // subscriber the span would only make the task bigger: leave it out.
         if span.is_disabled() {
-            drop(runtime.spawn(ChildTask::new(Arc::clone(&cell), fut)));
+            self.launch(&cell, fut);
         } else {
-            drop(runtime.spawn(ChildTask::new(Arc::clone(&cell), fut.instrument(span))));
+            self.launch(&cell, fut.instrument(span));
         }
         if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
             self.release_finished();
         }
         Ok(TaskHandle::new(cell))
+    }
+
+    /// Spawns a task whose first poll happens here and now, in the task's own scope. A task
+    /// that ends at that poll never becomes a Tokio task: it is reported at once, as a Tokio
+    /// task that ended would be. One that suspends goes on as a Tokio task. A task that must
+    /// wait for a slot of the group's limit is not polled here: it is spawned as it is, and
+    /// starts when the limit hands it a slot.
+    pub(crate) fn spawn_eager<F>(
+        self: &Arc<Self>,
+        name: Option<Arc<str>>,
+        fut: F,
+    ) -> Result<TaskHandle<<F::Output as ChildOutput>::Ok>, SpawnError>
+    where
+        F: Future + Send + 'static,
+        F::Output: ChildOutput<Ok: Send + 'static>,
+    {
+        let cell = self.admit(name, false)?;
+        let span = crate::spans::task_span(&self.span, cell.id(), cell.name().map(|n| &**n));
+        match (cell.info().is_queued(), span.is_disabled()) {
+            (true, true) => self.launch(&cell, fut),
+            (true, false) => self.launch(&cell, fut.instrument(span)),
+            (false, true) => self.start_now(&cell, fut),
+            (false, false) => self.start_now(&cell, fut.instrument(span)),
+        }
+        if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
+            self.release_finished();
+        }
+        Ok(TaskHandle::new(cell))
+    }
+
+    /// Hands a registered task to Tokio.
+    #[inline]
+    fn launch<F>(&self, cell: &Arc<ChildCell<<F::Output as ChildOutput>::Ok>>, fut: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: ChildOutput<Ok: Send + 'static>,
+    {
+        drop(self.runtime().spawn(ChildTask::new(Arc::clone(cell), fut)));
+    }
+
+    /// Polls a registered task once, inside the group's runtime so that what the future
+    /// creates binds to it wherever the caller runs, and hands it to Tokio if it suspended.
+    fn start_now<F>(&self, cell: &Arc<ChildCell<<F::Output as ChildOutput>::Ok>>, fut: F)
+    where
+        F: Future + Send + 'static,
+        F::Output: ChildOutput<Ok: Send + 'static>,
+    {
+        let runtime = self.runtime();
+        let first = {
+            let _runtime = runtime.enter();
+            child::poll_eagerly(cell, fut)
+        };
+        match first {
+            FirstPoll::Suspended(fut) => {
+                drop(runtime.spawn(ChildTask::new(Arc::clone(cell), fut)));
+            }
+            FirstPoll::Ended(outcome) => {
+                // The task ends on the thread that registered it: it leaves the registry now
+                // rather than through the graveyard, which exists to bring cells back to
+                // that thread.
+                if let Some(key) = cell.info().take_registry_key() {
+                    drop(self.registry.remove_one(key));
+                }
+                child::end(cell, outcome);
+            }
+        }
+    }
+
+    fn runtime(&self) -> &Handle {
+        self.runtime
+            .as_ref()
+            .expect("only task groups, not local groups, spawn Tokio tasks")
     }
 
     /// Checks that the group takes a new task, and registers the task's cell: in the

@@ -36,6 +36,11 @@ impl Registry {
         keys.iter().filter_map(|&key| tasks.remove(key)).collect()
     }
 
+    /// Removes one task; its cell is dropped by the caller, after the lock.
+    pub(super) fn remove_one(&self, key: usize) -> Option<Arc<dyn ChildRef>> {
+        lock(&self.tasks).remove(key)
+    }
+
     /// Takes the waker of every task that has not finished into `wakers`, in no particular
     /// order, for the caller to wake once the lock is released (see `GroupCore::notify`):
     /// no task's `Arc` is cloned and nothing is sorted.

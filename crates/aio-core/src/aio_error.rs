@@ -2,7 +2,11 @@
 //! [`cancel_error!`](crate::cancel_error), which makes a custom error enum work with aio in
 //! one line.
 
-use crate::{CancelError, Cancelled, Elapsed, SpawnError, TaskError};
+use std::error::Error;
+use std::io;
+
+use crate::cancelled::carrier_marker;
+use crate::{BoxError, CancelError, Cancelled, Elapsed, SpawnError, TaskError};
 
 /// Any error that aio's own operations return: a cancellation, a refused spawn, a task's
 /// outcome, an elapsed deadline. Keep it in one variant of your error enum and let
@@ -155,4 +159,49 @@ macro_rules! cancel_error {
             }
         }
     };
+}
+
+// A boxed or wrapped error is a cancellation when it is one of aio's errors that carries one.
+
+impl CancelError for BoxError {
+    fn as_cancelled(&self) -> Option<&Cancelled> {
+        find_cancelled(&**self)
+    }
+}
+
+impl CancelError for io::Error {
+    fn as_cancelled(&self) -> Option<&Cancelled> {
+        self.get_ref()
+            .and_then(|inner| find_cancelled(inner as &(dyn Error + 'static)))
+    }
+}
+
+/// Recognises the aio error types that stand for a cancellation once they are type-erased.
+///
+/// Only the error itself is inspected, never its `source()` chain: an error *caused by* a
+/// cancellation (a cleanup that failed) is a real failure, as in Python.
+fn find_cancelled<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a Cancelled> {
+    if let Some(c) = e.downcast_ref::<Cancelled>() {
+        return Some(c);
+    }
+    if let Some(task) = e.downcast_ref::<TaskError>() {
+        return task.as_cancelled();
+    }
+    if let Some(spawn) = e.downcast_ref::<SpawnError>() {
+        return spawn.as_cancelled();
+    }
+    if let Some(aio) = e.downcast_ref::<AioError>() {
+        return aio.as_cancelled();
+    }
+    // The generic ones (`TaskGroupError<E>`, `StartError<E>`, `RaceError<E>`) cannot be
+    // downcast without knowing `E`. They answer `Error::description` with a marker instead,
+    // and their `source()` is the cancellation they carry. (`description` is deprecated for
+    // describing errors; as a marker it is the one way to ask a type-erased error what it is
+    // without its type, and no other error returns this static's address.)
+    #[allow(deprecated)]
+    let carrier = std::ptr::eq(e.description(), carrier_marker());
+    if carrier {
+        return e.source()?.downcast_ref::<Cancelled>();
+    }
+    None
 }

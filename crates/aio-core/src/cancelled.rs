@@ -297,49 +297,6 @@ impl CancelError for Cancelled {
     }
 }
 
-impl CancelError for BoxError {
-    fn as_cancelled(&self) -> Option<&Cancelled> {
-        find_cancelled(&**self)
-    }
-}
-
-impl CancelError for io::Error {
-    fn as_cancelled(&self) -> Option<&Cancelled> {
-        self.get_ref()
-            .and_then(|inner| find_cancelled(inner as &(dyn Error + 'static)))
-    }
-}
-
-/// Recognises the aio error types that stand for a cancellation once they are type-erased.
-///
-/// Only the error itself is inspected, never its `source()` chain: an error *caused by* a
-/// cancellation (a cleanup that failed) is a real failure, as in Python.
-fn find_cancelled<'a>(e: &'a (dyn Error + 'static)) -> Option<&'a Cancelled> {
-    if let Some(c) = e.downcast_ref::<Cancelled>() {
-        return Some(c);
-    }
-    if let Some(task) = e.downcast_ref::<crate::TaskError>() {
-        return task.as_cancelled();
-    }
-    if let Some(spawn) = e.downcast_ref::<crate::SpawnError>() {
-        return spawn.as_cancelled();
-    }
-    if let Some(aio) = e.downcast_ref::<crate::AioError>() {
-        return aio.as_cancelled();
-    }
-    // The generic ones (`TaskGroupError<E>`, `StartError<E>`, `RaceError<E>`) cannot be
-    // downcast without knowing `E`. They answer `Error::description` with a marker instead,
-    // and their `source()` is the cancellation they carry. (`description` is deprecated for
-    // describing errors; as a marker it is the one way to ask a type-erased error what it is
-    // without its type, and no other error returns this static's address.)
-    #[allow(deprecated)]
-    let carrier = std::ptr::eq(e.description(), carrier_marker());
-    if carrier {
-        return e.source()?.downcast_ref::<Cancelled>();
-    }
-    None
-}
-
 /// Implements `Error` for one of aio's generic errors that may carry a cancellation
 /// (`TaskGroupError<E>`, `StartError<E>`, `RaceError<E>`): `source()` is the [`Cancelled`]
 /// it carries, and `description()` the marker that [`find_cancelled`] looks for, so that a

@@ -38,8 +38,8 @@ use crate::{ScopeId, TaskId};
 pub fn current_task() -> Option<CurrentTask> {
     let task = scope::current_task()?;
     let group = task.parent.and_then(|node| match node.kind() {
-        NodeKind::Group { core } => {
-            let name = core.upgrade().and_then(|core| core.name().cloned());
+        NodeKind::Group { group } => {
+            let name = group.upgrade().and_then(|group| group.name().cloned());
             Some((node.id(), name))
         }
         _ => None,

@@ -54,12 +54,14 @@
 
 mod aio_error;
 mod as_completed;
+mod background;
 mod cancel_scope;
 mod cancelled;
 mod current_task;
 mod gather;
 mod id;
 pub mod in_task;
+mod join_policy;
 mod local_group;
 mod on_cancel;
 mod race;
@@ -69,7 +71,6 @@ mod shield;
 mod slab;
 mod spans;
 mod task_group;
-mod task_handle;
 mod task_tree;
 mod timeout;
 mod util;
@@ -77,24 +78,25 @@ mod wait;
 
 pub use aio_error::AioError;
 pub use as_completed::{AsCompleted, as_completed};
+pub use background::join_background;
 pub use cancel_scope::{CancelHandle, CancelScope, move_on_after, move_on_at};
 pub use cancelled::{BoxError, CancelError, CancelReason, Cancelled};
 pub use current_task::{CurrentTask, current_task};
 pub use gather::{gather, gather_settled};
 pub use id::{ScopeId, TaskId};
+pub use join_policy::JoinPolicy;
 pub use local_group::{LocalGroup, SendLocalGroup};
 pub use on_cancel::on_cancel;
 pub use race::{RaceError, race, race_ok};
-pub use run::{join_background, run, run_with};
+pub use run::{run, run_with};
 pub use scope::{cancelled, checkpoint, current_deadline, is_cancelled};
 pub use shield::{shield, shield_detached};
 pub use spans::set_span_level;
 pub use task_group::{
-    DEFAULT_GRACE, JoinPolicy, SpawnError, StartError, TaskFailure, TaskGroup, TaskGroupBuilder,
-    TaskGroupError, TaskStatus,
+    DEFAULT_GRACE, SpawnError, StartError, TaskError, TaskFailure, TaskGroup, TaskGroupBuilder,
+    TaskGroupError, TaskHandle, TaskStatus, task_tree,
 };
-pub use task_handle::{TaskError, TaskHandle};
-pub use task_tree::{GroupSnapshot, GroupState, TaskSnapshot, TaskState, TaskTree, task_tree};
+pub use task_tree::{GroupSnapshot, GroupState, TaskSnapshot, TaskState, TaskTree};
 pub use timeout::{
     Elapsed, RescheduleError, Timeout, timeout, timeout_at, timeout_scope, wait_for,
 };

@@ -20,8 +20,8 @@ use tokio::time::Instant;
 
 pub(crate) use lazy::{Lazy, LazyScope};
 pub(crate) use node::{
-    ACTIVE, CAUGHT, CREATED, FINISHED, Node, NodeKind, Notify, PinGuard, Registration, Waiter,
-    top_groups,
+    ACTIVE, CAUGHT, CREATED, FINISHED, GroupScope, Node, NodeKind, Notify, PinGuard, Registration,
+    Waiter,
 };
 
 use crate::{CancelReason, Cancelled, TaskId};

@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use tokio::time::Instant;
 
 use crate::scope::{self, Node, NodeKind, PinGuard, Scoped};
-use crate::task_group::{ChildCell, ChildTask, Owner, Plain, TaskInfo};
+use crate::task_group::{ChildCell, ChildTask, Owner, Plain, TaskInfo, group_core};
 use crate::timeout::{TimeoutFuture, timeout, timeout_at};
 use crate::{TaskHandle, TaskId};
 
@@ -180,7 +180,11 @@ where
 {
     let outer = scope::current();
     let mut fut = fut.map(Plain);
-    if let Some(group) = outer.as_ref().and_then(|node| node.nearest_group()) {
+    if let Some(group) = outer
+        .as_ref()
+        .and_then(|node| node.nearest_group())
+        .map(group_core)
+    {
         match group.spawn(None, fut, true) {
             Ok(handle) => return handle,
             Err((_, refused)) => fut = refused,
@@ -194,6 +198,6 @@ where
     let info = TaskInfo::new(TaskId::next(), None, owner, true, false);
     let cell = Arc::new(ChildCell::inline(info));
     let task = ChildTask::new(Arc::clone(&cell), fut);
-    crate::run::spawn_background(&runtime, tracker.as_ref(), task);
+    crate::background::spawn_background(&runtime, tracker.as_ref(), task);
     TaskHandle::new(cell)
 }

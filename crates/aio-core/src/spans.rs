@@ -1,12 +1,28 @@
 //! The `tracing` spans aio opens: `aio.task_group` for every group, `aio.task` for every
 //! task, at the level [`set_span_level`] chose (DEBUG unless told otherwise).
 
+use std::fmt;
+use std::panic::Location;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use tracing::{Level, Span};
 
-use crate::task_group::Site;
 use crate::{ScopeId, TaskId};
+
+/// Where a group without a name was opened: the aio function that opened it (`gather`,
+/// `race`, ...) and where it was called from. It stands in for the name in logs and in
+/// `task_tree()`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Site {
+    pub(crate) what: &'static str,
+    pub(crate) at: &'static Location<'static>,
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at {}", self.what, self.at)
+    }
+}
 
 /// The level of the spans, as an index into `LEVELS`.
 static SPAN_LEVEL: AtomicU8 = AtomicU8::new(1);

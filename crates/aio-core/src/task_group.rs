@@ -4,10 +4,13 @@ mod cell;
 mod child;
 mod core;
 mod error;
+mod handle;
 mod limit;
+mod outcome;
 mod reaper;
 mod registry;
 mod start;
+mod tree;
 
 use std::any::Any;
 use std::fmt;
@@ -23,14 +26,18 @@ use pin_project_lite::pin_project;
 use tracing::Span;
 
 pub(crate) use self::cell::{ChildCell, Owner, TaskInfo};
-pub(crate) use self::child::{ChildOutput, ChildTask, Outcome, Plain, end, poll_child};
-pub(crate) use self::core::{GroupConfig, GroupCore, Site};
+pub(crate) use self::child::{ChildTask, end, poll_child};
+pub(crate) use self::core::{GroupConfig, GroupCore, group_core};
+pub(crate) use self::outcome::{ChildOutput, Outcome, Plain};
 pub(crate) use self::reaper::reap;
+pub(crate) use crate::spans::Site;
 pub use error::{SpawnError, TaskFailure, TaskGroupError};
+pub use handle::{TaskError, TaskHandle};
 pub use start::{StartError, TaskStatus};
+pub use tree::task_tree;
 
 use crate::scope::{self, Node, PinGuard, Scoped};
-use crate::{CancelError, CancelReason, GroupSnapshot, ScopeId, TaskHandle, TaskId};
+use crate::{CancelError, CancelReason, GroupSnapshot, JoinPolicy, ScopeId, TaskId};
 
 /// How long a dropped group's tasks get to finish their cleanup before they are dropped.
 pub const DEFAULT_GRACE: Duration = Duration::from_secs(5);
@@ -431,19 +438,6 @@ impl<E> TaskGroup<E> {
     pub fn snapshot(&self) -> GroupSnapshot {
         self.core.snapshot()
     }
-}
-
-/// What a task's failure does to its group, chosen when the group is built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum JoinPolicy {
-    /// The first failure cancels the body and every other task: asyncio's `TaskGroup`.
-    #[default]
-    FailFast,
-    /// A task's failure (or panic) does not cancel its siblings; every failure is still
-    /// reported when the group ends, and the first panic re-raised. The body's own failure
-    /// still cancels the group. Kotlin's `supervisorScope`.
-    Supervisor,
 }
 
 /// Builds a [`TaskGroup`] with options: `TaskGroup::builder().name("crawler").scope(...)`.

@@ -2,12 +2,13 @@
 
 use std::fmt::{self, Write as _};
 use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 use std::{mem, slice};
 
-use tokio::time::Instant;
-
-use crate::scope::top_groups;
+use crate::scope::{GroupScope, Node, NodeKind};
+use crate::slab::Slab;
+use crate::util::lock;
 use crate::{Cancelled, JoinPolicy, ScopeId, TaskId};
 
 /// What a task is doing.
@@ -127,44 +128,72 @@ pub struct TaskTree {
     pub groups: Vec<GroupSnapshot>,
 }
 
-/// A snapshot of every live task group in the process: the groups not opened inside
-/// another group's task or body, and everything inside them, however deep.
-///
-/// One clock reading gives every age. Groups and tasks are read one at a time, each under its
-/// own lock for a moment and with no lock held in between: the snapshot is not taken at one
-/// instant, and a group opened or closed while it is taken may or may not be in it.
-///
-/// # Examples
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
-/// # async fn main() {
-/// use aio_core::{BoxError, TaskGroup};
-///
-/// TaskGroup::<BoxError>::builder().name("workers").scope(|tg| async move {
-///     tg.spawn_named("worker-1", async {
-///         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-///         Ok(())
-///     })?;
-///     tokio::task::yield_now().await;
-///     let tree = aio_core::task_tree().to_string();
-///     assert!(tree.contains("'workers'") && tree.contains("'worker-1' (suspended"));
-///     Ok(())
-/// })
-/// .await
-/// .unwrap();
-/// # }
-/// ```
-pub fn task_tree() -> TaskTree {
-    // One clock reading for the whole tree, so ages compare across it.
-    let now = Instant::now();
-    TaskTree {
-        groups: top_groups()
-            .iter()
-            .map(|group| group.snapshot_at(now))
-            .collect(),
+// --- Where groups are listed ---------------------------------------------------------
+
+/// Where a group is listed in the task tree: in the node of the task or group it was opened
+/// in, or, for an outermost group, in a shard of [`TOP_GROUPS`].
+pub(crate) enum Listing {
+    In(Arc<Node>, usize),
+    Top(usize, usize),
+}
+
+const TOP_SHARDS: usize = 8;
+
+/// The outermost groups of the process: those not opened inside a task or group of aio.
+static TOP_GROUPS: [Mutex<Slab<Weak<dyn GroupScope>>>; TOP_SHARDS] =
+    [const { Mutex::new(Slab::new()) }; TOP_SHARDS];
+
+/// Lists the group whose node is `node` under the task or group it was opened in.
+pub(crate) fn list(node: &Node, group: Weak<dyn GroupScope>) -> Listing {
+    match container(node) {
+        Some(container) => {
+            let key = container.list_group(group);
+            Listing::In(container, key)
+        }
+        None => {
+            let shard = (node.id().as_u64() % TOP_SHARDS as u64) as usize;
+            Listing::Top(shard, lock(&TOP_GROUPS[shard]).insert(group))
+        }
     }
 }
+
+/// Takes a group off the task tree.
+pub(crate) fn unlist(listing: Listing) {
+    match listing {
+        Listing::In(container, key) => container.unlist_group(key),
+        Listing::Top(shard, key) => {
+            let removed = lock(&TOP_GROUPS[shard]).remove(key);
+            drop(removed);
+        }
+    }
+}
+
+/// The nearest task or group node above `node`.
+fn container(node: &Node) -> Option<Arc<Node>> {
+    let mut next = node.parent();
+    while let Some(node) = next {
+        if matches!(node.kind(), NodeKind::Task { .. } | NodeKind::Group { .. }) {
+            return Some(Arc::clone(node));
+        }
+        next = node.parent();
+    }
+    None
+}
+
+/// The outermost groups of the process, in no particular order.
+pub(crate) fn top_groups() -> Vec<Arc<dyn GroupScope>> {
+    TOP_GROUPS
+        .iter()
+        .flat_map(|shard| {
+            lock(shard)
+                .iter()
+                .filter_map(Weak::upgrade)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+// --- Snapshots -------------------------------------------------------------------------
 
 /// Where a snapshot is built from: the live groups, or another snapshot when cloning.
 /// [`grow`] asks it for one group or task at a time and keeps the path down the tree on the

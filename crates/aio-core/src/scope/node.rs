@@ -22,6 +22,7 @@
 //! Lock order is always child before parent; no code path holds two node locks otherwise,
 //! and wakers are called with no lock held.
 
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::Waker;
@@ -30,7 +31,6 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
 use crate::slab::Slab;
-use crate::task_group::GroupCore;
 use crate::util::lock;
 use crate::{CancelReason, Cancelled, ScopeId, TaskId};
 
@@ -39,7 +39,7 @@ pub(crate) enum NodeKind {
     /// The scope [`run`](crate::run) opens around the main future.
     Root { tracker: TaskTracker },
     /// A task group; the group keeps the strong reference.
-    Group { core: Weak<GroupCore> },
+    Group { group: Weak<dyn GroupScope> },
     /// A task spawned into a group: the root of that task's own nodes.
     Task { id: TaskId, name: Option<Arc<str>> },
     /// A [`CancelScope`](crate::CancelScope) or a timeout, which is a cancel scope with a
@@ -105,7 +105,19 @@ fn wake_after_cancel(waiters: Vec<Waiter>) {
     wake.into_iter().for_each(Waiter::wake);
 }
 
-/// A waiter that fans the wake-up out further (a child node, a task group).
+/// The task group that owns a group's node, as the scope tree knows it: the tree is the
+/// bottom layer, and the groups built on it stay behind this trait, as tasks stay behind
+/// [`TaskScope`](super::TaskScope).
+pub(crate) trait GroupScope: Send + Sync {
+    /// The tracker of the [`run`](crate::run) scope the group was opened under, if any.
+    fn tracker(&self) -> Option<&TaskTracker>;
+    /// The group's name, if it was given one.
+    fn name(&self) -> Option<&Arc<str>>;
+    /// The group, for the module that made it to downcast.
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+/// A waiter that fans the wake-up out further (a task group).
 pub(crate) trait Notify: Send + Sync {
     fn notify(&self);
 }
@@ -139,37 +151,7 @@ struct NodeState {
     /// Our key in the parent's waiter list while linked, else [`NOT_LINKED`].
     link: usize,
     /// For a task's or a group's node: the groups opened in it, for the task tree.
-    groups: Slab<Weak<GroupCore>>,
-    /// For a group's node: where it is listed in the task tree.
-    listed: Option<Listing>,
-}
-
-/// Where a group is listed in the task tree: in the node of the task or group it was
-/// opened in, or, for an outermost group, in a shard of [`TOP_GROUPS`].
-enum Listing {
-    In(Arc<Node>, usize),
-    Top(usize, usize),
-}
-
-const TOP_SHARDS: usize = 8;
-
-/// The outermost groups of the process: those not opened inside a task or group of aio.
-static TOP_GROUPS: [Mutex<Slab<Weak<GroupCore>>>; TOP_SHARDS] =
-    [const { Mutex::new(Slab::new()) }; TOP_SHARDS];
-
-/// The outermost groups of the process, oldest first.
-pub(crate) fn top_groups() -> Vec<Arc<GroupCore>> {
-    let mut groups: Vec<Arc<GroupCore>> = TOP_GROUPS
-        .iter()
-        .flat_map(|shard| {
-            lock(shard)
-                .iter()
-                .filter_map(Weak::upgrade)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    groups.sort_by_key(|group| group.node().id());
-    groups
+    groups: Slab<Weak<dyn GroupScope>>,
 }
 
 pub(crate) struct Node {
@@ -230,7 +212,6 @@ impl Node {
                 waiters: Slab::new(),
                 link: NOT_LINKED,
                 groups: Slab::new(),
-                listed: None,
             }),
         }
     }
@@ -556,60 +537,24 @@ impl Node {
         }
     }
 
-    /// Lists the group whose node this is in the task tree, under the task or group it was
-    /// opened in.
-    pub(crate) fn adopt_group(&self, core: &Arc<GroupCore>) {
-        let weak = Arc::downgrade(core);
-        let listing = match self.container() {
-            Some(container) => {
-                let key = lock(&container.state).groups.insert(weak);
-                Listing::In(container, key)
-            }
-            None => {
-                let shard = (self.id.as_u64() % TOP_SHARDS as u64) as usize;
-                Listing::Top(shard, lock(&TOP_GROUPS[shard]).insert(weak))
-            }
-        };
-        lock(&self.state).listed = Some(listing);
+    /// Lists a group opened in this task's or group's node, for the task tree; the key
+    /// takes it off again.
+    pub(crate) fn list_group(&self, group: Weak<dyn GroupScope>) -> usize {
+        lock(&self.state).groups.insert(group)
     }
 
-    /// The nearest task or group node above this one.
-    fn container(&self) -> Option<Arc<Node>> {
-        let mut next = self.parent();
-        while let Some(node) = next {
-            if matches!(node.kind, NodeKind::Task { .. } | NodeKind::Group { .. }) {
-                return Some(Arc::clone(node));
-            }
-            next = node.parent();
-        }
-        None
+    pub(crate) fn unlist_group(&self, key: usize) {
+        let removed = lock(&self.state).groups.remove(key);
+        drop(removed);
     }
 
-    /// Takes the group whose node this is off the task tree.
-    pub(crate) fn abandon_group(&self) {
-        let listing = lock(&self.state).listed.take();
-        match listing {
-            Some(Listing::In(container, key)) => {
-                let removed = lock(&container.state).groups.remove(key);
-                drop(removed);
-            }
-            Some(Listing::Top(shard, key)) => {
-                let removed = lock(&TOP_GROUPS[shard]).remove(key);
-                drop(removed);
-            }
-            None => {}
-        }
-    }
-
-    /// The live groups opened in this task's or group's node, oldest first.
-    pub(crate) fn groups(&self) -> Vec<Arc<GroupCore>> {
-        let mut groups: Vec<Arc<GroupCore>> = lock(&self.state)
+    /// The live groups listed in this node, in no particular order.
+    pub(crate) fn listed_groups(&self) -> Vec<Arc<dyn GroupScope>> {
+        lock(&self.state)
             .groups
             .iter()
             .filter_map(Weak::upgrade)
-            .collect();
-        groups.sort_by_key(|group| group.node().id());
-        groups
+            .collect()
     }
 
     /// The earliest deadline in force here: ours or an ancestor's, up to the nearest shield.
@@ -670,16 +615,16 @@ impl Node {
         self.ancestry()
             .find_map(|node| match &node.kind {
                 NodeKind::Root { tracker } => Some(Some(tracker.clone())),
-                NodeKind::Group { core } => core.upgrade().map(|core| core.tracker().cloned()),
+                NodeKind::Group { group } => group.upgrade().map(|group| group.tracker().cloned()),
                 _ => None,
             })
             .flatten()
     }
 
     /// The innermost task group this node lives in.
-    pub(crate) fn nearest_group(&self) -> Option<Arc<GroupCore>> {
+    pub(crate) fn nearest_group(&self) -> Option<Arc<dyn GroupScope>> {
         self.ancestry().find_map(|node| match &node.kind {
-            NodeKind::Group { core } => core.upgrade(),
+            NodeKind::Group { group } => group.upgrade(),
             _ => None,
         })
     }

@@ -10,9 +10,9 @@ use futures::task::AtomicWaker;
 use tokio::time::Instant;
 
 use super::GroupCore;
-use super::child::Outcome;
+use super::handle::Ending;
+use super::outcome::Outcome;
 use crate::scope::{Node, NodeKind, TaskScope};
-use crate::task_handle::Ending;
 use crate::util::lock;
 use crate::{CancelReason, Cancelled, TaskError, TaskId, TaskState};
 

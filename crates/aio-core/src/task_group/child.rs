@@ -1,7 +1,7 @@
 //! How a task of a group runs: the poll that every task shares, the Tokio task that drives a
-//! [`TaskGroup`](crate::TaskGroup)'s task, and the report of how a task ended.
+//! [`TaskGroup`](crate::TaskGroup)'s task, and the report of how it ended (what an ending
+//! means is in `outcome.rs`).
 
-use std::any::Any;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
@@ -11,56 +11,9 @@ use std::task::{Context, Poll, Waker};
 use pin_project_lite::pin_project;
 
 use super::cell::{ChildCell, LEFT_QUEUE, RUNNING, STARTED, SUSPENDED, TaskInfo};
+use super::outcome::{ChildEvent, ChildOutput, Outcome};
 use crate::scope::{Current, TaskScope, poll_in_scope};
-use crate::{CancelError, CancelReason, Cancelled, TaskError};
-
-/// How a child's output is read: a value for its handle, a cancellation, or a failure for
-/// the group.
-pub(crate) trait ChildOutput {
-    type Ok;
-    fn classify(self) -> Outcome<Self::Ok>;
-}
-
-pub(crate) enum Outcome<T> {
-    Ok(T),
-    Cancelled(Cancelled),
-    Failed(Box<dyn Any + Send>),
-    Panicked(Box<dyn Any + Send>),
-    /// Dropped by the reaper, the runtime or its scope before it finished.
-    Aborted,
-}
-
-impl<T, E: CancelError + Send + 'static> ChildOutput for Result<T, E> {
-    type Ok = T;
-
-    fn classify(self) -> Outcome<T> {
-        match self {
-            Ok(value) => Outcome::Ok(value),
-            Err(error) => match error.as_cancelled() {
-                // A cancellation passed up with `?`: like `CancelledError`, it adds nothing.
-                Some(cancelled) => Outcome::Cancelled(cancelled.clone()),
-                None => Outcome::Failed(Box::new(error)),
-            },
-        }
-    }
-}
-
-/// What a finished child tells its group beyond "done".
-pub(crate) enum ChildEvent {
-    Failed(Box<dyn Any + Send>),
-    Panicked(Box<dyn Any + Send>),
-}
-
-/// The output of a task that cannot fail (a detached shield).
-pub(crate) struct Plain<T>(pub(crate) T);
-
-impl<T> ChildOutput for Plain<T> {
-    type Ok = T;
-
-    fn classify(self) -> Outcome<T> {
-        Outcome::Ok(self.0)
-    }
-}
+use crate::{CancelReason, Cancelled, TaskError};
 
 /// Polls a task's future once, in the task's scope (`scope` makes it): the poll that every
 /// task of a group shares, however it is driven. A task waiting for a slot of its group's

@@ -3,14 +3,12 @@
 //! typed again when the scope returns.
 
 use std::any::Any;
-use std::fmt;
 use std::future::Future;
-use std::panic::{Location, resume_unwind};
+use std::panic::resume_unwind;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use std::vec;
 
 use futures::task::AtomicWaker;
 use tokio::runtime::Handle;
@@ -19,14 +17,16 @@ use tokio_util::task::TaskTracker;
 use tracing::{Instrument, Span};
 
 use super::cell::{ChildCell, ChildRef, Owner, TaskInfo};
-use super::child::{self, ChildEvent, ChildOutput, ChildTask, FirstPoll};
+use super::child::{self, ChildTask, FirstPoll};
 use super::limit::Limit;
+use super::outcome::{ChildEvent, ChildOutput};
 use super::registry::Registry;
 use super::{JoinPolicy, SpawnError, TaskFailure, TaskGroupError};
-use crate::scope::{self, Node, NodeKind, Notify};
-use crate::task_tree::{self, Unfold};
+use crate::scope::{self, GroupScope, Node, NodeKind, Notify};
+use crate::spans::Site;
+use crate::task_tree::{self, Listing};
 use crate::util::lock;
-use crate::{CancelReason, Cancelled, GroupSnapshot, GroupState, TaskHandle, TaskId, TaskSnapshot};
+use crate::{CancelReason, Cancelled, TaskHandle, TaskId};
 
 /// Set in `GroupCore::live` once the group is finished and refuses new tasks.
 pub(super) const FINISHED: usize = 1 << (usize::BITS - 1);
@@ -36,21 +36,6 @@ const RELEASE_BATCH: usize = 64;
 
 /// How many finished tasks may pile up before a finishing task frees them itself.
 const GRAVEYARD_LIMIT: usize = 1024;
-
-/// Where a group without a name was opened: the aio function that opened it (`gather`,
-/// `race`, ...) and where it was called from. It stands in for the name in logs and in
-/// `task_tree()`.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Site {
-    pub(crate) what: &'static str,
-    pub(crate) at: &'static Location<'static>,
-}
-
-impl fmt::Display for Site {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at {}", self.what, self.at)
-    }
-}
 
 /// How a group is set up.
 pub(crate) struct GroupConfig {
@@ -88,6 +73,8 @@ struct Reports {
     panic: Option<Box<dyn Any + Send>>,
     /// Our key in the node's waiter list.
     node_key: Option<usize>,
+    /// Where the group is listed in the task tree.
+    listing: Option<Listing>,
 }
 
 pub(crate) struct GroupCore {
@@ -138,8 +125,9 @@ impl GroupCore {
             limit,
             cancelled_task_ends_group,
         } = config;
-        let core = Arc::new_cyclic(|weak| {
-            let node = Node::new(NodeKind::Group { core: weak.clone() }, outer, false);
+        let core = Arc::new_cyclic(|weak: &Weak<GroupCore>| {
+            let group: Weak<dyn GroupScope> = weak.clone();
+            let node = Node::new(NodeKind::Group { group }, outer, false);
             let span = crate::spans::group_span(node.id(), name.as_deref(), site);
             GroupCore {
                 node,
@@ -162,6 +150,7 @@ impl GroupCore {
                     failures: Vec::new(),
                     panic: None,
                     node_key: None,
+                    listing: None,
                 }),
                 waker: AtomicWaker::new(),
             }
@@ -171,13 +160,9 @@ impl GroupCore {
         let as_waiter: Arc<dyn Notify> = core.clone();
         let key = core.node.register(scope::Waiter::Notify(as_waiter));
         lock(&core.state).node_key = Some(key);
-        core.node.adopt_group(&core);
+        let listed: Weak<dyn GroupScope> = Arc::downgrade(&core) as Weak<GroupCore>;
+        lock(&core.state).listing = Some(task_tree::list(&core.node, listed));
         core
-    }
-
-    /// The tracker of the [`run`](crate::run) scope the group was opened under, if any.
-    pub(crate) fn tracker(&self) -> Option<&TaskTracker> {
-        self.tracker.as_ref()
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -186,10 +171,6 @@ impl GroupCore {
 
     pub(crate) fn node(&self) -> &Arc<Node> {
         &self.node
-    }
-
-    pub(crate) fn name(&self) -> Option<&Arc<str>> {
-        self.name.as_ref()
     }
 
     /// The name for logs and the task tree: the group's own, else where it was opened.
@@ -508,7 +489,10 @@ impl GroupCore {
             self.node.unregister(key);
         }
         self.node.detach();
-        self.node.abandon_group();
+        let listing = lock(&self.state).listing.take();
+        if let Some(listing) = listing {
+            task_tree::unlist(listing);
+        }
     }
 
     /// The group's result once every task is done: the first panic is re-raised; else the
@@ -603,20 +587,7 @@ impl GroupCore {
         let Some(runtime) = &self.runtime else {
             return;
         };
-        crate::run::spawn_background(runtime, self.tracker.as_ref(), fut);
-    }
-
-    /// A snapshot of the group, its tasks and the groups opened in them, all the way down.
-    pub(crate) fn snapshot(&self) -> GroupSnapshot {
-        self.snapshot_at(Instant::now())
-    }
-
-    /// A snapshot with ages as of `now`. The tree is walked with a stack on the heap, one
-    /// group or task at a time, and no lock is held from one to the next.
-    pub(crate) fn snapshot_at(&self, now: Instant) -> GroupSnapshot {
-        let mut live = Live { now };
-        let root = live.unfold(self);
-        task_tree::grow_group(&mut live, root)
+        crate::background::spawn_background(runtime, self.tracker.as_ref(), fut);
     }
 
     /// Every task that has not finished, oldest first.
@@ -646,6 +617,29 @@ fn store_panic(state: &mut Reports, panic: Box<dyn Any + Send>, task: Option<Tas
     }
 }
 
+// What the scope tree knows of a group.
+impl GroupScope for GroupCore {
+    fn tracker(&self) -> Option<&TaskTracker> {
+        self.tracker.as_ref()
+    }
+
+    fn name(&self) -> Option<&Arc<str>> {
+        self.name.as_ref()
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
+/// The group behind the scope tree's view of it.
+pub(crate) fn group_core(group: Arc<dyn GroupScope>) -> Arc<GroupCore> {
+    group
+        .into_any()
+        .downcast()
+        .unwrap_or_else(|_| unreachable!("every group node is owned by a GroupCore"))
+}
+
 impl Notify for GroupCore {
     /// The group is cancelled: wake every task so it sees it, then the scope.
     ///
@@ -664,72 +658,5 @@ impl Notify for GroupCore {
         self.registry.take_wakers(&mut wakers);
         wakers.into_iter().for_each(Waker::wake);
         self.waker.wake();
-    }
-}
-
-/// Reads the live groups and tasks for the task tree.
-struct Live {
-    now: Instant,
-}
-
-impl Live {
-    fn unfold(
-        &self,
-        group: &GroupCore,
-    ) -> (
-        GroupSnapshot,
-        vec::IntoIter<Arc<dyn ChildRef>>,
-        vec::IntoIter<Arc<GroupCore>>,
-    ) {
-        let live = group.live.load(Ordering::Acquire);
-        let state = if live & FINISHED != 0 {
-            GroupState::Finishing
-        } else if let Some(cancelled) = group.node.cancellation() {
-            GroupState::Cancelled(cancelled)
-        } else {
-            GroupState::Running
-        };
-        let snapshot = GroupSnapshot {
-            id: group.node.id(),
-            name: group.label(),
-            state,
-            age: self.now.saturating_duration_since(group.created),
-            policy: group.policy,
-            limit: group.limit.as_ref().map(Limit::max),
-            queued: group.limit.as_ref().map_or(0, Limit::queued),
-            tasks: Vec::new(),
-            groups: Vec::new(),
-        };
-        (
-            snapshot,
-            group.tasks().into_iter(),
-            group.node.groups().into_iter(),
-        )
-    }
-}
-
-impl Unfold for Live {
-    type Group = Arc<GroupCore>;
-    type Task = Arc<dyn ChildRef>;
-    type Tasks = vec::IntoIter<Arc<dyn ChildRef>>;
-    type Groups = vec::IntoIter<Arc<GroupCore>>;
-
-    fn group(&mut self, group: Arc<GroupCore>) -> (GroupSnapshot, Self::Tasks, Self::Groups) {
-        self.unfold(&group)
-    }
-
-    fn task(&mut self, task: Arc<dyn ChildRef>) -> (TaskSnapshot, Self::Groups) {
-        let snapshot = TaskSnapshot {
-            id: task.id(),
-            name: task.name().map(|name| name.to_string()),
-            state: task.state(),
-            age: self.now.saturating_duration_since(task.spawned()),
-            groups: Vec::new(),
-        };
-        let groups = task
-            .created_node()
-            .map(|node| node.groups())
-            .unwrap_or_default();
-        (snapshot, groups.into_iter())
     }
 }

@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use crate::task_group::ChildCell;
+use super::ChildCell;
 use crate::{Cancelled, TaskId};
 
 /// Why a task's handle has no value.

@@ -334,7 +334,8 @@ fn deadline_in(stack: &[Entry]) -> Option<Instant> {
 }
 
 fn fire_passed_deadlines_in(stack: &mut [Entry]) {
-    let now = Instant::now();
+    // The clock is read only if a lazy scope with a deadline is found.
+    let mut now = None;
     for entry in stack.iter_mut().rev() {
         match entry {
             Entry::Current(current) => {
@@ -347,7 +348,9 @@ fn fire_passed_deadlines_in(stack: &mut [Entry]) {
                 Some(node) => return node.fire_passed_deadlines(),
                 None => {
                     let own = &mut lazy.own;
-                    own.fired |= own.deadline.is_some_and(|deadline| deadline <= now);
+                    own.fired |= own
+                        .deadline
+                        .is_some_and(|deadline| deadline <= *now.get_or_insert_with(Instant::now));
                     if own.shielded {
                         return;
                     }

@@ -143,7 +143,6 @@ pub(crate) const FINISHED: u8 = 2;
 pub(crate) const CAUGHT: u8 = 3;
 
 struct NodeState {
-    why: Option<Why>,
     deadline: Option<Instant>,
     /// The future that owns a timeout node, woken when the deadline is moved.
     owner: Option<Waker>,
@@ -170,6 +169,9 @@ pub(crate) struct Node {
     /// Whether the last construct that ended in this node returned a cancellation (see
     /// [`Node::set_delivered`]).
     delivered: AtomicBool,
+    /// Set once, before `cancelled`: every task of a cancelled group reads it as it ends,
+    /// so it is read without a lock.
+    why: OnceLock<Why>,
     state: Mutex<NodeState>,
 }
 
@@ -205,8 +207,8 @@ impl Node {
             linked: AtomicBool::new(false),
             pins: AtomicU32::new(0),
             delivered: AtomicBool::new(false),
+            why: OnceLock::new(),
             state: Mutex::new(NodeState {
-                why: None,
                 deadline: None,
                 owner: None,
                 waiters: Slab::new(),
@@ -382,7 +384,7 @@ impl Node {
         if !self.cancelled.load(Ordering::Acquire) {
             return None;
         }
-        Some(match &lock(&self.state).why {
+        Some(match self.why.get() {
             Some(Why::Reason(reason)) => Cancelled::new(reason.clone()),
             Some(Why::Message(message)) => {
                 Cancelled::new(CancelReason::Explicit).with_message(Some(Arc::clone(message)))
@@ -409,7 +411,8 @@ impl Node {
             if self.cancelled.load(Ordering::Relaxed) {
                 return false;
             }
-            state.why = Some(match message {
+            // The first cancellation is the only one to get here, under the lock.
+            let _ = self.why.set(match message {
                 Some(message) => Why::Message(message),
                 None => Why::Reason(reason),
             });
@@ -591,11 +594,14 @@ impl Node {
     /// has returned (left behind by a future moved elsewhere) is not fired: its outcome is
     /// settled.
     pub(crate) fn fire_passed_deadlines(&self) {
-        let now = Instant::now();
+        // The clock is read only if a scope with a deadline is found: most chains have none.
+        let mut now = None;
         for node in self.chain() {
             if matches!(node.kind, NodeKind::Scope { .. })
                 && !node.is_cancelled_directly()
-                && node.deadline().is_some_and(|deadline| deadline <= now)
+                && node
+                    .deadline()
+                    .is_some_and(|deadline| deadline <= *now.get_or_insert_with(Instant::now))
                 && !node.is_over()
             {
                 node.cancel(CancelReason::Deadline);

@@ -17,6 +17,7 @@ mod core_errors;
 mod core_gather;
 mod core_handle;
 mod core_in_task;
+mod core_layers;
 mod core_local;
 mod core_macros;
 mod core_policy;

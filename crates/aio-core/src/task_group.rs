@@ -555,86 +555,8 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
         }
     }
 
-    /// Runs a [`LocalGroup`](crate::LocalGroup) with these options: its tasks run inside
-    /// the calling task, may borrow and need not be `Send`; see
-    /// [`LocalGroup::scope`](crate::LocalGroup::scope). The name, the policy and the limit
-    /// apply as to a `TaskGroup`. The grace period does not: a local group that is dropped
-    /// drops its tasks at once, having no other task to give them time in.
-    ///
-    /// # Errors
-    ///
-    /// As for [`TaskGroup::scope`].
-    ///
-    /// # Panics
-    ///
-    /// Re-raises the first panic of the body or of a task, after every task has finished.
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`LocalGroup::scope`](crate::LocalGroup::scope).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// use std::cell::Cell;
-    /// use aio_core::{BoxError, TaskGroup};
-    ///
-    /// let running = Cell::new(0); // borrowed by every task, and not Sync
-    /// let (running, peak) = (&running, &Cell::new(0));
-    /// TaskGroup::<BoxError>::builder()
-    ///     .name("fetchers")
-    ///     .limit(2)
-    ///     .local_scope(|lg| async move {
-    ///         for _ in 0..5 {
-    ///             lg.spawn(async move {
-    ///                 running.set(running.get() + 1);
-    ///                 peak.set(peak.get().max(running.get()));
-    ///                 tokio::task::yield_now().await;
-    ///                 running.set(running.get() - 1);
-    ///                 Ok(())
-    ///             })?;
-    ///         }
-    ///         Ok(())
-    ///     })
-    ///     .await
-    ///     .unwrap();
-    /// assert_eq!(peak.get(), 2);
-    /// # }
-    /// ```
-    pub async fn local_scope<'env, F, Fut, R>(self, body: F) -> Result<R, TaskGroupError<E>>
-    where
-        F: FnOnce(crate::LocalGroup<'env, E>) -> Fut,
-        Fut: Future<Output = Result<R, E>> + 'env,
-    {
-        crate::LocalGroup::scope_with(self.config(), body).await
-    }
-
-    /// Like [`local_scope`](Self::local_scope), for a
-    /// [`SendLocalGroup`](crate::SendLocalGroup), whose tasks must be `Send`.
-    ///
-    /// # Errors
-    ///
-    /// As for [`TaskGroup::scope`].
-    ///
-    /// # Panics
-    ///
-    /// As for [`local_scope`](Self::local_scope).
-    ///
-    /// # Cancel safety
-    ///
-    /// As for [`local_scope`](Self::local_scope).
-    pub async fn send_local_scope<'env, F, Fut, R>(self, body: F) -> Result<R, TaskGroupError<E>>
-    where
-        F: FnOnce(crate::SendLocalGroup<'env, E>) -> Fut,
-        Fut: Future<Output = Result<R, E>> + 'env,
-    {
-        crate::SendLocalGroup::scope_with(self.config(), body).await
-    }
-
     /// The options, for the group's core.
-    fn config(self) -> GroupConfig {
+    pub(crate) fn config(self) -> GroupConfig {
         GroupConfig {
             name: self.name,
             site: self.site,

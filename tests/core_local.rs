@@ -231,7 +231,8 @@ spec! {
                         if *word == "forever" {
                             return sleep_forever().await;
                         }
-                        sleep(ms(word.len() as u64)).await;
+                        // 150 ms against 250: a margin no loaded machine closes.
+                        sleep(ms(word.len() as u64 * 50)).await;
                         Ok(word.len())
                     })
                 })

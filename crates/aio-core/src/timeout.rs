@@ -1,7 +1,7 @@
 //! Timeouts: cancel scopes with a deadline, whose cancellation is reported as [`Elapsed`].
 //!
 //! They run on the engine of [`CancelScope`](crate::CancelScope); which scope reports a
-//! cancellation is decided there (see `cancel_scope.rs`).
+//! cancellation is decided there (see `cancel_scope/run.rs`).
 
 use std::fmt;
 use std::future::{Future, IntoFuture};

@@ -17,13 +17,17 @@
 //!
 //! Nodes link top-down: a node links into its parent only once the parent can answer for
 //! everything above it, and it reads the parent's state after it is in the parent's list.
-//! A cancellation above therefore either finds it in the list or is seen by that read.
+//! A cancellation above therefore either finds it in the list or is seen by that read. And
+//! a cancellation counts itself in a global count before it sets its flag, and out once it
+//! has marked every linked node below: while the count is not zero, the walk goes past
+//! linked nodes to the top. So no one who has seen a node cancelled, or was woken by its
+//! cancellation, finds a node below it that is not.
 //!
 //! Lock order is always child before parent; no code path holds two node locks otherwise,
 //! and wakers are called with no lock held.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::task::Waker;
 
@@ -70,17 +74,28 @@ impl Waiter {
         match self {
             Waiter::Waker(waker) => waker.wake(),
             Waiter::Notify(target) => target.notify(),
-            Waiter::Node(node) => wake_after_cancel(vec![Waiter::Node(node)]),
+            Waiter::Node(node) => {
+                MARKING.fetch_add(1, Ordering::SeqCst);
+                wake_after_cancel(vec![Waiter::Node(node)]);
+            }
         }
     }
 }
+
+/// How many cancellations are marking the linked nodes below them right now. While one is,
+/// a linked node's flags may not show it yet although the cancelled node's flag is set, so
+/// [`Node::is_cancelled`] walks on past linked nodes instead of trusting them. Written only
+/// by cancellations; read, almost always as zero, by every question.
+static MARKING: AtomicUsize = AtomicUsize::new(0);
 
 /// Wakes the waiters of a node that was just cancelled, and everything linked below it.
 ///
 /// Every linked node below is first marked cancelled from above, then everything is woken:
 /// whatever a wake-up runs finds the whole subtree cancelled. Marking a node sets its flag
 /// before its waiter list is collected (see [`Node::link`]). Iterative, because the tree
-/// can be as deep as a chain of ten thousand groups.
+/// can be as deep as a chain of ten thousand groups. The caller counted itself in
+/// [`MARKING`] before it set the cancelled node's flag; this counts it out once every node
+/// below is marked, and before anything is woken.
 fn wake_after_cancel(waiters: Vec<Waiter>) {
     let mut below: Vec<Arc<Node>> = Vec::new();
     let mut wake: Vec<Waiter> = Vec::with_capacity(waiters.len());
@@ -94,7 +109,7 @@ fn wake_after_cancel(waiters: Vec<Waiter>) {
     while let Some(node) = below.pop() {
         // Marked already: by the cancellation of a node between it and us, whose wake-ups
         // cover what is below it, or when it was linked, before anything below it was.
-        if node.cancelled_above.swap(true, Ordering::AcqRel) {
+        if node.cancelled_above.swap(true, Ordering::SeqCst) {
             continue;
         }
         let waiters: Vec<Waiter> = lock(&node.state).waiters.iter().cloned().collect();
@@ -102,6 +117,7 @@ fn wake_after_cancel(waiters: Vec<Waiter>) {
             sort(waiter, &mut below);
         }
     }
+    MARKING.fetch_sub(1, Ordering::SeqCst);
     wake.into_iter().for_each(Waiter::wake);
 }
 
@@ -338,24 +354,34 @@ impl Node {
 
     /// Cancelled directly or through an ancestor (shields stop the search). The walk stops
     /// at the first linked node, which knows about everything above it: O(1) at any depth
-    /// below a group, whose node is always linked.
+    /// below a group, whose node is always linked. While a cancellation is still marking
+    /// the nodes below it, the walk goes on to the top instead (see [`MARKING`]): whoever
+    /// has seen a node cancelled never sees a node below it that is not.
     pub(crate) fn is_cancelled(&self) -> bool {
         for node in self.chain() {
-            if node.cancelled.load(Ordering::Acquire)
-                || node.cancelled_above.load(Ordering::Acquire)
-            {
+            // `linked` first: once it reads true, the flags it was published after are seen.
+            let linked = node.linked.load(Ordering::SeqCst);
+            if node.flags() {
                 return true;
             }
-            if node.linked.load(Ordering::Acquire) {
-                return false;
+            // No cancellation is marking: the flags, read again after that, answer for
+            // everything above. (Read before the count fell to zero, they might not show a
+            // mark that was made before it did.)
+            if linked && MARKING.load(Ordering::SeqCst) == 0 {
+                return node.flags();
             }
         }
         false
     }
 
+    /// This node's own flags: cancelled directly, or marked by a cancellation above.
+    fn flags(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst) || self.cancelled_above.load(Ordering::SeqCst)
+    }
+
     /// Cancelled by a request made on this very node.
     pub(crate) fn is_cancelled_directly(&self) -> bool {
-        self.cancelled.load(Ordering::Acquire)
+        self.cancelled.load(Ordering::SeqCst)
     }
 
     /// The cancellation in force here, if any.
@@ -411,12 +437,14 @@ impl Node {
             if self.cancelled.load(Ordering::Relaxed) {
                 return false;
             }
+            // Counted in before the flag is set: see `MARKING`.
+            MARKING.fetch_add(1, Ordering::SeqCst);
             // The first cancellation is the only one to get here, under the lock.
             let _ = self.why.set(match message {
                 Some(message) => Why::Message(message),
                 None => Why::Reason(reason),
             });
-            self.cancelled.store(true, Ordering::Release);
+            self.cancelled.store(true, Ordering::SeqCst);
             let mut waiters: Vec<Waiter> = state.waiters.iter().cloned().collect();
             waiters.extend(state.owner.take().map(Waiter::Waker));
             waiters
@@ -487,10 +515,10 @@ impl Node {
         // before it took the parent's lock to collect the list, so we see it here. One that
         // comes later finds us in the list.
         if parent.is_cancelled() {
-            self.cancelled_above.store(true, Ordering::Release);
+            self.cancelled_above.store(true, Ordering::SeqCst);
         }
         // Only now do our flags answer for the parent's.
-        self.linked.store(true, Ordering::Release);
+        self.linked.store(true, Ordering::SeqCst);
     }
 
     /// Unlinks the node from its parent. Called by the node's owner when it is done.

@@ -333,31 +333,30 @@ fn deadline_in(stack: &[Entry]) -> Option<Instant> {
     earliest
 }
 
-fn fire_passed_deadlines_in(stack: &mut [Entry]) {
+/// Fires the passed deadlines of the lazy scopes from the innermost out, and returns the
+/// node where the rest of the chain goes on, for the caller to fire once the stack is
+/// released: cancelling a node wakes its waiters, and no borrow of the stack is held then.
+fn fire_passed_deadlines_in(stack: &mut [Entry]) -> Option<Arc<Node>> {
     // The clock is read only if a lazy scope with a deadline is found.
     let mut now = None;
     for entry in stack.iter_mut().rev() {
         match entry {
-            Entry::Current(current) => {
-                if let Some(node) = current.existing_node() {
-                    node.fire_passed_deadlines();
-                }
-                return;
-            }
+            Entry::Current(current) => return current.existing_node().cloned(),
             Entry::Lazy(lazy) => match lazy.node() {
-                Some(node) => return node.fire_passed_deadlines(),
+                Some(node) => return Some(Arc::clone(node)),
                 None => {
                     let own = &mut lazy.own;
                     own.fired |= own
                         .deadline
                         .is_some_and(|deadline| deadline <= *now.get_or_insert_with(Instant::now));
                     if own.shielded {
-                        return;
+                        return None;
                     }
                 }
             },
         }
     }
+    None
 }
 
 fn task_in(stack: &[Entry]) -> Option<TaskRef> {
@@ -436,7 +435,9 @@ pub(crate) fn set_delivered(delivered: bool) {
 /// Cancels every scope from the caller's up to the nearest shield whose deadline has
 /// passed (see [`Node::fire_passed_deadlines`]).
 pub(crate) fn fire_passed_deadlines() {
-    with_stack_mut(fire_passed_deadlines_in);
+    if let Some(node) = with_stack_mut(fire_passed_deadlines_in).flatten() {
+        node.fire_passed_deadlines();
+    }
 }
 
 /// Runs `fut` with `node` as its current node.

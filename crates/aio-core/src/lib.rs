@@ -63,6 +63,7 @@ mod id;
 pub mod in_task;
 mod join_policy;
 mod local_group;
+mod model;
 mod on_cancel;
 mod race;
 mod run;

@@ -27,13 +27,14 @@
 //! and wakers are called with no lock held.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::task::Waker;
 
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
+use crate::model::{AtomicBool, AtomicUsize, Mutex};
 use crate::slab::Slab;
 use crate::util::lock;
 use crate::{CancelReason, Cancelled, ScopeId, TaskId};
@@ -86,7 +87,12 @@ impl Waiter {
 /// a linked node's flags may not show it yet although the cancelled node's flag is set, so
 /// [`Node::is_cancelled`] walks on past linked nodes instead of trusting them. Written only
 /// by cancellations; read, almost always as zero, by every question.
+#[cfg(not(aio_loom))]
 static MARKING: AtomicUsize = AtomicUsize::new(0);
+#[cfg(aio_loom)]
+loom::lazy_static! {
+    static ref MARKING: AtomicUsize = AtomicUsize::new(0);
+}
 
 /// Wakes the waiters of a node that was just cancelled, and everything linked below it.
 ///
@@ -736,7 +742,8 @@ impl Drop for Registration {
     }
 }
 
-#[cfg(test)]
+// Not under loom, whose lock and flags are bigger.
+#[cfg(all(test, not(aio_loom)))]
 mod tests {
     /// Every timeout allocates a node: it stays within the size it had before nodes carried
     /// cancel messages and task names.

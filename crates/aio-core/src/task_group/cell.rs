@@ -2,8 +2,8 @@
 //! (a Tokio task of a [`TaskGroup`](crate::TaskGroup), or a task that a
 //! [`LocalGroup`](crate::LocalGroup)'s scope polls itself).
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, fence};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use futures::task::AtomicWaker;
@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::GroupCore;
 use super::handle::Ending;
 use super::outcome::Outcome;
+use crate::model::{AtomicBool, OnceLock, fence};
 use crate::scope::{Node, NodeKind, TaskScope};
 use crate::util::lock;
 use crate::{CancelReason, Cancelled, TaskError, TaskId, TaskState};

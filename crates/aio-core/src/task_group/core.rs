@@ -5,7 +5,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::panic::resume_unwind;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -22,6 +22,7 @@ use super::limit::Limit;
 use super::outcome::{ChildEvent, ChildOutput};
 use super::registry::Registry;
 use super::{JoinPolicy, SpawnError, TaskFailure, TaskGroupError};
+use crate::model::{self, AtomicUsize};
 use crate::scope::{self, GroupScope, Node, NodeKind, Notify};
 use crate::spans::Site;
 use crate::task_tree::{self, Listing};
@@ -34,8 +35,9 @@ pub(super) const FINISHED: usize = 1 << (usize::BITS - 1);
 /// How many finished tasks the spawning side lets pile up before it frees them.
 const RELEASE_BATCH: usize = 64;
 
-/// How many finished tasks may pile up before a finishing task frees them itself.
-const GRAVEYARD_LIMIT: usize = 1024;
+/// How many finished tasks may pile up before a finishing task frees them itself (two under
+/// loom, so that its models reach that sweep).
+const GRAVEYARD_LIMIT: usize = if cfg!(aio_loom) { 2 } else { 1024 };
 
 /// How a group is set up.
 pub(crate) struct GroupConfig {
@@ -98,7 +100,7 @@ pub(crate) struct GroupCore {
     registry: Registry,
     /// The registry keys of finished tasks, until the spawning side sweeps them out (see
     /// [`GroupCore::bury`]); `None` once the group is finalized.
-    graveyard: Mutex<Option<Vec<usize>>>,
+    graveyard: model::Mutex<Option<Vec<usize>>>,
     buried: AtomicUsize,
     state: Mutex<Reports>,
     /// The task running the scope (body, then the wait for the tasks).
@@ -144,7 +146,7 @@ impl GroupCore {
                 live: AtomicUsize::new(0),
                 forced: AtomicBool::new(false),
                 registry: Registry::new(),
-                graveyard: Mutex::new(Some(Vec::new())),
+                graveyard: model::Mutex::new(Some(Vec::new())),
                 buried: AtomicUsize::new(0),
                 state: Mutex::new(Reports {
                     failures: Vec::new(),

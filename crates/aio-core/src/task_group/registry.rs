@@ -6,11 +6,12 @@
 //! that spawns tasks has swept it out (see `GroupCore::bury`), so that the cell is mostly
 //! freed on the thread that allocated it.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::Waker;
 
 use super::cell::ChildRef;
 use crate::TaskState;
+use crate::model::Mutex;
 use crate::slab::Slab;
 use crate::util::lock;
 

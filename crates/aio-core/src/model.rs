@@ -1,0 +1,74 @@
+//! The mutex, atomics, fence and once-cell that the scope tree and the task groups
+//! synchronise with: std's, or loom's when the crate is built with `--cfg aio_loom`, so that
+//! their protocols can be model checked (the `#[cfg(all(test, aio_loom))]` models next to the
+//! code they check):
+//!
+//! ```text
+//! RUSTFLAGS="--cfg aio_loom" LOOM_MAX_PREEMPTIONS=3 \
+//!     cargo test -p aio-core --release --lib
+//! ```
+//!
+//! Only the state those protocols share is swapped: a node's flags and lock, a task's node
+//! and cancel request, a group's live count, graveyard and registry. The rest of the crate
+//! keeps std's types under loom too (a `static` cannot hold loom's), and cannot run outside
+//! a loom model there: under loom, only the models and the tests that make no node run.
+
+#[cfg(aio_loom)]
+pub(crate) use loom::sync::Mutex;
+#[cfg(aio_loom)]
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, fence};
+#[cfg(not(aio_loom))]
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, fence};
+#[cfg(not(aio_loom))]
+pub(crate) use std::sync::{Mutex, OnceLock};
+
+/// std's `OnceLock`, as loom sees it: loom has no once-cell of its own, and a task's node is
+/// published through one (see `TaskInfo::own_node`).
+///
+/// Faithful to std's cell in what the protocols built on it rely on: [`get`](Self::get) is
+/// an `Acquire` load of whether the cell is set, and sees the value exactly when that load
+/// sees the `Release` store that set it, so loom may show a thread an unset cell until
+/// something orders the store before it, as the hardware may; and
+/// [`get_or_init`](Self::get_or_init) runs its initializer at most once, a caller that
+/// comes second waiting for the first and then seeing its value, as std's cell does under
+/// its own lock. The value itself sits in a std cell, which loom does not see: loom runs
+/// one thread at a time, so that cell is set by the time the flag says so.
+#[cfg(aio_loom)]
+pub(crate) struct OnceLock<T> {
+    /// Held while the cell is being set.
+    init: Mutex<()>,
+    /// Set, with `Release`, once `value` is.
+    ready: AtomicBool,
+    value: std::sync::OnceLock<T>,
+}
+
+#[cfg(aio_loom)]
+impl<T> OnceLock<T> {
+    pub(crate) fn new() -> Self {
+        OnceLock {
+            init: Mutex::new(()),
+            ready: AtomicBool::new(false),
+            value: std::sync::OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<&T> {
+        if self.ready.load(std::sync::atomic::Ordering::Acquire) {
+            self.value.get()
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn get_or_init(&self, f: impl FnOnce() -> T) -> &T {
+        if let Some(value) = self.get() {
+            return value;
+        }
+        let _init = self.init.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.ready.load(std::sync::atomic::Ordering::Acquire) {
+            let _ = self.value.set(f());
+            self.ready.store(true, std::sync::atomic::Ordering::Release);
+        }
+        self.value.get().expect("the cell was set under its lock")
+    }
+}

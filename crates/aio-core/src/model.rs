@@ -72,3 +72,45 @@ impl<T> OnceLock<T> {
         self.value.get().expect("the cell was set under its lock")
     }
 }
+
+/// What the models share: a thread that waits for a waker, as a task waits for its.
+#[cfg(all(test, aio_loom))]
+pub(crate) mod harness {
+    use std::sync::Arc as StdArc;
+    use std::task::{Wake, Waker};
+
+    use loom::sync::Notify;
+
+    /// Wakes a thread parked on it.
+    ///
+    /// Its `Arc` is std's, not loom's: a waker is cloned and dropped inside the critical
+    /// sections of the code under test, and a loom `Arc` there would give loom a switch
+    /// point of its own that none of that code has.
+    pub(crate) struct Parker(Notify);
+
+    impl Wake for Parker {
+        fn wake(self: StdArc<Self>) {
+            self.0.notify();
+        }
+
+        fn wake_by_ref(self: &StdArc<Self>) {
+            self.0.notify();
+        }
+    }
+
+    impl Parker {
+        /// A parker, and a waker that unparks it.
+        pub(crate) fn new() -> (StdArc<Parker>, Waker) {
+            let parker = StdArc::new(Parker(Notify::new()));
+            let waker = Waker::from(StdArc::clone(&parker));
+            (parker, waker)
+        }
+
+        /// Parks the thread until the waker is woken (at once if it was woken since the
+        /// last park). A thread that parks for a wake-up that never comes is a deadlock,
+        /// which loom reports.
+        pub(crate) fn park(&self) {
+            self.0.wait();
+        }
+    }
+}

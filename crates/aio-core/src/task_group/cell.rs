@@ -582,3 +582,78 @@ mod tests {
         assert_eq!(size_of::<Info>(), size_of::<TaskInfo>());
     }
 }
+
+/// Loom models of a cancel racing the first use of a task's node: the node is made on
+/// first use and published through a once-cell, the request is a flag, and each side fences
+/// between its write and its read of the other's (`TaskInfo::own_node`,
+/// `ChildCell::cancel`). The task is a detached one: a group's would need its runtime.
+#[cfg(all(test, aio_loom))]
+mod models {
+    use std::sync::Arc;
+
+    use loom::thread;
+
+    use super::{ChildCell, Owner, TaskInfo};
+    use crate::model::harness::Parker;
+    use crate::scope::{Node, NodeKind, TaskScope, Waiter};
+    use crate::{CancelReason, TaskId};
+
+    /// A task under a node of its own, in its cell.
+    fn task() -> Arc<ChildCell<()>> {
+        let parent = Node::new(NodeKind::OnCancel, None, false);
+        let owner = Owner::Detached {
+            parent: Some(parent),
+        };
+        let info = TaskInfo::new(TaskId::next(), None, owner, false, false);
+        Arc::new(ChildCell::inline(info))
+    }
+
+    /// What a task does with its node: waits on it, as anything inside the task that waits
+    /// for a cancellation does, and returns once the node is cancelled.
+    fn wait_for_the_cancel(node: &Arc<Node>) {
+        let (parker, waker) = Parker::new();
+        let key = node.register(Waiter::Waker(waker));
+        while !node.is_cancelled() {
+            parker.park();
+        }
+        node.unregister(key);
+    }
+
+    #[test]
+    fn a_cancel_racing_the_first_use_of_a_tasks_node_always_reaches_it() {
+        loom::model(|| {
+            let cell = task();
+            let handle = thread::spawn({
+                let cell = Arc::clone(&cell);
+                move || assert!(cell.cancel(None))
+            });
+            // The task's first use of its node: a scope opened inside it, or a wait.
+            let node = Arc::clone(TaskScope::node(&*cell));
+            wait_for_the_cancel(&node);
+            handle.join().unwrap();
+            assert!(TaskScope::is_cancelled(&*cell));
+            let created = cell.info().node.get().expect("the task made its node");
+            assert!(Arc::ptr_eq(created, &node));
+        });
+    }
+
+    #[test]
+    fn a_cancel_with_a_message_racing_the_first_use_of_a_tasks_node_leaves_its_message() {
+        loom::model(|| {
+            let cell = task();
+            // A message is kept by the node: both sides make it, if it is not there yet.
+            let handle = thread::spawn({
+                let cell = Arc::clone(&cell);
+                move || assert!(cell.cancel(Some("stop".into())))
+            });
+            let node = Arc::clone(TaskScope::node(&*cell));
+            wait_for_the_cancel(&node);
+            handle.join().unwrap();
+            let created = cell.info().node.get().expect("the task made its node");
+            assert!(Arc::ptr_eq(created, &node), "the node was made twice");
+            let cancelled = TaskScope::cancellation(&*cell).expect("the task is cancelled");
+            assert_eq!(*cancelled.reason(), CancelReason::Explicit);
+            assert_eq!(cancelled.message(), Some("stop"));
+        });
+    }
+}

@@ -1,5 +1,5 @@
-//! The mutex, atomics, fence and once-cell that the scope tree and the task groups
-//! synchronise with: std's, or loom's when the crate is built with `--cfg aio_loom`, so that
+//! The mutex, atomics, fence, once-cell and waker slot that the scope tree and the task
+//! groups synchronise with: std's, or loom's when the crate is built with `--cfg aio_loom`, so that
 //! their protocols can be model checked (the `#[cfg(all(test, aio_loom))]` models next to the
 //! code they check):
 //!
@@ -9,10 +9,12 @@
 //! ```
 //!
 //! Only the state those protocols share is swapped: a node's flags and lock, a task's node
-//! and cancel request, a group's live count, graveyard and registry. The rest of the crate
+//! and cancel request, a group's live count, graveyard, registry and waker. The rest of the crate
 //! keeps std's types under loom too (a `static` cannot hold loom's), and cannot run outside
 //! a loom model there: under loom, only the models and the tests that make no node run.
 
+#[cfg(not(aio_loom))]
+pub(crate) use futures::task::AtomicWaker;
 #[cfg(aio_loom)]
 pub(crate) use loom::sync::Mutex;
 #[cfg(aio_loom)]
@@ -73,11 +75,50 @@ impl<T> OnceLock<T> {
     }
 }
 
+/// futures' `AtomicWaker`, as loom sees it: a slot for one waker, behind a lock.
+///
+/// futures' slot is a lock in disguise: [`register`](Self::register) and
+/// [`wake`](Self::wake) each hold it (taken and given back with `AcqRel`), a `wake` takes the
+/// waker out and wakes it, and a `wake` that comes while a `register` holds the slot is not
+/// lost (the registering side wakes the new waker itself). Loom's mutex gives the same
+/// outcomes, the `wake` waiting for the `register` instead, and makes each of them a point
+/// where loom may switch threads: a wake-up can fall between a wait's `register` and the
+/// read of the state after it, as it can on the hardware.
+#[cfg(aio_loom)]
+pub(crate) struct AtomicWaker {
+    waker: Mutex<Option<std::task::Waker>>,
+}
+
+#[cfg(aio_loom)]
+impl AtomicWaker {
+    pub(crate) fn new() -> Self {
+        AtomicWaker {
+            waker: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        let mut slot = self.waker.lock().unwrap_or_else(|p| p.into_inner());
+        if !slot.as_ref().is_some_and(|old| old.will_wake(waker)) {
+            *slot = Some(waker.clone());
+        }
+    }
+
+    pub(crate) fn wake(&self) {
+        let waker = self.waker.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+}
+
 /// What the models share: a thread that waits for a waker, as a task waits for its.
 #[cfg(all(test, aio_loom))]
 pub(crate) mod harness {
+    use std::future::Future;
+    use std::pin::pin;
     use std::sync::Arc as StdArc;
-    use std::task::{Wake, Waker};
+    use std::task::{Context, Poll, Wake, Waker};
 
     use loom::sync::Notify;
 
@@ -111,6 +152,19 @@ pub(crate) mod harness {
         /// which loom reports.
         pub(crate) fn park(&self) {
             self.0.wait();
+        }
+    }
+
+    /// Polls `future` to completion, parking the loom thread while it is pending.
+    pub(crate) fn block_on<F: Future>(future: F) -> F::Output {
+        let (parker, waker) = Parker::new();
+        let mut cx = Context::from_waker(&waker);
+        let mut future = pin!(future);
+        loop {
+            if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+                return output;
+            }
+            parker.park();
         }
     }
 }

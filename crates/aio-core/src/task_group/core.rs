@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use futures::task::AtomicWaker;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
@@ -22,7 +21,7 @@ use super::limit::Limit;
 use super::outcome::{ChildEvent, ChildOutput};
 use super::registry::Registry;
 use super::{JoinPolicy, SpawnError, TaskFailure, TaskGroupError};
-use crate::model::{self, AtomicUsize};
+use crate::model::{self, AtomicUsize, AtomicWaker};
 use crate::scope::{self, GroupScope, Node, NodeKind, Notify};
 use crate::spans::Site;
 use crate::task_tree::{self, Listing};
@@ -660,5 +659,99 @@ impl Notify for GroupCore {
         self.registry.take_wakers(&mut wakers);
         wakers.into_iter().for_each(Waker::wake);
         self.waker.wake();
+    }
+}
+
+/// Loom models of a group's count of live tasks, which a spawn enters with one `fetch_add`
+/// and backs out of if the group has finished (`check_open`), a finishing task leaves
+/// (`child_done`), and the group's wait closes with one compare-and-swap to [`FINISHED`] once
+/// it is zero (`poll_finish`). The group is a local one, which needs no runtime; its tasks
+/// are admitted as a [`TaskGroup`](crate::TaskGroup)'s are, and end through the same report
+/// (`child::end`) without a Tokio task around them.
+#[cfg(all(test, aio_loom))]
+mod models {
+    use std::future::poll_fn;
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering::{Acquire, Relaxed};
+
+    use loom::sync::atomic::AtomicUsize;
+    use loom::thread;
+
+    use super::super::child;
+    use super::super::outcome::Outcome;
+    use super::{FINISHED, GroupConfig, GroupCore};
+    use crate::SpawnError;
+    use crate::model::harness::block_on;
+
+    fn group() -> Arc<GroupCore> {
+        GroupCore::new(GroupConfig::default(), None, true)
+    }
+
+    /// The scope's wait for the group's tasks, to the end.
+    fn wait_for_tasks(core: &GroupCore) {
+        block_on(poll_fn(|cx| core.poll_finish(cx)));
+    }
+
+    #[test]
+    fn a_spawn_racing_the_groups_finish_is_refused_or_waited_for() {
+        loom::model(|| {
+            let core = group();
+            // What the task did, for the group to see once it has finished.
+            let work = Arc::new(AtomicUsize::new(0));
+            let spawner = thread::spawn({
+                let (core, work) = (Arc::clone(&core), Arc::clone(&work));
+                move || match core.admit::<()>(None, false) {
+                    Ok(cell) => {
+                        let live = core.live.load(Acquire);
+                        assert_eq!(live & FINISHED, 0, "a counted task's group finished");
+                        work.store(1, Relaxed);
+                        child::end(&cell, Outcome::Ok(()));
+                        Some(cell)
+                    }
+                    Err(SpawnError::Finished) => None,
+                    Err(error) => panic!("{error}"),
+                }
+            });
+            wait_for_tasks(&core);
+            let seen = work.load(Relaxed);
+            let spawned = spawner.join().unwrap();
+            // A counted task was waited for, and all it did is seen; a refused one left
+            // nothing behind.
+            assert_eq!(seen, usize::from(spawned.is_some()));
+            assert_eq!(core.live.load(Relaxed), FINISHED);
+            core.finalize();
+            if let Some(cell) = spawned {
+                assert_eq!(
+                    Arc::strong_count(&cell),
+                    1,
+                    "the task stayed in the registry"
+                );
+            }
+        });
+    }
+
+    #[test]
+    fn the_last_task_to_finish_wakes_the_groups_wait() {
+        loom::model(|| {
+            let core = group();
+            let work = Arc::new(AtomicUsize::new(0));
+            let tasks: Vec<_> = (0..2)
+                .map(|_| {
+                    let cell = core.admit::<()>(None, false).unwrap();
+                    let work = Arc::clone(&work);
+                    thread::spawn(move || {
+                        work.fetch_add(1, Relaxed);
+                        child::end(&cell, Outcome::Ok(()));
+                    })
+                })
+                .collect();
+            wait_for_tasks(&core);
+            assert_eq!(work.load(Relaxed), 2, "the group finished before its tasks");
+            for task in tasks {
+                task.join().unwrap();
+            }
+            assert_eq!(core.live.load(Relaxed), FINISHED);
+            core.finalize();
+        });
     }
 }

@@ -662,12 +662,18 @@ impl Notify for GroupCore {
     }
 }
 
-/// Loom models of a group's count of live tasks, which a spawn enters with one `fetch_add`
-/// and backs out of if the group has finished (`check_open`), a finishing task leaves
-/// (`child_done`), and the group's wait closes with one compare-and-swap to [`FINISHED`] once
-/// it is zero (`poll_finish`). The group is a local one, which needs no runtime; its tasks
-/// are admitted as a [`TaskGroup`](crate::TaskGroup)'s are, and end through the same report
-/// (`child::end`) without a Tokio task around them.
+/// Loom models of a group's count of live tasks and of its graveyard.
+///
+/// The count: a spawn enters it with one `fetch_add` and backs out if the group has finished
+/// (`check_open`), a finishing task leaves it (`child_done`), and the group's wait closes it
+/// with one compare-and-swap to [`FINISHED`] once it is zero (`poll_finish`). The graveyard:
+/// a finishing task leaves its registry key there (`bury`), the spawning side sweeps it
+/// (`release_finished`), a task that finds it full sweeps it itself, and `finalize` takes it
+/// for good.
+///
+/// The group is a local one, which needs no runtime; its tasks are admitted as a
+/// [`TaskGroup`](crate::TaskGroup)'s are, and end through the same report (`child::end`),
+/// without a Tokio task around them.
 #[cfg(all(test, aio_loom))]
 mod models {
     use std::future::poll_fn;
@@ -677,6 +683,7 @@ mod models {
     use loom::sync::atomic::AtomicUsize;
     use loom::thread;
 
+    use super::super::cell::ChildCell;
     use super::super::child;
     use super::super::outcome::Outcome;
     use super::{FINISHED, GroupConfig, GroupCore};
@@ -752,6 +759,65 @@ mod models {
             }
             assert_eq!(core.live.load(Relaxed), FINISHED);
             core.finalize();
+        });
+    }
+
+    /// Ends a task of the group on a thread of its own.
+    fn end_on_a_thread(cell: &Arc<ChildCell<()>>) -> thread::JoinHandle<()> {
+        let cell = Arc::clone(cell);
+        thread::spawn(move || child::end(&cell, Outcome::Ok(())))
+    }
+
+    /// Whether the registry holds the task: its cell's one other reference.
+    fn registered(cell: &Arc<ChildCell<()>>) -> bool {
+        Arc::strong_count(cell) == 2
+    }
+
+    #[test]
+    fn every_finished_task_leaves_the_registry_once_whoever_sweeps_it() {
+        loom::model(|| {
+            let core = group();
+            let finished: Vec<_> = (0..2)
+                .map(|_| core.admit::<()>(None, false).unwrap())
+                .collect();
+            // Two tasks finish: the second to bury its key finds the graveyard full and
+            // sweeps it, unless the spawning side got there first.
+            let ending: Vec<_> = finished.iter().map(end_on_a_thread).collect();
+            // Meanwhile the spawning side sweeps, spawns a task (which may get a key freed
+            // by a sweep), and sweeps again: a key removed twice would take that task out.
+            core.release_finished();
+            let running = core.admit::<()>(None, false).unwrap();
+            core.release_finished();
+            for thread in ending {
+                thread.join().unwrap();
+            }
+            assert!(registered(&running), "a running task left the registry");
+            child::end(&running, Outcome::Ok(()));
+            wait_for_tasks(&core);
+            core.finalize();
+            for cell in finished.iter().chain([&running]) {
+                assert!(!registered(cell), "a finished task stayed in the registry");
+            }
+        });
+    }
+
+    #[test]
+    fn a_task_finishing_while_its_group_is_finalized_leaves_the_registry() {
+        loom::model(|| {
+            let core = group();
+            let tasks: Vec<_> = (0..2)
+                .map(|_| core.admit::<()>(None, false).unwrap())
+                .collect();
+            // The runtime shuts down while a dropped group's tasks wind down: the reaper's
+            // guard finalizes the group, and the tasks are dropped where they stand, one here
+            // and one on another thread.
+            let ending = end_on_a_thread(&tasks[1]);
+            child::end(&tasks[0], Outcome::Ok(()));
+            core.finalize();
+            ending.join().unwrap();
+            for cell in &tasks {
+                assert!(!registered(cell), "a finished task stayed in the registry");
+            }
         });
     }
 }

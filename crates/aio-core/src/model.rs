@@ -118,31 +118,42 @@ pub(crate) mod harness {
     use std::future::Future;
     use std::pin::pin;
     use std::sync::Arc as StdArc;
+    use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
     use std::task::{Context, Poll, Wake, Waker};
 
     use loom::sync::Notify;
+    use loom::sync::atomic::AtomicBool;
 
     /// Wakes a thread parked on it.
     ///
     /// Its `Arc` is std's, not loom's: a waker is cloned and dropped inside the critical
     /// sections of the code under test, and a loom `Arc` there would give loom a switch
     /// point of its own that none of that code has.
-    pub(crate) struct Parker(Notify);
+    pub(crate) struct Parker {
+        /// Loom lets a wait on it return spuriously...
+        notify: Notify,
+        /// ...so this says whether the waker was woken.
+        woken: AtomicBool,
+    }
 
     impl Wake for Parker {
         fn wake(self: StdArc<Self>) {
-            self.0.notify();
+            self.wake_by_ref();
         }
 
         fn wake_by_ref(self: &StdArc<Self>) {
-            self.0.notify();
+            self.woken.store(true, Release);
+            self.notify.notify();
         }
     }
 
     impl Parker {
         /// A parker, and a waker that unparks it.
         pub(crate) fn new() -> (StdArc<Parker>, Waker) {
-            let parker = StdArc::new(Parker(Notify::new()));
+            let parker = StdArc::new(Parker {
+                notify: Notify::new(),
+                woken: AtomicBool::new(false),
+            });
             let waker = Waker::from(StdArc::clone(&parker));
             (parker, waker)
         }
@@ -151,7 +162,16 @@ pub(crate) mod harness {
         /// last park). A thread that parks for a wake-up that never comes is a deadlock,
         /// which loom reports.
         pub(crate) fn park(&self) {
-            self.0.wait();
+            // A compare-and-swap, not a swap: loom 0.7 may let a store fall between a swap's
+            // read and its write (tokio-rs/loom#254), and a swap to `false` would then
+            // hide the wake-up. A compare-and-swap that fails writes nothing.
+            while self
+                .woken
+                .compare_exchange(true, false, Acquire, Relaxed)
+                .is_err()
+            {
+                self.notify.wait();
+            }
         }
     }
 

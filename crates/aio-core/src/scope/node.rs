@@ -756,3 +756,126 @@ mod tests {
         );
     }
 }
+
+/// Loom models of cancellation pushed down the tree: a node links itself into its parent's
+/// waiter list, outermost first, and reads the parent's state once it is in (`Node::link`);
+/// a cancel marks every linked node below before it collects that node's list, and wakes
+/// nothing before all are marked (`wake_after_cancel`). A waiter here is what a future that
+/// waits for a cancellation registers: a waker, and the check after registering that
+/// `Node::register` asks for.
+#[cfg(all(test, aio_loom))]
+mod models {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, AtomicU64};
+
+    use loom::thread;
+
+    use super::{CREATED, Node, NodeKind, Waiter};
+    use crate::CancelReason;
+    use crate::model::harness::Parker;
+
+    /// A cancel scope's node under `parent`, not linked into it yet.
+    fn scope(parent: Option<&Arc<Node>>) -> Arc<Node> {
+        let kind = NodeKind::Scope {
+            phase: AtomicU8::new(CREATED),
+            generation: AtomicU64::new(0),
+        };
+        Node::new(kind, parent.cloned(), false)
+    }
+
+    /// `grandparent`, `parent` and `child`, a chain of nodes nobody waits on yet.
+    fn chain() -> [Arc<Node>; 3] {
+        let grandparent = scope(None);
+        let parent = scope(Some(&grandparent));
+        let child = scope(Some(&parent));
+        [grandparent, parent, child]
+    }
+
+    /// Waits on `node` on a thread of its own until it is cancelled: registers a waker
+    /// (which links the node and the unlinked nodes above it), then checks, and parks
+    /// unless the check saw the cancellation. The wake-up that unparks it must come after
+    /// the node is cancelled.
+    fn wait_on_a_thread(node: &Arc<Node>) -> thread::JoinHandle<()> {
+        let node = Arc::clone(node);
+        thread::spawn(move || {
+            let (parker, waker) = Parker::new();
+            let key = node.register(Waiter::Waker(waker));
+            if !node.is_cancelled() {
+                parker.park();
+                assert!(node.is_cancelled(), "woken before its node was cancelled");
+            }
+            node.unregister(key);
+        })
+    }
+
+    #[test]
+    fn a_waiter_registering_below_a_parent_being_cancelled_is_woken_or_sees_it() {
+        loom::model(|| {
+            let parent = scope(None);
+            let child = scope(Some(&parent));
+            let waiter = wait_on_a_thread(&child);
+            parent.cancel(CancelReason::Explicit);
+            waiter.join().unwrap();
+            assert!(child.is_cancelled());
+        });
+    }
+
+    #[test]
+    fn a_waiter_registering_below_a_grandparent_being_cancelled_is_woken_or_sees_it() {
+        loom::model(|| {
+            // The waiter links the parent, then the child.
+            let [grandparent, parent, child] = chain();
+            let waiter = wait_on_a_thread(&child);
+            grandparent.cancel(CancelReason::Explicit);
+            waiter.join().unwrap();
+            assert!(parent.is_cancelled());
+            assert!(child.is_cancelled());
+        });
+    }
+
+    #[test]
+    fn whatever_a_cancel_wakes_finds_every_linked_node_below_cancelled() {
+        loom::model(|| {
+            let [grandparent, parent, child] = chain();
+            // Everything is linked: something waits on the child.
+            let (_child_parker, child_waker) = Parker::new();
+            let _key = child.register(Waiter::Waker(child_waker));
+            // A waiter on the parent, woken by the cancel, looks at the nodes above and
+            // below it.
+            let (parker, waker) = Parker::new();
+            let _key = parent.register(Waiter::Waker(waker));
+            let woken = thread::spawn({
+                let (grandparent, child) = (Arc::clone(&grandparent), Arc::clone(&child));
+                move || {
+                    parker.park();
+                    assert!(grandparent.is_cancelled(), "woken before the cancel");
+                    assert!(
+                        child.is_cancelled(),
+                        "woken before the nodes below were marked"
+                    );
+                }
+            });
+            grandparent.cancel(CancelReason::Explicit);
+            woken.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn cancels_at_two_levels_at_once_reach_a_waiter_registering_below() {
+        loom::model(|| {
+            let [grandparent, parent, child] = chain();
+            let waiter = wait_on_a_thread(&child);
+            let cancel_parent = thread::spawn({
+                let parent = Arc::clone(&parent);
+                move || assert!(parent.cancel(CancelReason::Explicit))
+            });
+            assert!(grandparent.cancel(CancelReason::Deadline));
+            cancel_parent.join().unwrap();
+            waiter.join().unwrap();
+            assert!(child.is_cancelled());
+            // The nearest cancelled scope is the one that reports, as inherited.
+            let cancelled = child.cancellation().expect("the child is cancelled");
+            assert_eq!(*cancelled.origin(), CancelReason::Explicit);
+        });
+    }
+}

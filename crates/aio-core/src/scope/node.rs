@@ -878,4 +878,28 @@ mod models {
             assert_eq!(*cancelled.origin(), CancelReason::Explicit);
         });
     }
+
+    /// The rule `MARKING` keeps: a cancel marks the linked nodes below it one by one, so
+    /// for a moment the node it cancelled is cancelled and a linked node below is not yet
+    /// marked. Whoever has seen the one must see the other.
+    #[test]
+    fn whoever_sees_a_node_cancelled_sees_every_node_below_it_cancelled() {
+        loom::model(|| {
+            let [grandparent, parent, child] = chain();
+            // Everything is linked: something waits on the child.
+            let (_parker, waker) = Parker::new();
+            let _key = child.register(Waiter::Waker(waker));
+            let asker = thread::spawn({
+                let (parent, child) = (Arc::clone(&parent), Arc::clone(&child));
+                move || {
+                    if parent.is_cancelled() {
+                        assert!(child.is_cancelled(), "the parent is, the child is not");
+                    }
+                }
+            });
+            grandparent.cancel(CancelReason::Explicit);
+            asker.join().unwrap();
+            assert!(child.is_cancelled());
+        });
+    }
 }

@@ -90,9 +90,20 @@ where
         cancelled: None,
         passed_on: None,
         work: Scoped::new(Arc::clone(&node), work.into_future()),
-        node,
         cleanup: Some(cleanup),
         running: None,
+        node: OwnNode(node),
+    }
+}
+
+/// An `on_cancel`'s node. Waiting for a cancellation links it into the scope around it;
+/// it leaves that scope's list when the `on_cancel` is dropped, after the work and the
+/// cleanup (the last field), however it ended.
+struct OwnNode(Arc<Node>);
+
+impl Drop for OwnNode {
+    fn drop(&mut self) {
+        self.0.detach();
     }
 }
 
@@ -100,7 +111,6 @@ pin_project! {
     /// Future returned by [`on_cancel`].
     #[must_use = "futures do nothing unless you `.await` or poll them"]
     pub struct OnCancel<W, F, C, E> {
-        node: Arc<Node>,
         pin: Option<PinGuard>,
         registration: Option<Registration>,
         cancelled: Option<Cancelled>,
@@ -111,6 +121,8 @@ pin_project! {
         work: Scoped<W>,
         #[pin]
         running: Option<Scoped<C>>,
+        // Dropped last.
+        node: OwnNode,
     }
 }
 
@@ -137,13 +149,13 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         if this.pin.is_none() {
-            enter(this.node, this.pin);
+            enter(&this.node.0, this.pin);
         }
         if this.cancelled.is_none() {
             this.registration
-                .get_or_insert_with(|| Registration::new(Arc::clone(this.node)))
+                .get_or_insert_with(|| Registration::new(Arc::clone(&this.node.0)))
                 .register(cx.waker());
-            let node = &**this.node;
+            let node = &*this.node.0;
             match this.work.as_mut().poll_scoped(cx, || node.is_cancelled()) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(output)) => {
@@ -158,7 +170,7 @@ where
             *this.registration = None;
             start_cleanup(
                 this.cleanup,
-                this.node,
+                &this.node.0,
                 this.passed_on.as_ref(),
                 this.running.as_mut(),
                 this.cancelled,
@@ -175,7 +187,7 @@ where
         *this.pin = None;
         Poll::Ready(Err(cleaned_up(
             cleaned,
-            this.node,
+            &this.node.0,
             this.cancelled,
             this.passed_on,
         )))
@@ -261,5 +273,56 @@ fn cleaned_up<E: CancelError>(
 fn deliver(node: &Node, cancellation: bool) {
     if let Some(outer) = node.parent() {
         outer.set_delivered(cancellation);
+    }
+}
+
+// Not under loom: these run a Tokio runtime.
+#[cfg(all(test, not(aio_loom)))]
+mod tests {
+    use std::sync::{Arc, Mutex, Weak};
+    use std::time::Duration;
+
+    use crate::scope::Node;
+    use crate::{BoxError, Cancelled, TaskGroup};
+
+    #[tokio::test]
+    async fn an_on_cancel_leaves_the_scope_around_it_when_it_ends() {
+        let seen: Arc<Mutex<Vec<Weak<Node>>>> = Arc::default();
+        let inside = Arc::clone(&seen);
+        TaskGroup::<BoxError>::scope(|_tg| async move {
+            // In a loop, as a long-lived task would: each one linked into the group's node.
+            for _ in 0..3 {
+                let fut = super::on_cancel(
+                    async {
+                        tokio::task::yield_now().await;
+                        Ok::<_, Cancelled>(())
+                    },
+                    |_| async { Ok(()) },
+                );
+                inside.lock().unwrap().push(Arc::downgrade(&fut.node.0));
+                fut.await?;
+            }
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let inside = Arc::clone(&seen);
+        crate::timeout(Duration::from_secs(60), async move {
+            let fut = super::on_cancel(
+                async {
+                    tokio::task::yield_now().await;
+                    Ok::<_, Cancelled>(())
+                },
+                |_| async { Ok(()) },
+            );
+            inside.lock().unwrap().push(Arc::downgrade(&fut.node.0));
+            fut.await
+        })
+        .await
+        .unwrap()
+        .unwrap();
+        for node in seen.lock().unwrap().iter() {
+            assert_eq!(node.strong_count(), 0, "an on_cancel's node outlived it");
+        }
     }
 }

@@ -935,6 +935,28 @@ spec! {
 }
 
 spec! {
+    /// §3d.27: the deadline in force when the timeout is next polled is the one that counts.
+    /// Moved later after the old deadline's timer went off but before the timeout ran again,
+    /// it does not fire: the future goes on to finish.
+    async fn a_deadline_moved_later_after_its_timer_went_off_does_not_fire() {
+        let start = Instant::now();
+        let mut run = Box::pin(timeout(ms(10), sleep(ms(100))));
+        let first = std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(std::future::Future::poll(run.as_mut(), cx))
+        });
+        assert!(first.await.is_pending());
+        let handle = run.handle();
+        // The timer goes off at 10 ms; the timeout is not polled meanwhile.
+        sleep(ms(20)).await;
+        assert!(!handle.expired());
+        handle.reschedule(start + ms(1000)).unwrap();
+        assert!(run.await.is_ok(), "the future finished before the moved deadline");
+        assert_elapsed(start, ms(100));
+        assert!(!handle.expired());
+    }
+}
+
+spec! {
     /// A timeout whose scope is first needed after an await (here by a group opened in it)
     /// is still the scope around that group: the group's tasks see the earliest deadline
     /// around them, the outer deadline cancels them, cleanup included, and the outer

@@ -170,7 +170,14 @@ fn before_poll(scope: &mut LazyScope, timer: Option<bool>) {
     if scope.phase() == CREATED {
         scope.set_phase(ACTIVE);
     }
-    if timer == Some(true) && !scope.is_cancelled_directly() {
+    // A timer that elapsed was armed for a deadline that may have moved later since (a
+    // handle's `reschedule` between the timer's wake-up and this poll): the deadline decides.
+    if timer == Some(true)
+        && !scope.is_cancelled_directly()
+        && scope
+            .deadline()
+            .is_some_and(|deadline| deadline <= Instant::now())
+    {
         scope.fire();
     }
 }

@@ -15,15 +15,18 @@ use crate::CancelReason;
 
 pub(crate) fn reap(core: Arc<GroupCore>) {
     core.node.cancel(CancelReason::ParentCancelled);
-    let running = core.len();
-    if running == 0 {
-        let _ = core
-            .live
-            .compare_exchange(0, FINISHED, Ordering::AcqRel, Ordering::Acquire);
+    // Finished here only if no task is counted in: a spawn from a clone of the group on
+    // another thread may count itself in until the count is closed, and is then waited for
+    // in the background like any other task.
+    let closed = core
+        .live
+        .compare_exchange(0, FINISHED, Ordering::AcqRel, Ordering::Acquire);
+    if matches!(closed, Ok(_) | Err(FINISHED)) {
         core.report_lost();
         core.finalize();
         return;
     }
+    let running = core.len();
     // Routine (a client hung up, a `select!` branch lost): worth a line only when debugging.
     // What goes wrong after (a task outliving the grace period, a lost failure, a runtime
     // that shuts down first) is reported at WARN or ERROR.

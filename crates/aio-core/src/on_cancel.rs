@@ -285,42 +285,38 @@ mod tests {
     use crate::scope::Node;
     use crate::{BoxError, Cancelled, TaskGroup};
 
+    type Seen = Arc<Mutex<Vec<Weak<Node>>>>;
+
+    /// Runs an `on_cancel` whose work waits, so that its node links into the scope around
+    /// it, and keeps a weak reference to that node in `seen`.
+    async fn wait_once(seen: &Seen) -> Result<(), Cancelled> {
+        let fut = super::on_cancel(
+            async {
+                tokio::task::yield_now().await;
+                Ok::<_, Cancelled>(())
+            },
+            |_| async { Ok(()) },
+        );
+        seen.lock().unwrap().push(Arc::downgrade(&fut.node.0));
+        fut.await
+    }
+
     #[tokio::test]
     async fn an_on_cancel_leaves_the_scope_around_it_when_it_ends() {
-        let seen: Arc<Mutex<Vec<Weak<Node>>>> = Arc::default();
-        let inside = Arc::clone(&seen);
-        TaskGroup::<BoxError>::scope(|_tg| async move {
-            // In a loop, as a long-lived task would: each one linked into the group's node.
+        let seen = Seen::default();
+        // In a loop, as a long-lived task would: each one linked into the group's node.
+        TaskGroup::<BoxError>::scope(|_tg| async {
             for _ in 0..3 {
-                let fut = super::on_cancel(
-                    async {
-                        tokio::task::yield_now().await;
-                        Ok::<_, Cancelled>(())
-                    },
-                    |_| async { Ok(()) },
-                );
-                inside.lock().unwrap().push(Arc::downgrade(&fut.node.0));
-                fut.await?;
+                wait_once(&seen).await?;
             }
             Ok(())
         })
         .await
         .unwrap();
-        let inside = Arc::clone(&seen);
-        crate::timeout(Duration::from_secs(60), async move {
-            let fut = super::on_cancel(
-                async {
-                    tokio::task::yield_now().await;
-                    Ok::<_, Cancelled>(())
-                },
-                |_| async { Ok(()) },
-            );
-            inside.lock().unwrap().push(Arc::downgrade(&fut.node.0));
-            fut.await
-        })
-        .await
-        .unwrap()
-        .unwrap();
+        crate::timeout(Duration::from_secs(60), wait_once(&seen))
+            .await
+            .unwrap()
+            .unwrap();
         for node in seen.lock().unwrap().iter() {
             assert_eq!(node.strong_count(), 0, "an on_cancel's node outlived it");
         }

@@ -902,4 +902,31 @@ mod models {
             assert!(child.is_cancelled());
         });
     }
+
+    /// A node leaves its parent's list when its owner is done (`Node::detach`), under its
+    /// own lock and then the parent's, while a cancel of the parent walks the list and takes
+    /// the child's lock: neither blocks the other, and the list keeps nothing of the child.
+    #[test]
+    fn a_node_leaving_its_parent_during_the_parents_cancel_is_let_go() {
+        loom::model(|| {
+            let parent = scope(None);
+            let child = scope(Some(&parent));
+            let (_parker, waker) = Parker::new();
+            let key = child.register(Waiter::Waker(waker));
+            let leaving = thread::spawn({
+                let child = Arc::clone(&child);
+                move || {
+                    child.unregister(key);
+                    child.detach();
+                }
+            });
+            assert!(parent.cancel(CancelReason::Explicit));
+            leaving.join().unwrap();
+            assert_eq!(
+                Arc::strong_count(&child),
+                1,
+                "the parent still holds the child"
+            );
+        });
+    }
 }

@@ -300,7 +300,7 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
     ///
     /// # Errors
     ///
-    /// As for [`TaskGroup::scope`].
+    /// As for [`TaskGroup::scope`](crate::TaskGroup::scope).
     ///
     /// # Panics
     ///
@@ -353,7 +353,7 @@ impl<E: CancelError + Send + 'static> TaskGroupBuilder<E> {
     ///
     /// # Errors
     ///
-    /// As for [`TaskGroup::scope`].
+    /// As for [`TaskGroup::scope`](crate::TaskGroup::scope).
     ///
     /// # Panics
     ///

@@ -172,11 +172,13 @@ fn before_poll(scope: &mut LazyScope, timer: Option<bool>) {
     }
     // A timer that elapsed was armed for a deadline that may have moved later since (a
     // handle's `reschedule` between the timer's wake-up and this poll): the deadline decides.
+    // Only a node's deadline can move; without one the timer's is the deadline.
     if timer == Some(true)
         && !scope.is_cancelled_directly()
-        && scope
-            .deadline()
-            .is_some_and(|deadline| deadline <= Instant::now())
+        && (scope.node().is_none()
+            || scope
+                .deadline()
+                .is_some_and(|deadline| deadline <= Instant::now()))
     {
         scope.fire();
     }

@@ -18,10 +18,15 @@ pub(crate) fn reap(core: Arc<GroupCore>) {
     // Finished here only if no task is counted in: a spawn from a clone of the group on
     // another thread may count itself in until the count is closed, and is then waited for
     // in the background like any other task.
-    let closed = core
+    let closed = match core
         .live
-        .compare_exchange(0, FINISHED, Ordering::AcqRel, Ordering::Acquire);
-    if matches!(closed, Ok(_) | Err(FINISHED)) {
+        .compare_exchange(0, FINISHED, Ordering::AcqRel, Ordering::Acquire)
+    {
+        Ok(_) => true,
+        // Closed already: a refused spawn may be backing out of it.
+        Err(live) => live & FINISHED != 0,
+    };
+    if closed {
         core.report_lost();
         core.finalize();
         return;

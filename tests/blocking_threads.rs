@@ -836,6 +836,9 @@ threads_spec! {
             .collect();
         assert_eq!(pool.close(true), 3);
         for job in queued {
+            // As asyncio's `fut.cancelled()` is.
+            assert!(job.is_cancelled(), "a job cancelled by close(true) says so");
+            assert!(!job.is_started());
             assert_eq!(job.await, Err(JobError::Cancelled));
         }
         gate.open();

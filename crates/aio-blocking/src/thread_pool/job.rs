@@ -20,7 +20,8 @@ const PENDING: u8 = 0;
 const RUNNING: u8 = 1;
 /// Cancelled before it started; it never runs.
 const CANCELLED: u8 = 2;
-/// Failed by the pool before it started (a broken pool); the error is on its way.
+/// Failed by the pool before it started (a broken pool); the error is on its way. A job
+/// the pool cancelled (`close(true)`) is [`CANCELLED`].
 const FAILED: u8 = 3;
 
 type Reply<T> = Result<T, JobError>;
@@ -58,9 +59,15 @@ where
     }
 
     fn fail(self: Box<Self>, error: JobError) {
+        // Cancelled by the pool (`close(true)`) is cancelled, as the handle reports it.
+        let ended = if error == JobError::Cancelled {
+            CANCELLED
+        } else {
+            FAILED
+        };
         if self
             .state
-            .compare_exchange(PENDING, FAILED, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(PENDING, ended, Ordering::AcqRel, Ordering::Acquire)
             .is_ok()
         {
             let _ = self.reply.send(Err(error));
@@ -146,7 +153,8 @@ impl<T> JobHandle<T> {
         }
     }
 
-    /// Whether the job was cancelled before it started.
+    /// Whether the job was cancelled before it started: by [`cancel`](Self::cancel), or by
+    /// the pool's `close(true)` or `shutdown(true)` (`Future.cancelled()`).
     pub fn is_cancelled(&self) -> bool {
         self.state.load(Ordering::Acquire) == CANCELLED
     }

@@ -15,7 +15,8 @@ use tracing::Instrument;
 
 use crate::scope::{self, Current, PinGuard, TaskScope};
 use crate::task_group::{
-    Body, ChildCell, ChildOutput, GroupConfig, GroupCore, Outcome, TaskInfo, end, poll_child,
+    Body, ChildCell, ChildOutput, GroupConfig, GroupCore, Outcome, TaskInfo, drop_future, end,
+    poll_child,
 };
 use crate::util::lock;
 use crate::{
@@ -609,12 +610,7 @@ where
         let info = &*this.info;
         let scope = || Current::Task(Arc::clone(info) as Arc<dyn TaskScope>);
         let outcome = ready!(poll_child(fut, info, scope, cx));
-        // The future goes before the report, as a Tokio task's does. A panic while dropping
-        // it is how the task ended, unless it had panicked already.
-        let outcome = match catch_unwind(AssertUnwindSafe(|| this.fut.set(None))) {
-            Err(panic) if !matches!(outcome, Outcome::Panicked(_)) => Outcome::Panicked(panic),
-            _ => outcome,
-        };
+        let outcome = drop_future(outcome, || this.fut.set(None));
         end(this.cell, outcome);
         Poll::Ready(())
     }

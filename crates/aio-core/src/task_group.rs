@@ -26,7 +26,7 @@ use pin_project_lite::pin_project;
 use tracing::Span;
 
 pub(crate) use self::cell::{ChildCell, Owner, TaskInfo};
-pub(crate) use self::child::{ChildTask, end, poll_child};
+pub(crate) use self::child::{ChildTask, drop_future, end, poll_child};
 pub(crate) use self::core::{GroupConfig, GroupCore, group_core};
 pub(crate) use self::outcome::{ChildOutput, Outcome, Plain};
 pub(crate) use self::reaper::reap;

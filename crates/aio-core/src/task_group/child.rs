@@ -197,12 +197,17 @@ where
         Poll::Ready(outcome) => outcome,
         Poll::Pending => return FirstPoll::Suspended(fut),
     };
-    // A panic while dropping the future is how the task ended, unless it had panicked
-    // already.
-    FirstPoll::Ended(match catch_unwind(AssertUnwindSafe(|| drop(fut))) {
+    FirstPoll::Ended(drop_future(outcome, || drop(fut)))
+}
+
+/// Drops the future of a task that ended with `outcome`, by `drop`, before the end is
+/// reported, as a Tokio task's future is dropped: a panic while dropping it is how the task
+/// ended, unless it had panicked already.
+pub(crate) fn drop_future<T>(outcome: Outcome<T>, drop: impl FnOnce()) -> Outcome<T> {
+    match catch_unwind(AssertUnwindSafe(drop)) {
         Err(panic) if !matches!(outcome, Outcome::Panicked(_)) => Outcome::Panicked(panic),
         _ => outcome,
-    })
+    }
 }
 
 /// Reports how the task ended, once: it leaves the limit's queue if it is still in it, and

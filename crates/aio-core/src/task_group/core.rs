@@ -228,9 +228,7 @@ impl GroupCore {
         } else {
             self.launch(&cell, fut.instrument(span));
         }
-        if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
-            self.release_finished();
-        }
+        self.release_finished_in_batches();
         Ok(TaskHandle::new(cell))
     }
 
@@ -256,9 +254,7 @@ impl GroupCore {
             (false, true) => self.start_now(&cell, fut),
             (false, false) => self.start_now(&cell, fut.instrument(span)),
         }
-        if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
-            self.release_finished();
-        }
+        self.release_finished_in_batches();
         Ok(TaskHandle::new(cell))
     }
 
@@ -326,9 +322,7 @@ impl GroupCore {
         name: Option<Arc<str>>,
     ) -> Result<Arc<TaskInfo>, SpawnError> {
         self.check_open(false)?;
-        if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
-            self.release_finished();
-        }
+        self.release_finished_in_batches();
         let info = Arc::new(self.task_info(name, false));
         self.register(info.clone(), &info);
         Ok(info)
@@ -403,6 +397,15 @@ impl GroupCore {
         drop(graveyard);
         if let Some(batch) = batch {
             drop(self.registry.remove(&batch));
+        }
+    }
+
+    /// The spawning side's sweep: once a batch of finished tasks has piled up, sweeps them
+    /// out of the registry.
+    #[inline]
+    fn release_finished_in_batches(&self) {
+        if self.buried.load(Ordering::Relaxed) >= RELEASE_BATCH {
+            self.release_finished();
         }
     }
 

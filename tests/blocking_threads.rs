@@ -703,6 +703,102 @@ fn calls_left_waiting_by_a_dropped_runtime_do_not_hold_a_token() {
     assert_eq!(here.block_on(limiter.to_thread(|| 7)).unwrap(), 7);
 }
 
+/// Polls `fut` once, with a waker that does nothing.
+fn poll_once<F: std::future::Future + Unpin>(fut: &mut F) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    std::pin::Pin::new(fut).poll(&mut cx)
+}
+
+threads_spec! {
+    /// A thread that finishes a call runs the next waiting one itself, with the token it
+    /// holds: a queue of calls drains through the threads holding the tokens, without a
+    /// hand-off to the blocking pool per call, and a call that panics does not stop its
+    /// thread from running the next.
+    async fn queued_calls_run_on_the_threads_that_hold_the_tokens() {
+        let limiter = CapacityLimiter::new(2);
+        let (gate, running) = (ThreadGate::new(), Signals::new());
+        let holders: Vec<_> = (0..2)
+            .map(|_| {
+                let (gate, running) = (gate.clone(), running.clone());
+                tokio::spawn(limiter.to_thread(move || {
+                    running.send();
+                    gate.wait();
+                    std::thread::current().id()
+                }))
+            })
+            .collect();
+        running.wait(2).await;
+        // A hundred calls wait for the two tokens; polled once, each is in the queue.
+        let mut calls: Vec<_> = (0..100)
+            .map(|i| {
+                Box::pin(limiter.to_thread(move || {
+                    assert_ne!(i, 50, "call 50 fails");
+                    std::thread::current().id()
+                }))
+            })
+            .collect();
+        for call in &mut calls {
+            assert!(poll_once(call).is_pending());
+        }
+        gate.open();
+        let mut threads = HashSet::new();
+        for holder in holders {
+            threads.insert(holder.await.unwrap().unwrap());
+        }
+        let results = futures::future::join_all(calls).await;
+        for (i, result) in results.into_iter().enumerate() {
+            match result {
+                Ok(thread) => assert!(threads.contains(&thread), "call {i} ran elsewhere"),
+                Err(ToThreadError::Panicked { message }) if i == 50 => {
+                    assert!(message.contains("call 50 fails"), "{message}");
+                }
+                Err(e) => panic!("call {i}: {e}"),
+            }
+        }
+        assert_eq!(limiter.borrowed_tokens(), 0);
+    }
+}
+
+/// A call waiting behind a call of another runtime runs on a thread of its own runtime:
+/// the thread that gives the token back hands it to that runtime's blocking pool rather
+/// than running it itself, so every call is shut down with the runtime that made it.
+#[test]
+fn a_waiting_call_runs_on_the_runtime_that_made_it() {
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let (here, there) = (runtime(), runtime());
+    let limiter = CapacityLimiter::new(1);
+    let (gate, running) = (ThreadGate::new(), Signals::new());
+    let current = || tokio::runtime::Handle::current().id();
+    let holder = here.spawn(limiter.to_thread({
+        let (gate, running) = (gate.clone(), running.clone());
+        move || {
+            running.send();
+            gate.wait();
+            current()
+        }
+    }));
+    here.block_on(running.wait(1));
+    // Behind it, a call of the other runtime, then one of this runtime again.
+    let theirs = there.spawn(limiter.to_thread(current));
+    there.block_on(async {
+        while limiter.available_tokens() != 0 || theirs.is_finished() {
+            tokio::task::yield_now().await;
+        }
+    });
+    let mut ours = Box::pin(limiter.to_thread(current));
+    here.block_on(async { assert!(poll_once(&mut ours).is_pending()) });
+    gate.open();
+    assert_eq!(here.block_on(holder).unwrap().unwrap(), here.handle().id());
+    assert_eq!(there.block_on(theirs).unwrap().unwrap(), there.handle().id());
+    assert_eq!(here.block_on(ours).unwrap(), here.handle().id());
+}
+
 #[test]
 #[should_panic(expected = "at least one token")]
 fn a_limiter_of_zero_tokens_is_refused() {

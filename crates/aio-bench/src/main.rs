@@ -123,6 +123,8 @@ struct Row {
     baseline_fairness: Option<f64>,
     /// The fastest peer, by median.
     peer: Option<PeerRow>,
+    /// The other peers, for workloads that have several.
+    other_peers: Vec<PeerRow>,
     /// How many times each side was measured: fewer than asked when a run was slow.
     runs: usize,
     /// The longest run of any side.
@@ -220,7 +222,7 @@ fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
         Some(_) => runs.next().expect("the baseline side"),
         None => (None, None),
     };
-    let peer = w
+    let mut other_peers: Vec<PeerRow> = w
         .peers
         .iter()
         .zip(runs)
@@ -231,7 +233,9 @@ fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
                 fairness,
             })
         })
-        .min_by(|a, b| a.ns.total_cmp(&b.ns));
+        .collect();
+    other_peers.sort_by(|a, b| a.ns.total_cmp(&b.ns));
+    let peer = (!other_peers.is_empty()).then(|| other_peers.remove(0));
     Row {
         workload: w.name,
         ops,
@@ -242,6 +246,7 @@ fn measure(rt: &tokio::runtime::Runtime, w: &Workload, opts: &Options) -> Row {
         aio_fairness,
         baseline_fairness,
         peer,
+        other_peers,
         runs: rounds,
         slowest,
     }
@@ -329,6 +334,14 @@ fn print_table(rows: &[Row], repeats: usize) {
     println!("{}", line(&rule).replace(" | ", "-|-"));
     for row in &cells {
         println!("{}", line(row));
+    }
+    for r in rows.iter().filter(|r| !r.other_peers.is_empty()) {
+        let others: Vec<String> = r
+            .other_peers
+            .iter()
+            .map(|p| format!("{} {:.1} ns/op, aio/peer {:.2}x", p.label, p.ns, r.aio_ns / p.ns))
+            .collect();
+        println!("{}: other peers: {}", r.workload, others.join("; "));
     }
     for r in rows.iter().filter(|r| r.runs < repeats) {
         let times = match r.runs {

@@ -4,11 +4,11 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
-use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::CancelToken;
 use crate::futures::ToThread;
+use crate::runner::{self, Call, Idle, Inbox};
 
 /// A cap on how many threads run offloaded work at once: Trio's `CapacityLimiter`, the
 /// `max_workers` of asyncio's default executor.
@@ -48,7 +48,10 @@ pub struct CapacityLimiter {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// A limiter's shared state, as its tokens and runners hold it.
+pub(crate) type Limiter = Arc<Inner>;
+
+pub(crate) struct Inner {
     state: Mutex<State>,
 }
 
@@ -61,45 +64,15 @@ struct State {
     /// Calls waiting for a token, by their ids, which grow: oldest first.
     waiting: BTreeMap<u64, Call>,
     next_id: u64,
+    /// Runners with nothing to do, most recently idle last.
+    idle: Vec<Idle>,
 }
 
-/// A call waiting for a token: the closure that runs it on a blocking thread of its caller's
-/// runtime, holding the token it is given.
-pub(crate) struct Call {
-    runtime: Handle,
-    run: Box<dyn FnOnce(Token) + Send>,
-}
-
-impl Call {
-    pub(crate) fn new(run: impl FnOnce(Token) + Send + 'static) -> Self {
-        Call {
-            runtime: Handle::current(),
-            run: Box::new(run),
-        }
-    }
-
-    /// Hands the call to its runtime's blocking pool, with `token`. Returns the token if
-    /// that runtime is shutting down: it drops the call at once, unrun.
-    fn launch(self, token: Token) -> Option<Token> {
-        let Call { runtime, run } = self;
-        let slot = Arc::new(Mutex::new(Some(token)));
-        let handed = Arc::clone(&slot);
-        let thread = runtime.spawn_blocking(move || {
-            let token = handed.lock().unwrap_or_else(PoisonError::into_inner).take();
-            run(token.expect("a call takes its token once"));
-        });
-        if !thread.is_finished() {
-            return None;
-        }
-        // Finished already: it ran, and took the token, or it was refused, and the token
-        // is still here.
-        slot.lock().unwrap_or_else(PoisonError::into_inner).take()
-    }
-}
-
-/// A borrowed token. Given back on drop: straight to the oldest waiting call, whose
-/// closure the thread giving it back hands to the blocking pool, so that a queue of calls
-/// moves on without a round trip through the calling tasks.
+/// A borrowed token. Given back on drop: straight to the oldest waiting call, which runs
+/// next on the thread giving the token back if that thread is a runner of the call's
+/// runtime (see [`runner`](crate::runner)), or else is handed to its runtime's blocking
+/// pool by that thread, so that a queue of calls moves on without a round trip through the
+/// calling tasks.
 pub(crate) struct Token {
     /// `None` once the token has been handed on by [`give_back`].
     inner: Option<Arc<Inner>>,
@@ -139,11 +112,16 @@ fn give_back(mut inner: Arc<Inner>) {
             }
             let Some((_, call)) = state.waiting.pop_first() else {
                 state.available += 1;
+                drop(state);
+                runner::token_returned(&inner);
                 return;
             };
             call
         };
-        match call.launch(Token::new(&inner)) {
+        let Some((call, token)) = call.run_next_here(Token::new(&inner)) else {
+            return;
+        };
+        match call.launch(token) {
             None => return,
             Some(token) => inner = token.into_limiter(),
         }
@@ -154,6 +132,19 @@ impl Inner {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every update is a few assignments: a panic cannot leave the state half-done.
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Lists an idle runner: a call that starts with a free token goes to it.
+    pub(crate) fn wait_here(&self, idle: Idle) {
+        self.lock().idle.push(idle);
+    }
+
+    /// Takes the idle runner whose inbox is `inbox` off the list, if no call took it.
+    pub(crate) fn leave(&self, inbox: &Arc<Inbox>) {
+        let mut state = self.lock();
+        if let Some(i) = state.idle.iter().position(|idle| idle.is(inbox)) {
+            state.idle.swap_remove(i);
+        }
     }
 }
 
@@ -188,6 +179,7 @@ impl CapacityLimiter {
                     debt: 0,
                     waiting: BTreeMap::new(),
                     next_id: 0,
+                    idle: Vec::new(),
                 }),
             }),
         }
@@ -377,9 +369,10 @@ impl CapacityLimiter {
         ToThread::new(self.clone(), true, f)
     }
 
-    /// Runs `call` with a token: at once if one is free and no call waits, else once the
-    /// calls before it have been given theirs (FIFO). Returns the id it waits under, if it
-    /// had to wait, for [`withdraw`](Self::withdraw).
+    /// Runs `call` with a token: at once if one is free and no call waits, on an idle
+    /// runner of its runtime if there is one, else once the calls before it have been
+    /// given theirs (FIFO). Returns the id it waits under, if it had to wait, for
+    /// [`withdraw`](Self::withdraw).
     pub(crate) fn start(&self, call: Call) -> Option<u64> {
         {
             let mut state = self.inner.lock();
@@ -390,6 +383,12 @@ impl CapacityLimiter {
                 return Some(id);
             }
             state.available -= 1;
+            let runtime = call.runtime();
+            if let Some(i) = state.idle.iter().rposition(|idle| idle.runs(runtime)) {
+                let idle = state.idle.swap_remove(i);
+                idle.give(call, Token::new(&self.inner));
+                return None;
+            }
         }
         drop(call.launch(Token::new(&self.inner)));
         None

@@ -29,6 +29,7 @@ mod cancel_token;
 mod capacity_limiter;
 mod context;
 mod error;
+mod runner;
 mod thread_pool;
 mod to_thread;
 

@@ -12,9 +12,9 @@ use aio_core::{CancelReason, Cancelled};
 use futures::FutureExt;
 use tokio::sync::oneshot::{self, error::RecvError};
 
-use crate::capacity_limiter::Call;
 use crate::context::CallerContext;
 use crate::error::panic_message;
+use crate::runner::Call;
 use crate::{CancelToken, CapacityLimiter, ToThreadError};
 
 /// Runs the blocking function `f` on a thread and waits for its result:

@@ -355,7 +355,16 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: threads::sequential_aio,
             baseline_label: "tokio spawn_blocking",
             baseline: Some(threads::sequential_tokio),
-            peers: &[],
+            peers: &[
+                Peer {
+                    label: "rayon spawn + oneshot",
+                    run: threads::sequential_rayon,
+                },
+                Peer {
+                    label: "blocking unblock",
+                    run: threads::sequential_blocking,
+                },
+            ],
         },
         Workload {
             name: "to_thread_concurrent",
@@ -363,7 +372,16 @@ pub(crate) fn all() -> Vec<Workload> {
             aio: threads::concurrent_aio,
             baseline_label: "JoinSet of spawn_blocking",
             baseline: Some(threads::concurrent_tokio),
-            peers: &[],
+            peers: &[
+                Peer {
+                    label: "rayon spawn + oneshot",
+                    run: threads::concurrent_rayon,
+                },
+                Peer {
+                    label: "blocking unblock",
+                    run: threads::concurrent_blocking,
+                },
+            ],
         },
         Workload {
             name: "procpool_roundtrip_seq",

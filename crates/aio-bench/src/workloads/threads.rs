@@ -70,10 +70,63 @@ pub(crate) fn concurrent_aio(rt: &Runtime, n: usize) -> Sample {
 }
 
 pub(crate) fn concurrent_tokio(rt: &Runtime, n: usize) -> Sample {
+    concurrent_with(rt, n, |i| async move { spawn_blocking(move || noop(i)).await.unwrap() })
+}
+
+/// rayon's way to await a blocking call: `rayon::spawn` on its global pool, the result
+/// sent back through a oneshot.
+fn on_rayon(i: usize) -> tokio::sync::oneshot::Receiver<usize> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    rayon::spawn(move || {
+        let _ = tx.send(noop(i));
+    });
+    rx
+}
+
+pub(crate) fn sequential_rayon(rt: &Runtime, n: usize) -> Sample {
+    let (elapsed, sum) = time_in_task(rt, async move {
+        let mut sum = 0;
+        for i in 0..n {
+            sum += on_rayon(i).await.unwrap();
+        }
+        sum
+    });
+    assert_eq!(sum, expected(n), "to_thread_sequential: a result is wrong");
+    elapsed.into()
+}
+
+pub(crate) fn sequential_blocking(rt: &Runtime, n: usize) -> Sample {
+    let (elapsed, sum) = time_in_task(rt, async move {
+        let mut sum = 0;
+        for i in 0..n {
+            sum += blocking::unblock(move || noop(i)).await;
+        }
+        sum
+    });
+    assert_eq!(sum, expected(n), "to_thread_sequential: a result is wrong");
+    elapsed.into()
+}
+
+/// `n` tasks of a JoinSet, each awaiting its call on rayon's pool: rayon's workers take
+/// the next job without a hand-off, the floor `to_thread`'s runners aim at.
+pub(crate) fn concurrent_rayon(rt: &Runtime, n: usize) -> Sample {
+    concurrent_with(rt, n, |i| async move { on_rayon(i).await.unwrap() })
+}
+
+/// `n` tasks of a JoinSet, each awaiting `blocking::unblock`.
+pub(crate) fn concurrent_blocking(rt: &Runtime, n: usize) -> Sample {
+    concurrent_with(rt, n, |i| blocking::unblock(move || noop(i)))
+}
+
+fn concurrent_with<C, F>(rt: &Runtime, n: usize, call: C) -> Sample
+where
+    C: Fn(usize) -> F + Send + 'static,
+    F: Future<Output = usize> + Send + 'static,
+{
     let (elapsed, sum) = time_in_task(rt, async move {
         let mut set = JoinSet::new();
         for i in 0..n {
-            set.spawn(async move { spawn_blocking(move || noop(i)).await.unwrap() });
+            set.spawn(call(i));
         }
         let mut sum = 0;
         while let Some(r) = set.join_next().await {

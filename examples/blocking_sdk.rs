@@ -12,6 +12,9 @@
 //!    of running on unseen.
 //! 3. A call that panics inside the SDK returns `ToThreadError::Panicked` with the message;
 //!    the task and the limiter carry on.
+//! 4. The SDK calls back for a token it needs: its callback uses `aio::from_thread` to run
+//!    async code (a token refresh) in the task that waits for the thread, and a timeout
+//!    around that task reaches into the callback, which returns the cancellation.
 //!
 //! Run it with `cargo run --example blocking_sdk`.
 //!
@@ -29,13 +32,16 @@
 //!
 //! with anyio.move_on_after(0.05):               # the export stops when cancelled
 //!     await anyio.to_thread.run_sync(export, abandon_on_cancel=True)
+//!
+//! def on_token_needed():                         # called by the SDK, in its thread
+//!     return anyio.from_thread.run(refresh_token)
 //! ```
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use aio::{BoxError, CancelToken, CapacityLimiter, TaskGroup, ToThreadError};
+use aio::{BoxError, CancelToken, CapacityLimiter, FromThreadError, TaskGroup, ToThreadError};
 
 /// How many tasks call the SDK.
 const CALLS: usize = 20;
@@ -89,6 +95,7 @@ pub(crate) fn main() {
         many_tasks_one_limiter().await;
         an_export_that_stops().await;
         a_panic_in_the_sdk().await;
+        a_callback_into_the_runtime().await;
     });
 }
 
@@ -174,4 +181,42 @@ async fn a_panic_in_the_sdk() {
         .expect("no panic");
     assert_eq!(after, "still working");
     println!("   the next call through the same limiter: {after}");
+}
+
+/// The async side of the SDK's token callback: an HTTP call to the auth server in real
+/// code.
+async fn refresh_token(delay: Duration) -> String {
+    tokio::time::sleep(delay).await;
+    "token-42".to_owned()
+}
+
+/// The SDK's login: blocks, and calls back for a token, which `from_thread` fetches by
+/// running async code in the task that waits for this thread.
+fn login(refresh_delay: Duration) -> Result<String, FromThreadError> {
+    let token = aio::from_thread(refresh_token(refresh_delay))?;
+    Ok(format!("session for {token}"))
+}
+
+async fn a_callback_into_the_runtime() {
+    println!("== 4. The SDK calls back into the runtime with from_thread");
+    let session = aio::to_thread(|| login(Duration::from_millis(1)))
+        .await
+        .expect("no panic")
+        .expect("the caller waits for the thread");
+    assert_eq!(session, "session for token-42");
+    println!("   {session}");
+    // The refresh runs in the waiting task, so a timeout around that task reaches it: the
+    // callback returns the cancellation in the thread, which reports it.
+    let (report, reported) = std::sync::mpsc::channel();
+    let out = aio::timeout(
+        Duration::from_millis(20),
+        aio::to_thread(move || report.send(login(Duration::from_secs(3600))).unwrap()),
+    )
+    .await;
+    assert!(out.is_err(), "the timeout fired during the refresh");
+    let login = aio::to_thread(move || reported.recv().expect("the thread reports"))
+        .await
+        .expect("no panic");
+    assert!(matches!(login, Err(FromThreadError::Cancelled(_))));
+    println!("   with a 20 ms timeout around it: {}", login.unwrap_err());
 }

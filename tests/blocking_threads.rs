@@ -9,8 +9,8 @@
 //! current-thread runtime in real time instead (`threads_spec!`), and on the multi-thread one.
 //!
 //! Not applicable: §14.3 (keyword arguments: a closure captures what it needs, shown
-//! once below) and §14.8 (`run_coroutine_threadsafe`: aio has no calls from a thread back
-//! into the loop).
+//! once below). §14.8's `run_coroutine_threadsafe` is `from_thread`, which runs the future
+//! in the task that waits for the thread, as Trio's `from_thread.run` does.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,8 +19,8 @@ use std::thread::ThreadId;
 use std::time::Duration;
 
 use aio::{
-    BoxError, CancelReason, CancelToken, CapacityLimiter, JobError, TaskGroup, ThreadPool,
-    ToThreadError, to_thread, to_thread_cancellable,
+    BoxError, CancelReason, CancelToken, CapacityLimiter, FromThreadError, JobError, TaskGroup,
+    ThreadPool, ToThreadError, from_thread, to_thread, to_thread_cancellable,
 };
 use futures::StreamExt;
 use tokio::sync::Semaphore;
@@ -503,6 +503,130 @@ threads_spec! {
     }
 }
 
+// ---- from_thread ----------------------------------------------------------------------
+
+threads_spec! {
+    /// §14.8: a thread runs async code through `from_thread` and gets its value. The code
+    /// runs as the task that awaits the thread, so it sees that task, as Trio's
+    /// `from_thread.run` reuses its host task.
+    async fn from_thread_runs_its_future_in_the_task_that_awaits_the_thread_14_8() {
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            let call = tg.spawn_named("parser", async move {
+                let me = aio::current_task().unwrap().id();
+                let (seen, pages) = to_thread(|| {
+                    let mut pages = Vec::new();
+                    for page in 1..=3 {
+                        pages.push(from_thread(async move {
+                            tokio::task::yield_now().await;
+                            page * 10
+                        })?);
+                    }
+                    let seen = from_thread(async { aio::current_task().map(|t| t.id()) })?;
+                    Ok::<_, FromThreadError>((seen, pages))
+                })
+                .await??;
+                assert_eq!(seen, Some(me));
+                Ok(pages)
+            })?;
+            assert_eq!(call.await?, vec![10, 20, 30]);
+            Ok(())
+        })
+        .await
+        .unwrap();
+    }
+}
+
+threads_spec! {
+    /// A thread that aio did not hand work to has nobody to call back into: a typed
+    /// error, on a plain thread and on a runtime's own worker alike.
+    async fn from_thread_on_a_thread_that_runs_no_offloaded_call_is_an_error() {
+        let plain = std::thread::spawn(|| from_thread(async { 1 })).join().unwrap();
+        assert_eq!(plain, Err(FromThreadError::NotOffloaded));
+        assert_eq!(from_thread(async { 1 }), Err(FromThreadError::NotOffloaded));
+    }
+}
+
+threads_spec! {
+    /// A cancelled scope around the waiting task drops the future where it stands, and
+    /// the thread's `from_thread` returns the cancellation, so the thread can wind down.
+    async fn a_cancelled_scope_makes_from_thread_return_a_cancellation_in_the_thread() {
+        let (running, (report, reported)) = (Signals::new(), std::sync::mpsc::channel());
+        let r = running.clone();
+        TaskGroup::<BoxError>::scope(|tg| async move {
+            tg.spawn(async move {
+                to_thread(move || {
+                    let out = from_thread(async move {
+                        r.send();
+                        std::future::pending::<()>().await;
+                    });
+                    report.send(out).unwrap();
+                })
+                .await?;
+                Ok(())
+            })?;
+            running.wait(1).await;
+            tg.cancel();
+            Ok(())
+        })
+        .await
+        .unwrap();
+        let out = tokio::task::spawn_blocking(move || reported.recv().unwrap())
+            .await
+            .unwrap();
+        assert!(matches!(out, Err(FromThreadError::Cancelled(_))), "{out:?}");
+    }
+}
+
+threads_spec! {
+    /// A deadline around the waiting task bounds the code the thread runs through it: the
+    /// thread hears the deadline as the reason.
+    async fn a_deadline_around_the_waiting_task_ends_the_code_the_thread_runs() {
+        let (report, reported) = std::sync::mpsc::channel();
+        let out = aio::timeout(
+            Duration::from_millis(20),
+            to_thread(move || {
+                let out = from_thread(std::future::pending::<()>());
+                report.send(out).unwrap();
+            }),
+        )
+        .await;
+        assert!(out.is_err(), "the timeout fired");
+        let out = tokio::task::spawn_blocking(move || reported.recv().unwrap())
+            .await
+            .unwrap();
+        match out {
+            Err(FromThreadError::Cancelled(c)) => assert_eq!(c.reason(), &CancelReason::Deadline),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+threads_spec! {
+    /// A panic in the code the thread runs through `from_thread` unwinds in the thread, as
+    /// if the code had run there: `to_thread` returns it, and the waiting task goes on.
+    async fn a_panic_in_from_thread_code_unwinds_in_the_thread() {
+        let out = to_thread(|| from_thread(async { panic!("no such page") })).await;
+        let message = out.unwrap_err().panic_message().map(str::to_owned);
+        assert_eq!(message.as_deref(), Some("no such page"));
+    }
+}
+
+threads_spec! {
+    /// A pool job's call back runs in the task awaiting its handle. A detached job has no
+    /// task waiting for it: its call back is refused, not left hanging.
+    async fn a_pool_job_calls_back_through_its_awaited_handle_and_not_once_detached() {
+        let pool = ThreadPool::new(1);
+        let job = pool.submit(|| from_thread(async { 5 })).unwrap();
+        assert_eq!(job.await.unwrap(), Ok(5));
+        let (report, reported) = std::sync::mpsc::channel();
+        pool.submit(move || report.send(from_thread(async { 1 })).unwrap())
+            .unwrap()
+            .detach();
+        pool.shutdown(false).await;
+        assert_eq!(reported.recv().unwrap(), Err(FromThreadError::Abandoned));
+    }
+}
+
 // ---- CapacityLimiter ----------------------------------------------------------------
 
 spec! {
@@ -795,7 +919,10 @@ fn a_waiting_call_runs_on_the_runtime_that_made_it() {
     here.block_on(async { assert!(poll_once(&mut ours).is_pending()) });
     gate.open();
     assert_eq!(here.block_on(holder).unwrap().unwrap(), here.handle().id());
-    assert_eq!(there.block_on(theirs).unwrap().unwrap(), there.handle().id());
+    assert_eq!(
+        there.block_on(theirs).unwrap().unwrap(),
+        there.handle().id()
+    );
     assert_eq!(here.block_on(ours).unwrap(), here.handle().id());
 }
 

@@ -339,7 +339,14 @@ fn print_table(rows: &[Row], repeats: usize) {
         let others: Vec<String> = r
             .other_peers
             .iter()
-            .map(|p| format!("{} {:.1} ns/op, aio/peer {:.2}x", p.label, p.ns, r.aio_ns / p.ns))
+            .map(|p| {
+                format!(
+                    "{} {:.1} ns/op, aio/peer {:.2}x",
+                    p.label,
+                    p.ns,
+                    r.aio_ns / p.ns
+                )
+            })
             .collect();
         println!("{}: other peers: {}", r.workload, others.join("; "));
     }

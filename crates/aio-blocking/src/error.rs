@@ -1,4 +1,5 @@
-//! The errors of thread offload: [`ToThreadError`], [`JobError`] and [`SubmitError`].
+//! The errors of thread offload: [`ToThreadError`], [`JobError`], [`SubmitError`] and
+//! [`FromThreadError`].
 
 use std::any::Any;
 use std::fmt;
@@ -50,6 +51,49 @@ impl CancelError for ToThreadError {
         match self {
             ToThreadError::Cancelled(c) => Some(c),
             ToThreadError::Panicked { .. } => None,
+        }
+    }
+}
+
+/// Why [`from_thread`](crate::from_thread) did not run its future to the end.
+///
+/// # Examples
+///
+/// ```
+/// use aio_blocking::{FromThreadError, from_thread};
+///
+/// // A plain thread: no task waits for it to call back into.
+/// let err = std::thread::spawn(|| from_thread(async { 1 })).join().unwrap().unwrap_err();
+/// assert_eq!(err, FromThreadError::NotOffloaded);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FromThreadError {
+    /// The calling thread runs no `to_thread` call and no `ThreadPool` job: there is no
+    /// task waiting for it to run the future in.
+    #[error(
+        "from_thread was called on a thread that runs no to_thread call or ThreadPool job: \
+         no task waits for it"
+    )]
+    NotOffloaded,
+    /// A scope around the task waiting for this thread was cancelled: the future was
+    /// dropped, or never started.
+    #[error("the task waiting for this thread was {0}")]
+    Cancelled(#[from] Cancelled),
+    /// The task stopped waiting for this thread (its `to_thread` future or job handle was
+    /// dropped or detached): nothing runs the future.
+    #[error(
+        "nothing waits for this thread any more (its to_thread future or job handle was \
+         dropped or detached)"
+    )]
+    Abandoned,
+}
+
+impl CancelError for FromThreadError {
+    fn as_cancelled(&self) -> Option<&Cancelled> {
+        match self {
+            FromThreadError::Cancelled(c) => Some(c),
+            _ => None,
         }
     }
 }

@@ -29,6 +29,7 @@ mod cancel_token;
 mod capacity_limiter;
 mod context;
 mod error;
+mod from_thread;
 mod runner;
 mod thread_pool;
 mod to_thread;
@@ -38,7 +39,8 @@ pub mod process;
 
 pub use cancel_token::CancelToken;
 pub use capacity_limiter::CapacityLimiter;
-pub use error::{JobError, SubmitError, ToThreadError};
+pub use error::{FromThreadError, JobError, SubmitError, ToThreadError};
+pub use from_thread::from_thread;
 pub use thread_pool::{JobHandle, ThreadPool, ThreadPoolBuilder, ThreadPoolMap};
 pub use to_thread::{to_thread, to_thread_cancellable};
 

@@ -102,7 +102,11 @@ impl Idle {
     /// Gives the runner `call` and the token it runs with. Called with the limiter's lock
     /// held, which is what makes the runner's [`leave`](Limiter::leave) see it.
     pub(crate) fn give(self, call: Call, token: Token) {
-        *self.inbox.call.lock().unwrap_or_else(PoisonError::into_inner) = Some((call, token));
+        *self
+            .inbox
+            .call
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((call, token));
         self.inbox.full.store(true, Ordering::Release);
     }
 

@@ -14,6 +14,7 @@ use tokio::sync::oneshot::{self, error::RecvError};
 
 use crate::context::CallerContext;
 use crate::error::panic_message;
+use crate::from_thread::{Caller, Served};
 use crate::runner::Call;
 use crate::{CancelToken, CapacityLimiter, ToThreadError};
 
@@ -209,7 +210,8 @@ where
         return dropped_by_the_scope().await;
     }
     let token = CancelToken::new();
-    let context = CallerContext::capture();
+    let (mut caller, portal) = Caller::new();
+    let context = CallerContext::capture(portal);
     let thread_token = token.clone();
     let (report, mut handle) = oneshot::channel::<Outcome<T>>();
     // The call waits in the limiter's queue, not here: the thread that gives a token back
@@ -235,6 +237,7 @@ where
     let (joined, seen) = if watch || queued.is_some() {
         Watch {
             handle: &mut handle,
+            caller: &mut caller,
             scope: aio_core::cancelled(),
             token: &token,
             queued,
@@ -242,7 +245,11 @@ where
         }
         .await
     } else {
-        ((&mut handle).await, None)
+        let served = Served {
+            caller: &mut caller,
+            inner: &mut handle,
+        };
+        (served.await, None)
     };
     on_drop.token = None;
     on_drop.queued = None;
@@ -272,10 +279,12 @@ async fn dropped_by_the_scope<T>() -> Result<T, ToThreadError> {
     std::future::pending().await
 }
 
-/// Waits for the thread, and cancels its token as soon as the caller's scope is cancelled,
-/// taking the call out of the limiter's queue if it still waits there.
+/// Waits for the thread, running what it asks for through [`from_thread`](crate::from_thread),
+/// and cancels its token as soon as the caller's scope is cancelled, taking the call out of
+/// the limiter's queue if it still waits there.
 struct Watch<'a, T> {
     handle: &'a mut oneshot::Receiver<Outcome<T>>,
+    caller: &'a mut Caller,
     scope: Cancellation,
     token: &'a CancelToken,
     queued: Option<(&'a CapacityLimiter, u64)>,
@@ -296,6 +305,7 @@ impl<T> Future for Watch<'_, T> {
                 this.seen = Some(cancelled);
             }
         }
+        this.caller.serve(cx);
         let joined = ready!(this.handle.poll_unpin(cx));
         Poll::Ready((joined, this.seen.take()))
     }

@@ -70,7 +70,9 @@ pub(crate) fn concurrent_aio(rt: &Runtime, n: usize) -> Sample {
 }
 
 pub(crate) fn concurrent_tokio(rt: &Runtime, n: usize) -> Sample {
-    concurrent_with(rt, n, |i| async move { spawn_blocking(move || noop(i)).await.unwrap() })
+    concurrent_with(rt, n, |i| async move {
+        spawn_blocking(move || noop(i)).await.unwrap()
+    })
 }
 
 /// rayon's way to await a blocking call: `rayon::spawn` on its global pool, the result

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use super::worker::{Refused, Shared, Work};
 use crate::context::CallerContext;
 use crate::error::panic_message;
+use crate::from_thread::Caller;
 use crate::{JobError, SubmitError};
 
 const PENDING: u8 = 0;
@@ -83,9 +84,10 @@ where
 {
     let state = Arc::new(AtomicU8::new(PENDING));
     let (reply, result) = oneshot::channel();
+    let (caller, portal) = Caller::new();
     let job = Queued {
         f,
-        context: CallerContext::capture(),
+        context: CallerContext::capture(portal),
         state: Arc::clone(&state),
         reply,
     };
@@ -93,6 +95,7 @@ where
         Ok(()) => Ok(JobHandle {
             state,
             result,
+            caller,
             detached: false,
         }),
         Err((Refused::Shutdown, job)) => Err(SubmitError::new(job.f, None)),
@@ -136,6 +139,8 @@ where
 pub struct JobHandle<T> {
     state: Arc<AtomicU8>,
     result: oneshot::Receiver<Reply<T>>,
+    /// Runs the job's [`from_thread`](crate::from_thread) calls while the handle is awaited.
+    caller: Caller,
     detached: bool,
 }
 
@@ -187,6 +192,7 @@ impl<T> Future for JobHandle<T> {
     type Output = Result<T, JobError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.caller.serve(cx);
         match Pin::new(&mut self.result).poll(cx) {
             Poll::Ready(Ok(reply)) => Poll::Ready(reply),
             // The job was dropped unrun: the pool cancelled it.

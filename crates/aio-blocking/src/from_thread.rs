@@ -1,0 +1,255 @@
+//! [`from_thread`]: code running on an offloaded thread calls back into the runtime, as
+//! asyncio's `run_coroutine_threadsafe(coro, loop).result()`, Trio's `from_thread.run` and
+//! AnyIO's `from_thread.run` do.
+//!
+//! Every call handed to a thread ([`to_thread`](crate::to_thread), a
+//! [`ThreadPool`](crate::ThreadPool) job) gets a [`Portal`]: the thread puts a future in it,
+//! and the future that waits for the thread's result (the `to_thread` future, the
+//! [`JobHandle`](crate::JobHandle)) polls it, in the waiting task, inside that task's
+//! scopes, while it waits. That is Trio's design: the call back runs *as* the waiting
+//! task, so it sees that task's cancel scopes, deadlines and
+//! [`current_task`](aio_core::current_task), and a cancelled scope ends it.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll};
+
+use aio_core::Cancelled;
+use futures::FutureExt;
+use futures::task::AtomicWaker;
+
+use crate::FromThreadError;
+
+/// A future the thread asked the waiting task to run.
+type Request = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// What a thread's call back result is: the future's value, or its panic.
+type Reply<T> = std::thread::Result<T>;
+
+/// Runs the future `fut` in the task that waits for this thread, and blocks this thread
+/// until it is done: `asyncio.run_coroutine_threadsafe(coro, loop).result()`, from the
+/// thread `to_thread` or a `ThreadPool` job runs on.
+///
+/// The future runs *in the waiting task*: the task that awaits this thread's
+/// [`to_thread`](crate::to_thread) (or [`ThreadPool`](crate::ThreadPool) job handle) polls it
+/// while it waits, inside that task's cancel scopes. So it sees the task's deadlines and
+/// [`current_task`](aio_core::current_task), and when a scope around the waiting task is
+/// cancelled, the future is dropped where it stands and this call returns
+/// [`FromThreadError::Cancelled`] in the thread, which can then wind down. A panic in the
+/// future unwinds here, in the thread, as if the future had run here.
+///
+/// A `ThreadPool` job's call runs only while its handle is awaited: until then it waits,
+/// and once the handle is dropped or detached there is no task to run it in
+/// ([`FromThreadError::Abandoned`]).
+///
+/// # Errors
+///
+/// * [`FromThreadError::NotOffloaded`]: this thread runs no `to_thread` call or pool job.
+/// * [`FromThreadError::Cancelled`]: a scope around the waiting task was cancelled before
+///   the future finished; it is dropped.
+/// * [`FromThreadError::Abandoned`]: the waiting task stopped waiting (its `to_thread`
+///   future or job handle was dropped or detached).
+///
+/// # Panics
+///
+/// If the future panics: the panic is resumed in this thread.
+///
+/// # Examples
+///
+/// A blocking parser that asks the runtime for the pages it needs:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use aio_blocking::{from_thread, to_thread};
+///
+/// async fn fetch(page: u32) -> String {
+///     tokio::task::yield_now().await; // an HTTP request in real code
+///     format!("page {page}")
+/// }
+///
+/// let words = to_thread(|| {
+///     let mut words = 0;
+///     for page in 1..=3 {
+///         let text = from_thread(fetch(page)).expect("the caller waits");
+///         words += text.split_whitespace().count();
+///     }
+///     words
+/// })
+/// .await
+/// .unwrap();
+/// assert_eq!(words, 6);
+/// # }
+/// ```
+pub fn from_thread<F>(fut: F) -> Result<F::Output, FromThreadError>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let portal = PORTAL
+        .with(|portal| portal.borrow().clone())
+        .ok_or(FromThreadError::NotOffloaded)?;
+    let (reply, replied) = std::sync::mpsc::sync_channel::<Reply<F::Output>>(1);
+    portal.request(Box::pin(async move {
+        let _ = reply.send(AssertUnwindSafe(fut).catch_unwind().await);
+    }))?;
+    match replied.recv() {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        // Dropped unfinished: the portal was closed first, with the reason.
+        Err(_) => Err(portal.closed()),
+    }
+}
+
+thread_local! {
+    /// The portal of the call this thread runs, while it runs.
+    static PORTAL: RefCell<Option<Arc<Portal>>> = const { RefCell::new(None) };
+}
+
+/// Makes `portal` this thread's while `f` runs.
+pub(crate) fn with_portal<R>(portal: Option<Arc<Portal>>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Arc<Portal>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            PORTAL.with(|portal| *portal.borrow_mut() = self.0.take());
+        }
+    }
+    let _restore = Restore(PORTAL.with(|current| current.replace(portal)));
+    f()
+}
+
+/// Where a thread leaves a future for the task that waits for it.
+pub(crate) struct Portal {
+    state: Mutex<State>,
+    waker: AtomicWaker,
+}
+
+#[derive(Default)]
+struct State {
+    request: Option<Request>,
+    /// Why no request is taken any more.
+    closed: Option<FromThreadError>,
+}
+
+impl Portal {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Updates are single assignments: a panic cannot leave the state half-done.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn request(&self, request: Request) -> Result<(), FromThreadError> {
+        {
+            let mut state = self.lock();
+            if let Some(closed) = &state.closed {
+                return Err(closed.clone());
+            }
+            // The thread blocks until its request is done: one at a time.
+            debug_assert!(state.request.is_none(), "one request at a time");
+            state.request = Some(request);
+        }
+        self.waker.wake();
+        Ok(())
+    }
+
+    fn closed(&self) -> FromThreadError {
+        self.lock()
+            .closed
+            .clone()
+            .unwrap_or(FromThreadError::Abandoned)
+    }
+
+    /// Takes no request from now on, for `why`, and drops the one waiting, if any.
+    fn close(&self, why: FromThreadError) {
+        let waiting = {
+            let mut state = self.lock();
+            state.closed.get_or_insert(why);
+            state.request.take()
+        };
+        drop(waiting);
+    }
+}
+
+/// The waiting task's end of a [`Portal`]: polled while the task waits for the thread, it
+/// runs what the thread asks for. Dropping it closes the portal.
+pub(crate) struct Caller {
+    portal: Arc<Portal>,
+    running: Option<Request>,
+}
+
+impl Caller {
+    /// A portal, and its waiting end.
+    pub(crate) fn new() -> (Caller, Arc<Portal>) {
+        let portal = Arc::new(Portal {
+            state: Mutex::new(State::default()),
+            waker: AtomicWaker::new(),
+        });
+        let caller = Caller {
+            portal: Arc::clone(&portal),
+            running: None,
+        };
+        (caller, portal)
+    }
+
+    /// Runs the thread's requests, in the calling task and scope, until one is pending or
+    /// none is left; registers the task to hear of the next.
+    pub(crate) fn serve(&mut self, cx: &mut Context<'_>) {
+        loop {
+            if self.running.is_none() {
+                self.portal.waker.register(cx.waker());
+                match self.portal.lock().request.take() {
+                    Some(request) => self.running = Some(request),
+                    None => return,
+                }
+            }
+            if let Some(cancelled) = cancellation(cx) {
+                self.running = None;
+                self.portal.close(FromThreadError::Cancelled(cancelled));
+                return;
+            }
+            let running = self.running.as_mut().expect("a request is running");
+            match running.as_mut().poll(cx) {
+                Poll::Ready(()) => self.running = None,
+                Poll::Pending => return,
+            }
+        }
+    }
+}
+
+/// Why the calling scope is cancelled, if it is.
+fn cancellation(cx: &mut Context<'_>) -> Option<Cancelled> {
+    if !aio_core::is_cancelled() {
+        return None;
+    }
+    match Pin::new(&mut aio_core::cancelled()).poll(cx) {
+        Poll::Ready(cancelled) => Some(cancelled),
+        Poll::Pending => None,
+    }
+}
+
+impl Drop for Caller {
+    fn drop(&mut self) {
+        // Closed before the running request is dropped: the thread, woken by the drop,
+        // finds why.
+        self.portal.close(FromThreadError::Abandoned);
+        self.running = None;
+    }
+}
+
+/// `inner`, polled after the portal's requests are served.
+pub(crate) struct Served<'a, F> {
+    pub(crate) caller: &'a mut Caller,
+    pub(crate) inner: F,
+}
+
+impl<F: Future + Unpin> Future for Served<'_, F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        this.caller.serve(cx);
+        Pin::new(&mut this.inner).poll(cx)
+    }
+}

@@ -122,6 +122,111 @@ fn an_argument_that_fails_to_deserialize_in_the_worker_fails_that_task_only_15_1
 }
 
 #[test]
+fn a_crash_reports_what_its_own_task_wrote_to_stderr_not_what_earlier_tasks_did() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let worker = pool.submit(&PID, ()).await.unwrap();
+        assert_eq!(pool.submit(&SAY, "an earlier warning".into()).await, Ok(0));
+        let err = pool
+            .submit(&ABORT_WITH, "out of pixels".into())
+            .await
+            .unwrap_err();
+        let tail = &crash(&err).stderr_tail;
+        assert_eq!(crash(&err).pid, worker);
+        assert!(tail.contains("out of pixels"), "{tail:?}");
+        assert!(!tail.contains("an earlier warning"), "{tail:?}");
+        assert!(
+            !tail.contains("aio-process-task"),
+            "the task marks are not output"
+        );
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn a_panic_in_a_task_is_reported_by_its_error_alone_unless_printing_is_asked_for() {
+    run(async {
+        for print in [false, true] {
+            let pool = pool()
+                .max_workers(1)
+                .print_worker_panics(print)
+                .build()
+                .unwrap();
+            let err = pool
+                .submit(&PANIC_CAUGHT_THEN_ABORT, "the inner panic".into())
+                .await
+                .unwrap_err();
+            let tail = &crash(&err).stderr_tail;
+            assert!(tail.contains("aborting"), "{tail:?}");
+            assert_eq!(tail.contains("the inner panic"), print, "{tail:?}");
+            pool.shutdown(false).await;
+        }
+    });
+}
+
+#[test]
+fn a_crash_returned_to_its_task_is_not_also_logged_as_a_warning() {
+    let warnings = Events::default();
+    let _default = tracing::subscriber::set_default(warnings.clone());
+    // One thread: the pool's tasks log under this thread's subscriber.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let err = pool.submit(&ABORT_WITH, "gone".into()).await.unwrap_err();
+        crash(&err);
+        pool.shutdown(false).await;
+    });
+    let events = warnings.0.lock().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .any(|(level, message)| *level == tracing::Level::DEBUG
+                && message.contains("died in a task")),
+        "{events:?}"
+    );
+    assert!(
+        !events
+            .iter()
+            .any(|(level, _)| *level <= tracing::Level::WARN),
+        "{events:?}"
+    );
+}
+
+/// A subscriber that keeps every event's level and message.
+#[derive(Clone, Default)]
+struct Events(std::sync::Arc<std::sync::Mutex<Vec<(tracing::Level, String)>>>);
+
+impl tracing::Subscriber for Events {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        struct Message<'a>(&'a mut String);
+        impl tracing::field::Visit for Message<'_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    *self.0 = format!("{value:?}");
+                }
+            }
+        }
+        let mut message = String::new();
+        event.record(&mut Message(&mut message));
+        let level = *event.metadata().level();
+        self.0.lock().unwrap().push((level, message));
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
 fn a_crash_or_exit_during_the_function_fails_that_task_only_15_11() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();

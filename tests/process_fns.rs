@@ -71,6 +71,21 @@ pub fn abort_with(message: String) -> u32 {
     std::process::abort()
 }
 
+/// Writes `message` to stderr and returns: output of a task that went well.
+pub fn say(message: String) -> u32 {
+    eprintln!("{message}");
+    0
+}
+
+/// Panics with `message` and catches the panic itself, then aborts the worker: the crash
+/// report's stderr shows whether the panic was printed.
+pub fn panic_caught_then_abort(message: String) -> u32 {
+    let caught = std::panic::catch_unwind(|| panic!("{message}"));
+    assert!(caught.is_err());
+    eprintln!("aborting");
+    std::process::abort()
+}
+
 /// Exits the worker with `code`, as `sys.exit(code)` would.
 pub fn exit_with(code: i32) -> u32 {
     std::process::exit(code)
@@ -171,6 +186,10 @@ pub const PANICS: Function<String, u32> = remote_fn!(panics);
 pub const KILL_SELF: Function<(), u32> = remote_fn!(kill_self);
 /// [`abort_with`].
 pub const ABORT_WITH: Function<String, u32> = remote_fn!(abort_with);
+/// [`say`].
+pub const SAY: Function<String, u32> = remote_fn!(say);
+/// [`panic_caught_then_abort`].
+pub const PANIC_CAUGHT_THEN_ABORT: Function<String, u32> = remote_fn!(panic_caught_then_abort);
 /// [`exit_with`].
 pub const EXIT_WITH: Function<i32, u32> = remote_fn!(exit_with);
 /// [`upper`].
@@ -204,6 +223,8 @@ pub fn registry() -> Registry {
         .register(&PANICS)
         .register(&KILL_SELF)
         .register(&ABORT_WITH)
+        .register(&SAY)
+        .register(&PANIC_CAUGHT_THEN_ABORT)
         .register(&EXIT_WITH)
         .register(&UPPER)
         .register(&HALF)

@@ -77,6 +77,7 @@ pub(crate) struct Config {
     pub(crate) crash_policy: CrashPolicy,
     pub(crate) handshake_timeout: Duration,
     pub(crate) max_start_failures: u32,
+    pub(crate) print_worker_panics: bool,
 }
 
 /// Builds a [`ProcessPool`]: `ProcessPool::builder().max_workers(4).build()?`.
@@ -115,6 +116,7 @@ pub struct ProcessPoolBuilder {
     crash_policy: CrashPolicy,
     handshake_timeout: Duration,
     max_start_failures: u32,
+    print_worker_panics: bool,
 }
 
 impl Default for ProcessPoolBuilder {
@@ -130,6 +132,7 @@ impl Default for ProcessPoolBuilder {
             crash_policy: CrashPolicy::default(),
             handshake_timeout: Duration::from_secs(30),
             max_start_failures: 3,
+            print_worker_panics: false,
         }
     }
 }
@@ -188,6 +191,18 @@ impl ProcessPoolBuilder {
     /// `aio::timeout` instead: a handle dropped while its task runs kills the worker too.)
     pub fn task_timeout(mut self, timeout: Duration) -> Self {
         self.task_timeout = Some(timeout);
+        self
+    }
+
+    /// Whether a panic in a task is also printed, with the standard panic message (and a
+    /// backtrace under `RUST_BACKTRACE`), on the worker's stderr, which the pool forwards to
+    /// its own. Default: `false`: the panic is [`ProcessError::RemotePanic`], with its
+    /// message and location, and that error is the one report of it. A panic outside a task
+    /// (in a thread the function started, say) is always printed.
+    ///
+    /// [`ProcessError::RemotePanic`]: super::ProcessError::RemotePanic
+    pub fn print_worker_panics(mut self, print: bool) -> Self {
+        self.print_worker_panics = print;
         self
     }
 
@@ -281,6 +296,7 @@ impl ProcessPoolBuilder {
             crash_policy: self.crash_policy,
             handshake_timeout: self.handshake_timeout,
             max_start_failures: self.max_start_failures,
+            print_worker_panics: self.print_worker_panics,
         };
         Ok(ProcessPool::from_config(config, runtime))
     }
@@ -306,6 +322,7 @@ impl fmt::Debug for ProcessPoolBuilder {
             .field("crash_policy", &self.crash_policy)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("max_start_failures", &self.max_start_failures)
+            .field("print_worker_panics", &self.print_worker_panics)
             .finish_non_exhaustive()
     }
 }

@@ -8,8 +8,8 @@
 //! its parent's death, seen as a change of parent process id. (A thread reading the socket
 //! during calls would see the end of stream too, but costs a thread hand-off per call.)
 
-use std::cell::RefCell;
-use std::io::{BufReader, BufWriter};
+use std::cell::{Cell, RefCell};
+use std::io::{BufReader, BufWriter, Write as _};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -20,7 +20,8 @@ use std::time::Duration;
 
 use super::Registry;
 use super::wire::{
-    Failure, Frame, Header, PROTOCOL, WORKER_ENV, read_frame_blocking, write_frame_blocking,
+    Failure, Frame, Header, PRINT_PANICS_ENV, PROTOCOL, TASK_MARK, WORKER_ENV, read_frame_blocking,
+    write_frame_blocking,
 };
 use crate::error::panic_message;
 
@@ -34,6 +35,8 @@ const WATCHDOG_PERIOD: Duration = Duration::from_millis(100);
 thread_local! {
     /// Where the last panic on this thread happened, recorded by the worker's panic hook.
     static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Whether this thread runs a task's function, whose panic becomes its error.
+    static IN_TASK: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Whether this process was started by a pool as a worker: the marker is set to the pid of
@@ -71,21 +74,28 @@ pub(crate) fn is_serving() -> bool {
 /// Runs `f`, turning a panic into a [`Failure::Panic`] with its message and location.
 pub(crate) fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, Failure> {
     PANIC_LOCATION.with(|l| l.borrow_mut().take());
-    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| Failure::Panic {
+    let outer = IN_TASK.replace(true);
+    let out = catch_unwind(AssertUnwindSafe(f));
+    IN_TASK.set(outer);
+    out.map_err(|payload| Failure::Panic {
         message: panic_message(payload.as_ref()),
         location: PANIC_LOCATION.with(|l| l.borrow_mut().take()),
     })
 }
 
-/// Keeps the default panic output (it reaches the pool's stderr) and records the location
-/// for the [`RemotePanic`](super::RemotePanic) error.
+/// Records where a panic happened, for the [`RemotePanic`](super::RemotePanic) error. A
+/// panic in a task is reported by that error alone, unless the pool asked for it to be
+/// printed too; any other panic keeps the default output, which reaches the pool's stderr.
 fn install_panic_hook() {
+    let print_task_panics = std::env::var_os(PRINT_PANICS_ENV).is_some();
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if let Some(loc) = info.location() {
             PANIC_LOCATION.with(|l| *l.borrow_mut() = Some(loc.to_string()));
         }
-        previous(info);
+        if print_task_panics || !IN_TASK.get() {
+            previous(info);
+        }
     }));
 }
 
@@ -187,6 +197,8 @@ pub(crate) fn serve(registry: Registry) -> ! {
                 format_args!("expected a call, got {:?}", frame.header),
             )
         };
+        // What the task writes to stderr follows the mark: its own, for a crash report.
+        let _ = std::io::stderr().write_all(TASK_MARK);
         let results = registry.call_each(&name, frame.parts.iter().map(Vec::as_slice));
         drop(frame.parts);
         let outcomes = results.iter().map(|r| r.as_ref().err().cloned()).collect();

@@ -669,7 +669,8 @@ async fn run_slot(mut guard: SlotGuard) {
             End::Crashed => {
                 let crashed = w.crashed().await;
                 shared.worker_gone(slot);
-                tracing::warn!(error = %crashed, "a process pool worker died in a task");
+                // Reported by the task's error; logged at WARN only if nobody takes it.
+                tracing::debug!(error = %crashed, "a process pool worker died in a task");
                 if shared.cfg.crash_policy == CrashPolicy::BreakPool {
                     shared.break_pool(BrokenCause::WorkerCrashed(crashed.clone()));
                 }
@@ -688,7 +689,9 @@ async fn run_slot(mut guard: SlotGuard) {
             }
         };
         drop(busy);
-        let _ = job.reply.send(reply);
+        if let Err(Err(error @ ProcessError::WorkerCrashed(_))) = job.reply.send(reply) {
+            tracing::warn!(%error, "a process pool worker died in a task nobody waits for");
+        }
         if let Some(w) = retiring {
             w.retire().await;
         }

@@ -25,6 +25,16 @@ pub(crate) const PROTOCOL: u32 = 1;
 /// turn) is not mistaken for one.
 pub(crate) const WORKER_ENV: &str = "AIO_PROCESS_WORKER";
 
+/// Set in a worker whose panics the pool wants printed on its stderr as well as returned
+/// (see [`print_worker_panics`](super::ProcessPoolBuilder::print_worker_panics)).
+pub(crate) const PRINT_PANICS_ENV: &str = "AIO_PROCESS_PRINT_PANICS";
+
+/// What a worker writes to its stderr as it starts a task. The pool strips it from what it
+/// forwards and keeps only what follows as the stderr of the task, so a crash reports the
+/// output of the task it ended, not of the worker's earlier ones. NUL bytes: text output
+/// never contains them.
+pub(crate) const TASK_MARK: &[u8] = b"\0aio-process-task\0";
+
 /// The largest header a peer may announce: headers are small, so a bigger length means the
 /// stream is not a pool's.
 const MAX_HEADER: usize = 64 << 20;

@@ -15,7 +15,10 @@ use tokio::sync::oneshot;
 
 use super::builder::Config;
 use super::error::{ExitInfo, WorkerCrashed, WorkerStartError};
-use super::wire::{Failure, Frame, Header, PROTOCOL, WORKER_ENV, read_frame, write_frame};
+use super::wire::{
+    Failure, Frame, Header, PRINT_PANICS_ENV, PROTOCOL, TASK_MARK, WORKER_ENV, read_frame,
+    write_frame,
+};
 
 /// How much of a worker's stderr is kept for crash reports.
 const STDERR_TAIL: usize = 8 << 10;
@@ -59,11 +62,15 @@ impl Worker {
 
         let mut cmd = Command::new(&cfg.exe);
         cmd.env(WORKER_ENV, std::process::id().to_string())
+            .env_remove(PRINT_PANICS_ENV)
             .envs(cfg.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::inherit())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
+        if cfg.print_worker_panics {
+            cmd.env(PRINT_PANICS_ENV, "1");
+        }
         let spawned = cmd.spawn();
         // The command holds our copy of the worker's end of the socket: close it, so the
         // worker's death is an end of stream here.
@@ -314,9 +321,9 @@ fn registry_mismatch(ours: &[(String, String)], theirs: &[(String, String)]) -> 
     }
 }
 
-/// A worker's stderr, forwarded to ours by a thread that keeps the last few KiB. A thread,
-/// not a task: writing to our stderr blocks when whoever reads it is slow, and must not
-/// hold up a runtime thread.
+/// A worker's stderr, forwarded to ours by a thread that keeps the last few KiB written
+/// since the worker started its current task. A thread, not a task: writing to our stderr
+/// blocks when whoever reads it is slow, and must not hold up a runtime thread.
 struct Stderr {
     tail: Arc<Mutex<VecDeque<u8>>>,
     /// Resolves (with an error) when the forwarder has seen the end of the pipe.
@@ -337,19 +344,29 @@ impl Stderr {
                 let _done = done;
                 let mut pipe = std::fs::File::from(pipe);
                 let mut buf = vec![0u8; 8 << 10];
+                let mut marks = MarkScanner::default();
+                let mut piece = |piece: Piece<'_>| {
+                    let mut tail = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                    match piece {
+                        Piece::TaskStart => tail.clear(),
+                        Piece::Text(text) => {
+                            let _ = std::io::stderr().write_all(text);
+                            tail.extend(text);
+                            let excess = tail.len().saturating_sub(STDERR_TAIL);
+                            tail.drain(..excess);
+                        }
+                    }
+                };
                 loop {
                     let n = match pipe.read(&mut buf) {
-                        Ok(0) => return,
+                        Ok(0) => break,
                         Ok(n) => n,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                        Err(_) => return,
+                        Err(_) => break,
                     };
-                    let _ = std::io::stderr().write_all(&buf[..n]);
-                    let mut tail = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                    tail.extend(&buf[..n]);
-                    let excess = tail.len().saturating_sub(STDERR_TAIL);
-                    tail.drain(..excess);
+                    marks.feed(&buf[..n], &mut piece);
                 }
+                marks.finish(&mut piece);
             });
         Stderr {
             tail,
@@ -368,5 +385,94 @@ impl Stderr {
         let mut bytes = a.to_vec();
         bytes.extend_from_slice(b);
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// A piece of a worker's stderr: text to forward, or the mark of a task's start.
+#[derive(Debug, PartialEq, Eq)]
+enum Piece<'a> {
+    Text(&'a [u8]),
+    TaskStart,
+}
+
+/// Finds the [`TASK_MARK`]s in a worker's stderr, read in chunks that may split a mark.
+#[derive(Default)]
+struct MarkScanner {
+    /// The end of the last chunk, held back because it may begin a mark.
+    held: Vec<u8>,
+}
+
+impl MarkScanner {
+    /// Hands `piece` the text and the marks of `chunk`, in order, except for an end that
+    /// may begin a mark, which waits for the next chunk.
+    fn feed(&mut self, chunk: &[u8], mut piece: impl FnMut(Piece<'_>)) {
+        let mut data = std::mem::take(&mut self.held);
+        data.extend_from_slice(chunk);
+        let mut rest = &data[..];
+        while let Some(at) = rest.windows(TASK_MARK.len()).position(|w| w == TASK_MARK) {
+            if at > 0 {
+                piece(Piece::Text(&rest[..at]));
+            }
+            piece(Piece::TaskStart);
+            rest = &rest[at + TASK_MARK.len()..];
+        }
+        let keep = (1..TASK_MARK.len())
+            .rev()
+            .find(|&k| rest.ends_with(&TASK_MARK[..k]))
+            .unwrap_or(0);
+        let (text, held) = rest.split_at(rest.len() - keep);
+        if !text.is_empty() {
+            piece(Piece::Text(text));
+        }
+        self.held = held.to_vec();
+    }
+
+    /// Hands on what was held back: the stream ended inside no mark.
+    fn finish(&mut self, mut piece: impl FnMut(Piece<'_>)) {
+        if !self.held.is_empty() {
+            piece(Piece::Text(&std::mem::take(&mut self.held)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MarkScanner, Piece, TASK_MARK};
+
+    /// What the scanner makes of `chunks`: text as strings, marks as `|`.
+    fn scan(chunks: &[&[u8]]) -> String {
+        let mut out = String::new();
+        let mut marks = MarkScanner::default();
+        let mut piece = |p: Piece<'_>| match p {
+            Piece::Text(t) => out.push_str(std::str::from_utf8(t).unwrap()),
+            Piece::TaskStart => out.push('|'),
+        };
+        for chunk in chunks {
+            marks.feed(chunk, &mut piece);
+        }
+        marks.finish(&mut piece);
+        out
+    }
+
+    #[test]
+    fn marks_are_found_whole_split_across_chunks_and_back_to_back() {
+        let mark = TASK_MARK;
+        let both = [mark, mark].concat();
+        let (head, rest) = mark.split_at(3);
+        assert_eq!(scan(&[b"before", mark, b"after"]), "before|after");
+        assert_eq!(scan(&[&[b"a".as_slice(), mark, b"b"].concat()]), "a|b");
+        assert_eq!(scan(&[&[b"a".as_slice(), head].concat(), rest]), "a|");
+        assert_eq!(scan(&[&both, b"x"]), "||x");
+    }
+
+    #[test]
+    fn text_that_only_looks_like_the_start_of_a_mark_is_passed_on() {
+        let (head, _) = TASK_MARK.split_at(4);
+        let head = std::str::from_utf8(head).unwrap();
+        assert_eq!(
+            scan(&[format!("x{head}").as_bytes(), b"y"]),
+            format!("x{head}y")
+        );
+        assert_eq!(scan(&[format!("x{head}").as_bytes()]), format!("x{head}"));
     }
 }

@@ -104,13 +104,15 @@ async fn timed_count(workers: usize) -> Duration {
     let pool = ProcessPool::builder().max_workers(workers).build().unwrap();
     // Start the workers first: the point is the computation, not process start-up.
     let warm: Vec<_> = (0..workers)
-        .map(|_| pool.submit(&COUNT_PRIMES, (0, 1)))
+        .map(|_| pool.submit(&COUNT_PRIMES, (0, 1)).unwrap())
         .collect();
     for h in warm {
         h.await.unwrap();
     }
     let start = Instant::now();
-    let handles: Vec<_> = slices().map(|s| pool.submit(&COUNT_PRIMES, s)).collect();
+    let handles: Vec<_> = slices()
+        .map(|s| pool.submit(&COUNT_PRIMES, s).unwrap())
+        .collect();
     let mut total = 0;
     for h in handles {
         total += h.await.unwrap();

@@ -78,7 +78,9 @@ pub(crate) fn main() {
             .unwrap();
 
         println!("== 1. page {CORRUPT} crashes its worker; the other pages render");
-        let handles: Vec<_> = (1..=8).map(|page| pool.submit(&RENDER, page)).collect();
+        let handles: Vec<_> = (1..=8)
+            .map(|page| pool.submit(&RENDER, page).unwrap())
+            .collect();
         let mut rendered = 0;
         for (page, h) in (1..=8).zip(handles) {
             match h.await {
@@ -98,14 +100,14 @@ pub(crate) fn main() {
         assert_eq!(rendered, 7);
 
         println!("== 2. a page that never ends is timed out; its worker is replaced");
-        let err = pool.submit(&RENDER_FOREVER, 9).await.unwrap_err();
+        let err = pool.submit(&RENDER_FOREVER, 9).unwrap().await.unwrap_err();
         assert!(matches!(err, ProcessError::TimedOut { .. }));
         println!("  page 9: {err}");
-        println!("  {}", pool.submit(&RENDER, 10).await.unwrap());
+        println!("  {}", pool.submit(&RENDER, 10).unwrap().await.unwrap());
 
         println!("== 3. a worker killed from outside fails only its page");
         let pool = ProcessPool::builder().max_workers(1).build().unwrap();
-        let slow = pool.submit(&RENDER_SLOWLY, 11);
+        let slow = pool.submit(&RENDER_SLOWLY, 11).unwrap();
         let victim = loop {
             if let Some(&pid) = pool.worker_pids().first() {
                 break pid;
@@ -119,7 +121,7 @@ pub(crate) fn main() {
         let err = slow.await.unwrap_err();
         assert!(matches!(&err, ProcessError::WorkerCrashed(c) if c.exit.signal == Some(9)));
         println!("  page 11: {err}");
-        println!("  {}", pool.submit(&RENDER, 12).await.unwrap());
+        println!("  {}", pool.submit(&RENDER, 12).unwrap().await.unwrap());
         pool.shutdown(false).await;
 
         println!("== 4. the same pages under CrashPolicy::BreakPool (Python's behaviour)");
@@ -129,10 +131,10 @@ pub(crate) fn main() {
             .build()
             .unwrap();
         // The corrupt page first, so that it breaks the pool before the others finish.
-        let first = pool.submit(&RENDER, CORRUPT);
+        let first = pool.submit(&RENDER, CORRUPT).unwrap();
         let others: Vec<_> = (1..=8)
             .filter(|&p| p != CORRUPT)
-            .map(|page| pool.submit(&RENDER_SLOWLY, page))
+            .map(|page| pool.submit(&RENDER_SLOWLY, page).unwrap())
             .collect();
         assert!(matches!(first.await, Err(ProcessError::WorkerCrashed(_))));
         let mut broken = 0;
@@ -146,7 +148,8 @@ pub(crate) fn main() {
         }
         assert_eq!(broken, 7);
         println!("  {broken} more pages failed with it, and the pool is unusable:");
-        let err = pool.submit(&RENDER, 1).await.unwrap_err();
+        // A broken pool refuses new work at once, in `submit`.
+        let err = pool.submit(&RENDER, 1).unwrap_err();
         assert!(matches!(err, ProcessError::Broken(_)));
         println!("  page 1 again: {}", err.to_string().replace('\n', " / "));
         pool.shutdown(false).await;

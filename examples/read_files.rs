@@ -129,12 +129,16 @@ async fn count_words_on_a_pool(paths: &[PathBuf]) {
         .initializer(move || {
             s.fetch_add(1, Ordering::SeqCst);
         })
-        .build();
+        .build()
+        .unwrap();
     let counts: Vec<usize> = pool
-        .map(paths.to_vec(), |path| {
-            let text = std::fs::read_to_string(path).expect("the file is there");
-            text.split_whitespace().count()
-        })
+        .map(
+            |path| {
+                let text = std::fs::read_to_string(path).expect("the file is there");
+                text.split_whitespace().count()
+            },
+            paths.to_vec(),
+        )
         .map(|count| count.expect("no job panics"))
         .collect()
         .await;

@@ -13,7 +13,7 @@ async fn main() {
         .max_workers(1)
         .build()
         .expect("a pool");
-    assert_eq!(pool.submit(&SQUARE, 12).await, Ok(144));
+    assert_eq!(pool.submit(&SQUARE, 12).unwrap().await, Ok(144));
     pool.shutdown(true).await;
     let squares = aio::TaskGroup::<aio::BoxError>::scope(|tg| async move {
         let h = tg.spawn(async { Ok(7 * 7) })?;

@@ -482,7 +482,7 @@ threads_spec! {
         .instrument(span)
         .await
         .unwrap();
-        let pool = ThreadPool::new(1);
+        let pool = ThreadPool::new(1).unwrap();
         let job = {
             let _entered = tracing::info_span!("batch").entered();
             pool.submit(|| tracing::info!("decoding")).unwrap()
@@ -579,23 +579,61 @@ threads_spec! {
 
 threads_spec! {
     /// A deadline around the waiting task bounds the code the thread runs through it: the
-    /// thread hears the deadline as the reason.
+    /// thread hears the deadline as the reason. (The deadline is moved to now once that
+    /// code runs, so it cannot fire before the thread has called back.)
     async fn a_deadline_around_the_waiting_task_ends_the_code_the_thread_runs() {
-        let (report, reported) = std::sync::mpsc::channel();
-        let out = aio::timeout(
-            Duration::from_millis(20),
+        let (running, (report, reported)) = (Signals::new(), std::sync::mpsc::channel());
+        let r = running.clone();
+        let call = aio::timeout(
+            Duration::from_secs(3600),
             to_thread(move || {
-                let out = from_thread(std::future::pending::<()>());
+                let out = from_thread(async move {
+                    r.send();
+                    std::future::pending::<()>().await;
+                });
                 report.send(out).unwrap();
             }),
-        )
-        .await;
+        );
+        let deadline = call.handle();
+        let (out, ()) = tokio::join!(call, async move {
+            running.wait(1).await;
+            deadline.reschedule(tokio::time::Instant::now()).unwrap();
+        });
         assert!(out.is_err(), "the timeout fired");
         let out = tokio::task::spawn_blocking(move || reported.recv().unwrap())
             .await
             .unwrap();
         match out {
             Err(FromThreadError::Cancelled(c)) => assert_eq!(c.reason(), &CancelReason::Deadline),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+threads_spec! {
+    /// A thread that calls back after its caller stopped waiting (here the `to_thread`
+    /// future was dropped before the thread asked) hears a cancellation.
+    async fn from_thread_after_the_caller_stopped_waiting_is_a_cancellation() {
+        let limiter = CapacityLimiter::new(1);
+        let (gate, running) = (ThreadGate::new(), Signals::new());
+        let (report, reported) = std::sync::mpsc::channel();
+        let (g, r) = (gate.clone(), running.clone());
+        let call = tokio::spawn(limiter.to_thread(move || {
+            r.send();
+            g.wait();
+            report.send(from_thread(async { 1 })).unwrap();
+        }));
+        running.wait(1).await;
+        call.abort();
+        assert!(call.await.unwrap_err().is_cancelled());
+        gate.open();
+        let out = tokio::task::spawn_blocking(move || reported.recv().unwrap())
+            .await
+            .unwrap();
+        match out {
+            Err(FromThreadError::Cancelled(c)) => {
+                assert_eq!(c.reason(), &CancelReason::ParentCancelled);
+            }
             other => panic!("{other:?}"),
         }
     }
@@ -615,7 +653,7 @@ threads_spec! {
     /// A pool job's call back runs in the task awaiting its handle. A detached job has no
     /// task waiting for it: its call back is refused, not left hanging.
     async fn a_pool_job_calls_back_through_its_awaited_handle_and_not_once_detached() {
-        let pool = ThreadPool::new(1);
+        let pool = ThreadPool::new(1).unwrap();
         let job = pool.submit(|| from_thread(async { 5 })).unwrap();
         assert_eq!(job.await.unwrap(), Ok(5));
         let (report, reported) = std::sync::mpsc::channel();
@@ -947,7 +985,7 @@ threads_spec! {
     async fn a_worker_survives_a_panic_around_its_job() {
         // The job's result is dropped on the worker, unreceived, and its destructor panics:
         // the worker must go on, counted right, and the pool must still shut down.
-        let pool = ThreadPool::new(1);
+        let pool = ThreadPool::new(1).unwrap();
         let (running, gate) = (Signals::new(), ThreadGate::new());
         let job = pool
             .submit({
@@ -971,7 +1009,7 @@ threads_spec! {
 threads_spec! {
     async fn a_pool_job_returns_its_result_or_its_panic_14_1() {
         // §14.1, through `run_in_executor(pool, f)`.
-        let pool = ThreadPool::new(2);
+        let pool = ThreadPool::new(2).unwrap();
         assert_eq!(pool.submit(|| 6 * 7).unwrap().await, Ok(42));
         let err = pool.submit(|| -> u8 { panic!("bad input") }).unwrap().await;
         assert_eq!(err, Err(JobError::Panicked { message: "bad input".into() }));
@@ -984,7 +1022,7 @@ threads_spec! {
 threads_spec! {
     async fn a_pending_job_that_is_cancelled_never_runs_14_7() {
         // §14.7: cancel() works until the job starts; a running job cannot be cancelled.
-        let pool = ThreadPool::new(1);
+        let pool = ThreadPool::new(1).unwrap();
         let ran = Counter::new();
         let (first, gate) = occupy_worker(&pool).await;
         let r = ran.clone();
@@ -1005,7 +1043,7 @@ threads_spec! {
 threads_spec! {
     async fn dropping_the_handle_of_a_pending_job_cancels_it_and_detach_does_not() {
         // Cancelling the task that awaits `run_in_executor` cancels a job not yet started.
-        let pool = ThreadPool::new(1);
+        let pool = ThreadPool::new(1).unwrap();
         let ran = Log::new();
         let (first, gate) = occupy_worker(&pool).await;
         let (dropped, detached) = (ran.clone(), ran.clone());
@@ -1022,7 +1060,7 @@ threads_spec! {
 
 threads_spec! {
     async fn shutdown_runs_the_queued_jobs_then_waits_for_the_threads() {
-        let pool = ThreadPool::new(1);
+        let pool = ThreadPool::new(1).unwrap();
         let ran = Counter::new();
         let (first, gate) = occupy_worker(&pool).await;
         let queued: Vec<_> = (0..3)
@@ -1048,7 +1086,7 @@ threads_spec! {
 threads_spec! {
     async fn shutdown_with_cancel_pending_cancels_the_queued_jobs() {
         // `shutdown(cancel_futures=True)`: the running job finishes, the queued ones never run.
-        let pool = ThreadPool::new(1);
+        let pool = ThreadPool::new(1).unwrap();
         let ran = Counter::new();
         let (first, gate) = occupy_worker(&pool).await;
         let queued: Vec<_> = (0..3)
@@ -1073,7 +1111,7 @@ threads_spec! {
 
 threads_spec! {
     async fn submitting_after_shutdown_is_refused_with_the_closure() {
-        let pool = ThreadPool::new(2);
+        let pool = ThreadPool::new(2).unwrap();
         pool.shutdown(false).await;
         let err = pool.submit(|| 5).unwrap_err();
         assert!(err.is_shutdown());
@@ -1083,8 +1121,8 @@ threads_spec! {
         );
         assert_eq!(err.into_inner()(), 5);
         // Dropping a pool shuts it down too; a map over it ends with an error.
-        let dropped = ThreadPool::new(1);
-        let map = dropped.map(0..3, |x| x);
+        let dropped = ThreadPool::new(1).unwrap();
+        let map = dropped.map(|x| x, 0..3);
         drop(dropped);
         let out: Vec<_> = map.collect().await;
         assert_eq!(out, [Err(JobError::Shutdown)]);
@@ -1094,30 +1132,30 @@ threads_spec! {
 threads_spec! {
     async fn map_yields_results_in_input_order() {
         // Item 0 waits for item 1 to finish, so the results arrive out of order.
-        let pool = ThreadPool::new(2);
+        let pool = ThreadPool::new(2).unwrap();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let rx = Mutex::new(rx);
         let tx = Mutex::new(tx);
         let out: Vec<_> = pool
-            .map(0..2, move |i| {
+            .map(move |i| {
                 if i == 0 {
                     rx.lock().unwrap().recv().unwrap();
                 } else {
                     tx.lock().unwrap().send(()).unwrap();
                 }
                 i * 10
-            })
+            }, 0..2)
             .collect()
             .await;
         assert_eq!(out, [Ok(0), Ok(10)]);
-        let squares: Vec<_> = pool.map(0..50u64, |x| x * x).collect().await;
+        let squares: Vec<_> = pool.map(|x| x * x, 0..50u64).collect().await;
         assert_eq!(squares, (0..50u64).map(|x| Ok(x * x)).collect::<Vec<_>>());
     }
 }
 
 threads_spec! {
     async fn map_is_lazy_and_bounds_the_jobs_in_flight() {
-        let pool = ThreadPool::new(4);
+        let pool = ThreadPool::new(4).unwrap();
         let taken = Arc::new(AtomicUsize::new(0));
         let seen = Concurrency::default();
         let gate = ThreadGate::new();
@@ -1129,13 +1167,13 @@ threads_spec! {
         };
         let (s, g) = (seen.clone(), gate.clone());
         let mut map = pool
-            .map(items, move |i| {
+            .map(move |i| {
                 s.enter();
                 g.wait();
                 s.leave();
                 i
-            })
-            .in_flight(2);
+            }, items)
+            .buffered(2);
         assert_eq!(taken.load(Ordering::SeqCst), 0, "nothing is taken before a poll");
         {
             let mut next = spawn(map.next());
@@ -1161,7 +1199,7 @@ threads_spec! {
             .initializer(move || {
                 *i.lock().unwrap().entry(std::thread::current().id()).or_default() += 1;
             })
-            .build();
+            .build().unwrap();
         let barrier = Arc::new(std::sync::Barrier::new(3));
         let mut jobs = Vec::new();
         for n in 0..12 {
@@ -1195,7 +1233,7 @@ threads_spec! {
         let pool = ThreadPool::builder()
             .max_workers(1)
             .initializer(|| panic!("no licence"))
-            .build();
+            .build().unwrap();
         let err = pool.submit(|| 1).unwrap().await.unwrap_err();
         let JobError::Broken { message } = err else {
             panic!("expected a broken pool, got {err:?}");
@@ -1292,4 +1330,39 @@ impl tracing::Subscriber for &'static Recorder {
             stack.pop();
         }
     }
+}
+
+threads_spec! {
+    /// `wait` takes a thread pool's job handles as it takes a group's tasks, and leaves
+    /// the unfinished ones running, in the handles it was given.
+    async fn wait_takes_job_handles_and_returns_the_finished_ones() {
+        let pool = ThreadPool::new(2).unwrap();
+        let gate = ThreadGate::new();
+        let g = gate.clone();
+        let mut pending = vec![
+            pool.submit(move || {
+                g.wait();
+                "slow"
+            })
+            .unwrap(),
+            pool.submit(|| -> &'static str { panic!("bad frame") }).unwrap(),
+        ];
+        let done = aio::wait(&mut pending, aio::ReturnWhen::FirstError).await;
+        assert_eq!(done.len(), 1);
+        let err = done.into_iter().next().unwrap().await.unwrap_err();
+        assert!(matches!(err, JobError::Panicked { .. }), "{err:?}");
+        gate.open();
+        let rest = aio::wait(&mut pending, aio::ReturnWhen::AllCompleted).await;
+        assert!(pending.is_empty());
+        assert_eq!(rest.into_iter().next().unwrap().await, Ok("slow"));
+    }
+}
+
+#[test]
+fn a_thread_pool_of_no_workers_is_a_build_error_not_a_panic() {
+    assert_eq!(ThreadPool::new(0).unwrap_err(), aio::BuildError::NoWorkers);
+    assert_eq!(
+        ThreadPool::builder().max_workers(0).build().unwrap_err(),
+        aio::BuildError::NoWorkers
+    );
 }

@@ -37,7 +37,9 @@ const TASKS: u64 = 10_000;
 fn chaos_every_task_ends_exactly_once_while_workers_are_killed() {
     run(async {
         let pool = Arc::new(pool().max_workers(2).build().unwrap());
-        let handles: Vec<_> = (0..TASKS).map(|x| pool.submit(&SQUARE, x)).collect();
+        let handles: Vec<_> = (0..TASKS)
+            .map(|x| pool.submit(&SQUARE, x).unwrap())
+            .collect();
 
         let done = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(BTreeSet::new()));
@@ -109,7 +111,7 @@ fn chaos_every_task_ends_exactly_once_while_workers_are_killed() {
         {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        assert_eq!(pool.submit(&SQUARE, 7).await, Ok(49));
+        assert_eq!(pool.submit(&SQUARE, 7).unwrap().await, Ok(49));
         seen.lock().unwrap().extend(pool.worker_pids());
         pool.shutdown(false).await;
         let seen: Vec<u32> = seen.lock().unwrap().iter().copied().collect();

@@ -20,9 +20,13 @@ fn crash(err: &ProcessError) -> &aio::process::WorkerCrashed {
 fn a_worker_killed_mid_task_fails_only_that_task_and_is_replaced_15_1() {
     run(async {
         let pool = pool().max_workers(2).build().unwrap();
-        let others: Vec<_> = (0..6).map(|_| pool.submit(&SLEEP_MS, 20)).collect();
-        let killed = pool.submit(&KILL_SELF, ());
-        let queued: Vec<_> = (0..20u64).map(|x| pool.submit(&SQUARE, x)).collect();
+        let others: Vec<_> = (0..6)
+            .map(|_| pool.submit(&SLEEP_MS, 20).unwrap())
+            .collect();
+        let killed = pool.submit(&KILL_SELF, ()).unwrap();
+        let queued: Vec<_> = (0..20u64)
+            .map(|x| pool.submit(&SQUARE, x).unwrap())
+            .collect();
 
         let err = killed.await.unwrap_err();
         let c = crash(&err);
@@ -42,7 +46,7 @@ fn a_worker_killed_mid_task_fails_only_that_task_and_is_replaced_15_1() {
         }
         assert!(pool.broken().is_none());
         wait_reaped(&[c.pid]).await;
-        let after = pool.submit(&PID, ()).await.unwrap();
+        let after = pool.submit(&PID, ()).unwrap().await.unwrap();
         assert_ne!(after, c.pid);
         pool.shutdown(false).await;
     });
@@ -57,9 +61,11 @@ fn break_pool_policy_fails_every_task_like_broken_process_pool_15_1() {
             .build()
             .unwrap();
         wait_workers_ready(&pool).await;
-        let running = pool.submit(&SLEEP_MS, 60_000);
-        let killed = pool.submit(&KILL_SELF, ());
-        let queued: Vec<_> = (0..10u64).map(|x| pool.submit(&SQUARE, x)).collect();
+        let running = pool.submit(&SLEEP_MS, 60_000).unwrap();
+        let killed = pool.submit(&KILL_SELF, ()).unwrap();
+        let queued: Vec<_> = (0..10u64)
+            .map(|x| pool.submit(&SQUARE, x).unwrap())
+            .collect();
 
         crash(&killed.await.unwrap_err());
         let broken = |r: Result<_, ProcessError>| match r {
@@ -72,7 +78,7 @@ fn break_pool_policy_fails_every_task_like_broken_process_pool_15_1() {
         for h in queued {
             broken(h.await);
         }
-        broken(pool.submit(&SQUARE, 1).await);
+        broken(pool.submit(&SQUARE, 1).map(|_| 0));
         assert!(pool.broken().is_some());
         pool.shutdown(false).await;
         assert!(pool.worker_pids().is_empty());
@@ -81,7 +87,10 @@ fn break_pool_policy_fails_every_task_like_broken_process_pool_15_1() {
 
 /// Two workers up, so the kill lands on a running pool.
 async fn wait_workers_ready(pool: &aio::ProcessPool) {
-    let (a, b) = tokio::join!(pool.submit(&SLEEP_MS, 10), pool.submit(&SLEEP_MS, 10));
+    let (a, b) = tokio::join!(
+        pool.submit(&SLEEP_MS, 10).unwrap(),
+        pool.submit(&SLEEP_MS, 10).unwrap()
+    );
     a.unwrap();
     b.unwrap();
     wait_workers(pool, 2).await;
@@ -91,7 +100,7 @@ async fn wait_workers_ready(pool: &aio::ProcessPool) {
 fn an_argument_that_fails_to_serialize_fails_that_task_only_15_9() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
-        let err = pool.submit(&PICKY_INTO, Picky(13)).await.unwrap_err();
+        let err = pool.submit(&PICKY_INTO, Picky(13)).unwrap_err();
         assert!(
             matches!(&err, ProcessError::SerializeArgs(m) if m.contains("Picky")),
             "{err:?}"
@@ -100,7 +109,7 @@ fn an_argument_that_fails_to_serialize_fails_that_task_only_15_9() {
             pool.worker_pids().is_empty(),
             "the task never left this process"
         );
-        assert_eq!(pool.submit(&PICKY_INTO, Picky(12)).await, Ok(12));
+        assert_eq!(pool.submit(&PICKY_INTO, Picky(12)).unwrap().await, Ok(12));
         pool.shutdown(false).await;
     });
 }
@@ -109,14 +118,18 @@ fn an_argument_that_fails_to_serialize_fails_that_task_only_15_9() {
 fn an_argument_that_fails_to_deserialize_in_the_worker_fails_that_task_only_15_10() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
-        let before = pool.submit(&PID, ()).await.unwrap();
-        let err = pool.submit(&PICKY_INTO, Picky(14)).await.unwrap_err();
+        let before = pool.submit(&PID, ()).unwrap().await.unwrap();
+        let err = pool
+            .submit(&PICKY_INTO, Picky(14))
+            .unwrap()
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, ProcessError::DeserializeArgs(m) if m.contains("Picky")),
             "{err:?}"
         );
         // Deliberately unlike CPython, which breaks the pool: the worker goes on.
-        assert_eq!(pool.submit(&PID, ()).await, Ok(before));
+        assert_eq!(pool.submit(&PID, ()).unwrap().await, Ok(before));
         pool.shutdown(false).await;
     });
 }
@@ -125,10 +138,16 @@ fn an_argument_that_fails_to_deserialize_in_the_worker_fails_that_task_only_15_1
 fn a_crash_reports_what_its_own_task_wrote_to_stderr_not_what_earlier_tasks_did() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
-        let worker = pool.submit(&PID, ()).await.unwrap();
-        assert_eq!(pool.submit(&SAY, "an earlier warning".into()).await, Ok(0));
+        let worker = pool.submit(&PID, ()).unwrap().await.unwrap();
+        assert_eq!(
+            pool.submit(&SAY, "an earlier warning".into())
+                .unwrap()
+                .await,
+            Ok(0)
+        );
         let err = pool
             .submit(&ABORT_WITH, "out of pixels".into())
+            .unwrap()
             .await
             .unwrap_err();
         let tail = &crash(&err).stderr_tail;
@@ -154,6 +173,7 @@ fn a_panic_in_a_task_is_reported_by_its_error_alone_unless_printing_is_asked_for
                 .unwrap();
             let err = pool
                 .submit(&PANIC_CAUGHT_THEN_ABORT, "the inner panic".into())
+                .unwrap()
                 .await
                 .unwrap_err();
             let tail = &crash(&err).stderr_tail;
@@ -175,7 +195,11 @@ fn a_crash_returned_to_its_task_is_not_also_logged_as_a_warning() {
         .unwrap();
     runtime.block_on(async {
         let pool = pool().max_workers(1).build().unwrap();
-        let err = pool.submit(&ABORT_WITH, "gone".into()).await.unwrap_err();
+        let err = pool
+            .submit(&ABORT_WITH, "gone".into())
+            .unwrap()
+            .await
+            .unwrap_err();
         crash(&err);
         pool.shutdown(false).await;
     });
@@ -232,6 +256,7 @@ fn a_crash_or_exit_during_the_function_fails_that_task_only_15_11() {
         let pool = pool().max_workers(1).build().unwrap();
         let err = pool
             .submit(&ABORT_WITH, "out of pixels".into())
+            .unwrap()
             .await
             .unwrap_err();
         let c = crash(&err);
@@ -243,7 +268,7 @@ fn a_crash_or_exit_during_the_function_fails_that_task_only_15_11() {
         );
         assert!(err.to_string().contains("out of pixels"));
 
-        let err = pool.submit(&EXIT_WITH, 3).await.unwrap_err();
+        let err = pool.submit(&EXIT_WITH, 3).unwrap().await.unwrap_err();
         assert_eq!(
             crash(&err).exit,
             ExitInfo {
@@ -251,7 +276,7 @@ fn a_crash_or_exit_during_the_function_fails_that_task_only_15_11() {
                 signal: None
             }
         );
-        assert_eq!(pool.submit(&SQUARE, 5).await, Ok(25));
+        assert_eq!(pool.submit(&SQUARE, 5).unwrap().await, Ok(25));
         pool.shutdown(false).await;
     });
 }
@@ -260,19 +285,19 @@ fn a_crash_or_exit_during_the_function_fails_that_task_only_15_11() {
 fn a_result_that_fails_to_serialize_or_deserialize_fails_that_task_only_15_12() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
-        let before = pool.submit(&PID, ()).await.unwrap();
-        let err = pool.submit(&PICKY_FROM, 13).await.unwrap_err();
+        let before = pool.submit(&PID, ()).unwrap().await.unwrap();
+        let err = pool.submit(&PICKY_FROM, 13).unwrap().await.unwrap_err();
         assert!(
             matches!(&err, ProcessError::SerializeResult(m) if m.contains("Picky")),
             "{err:?}"
         );
-        let err = pool.submit(&PICKY_FROM, 14).await.unwrap_err();
+        let err = pool.submit(&PICKY_FROM, 14).unwrap().await.unwrap_err();
         assert!(
             matches!(&err, ProcessError::DeserializeResult(m) if m.contains("Picky")),
             "{err:?}"
         );
-        assert_eq!(pool.submit(&PICKY_FROM, 15).await, Ok(Picky(15)));
-        assert_eq!(pool.submit(&PID, ()).await, Ok(before));
+        assert_eq!(pool.submit(&PICKY_FROM, 15).unwrap().await, Ok(Picky(15)));
+        assert_eq!(pool.submit(&PID, ()).unwrap().await, Ok(before));
         pool.shutdown(false).await;
     });
 }
@@ -281,13 +306,13 @@ fn a_result_that_fails_to_serialize_or_deserialize_fails_that_task_only_15_12() 
 fn a_panic_while_encoding_a_result_is_a_remote_panic_and_the_worker_lives_on() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
-        let before = pool.submit(&PID, ()).await.unwrap();
-        let err = pool.submit(&PICKY_FROM, 16).await.unwrap_err();
+        let before = pool.submit(&PID, ()).unwrap().await.unwrap();
+        let err = pool.submit(&PICKY_FROM, 16).unwrap().await.unwrap_err();
         assert!(
             matches!(&err, ProcessError::RemotePanic(p) if p.to_string().contains("16 panics")),
             "{err:?}"
         );
-        assert_eq!(pool.submit(&PID, ()).await, Ok(before));
+        assert_eq!(pool.submit(&PID, ()).unwrap().await, Ok(before));
         pool.shutdown(false).await;
     });
 }
@@ -296,8 +321,8 @@ fn a_panic_while_encoding_a_result_is_a_remote_panic_and_the_worker_lives_on() {
 fn a_crash_after_shutdown_began_does_not_deadlock_15_13() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
-        let killed = pool.submit(&KILL_SELF, ());
-        let queued = pool.submit(&SQUARE, 4);
+        let killed = pool.submit(&KILL_SELF, ()).unwrap();
+        let queued = pool.submit(&SQUARE, 4).unwrap();
         pool.close(false);
         crash(&killed.await.unwrap_err());
         assert_eq!(
@@ -315,14 +340,17 @@ fn a_worker_killed_with_a_large_payload_in_flight_is_a_clean_error_15_14() {
     run_frozen(async {
         let budget = Duration::from_millis(1);
         let pool = pool().max_workers(1).task_timeout(budget).build().unwrap();
-        let big = pool.submit(&UPPER, "x".repeat(64 << 20));
+        let big = pool.submit(&UPPER, "x".repeat(64 << 20)).unwrap();
         // The call has started, and its 64 MiB each way cannot have crossed: only now does
         // the clock pass the budget.
         expire_running(&pool, 1, budget).await;
         assert_eq!(big.await, Err(ProcessError::TimedOut { after: budget }));
         // The same pool goes on, on a new worker, under the same 1 ms budget: the clock does
         // not move by itself, so no slow machine can spend it.
-        assert_eq!(pool.submit(&UPPER, "ok".into()).await, Ok("OK".into()));
+        assert_eq!(
+            pool.submit(&UPPER, "ok".into()).unwrap().await,
+            Ok("OK".into())
+        );
         pool.shutdown(false).await;
     });
 }
@@ -332,15 +360,15 @@ fn a_timed_out_task_kills_and_replaces_its_worker() {
     run_frozen(async {
         let budget = Duration::from_millis(300);
         let pool = pool().max_workers(1).task_timeout(budget).build().unwrap();
-        let before = pool.submit(&PID, ()).await.unwrap();
-        let sleeping = pool.submit(&SLEEP_MS, 3_600_000);
+        let before = pool.submit(&PID, ()).unwrap().await.unwrap();
+        let sleeping = pool.submit(&SLEEP_MS, 3_600_000).unwrap();
         expire_running(&pool, 1, budget).await;
         assert_eq!(
             sleeping.await,
             Err(ProcessError::TimedOut { after: budget })
         );
         assert!(!is_our_child(before), "killed and reaped before the error");
-        let after = pool.submit(&PID, ()).await.unwrap();
+        let after = pool.submit(&PID, ()).unwrap().await.unwrap();
         assert_ne!(after, before);
         pool.shutdown(false).await;
     });
@@ -351,16 +379,18 @@ fn cancelling_a_running_task_kills_and_replaces_its_worker_15_22() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
         let started = marker("running");
-        let running = pool.submit(
-            &TOUCH_THEN_SLEEP,
-            (started.display().to_string(), 3_600_000),
-        );
+        let running = pool
+            .submit(
+                &TOUCH_THEN_SLEEP,
+                (started.display().to_string(), 3_600_000),
+            )
+            .unwrap();
         let running = tokio::spawn(running);
         wait_for_file(&started).await;
         let pid: u32 = std::fs::read_to_string(&started).unwrap().parse().unwrap();
         running.abort();
         wait_reaped(&[pid]).await;
-        let after = pool.submit(&PID, ()).await.unwrap();
+        let after = pool.submit(&PID, ()).unwrap().await.unwrap();
         assert_ne!(after, pid);
         pool.shutdown(false).await;
         let _ = std::fs::remove_file(started);
@@ -375,10 +405,14 @@ fn cancelling_a_queued_task_removes_it_from_the_queue() {
         let second = marker("second");
         // The only worker is busy until the end, so the queued task cannot start meanwhile,
         // however long the checks below take.
-        let running = pool.submit(&TOUCH_THEN_SLEEP, (first.display().to_string(), 3_600_000));
+        let running = pool
+            .submit(&TOUCH_THEN_SLEEP, (first.display().to_string(), 3_600_000))
+            .unwrap();
         wait_for_file(&first).await;
         let pid: u32 = std::fs::read_to_string(&first).unwrap().parse().unwrap();
-        let queued = pool.submit(&TOUCH_THEN_SLEEP, (second.display().to_string(), 0));
+        let queued = pool
+            .submit(&TOUCH_THEN_SLEEP, (second.display().to_string(), 0))
+            .unwrap();
         assert!(format!("{pool:?}").contains("queued: 1"), "{pool:?}");
         drop(queued);
         assert!(format!("{pool:?}").contains("queued: 0"), "{pool:?}");
@@ -397,18 +431,18 @@ fn no_zombies_after_crashes_timeouts_and_shutdown() {
     run_frozen(async {
         let budget = Duration::from_millis(500);
         let pool = pool().max_workers(2).task_timeout(budget).build().unwrap();
-        let mut pids = vec![pool.submit(&PID, ()).await.unwrap()];
+        let mut pids = vec![pool.submit(&PID, ()).unwrap().await.unwrap()];
         pids.extend(pool.worker_pids());
-        if let Err(ProcessError::WorkerCrashed(c)) = pool.submit(&KILL_SELF, ()).await {
+        if let Err(ProcessError::WorkerCrashed(c)) = pool.submit(&KILL_SELF, ()).unwrap().await {
             pids.push(c.pid);
         }
         pids.extend(pool.worker_pids());
-        let sleeping = pool.submit(&SLEEP_MS, 3_600_000);
+        let sleeping = pool.submit(&SLEEP_MS, 3_600_000).unwrap();
         expire_running(&pool, 1, budget).await;
         let _ = sleeping.await;
         pids.extend(pool.worker_pids());
-        let _ = pool.submit(&ABORT_WITH, String::new()).await;
-        pids.push(pool.submit(&PID, ()).await.unwrap());
+        let _ = pool.submit(&ABORT_WITH, String::new()).unwrap().await;
+        pids.push(pool.submit(&PID, ()).unwrap().await.unwrap());
         pids.extend(pool.worker_pids());
         pool.shutdown(false).await;
         assert!(pids.len() >= 4);
@@ -421,7 +455,9 @@ fn a_worker_that_dies_while_its_own_child_holds_the_socket_fails_its_task() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
         let pid_file = marker("sleeper-pid");
-        let call = pool.submit(&SPAWN_THEN_ABORT, pid_file.display().to_string());
+        let call = pool
+            .submit(&SPAWN_THEN_ABORT, pid_file.display().to_string())
+            .unwrap();
         let result = tokio::time::timeout(Duration::from_secs(10), call).await;
         // The sleeper outlives the worker: end it before anything can fail.
         let sleeper = std::fs::read_to_string(&pid_file).ok();
@@ -439,7 +475,7 @@ fn a_worker_that_dies_while_its_own_child_holds_the_socket_fails_its_task() {
         let c = crash(&err);
         assert_eq!(c.exit.signal, Some(6), "{err}");
         wait_reaped(&[c.pid]).await;
-        assert_eq!(pool.submit(&SQUARE, 3).await, Ok(9));
+        assert_eq!(pool.submit(&SQUARE, 3).unwrap().await, Ok(9));
         pool.shutdown(false).await;
     });
 }
@@ -454,11 +490,13 @@ fn a_pool_whose_runtime_shut_down_fails_its_tasks_instead_of_hanging() {
     let running_marker = marker("running");
     let (pool, running) = first.block_on(async {
         let pool = pool().max_workers(2).build().unwrap();
-        assert_eq!(pool.submit(&SQUARE, 3).await, Ok(9));
-        let running = pool.submit(
-            &TOUCH_THEN_SLEEP,
-            (running_marker.display().to_string(), 60_000),
-        );
+        assert_eq!(pool.submit(&SQUARE, 3).unwrap().await, Ok(9));
+        let running = pool
+            .submit(
+                &TOUCH_THEN_SLEEP,
+                (running_marker.display().to_string(), 60_000),
+            )
+            .unwrap();
         wait_for_file(&running_marker).await;
         (pool, running)
     });
@@ -473,7 +511,7 @@ fn a_pool_whose_runtime_shut_down_fails_its_tasks_instead_of_hanging() {
             .expect("a task running when its runtime shut down hangs");
         assert!(ran.is_err(), "{ran:?}");
         for x in 0..4u64 {
-            let r = tokio::time::timeout(guard, pool.submit(&SQUARE, x))
+            let r = tokio::time::timeout(guard, pool.submit(&SQUARE, x).unwrap())
                 .await
                 .expect("a task submitted after the runtime shut down hangs");
             assert!(r.is_err(), "{r:?}");

@@ -16,8 +16,8 @@ use crate::process_support::*;
 fn submit_runs_a_registered_function_in_a_worker() {
     run(async {
         let pool = pool().max_workers(2).build().unwrap();
-        assert_eq!(pool.submit(&SQUARE, 12).await, Ok(144));
-        let worker = pool.submit(&PID, ()).await.unwrap();
+        assert_eq!(pool.submit(&SQUARE, 12).unwrap().await, Ok(144));
+        let worker = pool.submit(&PID, ()).unwrap().await.unwrap();
         assert_ne!(worker, std::process::id());
         assert!(pool.worker_pids().contains(&worker));
         pool.shutdown(false).await;
@@ -100,7 +100,9 @@ fn map_is_lazy_over_an_endless_iterator() {
 fn there_are_never_more_than_max_workers_processes_15_5() {
     run(async {
         let pool = pool().max_workers(2).build().unwrap();
-        let handles: Vec<_> = (0..20).map(|_| pool.submit(&SLEEP_MS, 10)).collect();
+        let handles: Vec<_> = (0..20)
+            .map(|_| pool.submit(&SLEEP_MS, 10).unwrap())
+            .collect();
         let mut seen = HashSet::new();
         for h in handles {
             assert!(pool.worker_pids().len() <= 2);
@@ -118,7 +120,7 @@ fn an_idle_worker_is_reused_before_a_new_one_starts_15_6() {
         assert!(pool.worker_pids().is_empty(), "workers start on demand");
         let mut seen = HashSet::new();
         for _ in 0..10 {
-            seen.insert(pool.submit(&PID, ()).await.unwrap());
+            seen.insert(pool.submit(&PID, ()).unwrap().await.unwrap());
         }
         assert_eq!(seen.len(), 1);
         assert_eq!(pool.worker_pids().len(), 1);
@@ -136,7 +138,7 @@ fn max_tasks_per_child_replaces_a_worker_after_n_tasks_15_7() {
             .unwrap();
         let mut seen = Vec::new();
         for _ in 0..4 {
-            seen.push(pool.submit(&PID, ()).await.unwrap());
+            seen.push(pool.submit(&PID, ()).unwrap().await.unwrap());
         }
         let distinct: HashSet<_> = seen.iter().collect();
         assert_eq!(distinct.len(), 4, "{seen:?}");
@@ -150,7 +152,7 @@ fn max_tasks_per_child_replaces_a_worker_after_n_tasks_15_7() {
             .unwrap();
         let mut seen = Vec::new();
         for _ in 0..6 {
-            seen.push(pool.submit(&PID, ()).await.unwrap());
+            seen.push(pool.submit(&PID, ()).unwrap().await.unwrap());
         }
         assert_eq!(seen[0..3], [seen[0]; 3]);
         assert_eq!(seen[3..6], [seen[3]; 3]);
@@ -165,8 +167,8 @@ fn a_64_mib_argument_and_a_64_mib_result_cross_at_once() {
         let pool = pool().max_workers(2).build().unwrap();
         let big = "ab".repeat(32 << 20);
         let (a, b) = tokio::join!(
-            pool.submit(&UPPER, big.clone()),
-            pool.submit(&UPPER, big.clone())
+            pool.submit(&UPPER, big.clone()).unwrap(),
+            pool.submit(&UPPER, big.clone()).unwrap()
         );
         let expected = "AB".repeat(32 << 20);
         assert!(a.unwrap() == expected);
@@ -180,7 +182,7 @@ fn an_unregistered_function_is_a_typed_error_and_starts_no_worker() {
     run(async {
         let pool = pool().build().unwrap();
         assert_eq!(
-            pool.submit(&NOT_REGISTERED, 1).await,
+            pool.submit(&NOT_REGISTERED, 1).map(drop),
             Err(ProcessError::NotRegistered {
                 name: "tests::not_registered".into()
             })
@@ -201,9 +203,10 @@ fn an_unregistered_function_is_a_typed_error_and_starts_no_worker() {
 fn a_panic_is_a_remote_panic_with_its_message_and_the_worker_lives_on_15_2() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
-        let before = pool.submit(&PID, ()).await.unwrap();
+        let before = pool.submit(&PID, ()).unwrap().await.unwrap();
         let err = pool
             .submit(&PANICS, "no such pixel".into())
+            .unwrap()
             .await
             .unwrap_err();
         let ProcessError::RemotePanic(RemotePanic { message, location }) = &err else {
@@ -218,7 +221,7 @@ fn a_panic_is_a_remote_panic_with_its_message_and_the_worker_lives_on_15_2() {
         );
         assert!(err.to_string().contains("no such pixel"));
         assert_eq!(
-            pool.submit(&PID, ()).await,
+            pool.submit(&PID, ()).unwrap().await,
             Ok(before),
             "the same worker goes on"
         );
@@ -234,8 +237,101 @@ fn the_initializer_runs_in_each_worker_before_its_tasks() {
             .initializer(&INIT_RECORD, 41)
             .build()
             .unwrap();
-        let (a, b) = tokio::join!(pool.submit(&INITIALIZED, ()), pool.submit(&INITIALIZED, ()));
+        let (a, b) = tokio::join!(
+            pool.submit(&INITIALIZED, ()).unwrap(),
+            pool.submit(&INITIALIZED, ()).unwrap()
+        );
         assert_eq!((a, b), (Ok(41), Ok(41)));
         pool.shutdown(false).await;
+    });
+}
+
+// ---- the pools' common dialect ---------------------------------------------------------
+
+#[test]
+fn cancel_takes_a_queued_task_out_kills_a_running_one_and_leaves_a_finished_one() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let done = pool.submit(&SQUARE, 3).unwrap();
+        let started = marker("cancel-running");
+        let running = pool
+            .submit(
+                &TOUCH_THEN_SLEEP,
+                (started.display().to_string(), 3_600_000),
+            )
+            .unwrap();
+        let never = marker("cancel-queued");
+        let queued = pool
+            .submit(&TOUCH_THEN_SLEEP, (never.display().to_string(), 0))
+            .unwrap();
+        wait_for_file(&started).await;
+        let pid: u32 = std::fs::read_to_string(&started).unwrap().parse().unwrap();
+
+        // A queued task: out of the queue, never run.
+        assert!(queued.cancel());
+        assert!(queued.is_cancelled());
+        assert_eq!(queued.await, Err(ProcessError::Cancelled));
+        // A running task: its worker is killed and replaced.
+        assert!(running.cancel());
+        assert_eq!(running.await, Err(ProcessError::Cancelled));
+        assert!(wait_dead(pid, std::time::Duration::from_secs(10)));
+        assert_eq!(pool.submit(&SQUARE, 4).unwrap().await, Ok(16));
+        assert!(!never.exists(), "the cancelled queued task ran");
+        // A finished task: not cancelled, and its result is kept.
+        let mut finished = aio::wait(&mut vec![done], aio::ReturnWhen::AllCompleted).await;
+        let done = finished.pop().unwrap();
+        assert!(!done.cancel());
+        assert!(!done.is_cancelled());
+        assert_eq!(done.await, Ok(9));
+        pool.shutdown(false).await;
+        let _ = std::fs::remove_file(started);
+    });
+}
+
+#[test]
+fn a_detached_task_runs_with_nobody_waiting() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let ran = marker("detached");
+        pool.submit(&TOUCH_THEN_SLEEP, (ran.display().to_string(), 0))
+            .unwrap()
+            .detach();
+        wait_for_file(&ran).await;
+        pool.shutdown(false).await;
+        let _ = std::fs::remove_file(ran);
+    });
+}
+
+#[test]
+fn wait_takes_process_handles_and_returns_the_finished_ones() {
+    run(async {
+        let pool = pool().max_workers(2).build().unwrap();
+        let mut pending = vec![
+            pool.submit(&SLEEP_MS, 3_600_000).unwrap(),
+            pool.submit(&PANICS, "bad page".into()).unwrap(),
+        ];
+        let done = aio::wait(&mut pending, aio::ReturnWhen::FirstError).await;
+        assert_eq!(done.len(), 1);
+        assert_eq!(pending.len(), 1, "the sleeper still runs");
+        let err = done.into_iter().next().unwrap().await.unwrap_err();
+        assert!(matches!(err, ProcessError::RemotePanic(_)), "{err:?}");
+        drop(pending); // cancels the sleeper: its worker is killed
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn a_bad_pool_configuration_is_a_build_error_not_a_panic() {
+    run(async {
+        let refused = |b: aio::process::ProcessPoolBuilder| b.build().unwrap_err();
+        assert_eq!(refused(pool().max_workers(0)), aio::BuildError::NoWorkers);
+        assert_eq!(
+            refused(pool().max_tasks_per_child(0)),
+            aio::BuildError::NoTasksPerChild
+        );
+        assert_eq!(
+            refused(pool().max_start_failures(0)),
+            aio::BuildError::NoStartFailures
+        );
     });
 }

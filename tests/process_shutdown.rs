@@ -11,7 +11,7 @@ fn submit_after_shutdown_is_refused_15_15() {
     run(async {
         let pool = pool().build().unwrap();
         pool.shutdown(false).await;
-        assert_eq!(pool.submit(&SQUARE, 1).await, Err(ProcessError::ShutDown));
+        assert_eq!(pool.submit(&SQUARE, 1).unwrap_err(), ProcessError::ShutDown);
         assert!(
             ProcessError::ShutDown
                 .to_string()
@@ -51,14 +51,14 @@ fn shutdown_cancel_pending_cancels_a_deep_queue_and_finishes_running_tasks_15_16
             .iter()
             .map(|s| {
                 let paths = (s.display().to_string(), release.display().to_string());
-                pool.submit(&TOUCH_THEN_WAIT_FOR, paths)
+                pool.submit(&TOUCH_THEN_WAIT_FOR, paths).unwrap()
             })
             .collect();
         for s in &started {
             wait_for_file(s).await;
         }
         let queued: Vec<_> = (0..10_000u64)
-            .map(|x| pool.submit(&SLEEP_MS, x % 2))
+            .map(|x| pool.submit(&SLEEP_MS, x % 2).unwrap())
             .collect();
         let release_once_cancelled = async {
             wait_queued(&pool, 0).await;
@@ -84,8 +84,8 @@ fn shutdown_cancel_pending_cancels_a_deep_queue_and_finishes_running_tasks_15_16
 fn a_task_cancelled_right_before_shutdown_does_not_hang_it_15_17() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
-        let running = pool.submit(&SLEEP_MS, 50);
-        let queued = pool.submit(&SLEEP_MS, 3_600_000);
+        let running = pool.submit(&SLEEP_MS, 50).unwrap();
+        let queued = pool.submit(&SLEEP_MS, 3_600_000).unwrap();
         drop(queued);
         pool.shutdown(false).await;
         running.await.unwrap();
@@ -100,7 +100,7 @@ fn shutdown_completes_queued_work_under_max_tasks_per_child_one_15_8() {
             .max_tasks_per_child(1)
             .build()
             .unwrap();
-        let handles: Vec<_> = (0..10).map(|_| pool.submit(&PID, ())).collect();
+        let handles: Vec<_> = (0..10).map(|_| pool.submit(&PID, ()).unwrap()).collect();
         pool.shutdown(false).await;
         let mut pids = Vec::new();
         for h in handles {
@@ -121,8 +121,8 @@ fn close_without_waiting_with_a_failed_task_does_not_hang_15_18() {
             .max_tasks_per_child(1)
             .build()
             .unwrap();
-        let failing = pool.submit(&PANICS, "bad".into());
-        let after = pool.submit(&SQUARE, 3);
+        let failing = pool.submit(&PANICS, "bad".into()).unwrap();
+        let after = pool.submit(&SQUARE, 3).unwrap();
         pool.close(false);
         assert!(matches!(failing.await, Err(ProcessError::RemotePanic(_))));
         assert_eq!(after.await, Ok(9));
@@ -135,11 +135,13 @@ fn terminate_kills_the_workers_and_breaks_the_pool_15_20() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
         let started = marker("terminate");
-        let running = pool.submit(
-            &TOUCH_THEN_SLEEP,
-            (started.display().to_string(), 3_600_000),
-        );
-        let queued = pool.submit(&SQUARE, 2);
+        let running = pool
+            .submit(
+                &TOUCH_THEN_SLEEP,
+                (started.display().to_string(), 3_600_000),
+            )
+            .unwrap();
+        let queued = pool.submit(&SQUARE, 2).unwrap();
         wait_for_file(&started).await;
         let pid: u32 = std::fs::read_to_string(&started).unwrap().parse().unwrap();
         pool.terminate();
@@ -150,7 +152,7 @@ fn terminate_kills_the_workers_and_breaks_the_pool_15_20() {
             );
         }
         assert!(matches!(
-            pool.submit(&SQUARE, 1).await,
+            pool.submit(&SQUARE, 1),
             Err(ProcessError::Broken(_))
         ));
         pool.shutdown(false).await;
@@ -163,9 +165,9 @@ fn terminate_kills_the_workers_and_breaks_the_pool_15_20() {
 fn dropping_the_pool_kills_its_workers_and_strands_no_task_15_21() {
     run(async {
         let pool = pool().max_workers(2).build().unwrap();
-        let running = pool.submit(&SLEEP_MS, 3_600_000);
-        let queued = pool.submit(&SQUARE, 2);
-        let waiting = pool.submit(&SQUARE, 3);
+        let running = pool.submit(&SLEEP_MS, 3_600_000).unwrap();
+        let queued = pool.submit(&SQUARE, 2).unwrap();
+        let waiting = pool.submit(&SQUARE, 3).unwrap();
         assert_eq!(queued.await, Ok(4));
         wait_workers(&pool, 2).await;
         let pids = pool.worker_pids();

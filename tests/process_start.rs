@@ -11,7 +11,7 @@ use aio_tests::process_fns::*;
 use crate::process_support::*;
 
 /// The start error a broken pool reports, and how many starts failed.
-fn start_failure(result: Result<u64, ProcessError>) -> (u32, WorkerStartError) {
+fn start_failure<T: std::fmt::Debug>(result: Result<T, ProcessError>) -> (u32, WorkerStartError) {
     match result {
         Err(ProcessError::Broken(BrokenPool {
             cause: BrokenCause::StartFailed { attempts, last },
@@ -78,7 +78,7 @@ fn a_worker_that_exits_before_its_handshake_is_a_start_error() {
     run(async {
         // A program whose main does not begin with init: it exits first.
         let pool = misbehaving("exit-before-init").build().unwrap();
-        let (_, last) = start_failure(pool.submit(&SQUARE, 2).await);
+        let (_, last) = start_failure(pool.submit(&SQUARE, 2).unwrap().await);
         assert_eq!(
             last,
             WorkerStartError::Exited {
@@ -100,7 +100,7 @@ fn a_worker_that_never_shakes_hands_times_out_and_is_killed() {
             .handshake_timeout(Duration::from_millis(500))
             .build()
             .unwrap();
-        let (_, last) = start_failure(pool.submit(&SQUARE, 2).await);
+        let (_, last) = start_failure(pool.submit(&SQUARE, 2).unwrap().await);
         assert_eq!(
             last,
             WorkerStartError::HandshakeTimeout {
@@ -115,7 +115,7 @@ fn a_worker_that_never_shakes_hands_times_out_and_is_killed() {
 fn a_worker_with_another_registry_is_refused_at_the_handshake() {
     run(async {
         let pool = misbehaving("other-registry").build().unwrap();
-        let (_, last) = start_failure(pool.submit(&SQUARE, 2).await);
+        let (_, last) = start_failure(pool.submit(&SQUARE, 2).unwrap().await);
         let WorkerStartError::RegistryMismatch {
             missing,
             extra,
@@ -138,7 +138,7 @@ fn a_worker_that_crashes_before_ready_is_reported_as_such() {
             .max_start_failures(1)
             .build()
             .unwrap();
-        let (_, last) = start_failure(pool.submit(&SQUARE, 2).await);
+        let (_, last) = start_failure(pool.submit(&SQUARE, 2).unwrap().await);
         assert!(
             matches!(&last, WorkerStartError::Exited { exit, .. } if exit.signal == Some(6)),
             "{last:?}"
@@ -153,7 +153,9 @@ fn an_initializer_error_is_reported_as_such_and_breaks_the_pool_15_19() {
             .initializer(&INIT_FAIL, "no licence file".into())
             .build()
             .unwrap();
-        let pending: Vec<_> = (0..5u64).map(|x| pool.submit(&SQUARE, x)).collect();
+        let pending: Vec<_> = (0..5u64)
+            .map(|x| pool.submit(&SQUARE, x).unwrap())
+            .collect();
         for h in pending {
             let (_, last) = start_failure(h.await);
             assert_eq!(
@@ -175,11 +177,11 @@ fn repeated_start_failures_break_the_pool_with_the_last_error() {
             .max_start_failures(3)
             .build()
             .unwrap();
-        let (attempts, last) = start_failure(pool.submit(&SQUARE, 2).await);
+        let (attempts, last) = start_failure(pool.submit(&SQUARE, 2).unwrap().await);
         assert!(attempts >= 3, "{attempts}");
         assert!(matches!(last, WorkerStartError::Exited { .. }));
         // Broken for good: no more starts, and new work is refused at once.
-        start_failure(pool.submit(&SQUARE, 3).await);
+        start_failure(pool.submit(&SQUARE, 3).map(drop));
         assert!(pool.broken().is_some());
         pool.shutdown(false).await;
         assert!(pool.worker_pids().is_empty());
@@ -225,7 +227,7 @@ fn a_missing_worker_executable_is_a_start_error() {
             .max_start_failures(2)
             .build()
             .unwrap();
-        let (attempts, last) = start_failure(pool.submit(&SQUARE, 2).await);
+        let (attempts, last) = start_failure(pool.submit(&SQUARE, 2).unwrap().await);
         assert_eq!(attempts, 2);
         assert!(
             matches!(&last, WorkerStartError::Spawn { exe, .. } if exe.ends_with("aio-worker")),

@@ -43,8 +43,8 @@ fn parent() {
             .max_workers(2)
             .build()
             .expect("a pool");
-        let busy = pool.submit(&SLEEP_MS, 3_600_000);
-        assert_eq!(pool.submit(&SQUARE, 3).await, Ok(9));
+        let busy = pool.submit(&SLEEP_MS, 3_600_000).unwrap();
+        assert_eq!(pool.submit(&SQUARE, 3).unwrap().await, Ok(9));
         while pool.worker_pids().len() < 2 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

@@ -1,5 +1,5 @@
 //! The errors of thread offload: [`ToThreadError`], [`JobError`], [`SubmitError`] and
-//! [`FromThreadError`].
+//! [`FromThreadError`]; and [`BuildError`], why a pool of either kind cannot be built.
 
 use std::any::Any;
 use std::fmt;
@@ -76,16 +76,15 @@ pub enum FromThreadError {
          no task waits for it"
     )]
     NotOffloaded,
-    /// A scope around the task waiting for this thread was cancelled: the future was
-    /// dropped, or never started.
+    /// The task waiting for this thread stopped waiting: a scope around it was cancelled
+    /// (the reason says why), or its `to_thread` future or job handle was dropped
+    /// ([`CancelReason::ParentCancelled`](aio_core::CancelReason::ParentCancelled)). The
+    /// future was dropped, or never started.
     #[error("the task waiting for this thread was {0}")]
     Cancelled(#[from] Cancelled),
-    /// The task stopped waiting for this thread (its `to_thread` future or job handle was
-    /// dropped or detached): nothing runs the future.
-    #[error(
-        "nothing waits for this thread any more (its to_thread future or job handle was \
-         dropped or detached)"
-    )]
+    /// The job's handle was detached: no task will ever wait for this thread to run the
+    /// future in.
+    #[error("nothing waits for this thread: its job was detached")]
     Abandoned,
 }
 
@@ -109,7 +108,7 @@ impl CancelError for FromThreadError {
 /// # async fn main() {
 /// use aio_blocking::{JobError, ThreadPool};
 ///
-/// let pool = ThreadPool::new(1);
+/// let pool = ThreadPool::new(1).unwrap();
 /// let job = pool.submit(|| -> u32 { panic!("bad input") }).unwrap();
 /// assert_eq!(job.await, Err(JobError::Panicked { message: "bad input".into() }));
 /// # }
@@ -152,7 +151,7 @@ pub enum JobError {
 /// # async fn main() {
 /// use aio_blocking::ThreadPool;
 ///
-/// let pool = ThreadPool::new(2);
+/// let pool = ThreadPool::new(2).unwrap();
 /// pool.shutdown(false).await;
 /// let err = pool.submit(|| 42).unwrap_err();
 /// assert!(err.is_shutdown());
@@ -216,4 +215,55 @@ pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     } else {
         "a panic with a non-string payload".to_owned()
     }
+}
+
+/// Why a pool could not be built: [`ThreadPoolBuilder::build`](crate::ThreadPoolBuilder::build)
+/// and [`ThreadPool::new`](crate::ThreadPool::new), and (on Unix) the process pool's
+/// `ProcessPoolBuilder::build` and `ProcessPool::new`.
+///
+/// # Examples
+///
+/// ```
+/// use aio_blocking::{BuildError, ThreadPool};
+///
+/// assert_eq!(ThreadPool::new(0).unwrap_err(), BuildError::NoWorkers);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `max_workers` is zero.
+    #[error("max_workers must be at least 1")]
+    NoWorkers,
+    /// A process pool's `max_tasks_per_child` is zero.
+    #[error("max_tasks_per_child must be at least 1")]
+    NoTasksPerChild,
+    /// A process pool's `max_start_failures` is zero.
+    #[error("max_start_failures must be at least 1")]
+    NoStartFailures,
+    /// No registry: neither `process::init` was called nor one given to the builder.
+    #[error(
+        "no function registry: call aio::process::init(registry) at the top of main, or \
+         give the builder one with .registry(...)"
+    )]
+    NoRegistry,
+    /// Not called from inside a Tokio runtime.
+    #[error("a process pool must be built inside a Tokio runtime")]
+    NoRuntime,
+    /// The executable to run as workers cannot be found.
+    #[error("cannot find the worker executable: {0}")]
+    NoExecutable(String),
+    /// The initializer is not in the registry.
+    #[error("the initializer `{0}` is not in the registry")]
+    InitializerNotRegistered(String),
+    /// The initializer's argument cannot be encoded.
+    #[error("cannot serialize the initializer's argument: {0}")]
+    SerializeInitializer(String),
+    /// The pool would run this executable as its workers, but `process::init` was not
+    /// called: each worker would run the whole program, and start pools of its own.
+    #[error(
+        "this program does not call aio::process::init(registry) at the top of main, so \
+         it cannot be its own worker: call it, or point the pool at a worker binary with \
+         .worker_exe(...)"
+    )]
+    NoInit,
 }

@@ -15,9 +15,10 @@ use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
-use aio_core::Cancelled;
+use aio_core::futures::Cancellation;
+use aio_core::{CancelReason, Cancelled};
 use futures::FutureExt;
 use futures::task::AtomicWaker;
 
@@ -41,17 +42,18 @@ type Reply<T> = std::thread::Result<T>;
 /// [`FromThreadError::Cancelled`] in the thread, which can then wind down. A panic in the
 /// future unwinds here, in the thread, as if the future had run here.
 ///
-/// A `ThreadPool` job's call runs only while its handle is awaited: until then it waits,
-/// and once the handle is dropped or detached there is no task to run it in
-/// ([`FromThreadError::Abandoned`]).
+/// A `ThreadPool` job's call runs only while its handle is awaited: until then it waits.
+/// Once the handle is dropped, the call is cancelled; once it is detached, there is no task
+/// to run it in ([`FromThreadError::Abandoned`]).
 ///
 /// # Errors
 ///
 /// * [`FromThreadError::NotOffloaded`]: this thread runs no `to_thread` call or pool job.
-/// * [`FromThreadError::Cancelled`]: a scope around the waiting task was cancelled before
-///   the future finished; it is dropped.
-/// * [`FromThreadError::Abandoned`]: the waiting task stopped waiting (its `to_thread`
-///   future or job handle was dropped or detached).
+/// * [`FromThreadError::Cancelled`]: the waiting task stopped waiting before the future
+///   finished, which is then dropped: a scope around it was cancelled (the reason says
+///   which), or its `to_thread` future or job handle was dropped
+///   ([`CancelReason::ParentCancelled`](aio_core::CancelReason::ParentCancelled)).
+/// * [`FromThreadError::Abandoned`]: the job's handle was detached: nobody will wait.
 ///
 /// # Panics
 ///
@@ -155,10 +157,9 @@ impl Portal {
     }
 
     fn closed(&self) -> FromThreadError {
-        self.lock()
-            .closed
-            .clone()
-            .unwrap_or(FromThreadError::Abandoned)
+        self.lock().closed.clone().unwrap_or_else(|| {
+            FromThreadError::Cancelled(Cancelled::new(CancelReason::ParentCancelled))
+        })
     }
 
     /// Takes no request from now on, for `why`, and drops the one waiting, if any.
@@ -177,6 +178,11 @@ impl Portal {
 pub(crate) struct Caller {
     portal: Arc<Portal>,
     running: Option<Request>,
+    /// The waiting task's scope, watched from the first request on: why the requests end,
+    /// if it is cancelled.
+    scope: Option<Cancellation>,
+    /// Nobody will wait: the job's handle was detached.
+    detached: bool,
 }
 
 impl Caller {
@@ -189,6 +195,8 @@ impl Caller {
         let caller = Caller {
             portal: Arc::clone(&portal),
             running: None,
+            scope: None,
+            detached: false,
         };
         (caller, portal)
     }
@@ -204,7 +212,8 @@ impl Caller {
                     None => return,
                 }
             }
-            if let Some(cancelled) = cancellation(cx) {
+            let scope = self.scope.get_or_insert_with(aio_core::cancelled);
+            if let Poll::Ready(cancelled) = Pin::new(scope).poll(cx) {
                 self.running = None;
                 self.portal.close(FromThreadError::Cancelled(cancelled));
                 return;
@@ -218,22 +227,35 @@ impl Caller {
     }
 }
 
-/// Why the calling scope is cancelled, if it is.
-fn cancellation(cx: &mut Context<'_>) -> Option<Cancelled> {
-    if !aio_core::is_cancelled() {
-        return None;
-    }
-    match Pin::new(&mut aio_core::cancelled()).poll(cx) {
-        Poll::Ready(cancelled) => Some(cancelled),
-        Poll::Pending => None,
+impl Caller {
+    /// Marks the end as let go on purpose: the thread's calls back will find
+    /// [`FromThreadError::Abandoned`].
+    pub(crate) fn detach(&mut self) {
+        self.detached = true;
     }
 }
 
 impl Drop for Caller {
     fn drop(&mut self) {
+        // Dropped without a detach, the waiting future was cancelled: by its scope, which
+        // may drop it without polling it again (ask the scope why), or by its owner.
+        let why = if self.detached {
+            FromThreadError::Abandoned
+        } else {
+            let cancelled = self.scope.as_mut().and_then(|scope| {
+                let mut cx = Context::from_waker(Waker::noop());
+                match Pin::new(scope).poll(&mut cx) {
+                    Poll::Ready(cancelled) => Some(cancelled),
+                    Poll::Pending => None,
+                }
+            });
+            let cancelled =
+                cancelled.unwrap_or_else(|| Cancelled::new(CancelReason::ParentCancelled));
+            FromThreadError::Cancelled(cancelled)
+        };
         // Closed before the running request is dropped: the thread, woken by the drop,
         // finds why.
-        self.portal.close(FromThreadError::Abandoned);
+        self.portal.close(why);
         self.running = None;
     }
 }

@@ -39,7 +39,7 @@ pub mod process;
 
 pub use cancel_token::CancelToken;
 pub use capacity_limiter::CapacityLimiter;
-pub use error::{FromThreadError, JobError, SubmitError, ToThreadError};
+pub use error::{BuildError, FromThreadError, JobError, SubmitError, ToThreadError};
 pub use from_thread::from_thread;
 pub use thread_pool::{JobHandle, ThreadPool, ThreadPoolBuilder, ThreadPoolMap};
 pub use to_thread::{to_thread, to_thread_cancellable};

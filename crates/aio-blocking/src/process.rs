@@ -25,7 +25,7 @@
 //!     process::init(registry()); // first: a worker never gets past this line
 //!     tokio::runtime::Runtime::new().unwrap().block_on(async {
 //!         let pool = ProcessPool::new().unwrap();
-//!         let sum = pool.submit(&CHECKSUM, vec![1, 2, 3]).await.unwrap();
+//!         let sum = pool.submit(&CHECKSUM, vec![1, 2, 3]).unwrap().await.unwrap();
 //!         assert_eq!(sum, checksum(vec![1, 2, 3]));
 //!         pool.shutdown(false).await;
 //!     });
@@ -49,8 +49,7 @@ mod worker;
 
 pub use builder::{CrashPolicy, ProcessPoolBuilder};
 pub use error::{
-    BrokenCause, BrokenPool, BuildError, ExitInfo, ProcessError, RemotePanic, WorkerCrashed,
-    WorkerStartError,
+    BrokenCause, BrokenPool, ExitInfo, ProcessError, RemotePanic, WorkerCrashed, WorkerStartError,
 };
 pub use function::Function;
 pub use handle::ProcessHandle;
@@ -59,5 +58,6 @@ pub use map::ProcessMap;
 pub use pool::ProcessPool;
 pub use registry::Registry;
 
+pub use crate::BuildError;
 #[doc(inline)]
 pub use crate::remote_fn;

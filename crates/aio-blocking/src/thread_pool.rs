@@ -14,7 +14,7 @@ pub use job::JobHandle;
 pub use map::ThreadPoolMap;
 use worker::{Initializer, Shared};
 
-use crate::{CapacityLimiter, SubmitError};
+use crate::{BuildError, CapacityLimiter, SubmitError};
 
 /// A fixed set of at most `max_workers` threads that run submitted jobs in FIFO order:
 /// `concurrent.futures.ThreadPoolExecutor`.
@@ -50,7 +50,7 @@ use crate::{CapacityLimiter, SubmitError};
 /// # async fn main() {
 /// use aio_blocking::ThreadPool;
 ///
-/// let pool = ThreadPool::new(4);
+/// let pool = ThreadPool::new(4).unwrap();
 /// let jobs: Vec<_> = (1..=3u64).map(|n| pool.submit(move || n * 100).unwrap()).collect();
 /// let mut total = 0;
 /// for job in jobs {
@@ -68,19 +68,18 @@ impl ThreadPool {
     /// A pool of at most `max_workers` threads, named `aio-thread-pool-<n>`, with no
     /// initializer. See [`builder`](Self::builder) for the rest.
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// If `max_workers` is 0.
+    /// [`BuildError::NoWorkers`] if `max_workers` is 0.
     ///
     /// # Examples
     ///
     /// ```
-    /// let pool = aio_blocking::ThreadPool::new(4);
+    /// let pool = aio_blocking::ThreadPool::new(4).unwrap();
     /// assert_eq!(pool.max_workers(), 4);
     /// assert_eq!(pool.threads(), 0); // threads start with the first jobs
     /// ```
-    #[track_caller]
-    pub fn new(max_workers: usize) -> Self {
+    pub fn new(max_workers: usize) -> Result<Self, BuildError> {
         Self::builder().max_workers(max_workers).build()
     }
 
@@ -95,7 +94,8 @@ impl ThreadPool {
     ///     .max_workers(2)
     ///     .thread_name_prefix("decoder")
     ///     .initializer(|| println!("decoder thread ready"))
-    ///     .build();
+    ///     .build()
+    ///     .unwrap();
     /// assert_eq!(pool.max_workers(), 2);
     /// ```
     pub fn builder() -> ThreadPoolBuilder {
@@ -144,7 +144,7 @@ impl ThreadPool {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = aio_blocking::ThreadPool::new(2);
+    /// let pool = aio_blocking::ThreadPool::new(2).unwrap();
     /// let job = pool.submit(|| "done").unwrap();
     /// assert_eq!(job.await, Ok("done"));
     /// # }
@@ -162,7 +162,7 @@ impl ThreadPool {
     ///
     /// Lazy and bounded, see [`ThreadPoolMap`]: items are taken and submitted only as the
     /// stream is polled, at most [`max_workers`](Self::max_workers) ahead by default
-    /// (change it with [`ThreadPoolMap::in_flight`]). The input iterator is advanced on the
+    /// (change it with [`ThreadPoolMap::buffered`]). The input iterator is advanced on the
     /// task that polls the stream, so it should not block.
     ///
     /// # Examples
@@ -173,16 +173,16 @@ impl ThreadPool {
     /// use futures::StreamExt;
     /// use aio_blocking::ThreadPool;
     ///
-    /// let pool = ThreadPool::new(3);
+    /// let pool = ThreadPool::new(3).unwrap();
     /// let lengths: Vec<usize> = pool
-    ///     .map(["a", "bb", "ccc"], |s| s.len())
+    ///     .map(|s: &str| s.len(), ["a", "bb", "ccc"])
     ///     .map(|r| r.unwrap())
     ///     .collect()
     ///     .await;
     /// assert_eq!(lengths, [1, 2, 3]);
     /// # }
     /// ```
-    pub fn map<I, F, T>(&self, items: I, f: F) -> ThreadPoolMap<I::IntoIter, F, T>
+    pub fn map<F, I, T>(&self, f: F, items: I) -> ThreadPoolMap<I::IntoIter, F, T>
     where
         I: IntoIterator,
         I::Item: Send + 'static,
@@ -219,7 +219,7 @@ impl ThreadPool {
     /// # async fn main() {
     /// use aio_blocking::ThreadPool;
     ///
-    /// let pool = ThreadPool::new(1);
+    /// let pool = ThreadPool::new(1).unwrap();
     /// let job = pool.submit(|| 1).unwrap();
     /// pool.shutdown(false).await; // runs the queued job first
     /// assert_eq!(job.await, Ok(1));
@@ -241,7 +241,7 @@ impl ThreadPool {
     /// # Examples
     ///
     /// ```
-    /// let pool = aio_blocking::ThreadPool::new(1);
+    /// let pool = aio_blocking::ThreadPool::new(1).unwrap();
     /// assert_eq!(pool.close(true), 0);
     /// assert!(pool.is_shut_down());
     /// ```
@@ -298,14 +298,9 @@ pub struct ThreadPoolBuilder {
 
 impl ThreadPoolBuilder {
     /// The most threads the pool runs. Default: `min(32, cpus + 4)`, as
-    /// ThreadPoolExecutor ([`CapacityLimiter::default_tokens`]).
-    ///
-    /// # Panics
-    ///
-    /// If `n` is 0.
-    #[track_caller]
+    /// ThreadPoolExecutor ([`CapacityLimiter::default_tokens`]). 0 is refused by
+    /// [`build`](Self::build) ([`BuildError::NoWorkers`]).
     pub fn max_workers(mut self, n: usize) -> Self {
-        assert!(n >= 1, "a ThreadPool needs at least one worker");
         self.max_workers = Some(n);
         self
     }
@@ -328,16 +323,25 @@ impl ThreadPoolBuilder {
     }
 
     /// The pool. No thread starts until the first submit.
-    pub fn build(self) -> ThreadPool {
-        ThreadPool {
+    ///
+    /// # Errors
+    ///
+    /// [`BuildError::NoWorkers`] if `max_workers` is 0.
+    pub fn build(self) -> Result<ThreadPool, BuildError> {
+        let max_workers = self
+            .max_workers
+            .unwrap_or_else(CapacityLimiter::default_tokens);
+        if max_workers == 0 {
+            return Err(BuildError::NoWorkers);
+        }
+        Ok(ThreadPool {
             shared: Arc::new(Shared::new(
-                self.max_workers
-                    .unwrap_or_else(CapacityLimiter::default_tokens),
+                max_workers,
                 self.name_prefix
                     .unwrap_or_else(|| "aio-thread-pool".to_owned()),
                 self.initializer,
             )),
-        }
+        })
     }
 }
 

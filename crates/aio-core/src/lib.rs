@@ -101,7 +101,7 @@ pub use task_tree::{GroupSnapshot, GroupState, TaskSnapshot, TaskState, TaskTree
 pub use timeout::{
     Elapsed, RescheduleError, Timeout, timeout, timeout_at, timeout_scope, wait_for,
 };
-pub use wait::{ReturnWhen, wait};
+pub use wait::{ReturnWhen, Waitable, wait};
 
 /// The named futures returned by aio's functions, for when you need to store one.
 pub mod futures {

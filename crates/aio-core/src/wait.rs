@@ -1,4 +1,4 @@
-//! [`wait`]: `asyncio.wait` over task handles.
+//! [`wait`]: `asyncio.wait` over handles: a group's tasks, and the pools' jobs.
 
 use std::fmt;
 use std::future::Future;
@@ -20,11 +20,47 @@ pub enum ReturnWhen {
     AllCompleted,
 }
 
+/// A handle [`wait`] can watch: work that ends on its own and keeps its result until it is
+/// taken, as asyncio's futures do (`done()`, `exception()`).
+///
+/// [`TaskHandle`] is one; so are the pools' handles of aio's blocking crate (a thread pool's
+/// `JobHandle`, a process pool's `ProcessHandle`), so one `wait` covers tasks, threads and
+/// processes alike.
+pub trait Waitable {
+    /// Ready once the work has finished. Does not take the result: the handle still has
+    /// it.
+    fn poll_finished(&mut self, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// Whether the work has finished, as the last [`poll_finished`](Self::poll_finished)
+    /// saw it.
+    fn is_finished(&self) -> bool;
+
+    /// Whether the work has finished with a failure or a panic, not a cancellation: what
+    /// [`ReturnWhen::FirstError`] waits for.
+    fn has_failed(&self) -> bool;
+}
+
+impl<T> Waitable for TaskHandle<T> {
+    fn poll_finished(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        TaskHandle::poll_finished(self, cx)
+    }
+
+    fn is_finished(&self) -> bool {
+        TaskHandle::is_finished(self)
+    }
+
+    fn has_failed(&self) -> bool {
+        TaskHandle::has_failed(self)
+    }
+}
+
 /// Waits until tasks finish, as [`ReturnWhen`] says, and moves the finished ones out of
 /// `handles`: `done, pending = await asyncio.wait(tasks, return_when=...)`.
 ///
-/// The returned `Vec` holds the finished handles; `handles` keeps the ones still running, in
-/// their order. Those stay owned by their group, which waits for them: nothing is cancelled.
+/// `handles` may be a group's [`TaskHandle`]s or any other [`Waitable`] handles (a thread
+/// pool's jobs, a process pool's tasks). The returned `Vec` holds the finished handles;
+/// `handles` keeps the ones still running, in their order. Nothing is cancelled: tasks stay
+/// owned by their group, which waits for them, and jobs go on in their pool.
 /// Several handles may have finished by the time `wait` returns, even for
 /// [`ReturnWhen::FirstCompleted`]. With no handles, it returns at once.
 ///
@@ -57,18 +93,18 @@ pub enum ReturnWhen {
 /// .unwrap();
 /// # }
 /// ```
-pub fn wait<T>(handles: &mut Vec<TaskHandle<T>>, when: ReturnWhen) -> Wait<'_, T> {
+pub fn wait<H: Waitable>(handles: &mut Vec<H>, when: ReturnWhen) -> Wait<'_, H> {
     Wait { handles, when }
 }
 
 /// Future returned by [`wait`].
 #[must_use = "futures do nothing unless you `.await` or poll them"]
-pub struct Wait<'a, T> {
-    handles: &'a mut Vec<TaskHandle<T>>,
+pub struct Wait<'a, H> {
+    handles: &'a mut Vec<H>,
     when: ReturnWhen,
 }
 
-impl<T> fmt::Debug for Wait<'_, T> {
+impl<H> fmt::Debug for Wait<'_, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wait")
             .field("handles", &self.handles.len())
@@ -77,13 +113,13 @@ impl<T> fmt::Debug for Wait<'_, T> {
     }
 }
 
-impl<T> Future for Wait<'_, T> {
-    type Output = Vec<TaskHandle<T>>;
+impl<H: Waitable> Future for Wait<'_, H> {
+    type Output = Vec<H>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut finished = 0;
         let mut failed = false;
-        for handle in self.handles.iter() {
+        for handle in self.handles.iter_mut() {
             if handle.poll_finished(cx).is_ready() {
                 finished += 1;
                 failed |= handle.has_failed();
@@ -101,7 +137,7 @@ impl<T> Future for Wait<'_, T> {
         }
         let (done, pending) = std::mem::take(self.handles)
             .into_iter()
-            .partition(TaskHandle::is_finished);
+            .partition(Waitable::is_finished);
         *self.handles = pending;
         Poll::Ready(done)
     }

@@ -69,8 +69,9 @@ pub use aio_sync::{
 pub use aio_blocking as blocking;
 
 pub use aio_blocking::{
-    CancelToken, CapacityLimiter, FromThreadError, JobError, JobHandle, SubmitError, ThreadPool,
-    ThreadPoolBuilder, ThreadPoolMap, ToThreadError, from_thread, to_thread, to_thread_cancellable,
+    BuildError, CancelToken, CapacityLimiter, FromThreadError, JobError, JobHandle, SubmitError,
+    ThreadPool, ThreadPoolBuilder, ThreadPoolMap, ToThreadError, from_thread, to_thread,
+    to_thread_cancellable,
 };
 
 #[cfg(unix)]

@@ -43,7 +43,9 @@ fn ready_pool(rt: &Runtime) -> ProcessPool {
             .max_workers(WORKERS)
             .build()
             .expect("cannot build the process pool");
-        let warm: Vec<_> = (0..WORKERS as u64).map(|i| pool.submit(&NOOP, i)).collect();
+        let warm: Vec<_> = (0..WORKERS as u64)
+            .map(|i| pool.submit(&NOOP, i).unwrap())
+            .collect();
         for (i, h) in warm.into_iter().enumerate() {
             assert_eq!(h.await, Ok(i as u64), "the warm-up call failed");
         }
@@ -69,7 +71,7 @@ pub(crate) fn roundtrip_seq_aio(rt: &Runtime, ops: usize) -> Sample {
     let pool = ready_pool(rt);
     let (elapsed, pool) = time_in_task(rt, async move {
         for i in 0..ops as u64 {
-            assert_eq!(pool.submit(&NOOP, i).await, Ok(i));
+            assert_eq!(pool.submit(&NOOP, i).unwrap().await, Ok(i));
         }
         pool
     });
@@ -81,7 +83,9 @@ pub(crate) fn roundtrip_seq_aio(rt: &Runtime, ops: usize) -> Sample {
 pub(crate) fn submit_concurrent_aio(rt: &Runtime, ops: usize) -> Sample {
     let pool = ready_pool(rt);
     let (elapsed, pool) = time_in_task(rt, async move {
-        let handles: Vec<_> = (0..ops as u64).map(|i| pool.submit(&NOOP, i)).collect();
+        let handles: Vec<_> = (0..ops as u64)
+            .map(|i| pool.submit(&NOOP, i).unwrap())
+            .collect();
         for (i, h) in handles.into_iter().enumerate() {
             assert_eq!(h.await, Ok(i as u64));
         }

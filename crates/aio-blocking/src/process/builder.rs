@@ -10,9 +10,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::error::BuildError;
 use super::pool::ProcessPool;
 use super::{Function, Registry, child, init};
+use crate::BuildError;
 
 /// What a pool does when a worker dies in the middle of a task.
 ///
@@ -110,7 +110,7 @@ pub struct ProcessPoolBuilder {
     env: Vec<(OsString, OsString)>,
     registry: Option<Arc<Registry>>,
     max_workers: Option<usize>,
-    max_tasks_per_child: Option<NonZeroUsize>,
+    max_tasks_per_child: Option<usize>,
     initializer: Option<Result<Initializer, BuildError>>,
     task_timeout: Option<Duration>,
     crash_policy: CrashPolicy,
@@ -151,14 +151,9 @@ impl ProcessPoolBuilder {
     }
 
     /// Replace a worker after it has run `n` tasks (a [`map`](crate::ProcessPool::map)
-    /// chunk counts as one), to bound what leaks in it. Default: never.
-    ///
-    /// # Panics
-    ///
-    /// If `n` is 0.
-    #[track_caller]
+    /// chunk counts as one), to bound what leaks in it. Default: never. 0 is refused by
+    /// [`build`](Self::build) ([`BuildError::NoTasksPerChild`]).
     pub fn max_tasks_per_child(mut self, n: usize) -> Self {
-        let n = NonZeroUsize::new(n).expect("max_tasks_per_child must be at least 1");
         self.max_tasks_per_child = Some(n);
         self
     }
@@ -241,14 +236,9 @@ impl ProcessPoolBuilder {
     }
 
     /// Break the pool after this many failed worker starts in a row, rather than start
-    /// workers for ever. Default: 3.
-    ///
-    /// # Panics
-    ///
-    /// If `n` is 0.
-    #[track_caller]
+    /// workers for ever. Default: 3. 0 is refused by [`build`](Self::build)
+    /// ([`BuildError::NoStartFailures`]).
     pub fn max_start_failures(mut self, n: u32) -> Self {
-        assert!(n > 0, "max_start_failures must be at least 1");
         self.max_start_failures = n;
         self
     }
@@ -285,12 +275,19 @@ impl ProcessPoolBuilder {
         if max_workers == 0 {
             return Err(BuildError::NoWorkers);
         }
+        let max_tasks_per_child = match self.max_tasks_per_child {
+            None => None,
+            Some(n) => Some(NonZeroUsize::new(n).ok_or(BuildError::NoTasksPerChild)?),
+        };
+        if self.max_start_failures == 0 {
+            return Err(BuildError::NoStartFailures);
+        }
         let config = Config {
             exe,
             env: self.env,
             registry,
             max_workers,
-            max_tasks_per_child: self.max_tasks_per_child,
+            max_tasks_per_child,
             initializer,
             task_timeout: self.task_timeout,
             crash_policy: self.crash_policy,

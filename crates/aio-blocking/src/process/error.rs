@@ -1,5 +1,5 @@
 //! The errors of the process pool: what a task ends with ([`ProcessError`]), why a worker
-//! did not start ([`WorkerStartError`]), and why a pool could not be built ([`BuildError`]).
+//! did not start ([`WorkerStartError`]).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -17,7 +17,8 @@ use super::wire::Failure;
 ///
 /// # Examples
 ///
-/// A function missing from the registry is caught before anything is sent to a worker:
+/// A function missing from the registry is refused by `submit`, before anything is sent to
+/// a worker:
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -31,7 +32,7 @@ use super::wire::Failure;
 /// const TRIPLE: Function<u32, u32> = Function::new("triple", |x| 3 * x);
 ///
 /// let pool = ProcessPool::builder().registry(Registry::new().register(&DOUBLE)).build().unwrap();
-/// match pool.submit(&TRIPLE, 1).await {
+/// match pool.submit(&TRIPLE, 1) {
 ///     Err(ProcessError::NotRegistered { name }) => assert_eq!(name, "triple"),
 ///     other => panic!("{other:?}"),
 /// }
@@ -285,37 +286,4 @@ pub enum WorkerStartError {
         /// What went wrong.
         message: String,
     },
-}
-
-/// Why [`ProcessPoolBuilder::build`](super::ProcessPoolBuilder::build) failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// No registry: neither [`init`](super::init) was called nor one given to the builder.
-    #[error(
-        "no function registry: call aio::process::init(registry) at the top of main, or \
-         give the builder one with .registry(...)"
-    )]
-    NoRegistry,
-    /// Not called from inside a Tokio runtime.
-    #[error("a process pool must be built inside a Tokio runtime")]
-    NoRuntime,
-    /// The executable to run as workers cannot be found.
-    #[error("cannot find the worker executable: {0}")]
-    NoExecutable(String),
-    /// The initializer is not in the registry.
-    #[error("the initializer `{0}` is not in the registry")]
-    InitializerNotRegistered(String),
-    /// The initializer's argument cannot be encoded.
-    #[error("cannot serialize the initializer's argument: {0}")]
-    SerializeInitializer(String),
-    /// `max_workers` is zero.
-    #[error("max_workers must be at least 1")]
-    NoWorkers,
-    /// The pool would run this executable as its workers, but [`init`](super::init) was
-    /// not called: each worker would run the whole program, and start pools of its own.
-    #[error(
-        "this program does not call aio::process::init(registry) at the top of main, so          it cannot be its own worker: call it, or point the pool at a worker binary with          .worker_exe(...)"
-    )]
-    NoInit,
 }

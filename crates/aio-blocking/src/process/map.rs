@@ -154,7 +154,7 @@ where
             if slots.is_empty() {
                 return;
             }
-            let call = if parts.is_empty() {
+            let mut call = if parts.is_empty() {
                 None
             } else if self.registered {
                 Some(self.pool.submit(self.name, parts))
@@ -166,7 +166,7 @@ where
             // Refused (the pool is shut down or broken, or the function unknown): every
             // later chunk would be too, so the input is read no further and the stream
             // ends after this chunk's errors, even over an endless input.
-            if call.as_ref().is_some_and(RawHandle::refused) {
+            if call.as_mut().is_some_and(RawHandle::refused) {
                 self.items = None;
             }
             self.in_flight.push_back(Chunk { call, items: slots });

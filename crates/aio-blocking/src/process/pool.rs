@@ -19,11 +19,12 @@ use tokio_util::sync::CancellationToken;
 
 use super::Function;
 use super::builder::{Config, CrashPolicy, ProcessPoolBuilder};
-use super::error::{BrokenCause, BrokenPool, BuildError, ProcessError, WorkerStartError};
+use super::error::{BrokenCause, BrokenPool, ProcessError, WorkerStartError};
 use super::handle::{ProcessHandle, RawHandle};
 use super::map::ProcessMap;
 use super::registry::describe;
 use super::worker::{Outcome, Worker};
+use crate::BuildError;
 
 /// The most chunks a [`ProcessMap`] keeps in flight by default, however many workers the
 /// pool may run: twice `max_workers` up to this.
@@ -90,7 +91,7 @@ struct Job {
 ///     let rt = tokio::runtime::Runtime::new().unwrap();
 ///     rt.block_on(async {
 ///         let pool = ProcessPool::new().unwrap();
-///         let count = pool.submit(&COUNT_PRIMES, 100_000).await.unwrap();
+///         let count = pool.submit(&COUNT_PRIMES, 100_000).unwrap().await.unwrap();
 ///         assert_eq!(count, 9592);
 ///         pool.shutdown(false).await;
 ///     });
@@ -162,11 +163,13 @@ impl ProcessPool {
     /// Queues `f(args)` to run in a worker, and returns a handle that resolves to its
     /// result: `loop.run_in_executor(pool, f, args)`.
     ///
-    /// Errors are delivered through the handle, as a [`ProcessError`]: among them
-    /// [`NotRegistered`](ProcessError::NotRegistered) for a function missing from the
-    /// registry, [`SerializeArgs`](ProcessError::SerializeArgs), and
-    /// [`ShutDown`](ProcessError::ShutDown) or [`Broken`](ProcessError::Broken) once the
-    /// pool takes no more work.
+    /// # Errors
+    ///
+    /// The call is refused, with nothing queued: [`NotRegistered`](ProcessError::NotRegistered)
+    /// for a function missing from the registry, [`SerializeArgs`](ProcessError::SerializeArgs)
+    /// for an argument that does not encode, and [`ShutDown`](ProcessError::ShutDown) or
+    /// [`Broken`](ProcessError::Broken) once the pool takes no more work. What goes wrong
+    /// once the call is queued comes out of the handle.
     ///
     /// # Examples
     ///
@@ -179,26 +182,32 @@ impl ProcessPool {
     /// # process::init(Registry::new().register(&SQUARE));
     /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
     /// # let pool = ProcessPool::builder().max_workers(2).build().unwrap();
-    /// let a = pool.submit(&SQUARE, 3);
-    /// let b = pool.submit(&SQUARE, 4);
-    /// assert_eq!(a.await.unwrap() + b.await.unwrap(), 25);
+    /// let handle = pool.submit(&SQUARE, 7).unwrap();
+    /// assert_eq!(handle.await, Ok(49));
     /// # pool.shutdown(false).await;
     /// # });
     /// # }
     /// ```
-    pub fn submit<A, R>(&self, f: &Function<A, R>, args: A) -> ProcessHandle<R>
+    pub fn submit<A, R>(
+        &self,
+        f: &Function<A, R>,
+        args: A,
+    ) -> Result<ProcessHandle<R>, ProcessError>
     where
         A: Serialize,
         R: DeserializeOwned,
     {
         if !self.shared.cfg.registry.contains(f.name()) {
-            return ProcessHandle::failed(ProcessError::NotRegistered {
+            return Err(ProcessError::NotRegistered {
                 name: f.name().to_owned(),
             });
         }
-        match postcard::to_allocvec(&args) {
-            Ok(bytes) => ProcessHandle::new(self.shared.submit(f.name(), vec![bytes])),
-            Err(e) => ProcessHandle::failed(ProcessError::SerializeArgs(describe::<A>(&e))),
+        let bytes = postcard::to_allocvec(&args)
+            .map_err(|e| ProcessError::SerializeArgs(describe::<A>(&e)))?;
+        let mut raw = self.shared.submit(f.name(), vec![bytes]);
+        match raw.refusal() {
+            Some(error) => Err(error),
+            None => Ok(ProcessHandle::new(raw)),
         }
     }
 
@@ -272,7 +281,7 @@ impl ProcessPool {
     ///
     /// let pool = ProcessPool::builder().registry(Registry::new().register(&DOUBLE)).build().unwrap();
     /// pool.close(false);
-    /// assert_eq!(pool.submit(&DOUBLE, 1).await, Err(ProcessError::ShutDown));
+    /// assert_eq!(pool.submit(&DOUBLE, 1).unwrap_err(), ProcessError::ShutDown);
     /// # }
     /// ```
     pub fn close(&self, cancel_pending: bool) {
@@ -327,7 +336,7 @@ impl ProcessPool {
     /// assert!(pool.broken().is_none());
     /// pool.terminate();
     /// assert_eq!(pool.broken().unwrap().cause, BrokenCause::Terminated);
-    /// assert!(matches!(pool.submit(&DOUBLE, 1).await, Err(ProcessError::Broken(_))));
+    /// assert!(matches!(pool.submit(&DOUBLE, 1), Err(ProcessError::Broken(_))));
     /// # }
     /// ```
     pub fn terminate(&self) {
@@ -390,6 +399,11 @@ impl fmt::Debug for ProcessPool {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The runtime the pool's slots run on.
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.runtime
     }
 
     /// Queues a call of `name` with one argument per part; starts a slot if no free one can

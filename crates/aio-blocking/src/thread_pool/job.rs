@@ -95,6 +95,7 @@ where
         Ok(()) => Ok(JobHandle {
             state,
             result,
+            finished: None,
             caller,
             detached: false,
         }),
@@ -107,11 +108,11 @@ where
 /// result, or [`cancel`](Self::cancel) it while it is still queued. concurrent.futures'
 /// `Future`, as asyncio's `run_in_executor` wraps it.
 ///
-/// The handle owns the queued job: dropping it before the job starts cancels the job,
-/// which then never runs, as cancelling the task that awaits `run_in_executor` does in
-/// asyncio. [`detach`](Self::detach) lets a job run with nobody waiting for it. Dropping
-/// the handle of a running job changes nothing: it runs to the end and its result is
-/// discarded.
+/// As every pool handle, it follows one rule: dropping it is [`cancel`](Self::cancel), and
+/// [`detach`](Self::detach) lets the job run with nobody waiting. Cancelling a job before it
+/// starts means it never runs, as cancelling the task that awaits `run_in_executor` does in
+/// asyncio. A running job cannot be cancelled (a thread cannot be interrupted): it runs to
+/// the end and, if nobody waits, its result is discarded.
 ///
 /// # Cancel safety
 ///
@@ -125,7 +126,7 @@ where
 /// # async fn main() {
 /// use aio_blocking::{JobError, ThreadPool};
 ///
-/// let pool = ThreadPool::new(1);
+/// let pool = ThreadPool::new(1).unwrap();
 /// let (gate, wait) = std::sync::mpsc::channel::<()>();
 /// let first = pool.submit(move || wait.recv().unwrap()).unwrap(); // occupies the worker
 /// let second = pool.submit(|| 2).unwrap();
@@ -139,6 +140,8 @@ where
 pub struct JobHandle<T> {
     state: Arc<AtomicU8>,
     result: oneshot::Receiver<Reply<T>>,
+    /// The result, once [`wait`](aio_core::wait) saw it arrive, until it is awaited.
+    finished: Option<Reply<T>>,
     /// Runs the job's [`from_thread`](crate::from_thread) calls while the handle is awaited.
     caller: Caller,
     detached: bool,
@@ -176,7 +179,7 @@ impl<T> JobHandle<T> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let pool = aio_blocking::ThreadPool::new(1);
+    /// let pool = aio_blocking::ThreadPool::new(1).unwrap();
     /// let (done, ran) = std::sync::mpsc::channel();
     /// pool.submit(move || done.send("flushed").unwrap()).unwrap().detach();
     /// pool.shutdown(false).await;
@@ -185,13 +188,19 @@ impl<T> JobHandle<T> {
     /// ```
     pub fn detach(mut self) {
         self.detached = true;
+        self.caller.detach();
     }
 }
 
-impl<T> Future for JobHandle<T> {
-    type Output = Result<T, JobError>;
+// Nothing in a handle is pinned: the result is only ever moved out.
+impl<T> Unpin for JobHandle<T> {}
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+impl<T> JobHandle<T> {
+    /// The result, once it is in; runs the job's calls back into the runtime meanwhile.
+    fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Reply<T>> {
+        if let Some(reply) = self.finished.take() {
+            return Poll::Ready(reply);
+        }
         self.caller.serve(cx);
         match Pin::new(&mut self.result).poll(cx) {
             Poll::Ready(Ok(reply)) => Poll::Ready(reply),
@@ -200,6 +209,31 @@ impl<T> Future for JobHandle<T> {
             Poll::Pending if self.is_cancelled() => Poll::Ready(Err(JobError::Cancelled)),
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+impl<T> Future for JobHandle<T> {
+    type Output = Result<T, JobError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().poll_reply(cx)
+    }
+}
+
+impl<T> aio_core::Waitable for JobHandle<T> {
+    fn poll_finished(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.finished.is_none() {
+            self.finished = Some(std::task::ready!(self.poll_reply(cx)));
+        }
+        Poll::Ready(())
+    }
+
+    fn is_finished(&self) -> bool {
+        self.finished.is_some()
+    }
+
+    fn has_failed(&self) -> bool {
+        matches!(&self.finished, Some(Err(e)) if *e != JobError::Cancelled)
     }
 }
 

@@ -17,7 +17,7 @@ use crate::JobError;
 /// The results of [`ThreadPool::map`](crate::ThreadPool::map), in input order.
 ///
 /// Lazy: nothing is taken from the input or submitted until the stream is polled. Then
-/// at most [`in_flight`](Self::in_flight) jobs are submitted ahead of the result the stream
+/// at most [`buffered`](Self::buffered) jobs are submitted ahead of the result the stream
 /// waits for (CPython 3.14's `map(buffersize=)`); each result handed out makes room for
 /// the next item. Dropping the stream cancels the submitted jobs that have not started
 /// and takes nothing more from the input.
@@ -76,14 +76,14 @@ impl<I, F, T> ThreadPoolMap<I, F, T> {
     /// use futures::StreamExt;
     /// use aio_blocking::ThreadPool;
     ///
-    /// let pool = ThreadPool::new(4);
-    /// let squares: Vec<_> = pool.map(0..10u64, |x| x * x).in_flight(2).collect().await;
+    /// let pool = ThreadPool::new(4).unwrap();
+    /// let squares: Vec<_> = pool.map(|x: u64| x * x, 0..10).buffered(2).collect().await;
     /// assert_eq!(squares[9], Ok(81));
     /// # }
     /// ```
     #[track_caller]
-    pub fn in_flight(mut self, n: usize) -> Self {
-        assert!(n >= 1, "ThreadPoolMap::in_flight needs at least 1");
+    pub fn buffered(mut self, n: usize) -> Self {
+        assert!(n >= 1, "buffered must be at least 1");
         self.bound = n;
         self
     }

@@ -1,20 +1,26 @@
 //! aio-core's modules form layers: a module imports only from modules below it, and no two
 //! modules import each other, however indirectly (`docs/design.md`, "Crates"). The scope
-//! tree (`scope`) is the bottom layer of the constructs: it imports none of them.
+//! tree (`scope`) is the bottom layer of the constructs: it imports none of them. The
+//! process pool's files (aio-blocking's `process/`) read as a chain the same way.
 //!
-//! Read from the sources: every `use crate::...` and every `crate::module::` path outside
-//! comments and test modules, with names re-exported at the crate root resolved through
-//! `lib.rs`.
+//! Read from the sources: every `use crate::...` (`use super::...` in `process/`) and every
+//! `crate::module::` path outside comments and test modules, with names re-exported at the
+//! root resolved through `lib.rs` (`process.rs`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// aio-core's modules and, for each, the modules it imports.
+/// The modules of a crate (or of a module's directory) and, for each, the modules it
+/// imports.
 type Graph = BTreeMap<String, BTreeSet<String>>;
 
 fn core_src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/aio-core/src")
+}
+
+fn blocking_src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/aio-blocking/src")
 }
 
 /// Every `.rs` file under `dir`, with its top-level module: `scope/node.rs` is `scope`.
@@ -87,9 +93,11 @@ fn reexports(lib: &str) -> BTreeMap<String, String> {
     names
 }
 
-/// The modules that `code` imports, by the first segment of each path after `crate::`.
+/// The modules that `code` imports, by the first segment of each path after `root`
+/// (`crate::`, or `super::` for the files of a module's directory).
 fn imports(
     code: &str,
+    root: &str,
     modules: &BTreeSet<String>,
     names: &BTreeMap<String, String>,
 ) -> Vec<String> {
@@ -102,8 +110,8 @@ fn imports(
         }
     };
     let flat = code.replace('\n', " ");
-    for (i, _) in flat.match_indices("crate::") {
-        let rest = &flat[i + "crate::".len()..];
+    for (i, _) in flat.match_indices(root) {
+        let rest = &flat[i + root.len()..];
         if let Some(group) = rest.strip_prefix('{') {
             // `use crate::{a, b::C, D}`: the first segment of each item.
             let group = &group[..group.find('}').unwrap_or(group.len())];
@@ -123,9 +131,21 @@ fn imports(
 }
 
 fn graph() -> Graph {
+    graph_of(&core_src(), &core_src().join("lib.rs"), "crate::")
+}
+
+/// The graph of the process pool's files, which import each other through `super::`.
+fn process_graph() -> Graph {
+    let dir = blocking_src().join("process");
+    graph_of(&dir, &blocking_src().join("process.rs"), "super::")
+}
+
+/// The graph of the modules under `dir`, whose re-exports `lib` lists, importing each
+/// other through `root`.
+fn graph_of(dir: &Path, lib: &Path, root: &str) -> Graph {
     let mut files = Vec::new();
-    sources(&core_src(), None, &mut files);
-    let lib = fs::read_to_string(core_src().join("lib.rs")).unwrap();
+    sources(dir, None, &mut files);
+    let lib = fs::read_to_string(lib).unwrap();
     let names = reexports(&lib);
     let modules: BTreeSet<String> = files
         .iter()
@@ -138,7 +158,7 @@ fn graph() -> Graph {
             continue;
         }
         let edges = graph.entry(module.clone()).or_default();
-        for import in imports(&code(source), &modules, &names) {
+        for import in imports(&code(source), root, &modules, &names) {
             if &import != module {
                 edges.insert(import);
             }
@@ -180,6 +200,18 @@ fn cycle(graph: &Graph) -> Option<Vec<String>> {
 }
 
 #[test]
+fn the_process_pool_files_import_each_other_without_a_cycle() {
+    let graph = process_graph();
+    assert!(graph.contains_key("dispatch") && graph["slot"].contains("dispatch"));
+    if let Some(found) = cycle(&graph) {
+        panic!(
+            "the process pool's files import each other in a cycle: {}",
+            found.join(" -> ")
+        );
+    }
+}
+
+#[test]
 fn the_core_modules_import_each_other_without_a_cycle() {
     let graph = graph();
     assert!(graph.len() > 20, "the sources were not found: {graph:?}");
@@ -210,10 +242,10 @@ fn the_check_sees_a_cycle_when_there_is_one() {
     let modules: BTreeSet<String> = ["a", "b", "c"].map(String::from).into();
     let names = BTreeMap::from([("Thing".to_string(), "c".to_string())]);
     let code_a = code("use crate::{b::X, Thing};\n// use crate::a::Y;\n");
-    assert_eq!(imports(&code_a, &modules, &names), ["b", "c"]);
+    assert_eq!(imports(&code_a, "crate::", &modules, &names), ["b", "c"]);
     // Test modules do not count, whatever else their cfg asks for.
     let code_b = code("#[cfg(all(test, loom))]\nmod models {\n    use crate::a::Y;\n}\n");
-    assert!(imports(&code_b, &modules, &names).is_empty());
+    assert!(imports(&code_b, "crate::", &modules, &names).is_empty());
     let graph = Graph::from([
         ("a".into(), ["b".to_string()].into()),
         ("b".into(), ["c".to_string()].into()),

@@ -37,6 +37,8 @@
 
 mod builder;
 mod child;
+mod config;
+mod dispatch;
 mod error;
 mod function;
 mod handle;
@@ -44,10 +46,13 @@ mod init;
 mod map;
 mod pool;
 mod registry;
+mod slot;
+mod task_panic;
 mod wire;
 mod worker;
 
-pub use builder::{CrashPolicy, ProcessPoolBuilder};
+pub use builder::ProcessPoolBuilder;
+pub use config::CrashPolicy;
 pub use error::{
     BrokenCause, BrokenPool, ExitInfo, ProcessError, RemotePanic, WorkerCrashed, WorkerStartError,
 };

@@ -8,22 +8,19 @@
 //! its parent's death, seen as a change of parent process id. (A thread reading the socket
 //! during calls would see the end of stream too, but costs a thread hand-off per call.)
 
-use std::cell::{Cell, RefCell};
 use std::io::{BufReader, BufWriter, Write as _};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::process::exit;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::Registry;
+use super::task_panic;
 use super::wire::{
-    Failure, Frame, Header, PRINT_PANICS_ENV, PROTOCOL, TASK_MARK, WORKER_ENV, read_frame_blocking,
-    write_frame_blocking,
+    Frame, Header, PROTOCOL, TASK_MARK, WORKER_ENV, read_frame_blocking, write_frame_blocking,
 };
-use crate::error::panic_message;
 
 /// Exit codes of a worker that gives up. A pool reports them in its errors.
 pub(crate) const EXIT_NOT_A_WORKER: i32 = 2;
@@ -31,13 +28,6 @@ const EXIT_INIT_FAILED: i32 = 3;
 const EXIT_PROTOCOL: i32 = 4;
 /// How often the watchdog checks that the parent is alive.
 const WATCHDOG_PERIOD: Duration = Duration::from_millis(100);
-
-thread_local! {
-    /// Where the last panic on this thread happened, recorded by the worker's panic hook.
-    static PANIC_LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
-    /// Whether this thread runs a task's function, whose panic becomes its error.
-    static IN_TASK: Cell<bool> = const { Cell::new(false) };
-}
 
 /// Whether this process was started by a pool as a worker: the marker is set to the pid of
 /// our parent.
@@ -69,34 +59,6 @@ static SERVING: AtomicBool = AtomicBool::new(false);
 /// Whether this process is a worker serving its pool.
 pub(crate) fn is_serving() -> bool {
     SERVING.load(Ordering::Relaxed)
-}
-
-/// Runs `f`, turning a panic into a [`Failure::Panic`] with its message and location.
-pub(crate) fn catch_panic<T>(f: impl FnOnce() -> T) -> Result<T, Failure> {
-    PANIC_LOCATION.with(|l| l.borrow_mut().take());
-    let outer = IN_TASK.replace(true);
-    let out = catch_unwind(AssertUnwindSafe(f));
-    IN_TASK.set(outer);
-    out.map_err(|payload| Failure::Panic {
-        message: panic_message(payload.as_ref()),
-        location: PANIC_LOCATION.with(|l| l.borrow_mut().take()),
-    })
-}
-
-/// Records where a panic happened, for the [`RemotePanic`](super::RemotePanic) error. A
-/// panic in a task is reported by that error alone, unless the pool asked for it to be
-/// printed too; any other panic keeps the default output, which reaches the pool's stderr.
-fn install_panic_hook() {
-    let print_task_panics = std::env::var_os(PRINT_PANICS_ENV).is_some();
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        if let Some(loc) = info.location() {
-            PANIC_LOCATION.with(|l| *l.borrow_mut() = Some(loc.to_string()));
-        }
-        if print_task_panics || !IN_TASK.get() {
-            previous(info);
-        }
-    }));
 }
 
 fn die(code: i32, what: std::fmt::Arguments<'_>) -> ! {
@@ -131,7 +93,7 @@ fn pool_socket() -> UnixStream {
 pub(crate) fn serve(registry: Registry) -> ! {
     SERVING.store(true, Ordering::Relaxed);
     let stream = pool_socket();
-    install_panic_hook();
+    task_panic::install_panic_hook();
     let write_half = match stream.try_clone() {
         Ok(s) => s,
         Err(e) => die(EXIT_PROTOCOL, format_args!("cannot clone the socket: {e}")),

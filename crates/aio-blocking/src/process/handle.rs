@@ -10,8 +10,8 @@ use std::task::{Context, Poll, ready};
 use serde::de::DeserializeOwned;
 use tokio::sync::oneshot;
 
+use super::dispatch::{Dispatcher, Reply};
 use super::error::ProcessError;
-use super::pool::{Reply, Shared};
 use super::registry::describe;
 use super::worker::Outcome;
 
@@ -170,7 +170,7 @@ pub(crate) struct RawHandle {
 enum State {
     Waiting {
         reply: oneshot::Receiver<Reply>,
-        pool: Weak<Shared>,
+        pool: Weak<Dispatcher>,
     },
     Failed(Option<ProcessError>),
     /// Cancelled through the handle: the receiver is dropped, which the pool sees.
@@ -181,7 +181,7 @@ enum State {
 }
 
 impl RawHandle {
-    pub(crate) fn new(id: u64, reply: oneshot::Receiver<Reply>, pool: Weak<Shared>) -> Self {
+    pub(crate) fn new(id: u64, reply: oneshot::Receiver<Reply>, pool: Weak<Dispatcher>) -> Self {
         RawHandle {
             id,
             state: Mutex::new(State::Waiting { reply, pool }),

@@ -11,10 +11,11 @@ use futures::Stream;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::dispatch::{Dispatcher, Reply};
 use super::error::ProcessError;
 use super::handle::{RawHandle, decode};
-use super::pool::{Reply, Shared};
 use super::registry::describe;
+use super::slot;
 use super::wire::MAX_PARTS;
 
 /// The stream of results of [`ProcessPool::map`](crate::ProcessPool::map), in input order.
@@ -59,7 +60,7 @@ use super::wire::MAX_PARTS;
 /// ```
 #[must_use = "streams do nothing unless polled"]
 pub struct ProcessMap<I, A, R> {
-    pool: Arc<Shared>,
+    pool: Arc<Dispatcher>,
     name: &'static str,
     registered: bool,
     /// `None` once exhausted.
@@ -85,7 +86,7 @@ where
     R: DeserializeOwned,
 {
     pub(crate) fn new(
-        pool: Arc<Shared>,
+        pool: Arc<Dispatcher>,
         name: &'static str,
         registered: bool,
         items: I,
@@ -157,7 +158,7 @@ where
             let mut call = if parts.is_empty() {
                 None
             } else if self.registered {
-                Some(self.pool.submit(self.name, parts))
+                Some(slot::submit(&self.pool, self.name, parts))
             } else {
                 Some(RawHandle::failed(ProcessError::NotRegistered {
                     name: self.name.to_owned(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Function;
-use super::child::catch_panic;
+use super::task_panic::catch_panic;
 use super::wire::{Failure, PROTOCOL};
 
 type Invoke = Arc<dyn Fn(&[u8]) -> Result<Vec<u8>, Failure> + Send + Sync>;

@@ -13,7 +13,7 @@ use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::process::{Child, ChildStderr, Command};
 use tokio::sync::oneshot;
 
-use super::builder::Config;
+use super::config::Config;
 use super::error::{ExitInfo, WorkerCrashed, WorkerStartError};
 use super::wire::{
     Failure, Frame, Header, PRINT_PANICS_ENV, PROTOCOL, TASK_MARK, WORKER_ENV, read_frame,

@@ -7,3 +7,4 @@
 mod support;
 
 mod core_tracing;
+mod process_tracing;

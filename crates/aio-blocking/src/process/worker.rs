@@ -20,6 +20,9 @@ use super::wire::{
     write_frame,
 };
 
+/// How long the stderr forwarder waits after a read that held only task marks: without
+/// it, a worker running thousands of short tasks would wake it once per task.
+const MARKS_PAUSE: Duration = Duration::from_millis(1);
 /// How much of a worker's stderr is kept for crash reports.
 const STDERR_TAIL: usize = 8 << 10;
 /// How long to wait for a worker to exit after its socket closed or it was told to stop,
@@ -343,13 +346,15 @@ impl Stderr {
             .spawn(move || {
                 let _done = done;
                 let mut pipe = std::fs::File::from(pipe);
-                let mut buf = vec![0u8; 8 << 10];
+                let mut buf = vec![0u8; 64 << 10];
                 let mut marks = MarkScanner::default();
+                let text_seen = std::cell::Cell::new(false);
                 let mut piece = |piece: Piece<'_>| {
                     let mut tail = shared.lock().unwrap_or_else(PoisonError::into_inner);
                     match piece {
                         Piece::TaskStart => tail.clear(),
                         Piece::Text(text) => {
+                            text_seen.set(true);
                             let _ = std::io::stderr().write_all(text);
                             tail.extend(text);
                             let excess = tail.len().saturating_sub(STDERR_TAIL);
@@ -364,7 +369,13 @@ impl Stderr {
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                         Err(_) => break,
                     };
+                    text_seen.set(false);
                     marks.feed(&buf[..n], &mut piece);
+                    if !text_seen.get() {
+                        // Only the marks of tasks starting: let them pile up a while
+                        // rather than wake this thread once per task.
+                        std::thread::sleep(MARKS_PAUSE);
+                    }
                 }
                 marks.finish(&mut piece);
             });

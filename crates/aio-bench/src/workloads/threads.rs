@@ -25,27 +25,15 @@ fn expected(n: usize) -> usize {
 
 /// `await asyncio.to_thread(noop, i)`, `n` times in a row.
 pub(crate) fn sequential_aio(rt: &Runtime, n: usize) -> Sample {
-    let (elapsed, sum) = time_in_task(rt, async move {
-        let mut sum = 0;
-        for i in 0..n {
-            sum += aio::to_thread(move || noop(i)).await.unwrap();
-        }
-        sum
-    });
-    assert_eq!(sum, expected(n), "to_thread_sequential: a result is wrong");
-    elapsed.into()
+    sequential_with(rt, n, |i| async move {
+        aio::to_thread(move || noop(i)).await.unwrap()
+    })
 }
 
 pub(crate) fn sequential_tokio(rt: &Runtime, n: usize) -> Sample {
-    let (elapsed, sum) = time_in_task(rt, async move {
-        let mut sum = 0;
-        for i in 0..n {
-            sum += spawn_blocking(move || noop(i)).await.unwrap();
-        }
-        sum
-    });
-    assert_eq!(sum, expected(n), "to_thread_sequential: a result is wrong");
-    elapsed.into()
+    sequential_with(rt, n, |i| async move {
+        spawn_blocking(move || noop(i)).await.unwrap()
+    })
 }
 
 /// `n` tasks of a group, each awaiting one `to_thread(noop, i)`.
@@ -86,27 +74,11 @@ fn on_rayon(i: usize) -> tokio::sync::oneshot::Receiver<usize> {
 }
 
 pub(crate) fn sequential_rayon(rt: &Runtime, n: usize) -> Sample {
-    let (elapsed, sum) = time_in_task(rt, async move {
-        let mut sum = 0;
-        for i in 0..n {
-            sum += on_rayon(i).await.unwrap();
-        }
-        sum
-    });
-    assert_eq!(sum, expected(n), "to_thread_sequential: a result is wrong");
-    elapsed.into()
+    sequential_with(rt, n, |i| async move { on_rayon(i).await.unwrap() })
 }
 
 pub(crate) fn sequential_blocking(rt: &Runtime, n: usize) -> Sample {
-    let (elapsed, sum) = time_in_task(rt, async move {
-        let mut sum = 0;
-        for i in 0..n {
-            sum += blocking::unblock(move || noop(i)).await;
-        }
-        sum
-    });
-    assert_eq!(sum, expected(n), "to_thread_sequential: a result is wrong");
-    elapsed.into()
+    sequential_with(rt, n, |i| blocking::unblock(move || noop(i)))
 }
 
 /// `n` tasks of a JoinSet, each awaiting its call on rayon's pool: rayon's workers take
@@ -118,6 +90,23 @@ pub(crate) fn concurrent_rayon(rt: &Runtime, n: usize) -> Sample {
 /// `n` tasks of a JoinSet, each awaiting `blocking::unblock`.
 pub(crate) fn concurrent_blocking(rt: &Runtime, n: usize) -> Sample {
     concurrent_with(rt, n, |i| blocking::unblock(move || noop(i)))
+}
+
+/// `n` calls, each awaited before the next.
+fn sequential_with<C, F>(rt: &Runtime, n: usize, call: C) -> Sample
+where
+    C: Fn(usize) -> F + Send + 'static,
+    F: Future<Output = usize> + Send + 'static,
+{
+    let (elapsed, sum) = time_in_task(rt, async move {
+        let mut sum = 0;
+        for i in 0..n {
+            sum += call(i).await;
+        }
+        sum
+    });
+    assert_eq!(sum, expected(n), "to_thread_sequential: a result is wrong");
+    elapsed.into()
 }
 
 fn concurrent_with<C, F>(rt: &Runtime, n: usize, call: C) -> Sample

@@ -640,6 +640,64 @@ threads_spec! {
 }
 
 threads_spec! {
+    /// A deadline that ends the wait before the thread calls back still gives the thread
+    /// its reason: the scope is watched from the first poll of the waiting future.
+    async fn from_thread_after_a_deadline_ended_the_wait_hears_the_deadline() {
+        let (gate, (report, reported)) = (ThreadGate::new(), std::sync::mpsc::channel());
+        let g = gate.clone();
+        let out = aio::timeout(
+            Duration::from_millis(10),
+            to_thread(move || {
+                g.wait();
+                report.send(from_thread(async { 1 })).unwrap();
+            }),
+        )
+        .await;
+        assert!(out.is_err(), "the timeout fired");
+        gate.open();
+        let out = tokio::task::spawn_blocking(move || reported.recv().unwrap())
+            .await
+            .unwrap();
+        match out {
+            Err(FromThreadError::Cancelled(c)) => assert_eq!(c.reason(), &CancelReason::Deadline),
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+threads_spec! {
+    /// A pool's `map` runs the calls back of every job it has in flight, not only the one
+    /// whose result it waits for: here the first job waits for the last one's call back.
+    async fn a_map_runs_the_calls_back_of_every_job_in_flight() {
+        let pool = ThreadPool::new(3).unwrap();
+        let (done, wait) = std::sync::mpsc::channel::<()>();
+        let wait = Arc::new(Mutex::new(wait));
+        let out: Vec<_> = pool
+            .map(
+                move |i: u32| {
+                    if i == 0 {
+                        wait.lock().unwrap().recv().unwrap();
+                        return 0;
+                    }
+                    let done = done.clone();
+                    from_thread(async move {
+                        if i == 2 {
+                            done.send(()).unwrap();
+                        }
+                        i * 10
+                    })
+                    .unwrap()
+                },
+                0..3,
+            )
+            .buffered(3)
+            .collect()
+            .await;
+        assert_eq!(out, [Ok(0), Ok(10), Ok(20)]);
+    }
+}
+
+threads_spec! {
     /// A panic in the code the thread runs through `from_thread` unwinds in the thread, as
     /// if the code had run there: `to_thread` returns it, and the waiting task goes on.
     async fn a_panic_in_from_thread_code_unwinds_in_the_thread() {

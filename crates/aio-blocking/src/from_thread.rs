@@ -42,7 +42,10 @@ type Reply<T> = std::thread::Result<T>;
 /// [`FromThreadError::Cancelled`] in the thread, which can then wind down. A panic in the
 /// future unwinds here, in the thread, as if the future had run here.
 ///
-/// A `ThreadPool` job's call runs only while its handle is awaited: until then it waits.
+/// A `ThreadPool` job's call runs only while its handle is awaited (or polled by
+/// [`aio::wait`](aio_core::wait), or by the `map` stream it belongs to): until then it
+/// waits. So a job that calls back must be awaited before anything that waits for the job
+/// to end, such as the pool's `shutdown`.
 /// Once the handle is dropped, the call is cancelled; once it is detached, there is no task
 /// to run it in ([`FromThreadError::Abandoned`]).
 ///
@@ -204,6 +207,16 @@ impl Caller {
     /// Runs the thread's requests, in the calling task and scope, until one is pending or
     /// none is left; registers the task to hear of the next.
     pub(crate) fn serve(&mut self, cx: &mut Context<'_>) {
+        // Bound at the first poll, in the waiting task: however the wait ends, the scope
+        // can say why.
+        let scope = self.scope.get_or_insert_with(aio_core::cancelled);
+        if let Poll::Ready(cancelled) = Pin::new(scope).poll(cx) {
+            // Closed before the running request is dropped: the thread, woken by the drop,
+            // finds why.
+            self.portal.close(FromThreadError::Cancelled(cancelled));
+            self.running = None;
+            return;
+        }
         loop {
             if self.running.is_none() {
                 self.portal.waker.register(cx.waker());
@@ -211,12 +224,6 @@ impl Caller {
                     Some(request) => self.running = Some(request),
                     None => return,
                 }
-            }
-            let scope = self.scope.get_or_insert_with(aio_core::cancelled);
-            if let Poll::Ready(cancelled) = Pin::new(scope).poll(cx) {
-                self.running = None;
-                self.portal.close(FromThreadError::Cancelled(cancelled));
-                return;
             }
             let running = self.running.as_mut().expect("a request is running");
             match running.as_mut().poll(cx) {

@@ -349,17 +349,20 @@ impl Stderr {
                 let mut buf = vec![0u8; 64 << 10];
                 let mut marks = MarkScanner::default();
                 let text_seen = std::cell::Cell::new(false);
-                let mut piece = |piece: Piece<'_>| {
-                    let mut tail = shared.lock().unwrap_or_else(PoisonError::into_inner);
-                    match piece {
-                        Piece::TaskStart => tail.clear(),
-                        Piece::Text(text) => {
-                            text_seen.set(true);
-                            let _ = std::io::stderr().write_all(text);
-                            tail.extend(text);
-                            let excess = tail.len().saturating_sub(STDERR_TAIL);
-                            tail.drain(..excess);
-                        }
+                let mut piece = |piece: Piece<'_>| match piece {
+                    Piece::TaskStart => shared
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .clear(),
+                    Piece::Text(text) => {
+                        text_seen.set(true);
+                        // Before the lock: a slow reader of our stderr may block this
+                        // write, and must not block whoever reads the tail.
+                        let _ = std::io::stderr().write_all(text);
+                        let mut tail = shared.lock().unwrap_or_else(PoisonError::into_inner);
+                        tail.extend(text);
+                        let excess = tail.len().saturating_sub(STDERR_TAIL);
+                        tail.drain(..excess);
                     }
                 };
                 loop {

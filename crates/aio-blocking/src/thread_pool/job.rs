@@ -196,6 +196,12 @@ impl<T> JobHandle<T> {
 impl<T> Unpin for JobHandle<T> {}
 
 impl<T> JobHandle<T> {
+    /// Runs the job's calls back into the runtime ([`from_thread`](crate::from_thread)),
+    /// without looking at its result.
+    pub(crate) fn serve_calls(&mut self, cx: &mut Context<'_>) {
+        self.caller.serve(cx);
+    }
+
     /// The result, once it is in; runs the job's calls back into the runtime meanwhile.
     fn poll_reply(&mut self, cx: &mut Context<'_>) -> Poll<Reply<T>> {
         if let Some(reply) = self.finished.take() {

@@ -123,6 +123,12 @@ where
                 }
             }
         }
+        // The jobs behind the front may call back into the runtime too: serve them all.
+        for slot in this.in_flight.iter_mut().skip(1) {
+            if let Slot::Job(job) = slot {
+                job.serve_calls(cx);
+            }
+        }
         let Some(front) = this.in_flight.front_mut() else {
             return Poll::Ready(None);
         };

@@ -42,12 +42,12 @@ const MAP_BUFFERED_CAP: usize = 1024;
 ///
 /// A worker that dies in a task (a signal, an abort, an exit) fails that task with
 /// [`ProcessError::WorkerCrashed`], with its exit status and the end of its stderr, and is
-/// replaced; CPython's whole-pool break is [`CrashPolicy::BreakPool`]. A panic is
+/// replaced; CPython's whole-pool break is [`CrashPolicy::BreakPool`](super::CrashPolicy::BreakPool). A panic is
 /// [`ProcessError::RemotePanic`]; data that fails to encode or decode fails that task only;
-/// a [`task_timeout`](ProcessPoolBuilder::task_timeout) kills and replaces the worker.
+/// a [`task_timeout`](super::ProcessPoolBuilder::task_timeout) kills and replaces the worker.
 /// Workers that fail to start are retried, and
-/// [`max_start_failures`](ProcessPoolBuilder::max_start_failures) failures in a row break
-/// the pool with the last [`WorkerStartError`]. Every worker is reaped: no zombies.
+/// [`max_start_failures`](super::ProcessPoolBuilder::max_start_failures) failures in a row break
+/// the pool with the last [`WorkerStartError`](super::WorkerStartError). Every worker is reaped: no zombies.
 ///
 /// Dropping the pool kills its workers and cancels what is queued; call
 /// [`shutdown`](Self::shutdown) first to let work finish.

@@ -205,36 +205,36 @@ impl Caller {
     }
 
     /// Runs the thread's requests, in the calling task and scope, until one is pending or
-    /// none is left; registers the task to hear of the next.
-    pub(crate) fn serve(&mut self, cx: &mut Context<'_>) {
+    /// none is left; registers the task to hear of the next, and of a cancellation of its
+    /// scope. Returns that cancellation once it happened: the portal is closed then.
+    pub(crate) fn serve(&mut self, cx: &mut Context<'_>) -> Option<Cancelled> {
         // Bound at the first poll, in the waiting task: however the wait ends, the scope
         // can say why.
         let scope = self.scope.get_or_insert_with(aio_core::cancelled);
         if let Poll::Ready(cancelled) = Pin::new(scope).poll(cx) {
             // Closed before the running request is dropped: the thread, woken by the drop,
             // finds why.
-            self.portal.close(FromThreadError::Cancelled(cancelled));
+            self.portal
+                .close(FromThreadError::Cancelled(cancelled.clone()));
             self.running = None;
-            return;
+            return Some(cancelled);
         }
         loop {
             if self.running.is_none() {
                 self.portal.waker.register(cx.waker());
                 match self.portal.lock().request.take() {
                     Some(request) => self.running = Some(request),
-                    None => return,
+                    None => return None,
                 }
             }
             let running = self.running.as_mut().expect("a request is running");
             match running.as_mut().poll(cx) {
                 Poll::Ready(()) => self.running = None,
-                Poll::Pending => return,
+                Poll::Pending => return None,
             }
         }
     }
-}
 
-impl Caller {
     /// Marks the end as let go on purpose: the thread's calls back will find
     /// [`FromThreadError::Abandoned`].
     pub(crate) fn detach(&mut self) {
@@ -278,7 +278,7 @@ impl<F: Future + Unpin> Future for Served<'_, F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
-        this.caller.serve(cx);
+        let _ = this.caller.serve(cx);
         Pin::new(&mut this.inner).poll(cx)
     }
 }

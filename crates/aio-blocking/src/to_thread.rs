@@ -7,7 +7,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
-use aio_core::futures::Cancellation;
 use aio_core::{CancelReason, Cancelled};
 use futures::FutureExt;
 use tokio::sync::oneshot::{self, error::RecvError};
@@ -238,7 +237,6 @@ where
         Watch {
             handle: &mut handle,
             caller: &mut caller,
-            scope: aio_core::cancelled(),
             token: &token,
             queued,
             seen: None,
@@ -285,7 +283,6 @@ async fn dropped_by_the_scope<T>() -> Result<T, ToThreadError> {
 struct Watch<'a, T> {
     handle: &'a mut oneshot::Receiver<Outcome<T>>,
     caller: &'a mut Caller,
-    scope: Cancellation,
     token: &'a CancelToken,
     queued: Option<(&'a CapacityLimiter, u64)>,
     seen: Option<Cancelled>,
@@ -296,8 +293,10 @@ impl<T> Future for Watch<'_, T> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = &mut *self;
-        if this.seen.is_none() {
-            if let Poll::Ready(cancelled) = Pin::new(&mut this.scope).poll(cx) {
+        // The caller watches the scope for the thread's calls back; the same watch cancels
+        // the token.
+        if let Some(cancelled) = this.caller.serve(cx) {
+            if this.seen.is_none() {
                 this.token.cancel();
                 if let Some((limiter, id)) = this.queued {
                     limiter.withdraw(id);
@@ -305,7 +304,6 @@ impl<T> Future for Watch<'_, T> {
                 this.seen = Some(cancelled);
             }
         }
-        this.caller.serve(cx);
         let joined = ready!(this.handle.poll_unpin(cx));
         Poll::Ready((joined, this.seen.take()))
     }

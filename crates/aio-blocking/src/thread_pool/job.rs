@@ -199,7 +199,7 @@ impl<T> JobHandle<T> {
     /// Runs the job's calls back into the runtime ([`from_thread`](crate::from_thread)),
     /// without looking at its result.
     pub(crate) fn serve_calls(&mut self, cx: &mut Context<'_>) {
-        self.caller.serve(cx);
+        let _ = self.caller.serve(cx);
     }
 
     /// The result, once it is in; runs the job's calls back into the runtime meanwhile.
@@ -207,7 +207,7 @@ impl<T> JobHandle<T> {
         if let Some(reply) = self.finished.take() {
             return Poll::Ready(reply);
         }
-        self.caller.serve(cx);
+        self.serve_calls(cx);
         match Pin::new(&mut self.result).poll(cx) {
             Poll::Ready(Ok(reply)) => Poll::Ready(reply),
             // The job was dropped unrun: the pool cancelled it.

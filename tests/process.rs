@@ -18,6 +18,7 @@ mod process_support;
 
 mod process_chaos;
 mod process_failures;
+mod process_pipeline;
 mod process_pool;
 mod process_shutdown;
 mod process_start;

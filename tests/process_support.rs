@@ -165,3 +165,25 @@ pub(crate) fn wait_dead(pid: u32, limit: Duration) -> bool {
         }
     }
 }
+
+/// On a [`run_frozen`] runtime: waits, without a timer, until `path` exists.
+pub(crate) async fn spin_for_file(path: &std::path::Path) {
+    while !path.exists() {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Waits, without a timer, until no call waits in the pool's queue: every call submitted
+/// has been sent to a worker (or has ended).
+pub(crate) async fn spin_until_all_sent(pool: &ProcessPool) {
+    while !format!("{pool:?}").contains("queued: 0,") {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// Removes marker files a test made.
+pub(crate) fn remove_markers(paths: &[&std::path::Path]) {
+    for path in paths {
+        let _ = std::fs::remove_file(path);
+    }
+}

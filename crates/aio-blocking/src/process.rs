@@ -38,6 +38,7 @@
 mod builder;
 mod child;
 mod config;
+mod conn;
 mod dispatch;
 mod error;
 mod function;

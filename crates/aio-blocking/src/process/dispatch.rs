@@ -3,7 +3,7 @@
 //! killed). Slots ([`slot`](super::slot)) take calls from here; handles cancel them here.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::runtime::Handle;
@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::config::Config;
 use super::error::{BrokenCause, BrokenPool, ProcessError, WorkerStartError};
+use super::wire::is_small;
 use super::worker::{Outcome, Worker};
 
 /// What a slot sends back for one call: an outcome per argument, or why there is none.
@@ -35,6 +36,12 @@ pub(crate) struct Dispatcher {
     /// Slots alive: `shutdown` waits for 0.
     pub(crate) live_slots: watch::Sender<usize>,
     next_id: AtomicU64,
+    /// Counts the cancels of calls that had left the queue, which slots may hold in their
+    /// workers' windows; [`cancels`](Self::cancels) wakes them to look.
+    cancel_epoch: AtomicU64,
+    cancels: Notify,
+    /// `close(true)`: the calls sent ahead to a worker and not started are cancelled too.
+    cancel_pending: AtomicBool,
 }
 
 #[derive(Default)]
@@ -64,6 +71,9 @@ impl Dispatcher {
             kill: CancellationToken::new(),
             live_slots: watch::Sender::new(0),
             next_id: AtomicU64::new(1),
+            cancel_epoch: AtomicU64::new(0),
+            cancels: Notify::new(),
+            cancel_pending: AtomicBool::new(false),
         }
     }
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
@@ -114,10 +124,35 @@ impl Dispatcher {
         self.work.notify_one();
     }
 
-    /// Takes a queued task out, if it is still queued: its handle was dropped.
+    /// Takes a queued task out, if it is still queued: its handle was dropped. If it has
+    /// left the queue, tells the slots to look for it: it may be waiting on a worker.
     pub(crate) fn cancel_queued(&self, id: u64) {
         let job = self.lock().queue.remove(&id);
-        drop(job);
+        if job.is_none() {
+            self.wake_slots_for_cancels();
+        }
+    }
+
+    fn wake_slots_for_cancels(&self) {
+        self.cancel_epoch.fetch_add(1, Ordering::AcqRel);
+        self.cancels.notify_waiters();
+    }
+
+    /// How many cancels slots have been told to look for: a slot that saw this number
+    /// change looks through its window.
+    pub(crate) fn cancel_epoch(&self) -> u64 {
+        self.cancel_epoch.load(Ordering::Acquire)
+    }
+
+    /// Resolves at the next cancel a slot should look for. Enable it before reading
+    /// [`cancel_epoch`](Self::cancel_epoch).
+    pub(crate) fn cancels(&self) -> tokio::sync::futures::Notified<'_> {
+        self.cancels.notified()
+    }
+
+    /// Whether the calls not started are to be cancelled: `close(true)`.
+    pub(crate) fn cancelling_pending(&self) -> bool {
+        self.cancel_pending.load(Ordering::Acquire)
     }
 
     pub(crate) fn close(&self, cancel_pending: bool) {
@@ -125,6 +160,7 @@ impl Dispatcher {
             let mut st = self.lock();
             st.closing = true;
             if cancel_pending {
+                self.cancel_pending.store(true, Ordering::Release);
                 std::mem::take(&mut st.queue)
             } else {
                 BTreeMap::new()
@@ -132,6 +168,9 @@ impl Dispatcher {
         };
         for job in cancelled.into_values() {
             let _ = job.reply.send(Err(ProcessError::Cancelled));
+        }
+        if cancel_pending {
+            self.wake_slots_for_cancels();
         }
         self.work.notify_waiters();
     }
@@ -215,6 +254,56 @@ impl Dispatcher {
             }
         }
         None
+    }
+
+    /// Moves up to `room` more queued tasks into `out`, for a slot whose worker runs one
+    /// already: only small ones, and only those that the idle slots will not take. Stops at
+    /// a large one, which goes to a worker with nothing else to do.
+    pub(crate) fn take_more(&self, room: usize, out: &mut Vec<(u64, Job)>) {
+        let mut st = self.lock();
+        let idle = st.slots.saturating_sub(st.busy);
+        let mut taken = 0;
+        while taken < room && st.queue.len() > idle {
+            let Some(first) = st.queue.first_entry() else {
+                break;
+            };
+            if !is_small(&first.get().parts) {
+                break;
+            }
+            let (id, job) = first.remove_entry();
+            if !job.reply.is_closed() {
+                out.push((id, job));
+                taken += 1;
+            }
+        }
+    }
+
+    /// Puts back tasks that were sent to a worker that died before it started them, at
+    /// their place in the queue: they are run again, elsewhere. If the pool is broken,
+    /// they fail as the queued ones did; if it was closed with its pending tasks
+    /// cancelled, they are cancelled.
+    pub(crate) fn requeue(&self, jobs: impl IntoIterator<Item = (u64, Job)>) {
+        let refused = {
+            let mut st = self.lock();
+            let refusal = match &st.broken {
+                Some(broken) => Some(ProcessError::Broken(broken.clone())),
+                None => self.cancelling_pending().then_some(ProcessError::Cancelled),
+            };
+            let mut refused = Vec::new();
+            for (id, job) in jobs {
+                match &refusal {
+                    Some(error) => refused.push((job, error.clone())),
+                    None => {
+                        st.queue.insert(id, job);
+                    }
+                }
+            }
+            refused
+        };
+        for (job, error) in refused {
+            let _ = job.reply.send(Err(error));
+        }
+        self.work.notify_one();
     }
 
     pub(crate) fn worker_started(&self, slot: u64, pid: u32) {

@@ -294,10 +294,11 @@ impl RawHandle {
 
 impl Drop for RawHandle {
     fn drop(&mut self) {
-        let id = self.id;
-        if let State::Waiting { pool, .. } = self.state_mut() {
+        if let State::Waiting { reply, pool } = std::mem::replace(self.state_mut(), State::Done) {
+            // Closed before the pool is told: a slot it wakes sees the call abandoned.
+            drop(reply);
             if let Some(pool) = pool.upgrade() {
-                pool.cancel_queued(id);
+                pool.cancel_queued(self.id);
             }
         }
     }

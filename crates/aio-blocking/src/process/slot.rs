@@ -5,14 +5,42 @@
 //! task, so a task stays in the queue, and cancellable, until a worker is free to run it. A
 //! slot ends only when the pool is closing and the queue is empty, or when the pool is
 //! killed or broken; it then stops or kills its worker and reaps it.
+//!
+//! A slot whose calls come back quickly sends more ahead: the calls in flight on a worker
+//! are its *window*. The worker runs them in order, so the first is the one running (its
+//! timeout runs, and cancelling it kills the worker), and the others are waiting: a cancel
+//! message makes the worker skip one it has not started. The window grows while the calls
+//! are short and shrinks to one call when they are long, so that little work waits on a
+//! busy worker while another is free. If the worker dies, the call running is the one that
+//! killed it, and those behind it go back to the queue, at their place.
 
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::time::Instant;
 
 use super::config::CrashPolicy;
-use super::dispatch::{Dispatcher, Job, SlotGuard};
+use super::dispatch::{Busy, Dispatcher, Job, Reply, SlotGuard};
 use super::error::{BrokenCause, ProcessError};
 use super::handle::RawHandle;
+use super::wire::{Frame, Header, is_small};
 use super::worker::{Outcome, Worker};
+
+/// The most calls in flight on one worker.
+const MAX_WINDOW: usize = 64;
+/// About how much work may wait behind a worker's running call: calls are sent ahead while
+/// the window's calls, at their recent average length, add up to less.
+const WINDOW_BUDGET: Duration = Duration::from_millis(1);
+/// How long a cancelled call that has become its worker's first may take to be answered
+/// (skipped, or run to the end) before it is taken for running and its worker killed.
+const CANCEL_GRACE: Duration = Duration::from_millis(20);
+/// How long to wait, once a worker has exited, for the answers it sent before it died.
+const DONE_GRACE: Duration = Duration::from_millis(100);
 
 /// Queues a call of `name` with one argument per part, and starts a slot if no free one
 /// can take it.
@@ -31,14 +59,75 @@ pub(crate) fn submit(pool: &Arc<Dispatcher>, name: &'static str, parts: Vec<Vec<
     handle
 }
 
-/// How a task on a worker ended.
-enum End {
-    Done(Vec<Outcome>),
-    Crashed,
+/// A call sent to a worker, until the worker answers it.
+struct Sent {
+    id: u64,
+    name: &'static str,
+    /// The arguments of a small call, kept to run it elsewhere if its worker dies before
+    /// it starts. A large call is always alone on its worker, and its arguments went to
+    /// the wire.
+    parts: Vec<Vec<u8>>,
+    args: usize,
+    large: bool,
+    /// `None` once the call is cancelled: whatever the worker says of it is dropped.
+    reply: Option<oneshot::Sender<Reply>>,
+}
+
+impl Sent {
+    /// The call as a queued job again, unless it was cancelled.
+    fn into_job(self) -> Option<(u64, Job)> {
+        let reply = self.reply?;
+        Some((
+            self.id,
+            Job {
+                name: self.name,
+                parts: self.parts,
+                reply,
+            },
+        ))
+    }
+}
+
+/// How many calls a slot sends ahead: as many as fit in [`WINDOW_BUDGET`] at the average
+/// length of its recent calls, and one until it has seen a call end.
+#[derive(Default)]
+struct Pace {
+    average: Option<Duration>,
+}
+
+impl Pace {
+    fn window(&self) -> usize {
+        self.average.map_or(1, |average| {
+            let fit = WINDOW_BUDGET.as_nanos() / average.as_nanos().max(1);
+            usize::try_from(fit)
+                .unwrap_or(MAX_WINDOW)
+                .clamp(1, MAX_WINDOW)
+        })
+    }
+
+    fn observe(&mut self, took: Duration) {
+        self.average = Some(match self.average {
+            None => took,
+            Some(average) => (average * 7 + took) / 8,
+        });
+    }
+}
+
+/// What ended a wait of a slot with calls in flight.
+enum Event {
+    Frame(Frame),
+    /// The stream ended or failed.
+    Lost,
+    Exited,
+    Expired,
+    Cancels,
+    Killed,
+}
+
+/// Why a worker is killed with calls in flight.
+enum Kill {
     TimedOut,
-    /// Its handle was dropped while it ran.
     Abandoned,
-    /// The pool killed every worker.
     Killed,
 }
 
@@ -46,8 +135,9 @@ async fn run_slot(mut guard: SlotGuard) {
     let shared = Arc::clone(&guard.shared);
     let slot = guard.slot;
     let mut worker: Option<Worker> = None;
+    let mut pace = Pace::default();
     while shared.wait_for_work(slot, &mut worker).await {
-        let mut w = match worker.take() {
+        let w = match worker.take() {
             Some(w) => w,
             None => match Worker::start(&shared.cfg).await {
                 Ok(w) => {
@@ -62,55 +152,32 @@ async fn run_slot(mut guard: SlotGuard) {
                 }
             },
         };
-        let Some((id, mut job, busy)) = shared.take_job() else {
+        let Some((id, job, busy)) = shared.take_job() else {
             worker = Some(w);
             continue;
         };
-        let end = run_job(&shared, &mut w, id, &mut job).await;
-        // The worker to keep, and one to retire once the reply is out.
-        let mut retiring = None;
-        let reply = match end {
-            End::Done(outcomes) => {
+        let mut window = Window {
+            shared: &shared,
+            calls: VecDeque::new(),
+            busy: Some(busy),
+            head_since: Instant::now(),
+            pace: &mut pace,
+            exited: false,
+        };
+        match window.run(w, id, job).await {
+            Some(w) => {
                 let spent = shared
                     .cfg
                     .max_tasks_per_child
                     .is_some_and(|max| w.calls >= max.get());
                 if spent {
                     shared.worker_gone(slot);
-                    retiring = Some(w);
+                    w.retire().await;
                 } else {
                     worker = Some(w);
                 }
-                Ok(outcomes)
             }
-            End::Crashed => {
-                let crashed = w.crashed().await;
-                shared.worker_gone(slot);
-                // Reported by the task's error; logged at WARN only if nobody takes it.
-                tracing::debug!(error = %crashed, "a process pool worker died in a task");
-                if shared.cfg.crash_policy == CrashPolicy::BreakPool {
-                    shared.break_pool(BrokenCause::WorkerCrashed(crashed.clone()));
-                }
-                Err(ProcessError::WorkerCrashed(crashed))
-            }
-            End::TimedOut | End::Abandoned | End::Killed => {
-                w.kill().await;
-                shared.worker_gone(slot);
-                Err(match end {
-                    End::TimedOut => ProcessError::TimedOut {
-                        after: shared.cfg.task_timeout.unwrap_or_default(),
-                    },
-                    End::Killed => shared.killed_error(),
-                    _ => ProcessError::Cancelled,
-                })
-            }
-        };
-        drop(busy);
-        if let Err(Err(error @ ProcessError::WorkerCrashed(_))) = job.reply.send(reply) {
-            tracing::warn!(%error, "a process pool worker died in a task nobody waits for");
-        }
-        if let Some(w) = retiring {
-            w.retire().await;
+            None => shared.worker_gone(slot),
         }
     }
     if let Some(mut w) = worker.take() {
@@ -123,22 +190,316 @@ async fn run_slot(mut guard: SlotGuard) {
     guard.finished = true;
 }
 
-async fn run_job(shared: &Dispatcher, w: &mut Worker, id: u64, job: &mut Job) -> End {
-    let args: Vec<&[u8]> = job.parts.iter().map(Vec::as_slice).collect();
-    let timeout = shared.cfg.task_timeout;
-    let expiry = async move {
-        match timeout {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
+/// The calls in flight on one worker, first the one running.
+struct Window<'a> {
+    shared: &'a Dispatcher,
+    calls: VecDeque<Sent>,
+    /// Held while calls are in flight: the slot is busy.
+    busy: Option<Busy<'a>>,
+    /// When the first call became the first: its timeout runs from then.
+    head_since: Instant,
+    pace: &'a mut Pace,
+    /// The worker has exited: read what it sent, send it nothing more.
+    exited: bool,
+}
+
+impl Window<'_> {
+    /// Runs `job` on `w`, and more calls behind it while they are short, until none is in
+    /// flight: returns the worker then. If the worker is lost (it died, or was killed for
+    /// a timeout or a cancel), answers or requeues every call in flight and returns `None`.
+    async fn run(&mut self, mut w: Worker, id: u64, job: Job) -> Option<Worker> {
+        if self.send(&mut w, id, job).is_err() {
+            return self.crashed(w).await;
         }
-    };
-    tokio::select! {
-        r = w.call(id, job.name, &args) => match r {
-            Ok(outcomes) => End::Done(outcomes),
-            Err(()) => End::Crashed,
-        },
-        () = job.reply.closed() => End::Abandoned,
-        () = expiry => End::TimedOut,
-        () = shared.kill.cancelled() => End::Killed,
+        if self.top_up(&mut w).is_err() {
+            return self.crashed(w).await;
+        }
+        let mut expiry = pin!(tokio::time::sleep_until(self.head_since));
+        let mut deadline = self.deadline();
+        if let Some(at) = deadline {
+            expiry.as_mut().reset(at);
+        }
+        let mut epoch = self.shared.cancel_epoch();
+        loop {
+            if self.calls.is_empty() {
+                // The cancels of calls that were answered anyway may still be going out.
+                let conn = w.conn();
+                if conn.is_flushed() || conn.flush().await.is_ok() {
+                    return Some(w);
+                }
+                // It answered every call, then went away: replaced before the next.
+                w.kill().await;
+                return None;
+            }
+            let event = {
+                let (conn, exited) = w.io();
+                let mut exited = pin!(exited);
+                let mut cancels = pin!(self.shared.cancels());
+                cancels.as_mut().enable();
+                let mut killed = pin!(self.shared.kill.cancelled());
+                poll_fn(|cx| {
+                    if killed.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Event::Killed);
+                    }
+                    if self.shared.cancel_epoch() != epoch || cancels.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Event::Cancels);
+                    }
+                    match conn.poll_frame(cx) {
+                        Poll::Ready(Ok(Some(frame))) => return Poll::Ready(Event::Frame(frame)),
+                        Poll::Ready(_) => return Poll::Ready(Event::Lost),
+                        Poll::Pending => {}
+                    }
+                    if exited.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Event::Exited);
+                    }
+                    if deadline.is_some() && expiry.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Event::Expired);
+                    }
+                    Poll::Pending
+                })
+                .await
+            };
+            match event {
+                Event::Frame(frame) => {
+                    if self.answer(&mut w, frame).is_err() {
+                        return self.crashed(w).await;
+                    }
+                }
+                Event::Cancels => {
+                    epoch = self.shared.cancel_epoch();
+                    match self.cancel_waiting(&mut w) {
+                        Ok(true) => {}
+                        Ok(false) => return self.kill(w, Kill::Abandoned).await,
+                        Err(()) => return self.crashed(w).await,
+                    }
+                }
+                Event::Expired => {
+                    let cancelled = self.calls.front().is_some_and(|c| c.reply.is_none());
+                    let why = if cancelled {
+                        Kill::Abandoned
+                    } else {
+                        Kill::TimedOut
+                    };
+                    return self.kill(w, why).await;
+                }
+                Event::Killed => return self.kill(w, Kill::Killed).await,
+                Event::Lost => return self.crashed(w).await,
+                Event::Exited => {
+                    // What it sent before it died still counts.
+                    self.exited = true;
+                    let _ = tokio::time::timeout(DONE_GRACE, async {
+                        while !self.calls.is_empty() {
+                            let Ok(Some(frame)) = w.conn().next_frame().await else {
+                                return;
+                            };
+                            if self.answer(&mut w, frame).is_err() {
+                                return;
+                            }
+                        }
+                    })
+                    .await;
+                    if self.calls.is_empty() {
+                        // It answered everything, then died: replaced before the next.
+                        let _ = w.crashed().await;
+                        return None;
+                    }
+                    return self.crashed(w).await;
+                }
+            }
+            let next = self.deadline();
+            if next != deadline {
+                deadline = next;
+                if let Some(at) = deadline {
+                    expiry.as_mut().reset(at);
+                }
+            }
+        }
+    }
+
+    /// When the first call in flight runs out of time: its task timeout, or, if it was
+    /// cancelled before it started, the grace it has to be skipped.
+    fn deadline(&self) -> Option<Instant> {
+        let first = self.calls.front()?;
+        if first.reply.is_none() {
+            return Some(self.head_since + CANCEL_GRACE);
+        }
+        self.shared.cfg.task_timeout.map(|t| self.head_since + t)
+    }
+
+    /// Sends a call to the worker.
+    fn send(&mut self, w: &mut Worker, id: u64, job: Job) -> Result<(), ()> {
+        let header = Header::Call {
+            id,
+            name: job.name.to_owned(),
+        };
+        let args = job.parts.len();
+        let large = !is_small(&job.parts);
+        let parts = if large {
+            w.conn().queue_large(&header, job.parts).map_err(drop)?;
+            Vec::new()
+        } else {
+            let refs: Vec<&[u8]> = job.parts.iter().map(Vec::as_slice).collect();
+            w.conn().queue(&header, &refs).map_err(drop)?;
+            job.parts
+        };
+        w.calls += 1;
+        self.calls.push_back(Sent {
+            id,
+            name: job.name,
+            parts,
+            args,
+            large,
+            reply: Some(job.reply),
+        });
+        Ok(())
+    }
+
+    /// Sends more calls ahead, if the calls are short and the worker has room.
+    fn top_up(&mut self, w: &mut Worker) -> Result<(), ()> {
+        if self.exited || self.calls.iter().any(|c| c.large) {
+            return Ok(());
+        }
+        let left = self
+            .shared
+            .cfg
+            .max_tasks_per_child
+            .map_or(usize::MAX, |max| max.get().saturating_sub(w.calls));
+        let room = self
+            .pace
+            .window()
+            .saturating_sub(self.calls.len())
+            .min(left);
+        if room == 0 {
+            return Ok(());
+        }
+        let mut more = Vec::new();
+        self.shared.take_more(room, &mut more);
+        more.into_iter()
+            .try_for_each(|(id, job)| self.send(w, id, job))
+    }
+
+    /// Takes the worker's answer to its first call, sends more calls ahead, and replies.
+    /// `Err` if the worker broke the protocol, or a call could not be sent.
+    fn answer(&mut self, w: &mut Worker, frame: Frame) -> Result<(), ()> {
+        let first = self.calls.front().ok_or(())?;
+        let outcomes = match frame.header {
+            Header::Done { id, outcomes } if id == first.id && outcomes.len() == first.args => {
+                let mut parts = frame.parts.into_iter();
+                let outcomes: Result<Vec<Outcome>, ()> = outcomes
+                    .into_iter()
+                    .map(|failure| match failure {
+                        None => parts.next().map(Ok).ok_or(()),
+                        Some(f) => Ok(Err(f)),
+                    })
+                    .collect();
+                Some(outcomes?)
+            }
+            Header::Skipped { id } if id == first.id && first.reply.is_none() => None,
+            _ => return Err(()),
+        };
+        let now = Instant::now();
+        if outcomes.is_some() {
+            self.pace.observe(now - self.head_since);
+        }
+        self.head_since = now;
+        let done = self.calls.pop_front();
+        let sent = self.top_up(w);
+        if self.calls.is_empty() {
+            // Not busy before the reply is out: a caller that submits again as soon as it
+            // has its answer finds this slot free, and no new worker is started for it.
+            self.busy = None;
+        }
+        if let (Some(reply), Some(outcomes)) = (done.and_then(|d| d.reply), outcomes) {
+            let _ = reply.send(Ok(outcomes));
+        }
+        sent
+    }
+
+    /// Cancels the calls in flight whose handles were dropped or cancelled, or all those
+    /// not started if the pool was closed with its pending tasks cancelled: tells the
+    /// worker to skip them. `Ok(false)` if the call running was cancelled: its worker must
+    /// be killed.
+    fn cancel_waiting(&mut self, w: &mut Worker) -> Result<bool, ()> {
+        let pending = self.shared.cancelling_pending();
+        for (i, call) in self.calls.iter_mut().enumerate() {
+            let Some(reply) = &call.reply else {
+                continue;
+            };
+            let abandoned = reply.is_closed();
+            if i == 0 {
+                if abandoned {
+                    return Ok(false);
+                }
+                continue;
+            }
+            if abandoned || pending {
+                if let Some(reply) = call.reply.take() {
+                    let _ = reply.send(Err(ProcessError::Cancelled));
+                }
+                w.conn()
+                    .queue(&Header::Cancel { id: call.id }, &[])
+                    .map_err(drop)?;
+            }
+        }
+        Ok(true)
+    }
+
+    /// Kills the worker: its first call gets why, and the calls behind it go back to the
+    /// queue (or, if the pool is killed, fail with it).
+    async fn kill(&mut self, mut w: Worker, why: Kill) -> Option<Worker> {
+        w.kill().await;
+        self.busy = None;
+        let error = match why {
+            Kill::TimedOut => ProcessError::TimedOut {
+                after: self.shared.cfg.task_timeout.unwrap_or_default(),
+            },
+            Kill::Abandoned => ProcessError::Cancelled,
+            Kill::Killed => {
+                let error = self.shared.killed_error();
+                for call in self.calls.drain(..) {
+                    if let Some(reply) = call.reply {
+                        let _ = reply.send(Err(error.clone()));
+                    }
+                }
+                return None;
+            }
+        };
+        if let Some(first) = self.calls.pop_front() {
+            if let Some(reply) = first.reply {
+                let _ = reply.send(Err(error));
+            }
+        }
+        self.requeue();
+        None
+    }
+
+    /// The worker died, or broke the protocol: its first call is the one it died in, and
+    /// the calls behind it go back to the queue.
+    async fn crashed(&mut self, w: Worker) -> Option<Worker> {
+        let crashed = w.crashed().await;
+        self.busy = None;
+        // Reported by the task's error; logged at WARN only if nobody takes it.
+        tracing::debug!(error = %crashed, "a process pool worker died in a task");
+        if self.shared.cfg.crash_policy == CrashPolicy::BreakPool {
+            self.shared
+                .break_pool(BrokenCause::WorkerCrashed(crashed.clone()));
+        }
+        let first = self.calls.pop_front();
+        self.requeue();
+        let error = ProcessError::WorkerCrashed(crashed);
+        let delivered = match first.and_then(|c| c.reply) {
+            Some(reply) => reply.send(Err(error.clone())).is_ok(),
+            None => false,
+        };
+        if !delivered {
+            tracing::warn!(%error, "a process pool worker died in a task nobody waits for");
+        }
+        None
+    }
+
+    /// Puts the calls still in flight back in the queue.
+    fn requeue(&mut self) {
+        let calls = self.calls.drain(..).filter_map(Sent::into_job);
+        self.shared.requeue(calls);
     }
 }

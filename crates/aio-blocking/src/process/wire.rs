@@ -9,16 +9,16 @@
 //! ```
 //!
 //! All integers are little-endian. Parts travel as raw bytes, never through serde, so a
-//! 64 MiB argument costs one copy into the socket and one out of it.
+//! 64 MiB argument costs one copy into the socket and one out of it. Small frames are
+//! written together: the pool sends the calls it has for a worker with one write.
 
 use std::io::{self, Read, Write};
 
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// The version of this wire format. A worker built with another version is refused at the
 /// handshake, before anything else is sent.
-pub(crate) const PROTOCOL: u32 = 1;
+pub(crate) const PROTOCOL: u32 = 2;
 
 /// The environment variable that makes a process a worker: its value is the pid of the pool
 /// process that started it, so a process that merely inherited it (started by a worker in
@@ -40,8 +40,10 @@ pub(crate) const TASK_MARK: &[u8] = b"\0aio-process-task\0";
 const MAX_HEADER: usize = 64 << 20;
 /// The most parts a frame may carry.
 pub(crate) const MAX_PARTS: usize = 1 << 24;
-/// Frames whose parts add up to less than this are written with one write call.
-const COALESCE: usize = 64 << 10;
+/// Frames whose parts add up to less than this are written with one write call, and may be
+/// written together with others; a call this large is sent to a worker with nothing else in
+/// flight, and its parts are written without a copy.
+pub(crate) const COALESCE: usize = 64 << 10;
 
 /// Why a call failed inside a worker, without taking the worker down.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,8 +78,14 @@ pub(crate) enum Header {
     Ready,
     /// Worker → pool: the initializer failed; the worker exits.
     InitFailed { failure: Failure },
-    /// Pool → worker: call `name` once per part, each part one encoded argument.
+    /// Pool → worker: call `name` once per part, each part one encoded argument. A worker
+    /// may be sent several calls before it answers the first: it runs them in order.
     Call { id: u64, name: String },
+    /// Pool → worker: do not start call `id` if it has not started; say `Skipped` instead
+    /// of `Done`. Ignored for a call that has started or ended.
+    Cancel { id: u64 },
+    /// Worker → pool: call `id` was cancelled before it started, and did not run.
+    Skipped { id: u64 },
     /// Worker → pool: the outcomes of call `id`, in order. `None` is a success whose
     /// encoded result is the next part.
     Done {
@@ -133,48 +141,67 @@ fn prefix(header: &Header, parts: &[&[u8]]) -> io::Result<(Vec<u8>, bool)> {
     Ok((buf, whole))
 }
 
-/// Writes one frame (async side: the pool).
-pub(crate) async fn write_frame<W: AsyncWrite + Unpin>(
-    w: &mut W,
-    header: &Header,
-    parts: &[&[u8]],
-) -> io::Result<()> {
-    let (buf, whole) = prefix(header, parts)?;
-    w.write_all(&buf).await?;
-    if !whole {
-        for part in parts {
-            w.write_all(&(part.len() as u64).to_le_bytes()).await?;
-            w.write_all(part).await?;
-        }
-    }
-    w.flush().await
+/// Whether a frame with these parts is small enough to be written whole with one copy.
+pub(crate) fn is_small(parts: &[Vec<u8>]) -> bool {
+    parts.iter().map(|p| p.len() + 8).sum::<usize>() < COALESCE
 }
 
-/// Reads one frame (async side: the pool). `Ok(None)` is a clean end of stream between
-/// frames.
-pub(crate) async fn read_frame<R: AsyncRead + Unpin>(r: &mut R) -> io::Result<Option<Frame>> {
-    let mut word = [0u8; 4];
-    match r.read_exact(&mut word).await {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
+/// Appends a whole frame to `out`: the pool writes what it has to send to a worker with
+/// one write.
+pub(crate) fn encode_frame(out: &mut Vec<u8>, header: &Header, parts: &[&[u8]]) -> io::Result<()> {
+    let (buf, whole) = prefix(header, parts)?;
+    out.extend_from_slice(&buf);
+    if !whole {
+        for part in parts {
+            out.extend_from_slice(&(part.len() as u64).to_le_bytes());
+            out.extend_from_slice(part);
+        }
     }
-    let head_len = checked_len(u32::from_le_bytes(word).into(), MAX_HEADER, "a header")?;
-    let mut head = vec![0; head_len];
-    r.read_exact(&mut head).await?;
-    let header = decode_header(&head)?;
-    r.read_exact(&mut word).await?;
-    let count = checked_len(u32::from_le_bytes(word).into(), MAX_PARTS, "a part count")?;
-    let mut parts = Vec::with_capacity(count.min(1024));
+    Ok(())
+}
+
+/// The bytes of a large frame, as the prefix then each part's length and the part itself,
+/// so that the parts are written from where they are, not copied.
+pub(crate) fn frame_pieces(header: &Header, parts: Vec<Vec<u8>>) -> io::Result<Vec<Vec<u8>>> {
+    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let (buf, whole) = prefix(header, &refs)?;
+    let mut pieces = vec![buf];
+    if !whole {
+        for part in parts {
+            pieces.push((part.len() as u64).to_le_bytes().to_vec());
+            pieces.push(part);
+        }
+    }
+    Ok(pieces)
+}
+
+/// The length of the frame at the start of `buf`, once all of it is there; `None` while
+/// some of it is still to come. An error if the lengths are out of range.
+pub(crate) fn frame_len(buf: &[u8]) -> io::Result<Option<usize>> {
+    fn word<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
+        buf.get(at..at + N)?.try_into().ok()
+    }
+    let Some(head) = word::<4>(buf, 0) else {
+        return Ok(None);
+    };
+    let head_len = checked_len(u32::from_le_bytes(head).into(), MAX_HEADER, "a header")?;
+    let mut at = 4 + head_len;
+    let Some(count) = word::<4>(buf, at) else {
+        return Ok(None);
+    };
+    let count = checked_len(u32::from_le_bytes(count).into(), MAX_PARTS, "a part count")?;
+    at += 4;
     for _ in 0..count {
-        let mut len = [0u8; 8];
-        r.read_exact(&mut len).await?;
+        let Some(len) = word::<8>(buf, at) else {
+            return Ok(None);
+        };
         let len = checked_len(u64::from_le_bytes(len), isize::MAX as usize, "a part")?;
-        let mut part = vec![0; len];
-        r.read_exact(&mut part).await?;
-        parts.push(part);
+        at = at.saturating_add(8).saturating_add(len);
+        if at > buf.len() {
+            return Ok(None);
+        }
     }
-    Ok(Some(Frame { header, parts }))
+    Ok(Some(at))
 }
 
 /// Writes one frame (blocking side: the worker).
@@ -256,27 +283,32 @@ mod tests {
     }
 
     #[test]
-    fn async_and_blocking_sides_agree() {
-        let header = Header::Call {
+    fn frames_encoded_together_are_read_one_by_one_once_whole() {
+        let call = Header::Call {
             id: 1,
             name: "x".into(),
         };
         let big = vec![7u8; COALESCE + 1];
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .unwrap();
-        let buf = rt.block_on(async {
-            let mut buf = Vec::new();
-            write_frame(&mut buf, &header, &[&big, b"y"]).await.unwrap();
-            buf
-        });
-        let frame = read_frame_blocking(&mut buf.as_slice()).unwrap().unwrap();
-        assert_eq!(frame.parts, vec![big.clone(), b"y".to_vec()]);
-        let frame = rt
-            .block_on(read_frame(&mut buf.as_slice()))
-            .unwrap()
-            .unwrap();
-        assert_eq!(frame.header, header);
+        let mut buf = Vec::new();
+        encode_frame(&mut buf, &call, &[b"y"]).unwrap();
+        encode_frame(&mut buf, &Header::Cancel { id: 1 }, &[]).unwrap();
+        for piece in frame_pieces(&call, vec![big.clone(), vec![]]).unwrap() {
+            buf.extend_from_slice(&piece);
+        }
+        let mut r = buf.as_slice();
+        let mut lens = Vec::new();
+        while let Some(len) = frame_len(r).unwrap() {
+            // Every shorter prefix is not yet a frame.
+            assert_eq!(frame_len(&r[..len - 1]).unwrap(), None);
+            let frame = read_frame_blocking(&mut &r[..len]).unwrap().unwrap();
+            lens.push((frame.header, frame.parts.len()));
+            r = &r[len..];
+        }
+        assert!(r.is_empty());
+        assert_eq!(
+            lens,
+            [(call.clone(), 1), (Header::Cancel { id: 1 }, 0), (call, 2)]
+        );
     }
 
     #[test]

@@ -7,18 +7,14 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::io::BufReader;
 use tokio::net::UnixStream;
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::process::{Child, ChildStderr, Command};
 use tokio::sync::oneshot;
 
 use super::config::Config;
+use super::conn::Conn;
 use super::error::{ExitInfo, WorkerCrashed, WorkerStartError};
-use super::wire::{
-    Failure, Frame, Header, PRINT_PANICS_ENV, PROTOCOL, TASK_MARK, WORKER_ENV, read_frame,
-    write_frame,
-};
+use super::wire::{Failure, Frame, Header, PRINT_PANICS_ENV, PROTOCOL, TASK_MARK, WORKER_ENV};
 
 /// How long the stderr forwarder waits after a read that held only task marks: without
 /// it, a worker running thousands of short tasks would wake it once per task.
@@ -30,10 +26,6 @@ const STDERR_TAIL: usize = 8 << 10;
 const EXIT_GRACE: Duration = Duration::from_secs(2);
 /// How long to wait for the last of a dead worker's stderr.
 const STDERR_GRACE: Duration = Duration::from_millis(500);
-/// How long to wait, once a worker has exited during a call, for an answer it sent before
-/// it died.
-const DONE_GRACE: Duration = Duration::from_millis(100);
-
 /// The outcome of one call of a batch: the encoded result, or why there is none.
 pub(crate) type Outcome = Result<Vec<u8>, Failure>;
 
@@ -41,10 +33,9 @@ pub(crate) type Outcome = Result<Vec<u8>, Failure>;
 pub(crate) struct Worker {
     child: Child,
     pid: u32,
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+    conn: Conn,
     stderr: Stderr,
-    /// Calls it has run.
+    /// Calls sent to it.
     pub(crate) calls: usize,
 }
 
@@ -81,12 +72,10 @@ impl Worker {
         let mut child = spawned.map_err(spawn_error)?;
         let pid = child.id().unwrap_or_default();
         let stderr = Stderr::forward(child.stderr.take());
-        let (reader, writer) = ours.into_split();
         let mut worker = Worker {
             child,
             pid,
-            reader: BufReader::with_capacity(64 << 10, reader),
-            writer,
+            conn: Conn::new(ours),
             stderr,
             calls: 0,
         };
@@ -132,13 +121,12 @@ impl Worker {
             Some(init) => (Some(init.name.to_owned()), vec![init.args.as_slice()]),
             None => (None, vec![]),
         };
-        write_frame(
-            &mut self.writer,
-            &Header::Start { initializer: start },
-            &parts,
-        )
-        .await
-        .map_err(|e| handshake_error(format!("cannot send the start message: {e}")))?;
+        let start = Header::Start { initializer: start };
+        let sent = match self.conn.queue(&start, &parts) {
+            Ok(()) => self.conn.flush().await,
+            Err(e) => Err(e),
+        };
+        sent.map_err(|e| handshake_error(format!("cannot send the start message: {e}")))?;
         let ready = self.handshake_frame().await?;
         match ready.header {
             Header::Ready => {}
@@ -158,7 +146,7 @@ impl Worker {
 
     /// The next frame of the handshake; the worker's exit is an error here.
     async fn handshake_frame(&mut self) -> Result<Frame, WorkerStartError> {
-        match read_frame(&mut self.reader).await {
+        match self.conn.next_frame().await {
             Ok(Some(frame)) => Ok(frame),
             Ok(None) => {
                 let (exit, stderr_tail) = self.ended().await;
@@ -173,72 +161,22 @@ impl Worker {
         self.pid
     }
 
-    /// Runs one call: sends the arguments and reads the outcomes at the same time, so
-    /// neither side's writes can block on the other's. `Err` means the worker died; see
-    /// [`crashed`](Self::crashed).
-    ///
-    /// The exchange is raced against the worker's exit: a process it started may hold its
-    /// end of the socket open (a child spawned with the inherited stdin), so the end of the
-    /// stream cannot be relied on to tell that the worker is gone. Once the worker has
-    /// exited, an answer it sent before dying still counts if it can be read within
-    /// [`DONE_GRACE`].
-    ///
-    /// Not cancel safe: a call dropped half-way leaves the stream mid-frame, so the worker
-    /// must then be killed, which is what the pool does.
-    pub(crate) async fn call(
-        &mut self,
-        id: u64,
-        name: &str,
-        args: &[&[u8]],
-    ) -> Result<Vec<Outcome>, ()> {
-        let header = Header::Call {
-            id,
-            name: name.to_owned(),
-        };
-        let frame = {
-            let Worker {
-                child,
-                reader,
-                writer,
-                ..
-            } = &mut *self;
-            let send = async { write_frame(writer, &header, args).await.map_err(|_| ()) };
-            let receive = async {
-                match read_frame(reader).await {
-                    Ok(Some(frame)) => Ok(frame),
-                    _ => Err(()),
-                }
-            };
-            let exchange = async { tokio::try_join!(send, receive) };
-            let mut exchange = std::pin::pin!(exchange);
-            let ((), frame) = tokio::select! {
-                biased;
-                r = &mut exchange => r?,
-                _ = child.wait() => tokio::time::timeout(DONE_GRACE, exchange)
-                    .await
-                    .map_err(|_| ())??,
-            };
-            frame
-        };
-        self.calls += 1;
-        let Header::Done { id: done, outcomes } = frame.header else {
-            return Err(());
-        };
-        if done != id || outcomes.len() != args.len() {
-            // Not the answer to this call: the worker is not speaking the protocol.
-            return Err(());
-        }
-        let mut parts = frame.parts.into_iter();
-        outcomes
-            .into_iter()
-            .map(|failure| match failure {
-                None => parts.next().map(Ok).ok_or(()),
-                Some(f) => Ok(Err(f)),
-            })
-            .collect()
+    /// The connection to the worker.
+    pub(crate) fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
     }
 
-    /// After a failed [`call`](Self::call): how the worker ended. Kills it if it is somehow
+    /// The connection to the worker, and a future that resolves when the worker has
+    /// exited (reaping it). A process the worker started may hold its end of the socket
+    /// open, so the end of the stream alone cannot tell that the worker is gone.
+    pub(crate) fn io(&mut self) -> (&mut Conn, impl Future<Output = ()> + '_) {
+        let Worker { child, conn, .. } = self;
+        (conn, async move {
+            let _ = child.wait().await;
+        })
+    }
+
+    /// After its connection failed or it exited: how the worker ended. Kills it if it is somehow
     /// still alive.
     pub(crate) async fn crashed(mut self) -> WorkerCrashed {
         let (exit, stderr_tail) = self.ended().await;
@@ -283,8 +221,8 @@ impl Worker {
     /// Stops an idle worker gracefully: closes its socket, so it exits, and reaps it
     /// (killing it if it does not exit in time).
     pub(crate) async fn retire(mut self) {
-        // Dropping the write half shuts the socket down for writing: an end of stream.
-        drop(self.writer);
+        // Closing the socket is an end of stream for the worker.
+        drop(self.conn);
         match tokio::time::timeout(EXIT_GRACE, self.child.wait()).await {
             Ok(_) => {}
             Err(_) => {

@@ -1,0 +1,192 @@
+//! Calls sent ahead: a worker whose calls come back quickly is sent more before it answers
+//! the first, and runs them in order. The rules of a single call hold for every call of the
+//! window: the first is the one running (its timeout runs from when it starts, cancelling
+//! it kills the worker), the others can still be cancelled and are then skipped, and a
+//! crash fails only the call that caused it, while those behind it run elsewhere.
+//!
+//! These tests run on a clock that stands still, where every call seems to take no time,
+//! so a worker's window is full from its second call on; each first runs one call to
+//! open it.
+
+use std::time::Duration;
+
+use aio::process::{ProcessError, ProcessPool};
+use aio_tests::process_fns::*;
+
+use crate::process_support::*;
+
+/// A call that runs until the test creates `release`; its worker creates `started` first.
+fn hold(
+    pool: &ProcessPool,
+    started: &std::path::Path,
+    release: &std::path::Path,
+) -> aio::process::ProcessHandle<u32> {
+    let args = (started.display().to_string(), release.display().to_string());
+    pool.submit(&TOUCH_THEN_WAIT_FOR, args).unwrap()
+}
+
+/// One call on a one-worker pool, to learn that its calls are quick.
+async fn warmed_up_pool(builder: aio::process::ProcessPoolBuilder) -> (ProcessPool, u32) {
+    let pool = builder.max_workers(1).build().unwrap();
+    let pid = pool.submit(&PID, ()).unwrap().await.unwrap();
+    (pool, pid)
+}
+
+#[test]
+fn calls_sent_ahead_come_back_in_order_and_none_is_lost() {
+    run(async {
+        for workers in [1, 2] {
+            let pool = pool().max_workers(workers).build().unwrap();
+            let handles: Vec<_> = (0..2_000u64)
+                .map(|i| pool.submit(&SQUARE, i).unwrap())
+                .collect();
+            for (i, handle) in (0u64..).zip(handles) {
+                assert_eq!(handle.await, Ok(i * i));
+            }
+            pool.shutdown(false).await;
+        }
+    });
+}
+
+#[test]
+fn a_call_sent_ahead_and_cancelled_before_it_starts_is_skipped_on_the_same_worker() {
+    run_frozen(async {
+        let (pool, pid) = warmed_up_pool(pool()).await;
+        let (started, release) = (marker("first"), marker("release"));
+        let first = hold(&pool, &started, &release);
+        let skipped = marker("skipped");
+        let behind = pool
+            .submit(&TOUCH_THEN_SLEEP, (skipped.display().to_string(), 0))
+            .unwrap();
+        spin_for_file(&started).await;
+        spin_until_all_sent(&pool).await;
+        assert!(
+            behind.cancel(),
+            "a call that has not started can be cancelled"
+        );
+        // Let the pool send the cancel before the first call ends.
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        std::fs::write(&release, "").unwrap();
+        assert_eq!(first.await, Ok(pid));
+        assert_eq!(behind.await, Err(ProcessError::Cancelled));
+        assert_eq!(
+            pool.submit(&PID, ()).unwrap().await,
+            Ok(pid),
+            "the worker was not replaced"
+        );
+        assert!(!skipped.exists(), "the cancelled call ran");
+        pool.shutdown(false).await;
+        remove_markers(&[&started, &release, &skipped]);
+    });
+}
+
+#[test]
+fn a_crash_fails_its_own_call_and_the_calls_behind_it_run_on_a_new_worker() {
+    run_frozen(async {
+        let (pool, pid) = warmed_up_pool(pool()).await;
+        let (started, release) = (marker("first"), marker("release"));
+        let first = hold(&pool, &started, &release);
+        let crash = pool.submit(&ABORT_WITH, "boom".into()).unwrap();
+        let behind: Vec<_> = (0..10).map(|_| pool.submit(&PID, ()).unwrap()).collect();
+        spin_for_file(&started).await;
+        spin_until_all_sent(&pool).await;
+        std::fs::write(&release, "").unwrap();
+        assert_eq!(
+            first.await,
+            Ok(pid),
+            "the call before the crash is answered"
+        );
+        match crash.await {
+            Err(ProcessError::WorkerCrashed(c)) => {
+                assert_eq!(c.pid, pid);
+                assert!(c.stderr_tail.contains("boom"), "{c}");
+            }
+            other => panic!("expected the crash, got {other:?}"),
+        }
+        for handle in behind {
+            let ran_on = handle.await.unwrap();
+            assert_ne!(ran_on, pid, "a call behind the crash ran again, elsewhere");
+        }
+        pool.shutdown(false).await;
+        remove_markers(&[&started, &release]);
+    });
+}
+
+#[test]
+fn the_timeout_of_a_call_sent_ahead_runs_from_when_it_starts() {
+    run_frozen(async {
+        let budget = Duration::from_secs(1);
+        let (pool, pid) = warmed_up_pool(pool().task_timeout(budget)).await;
+        let (started, release) = (marker("first"), marker("release"));
+        let (second_started, second_release) = (marker("second"), marker("release-second"));
+        let first = hold(&pool, &started, &release);
+        let second = hold(&pool, &second_started, &second_release);
+        spin_for_file(&started).await;
+        spin_until_all_sent(&pool).await;
+        // Most of the budget passes while the second call waits behind the first...
+        tokio::time::advance(budget * 9 / 10).await;
+        std::fs::write(&release, "").unwrap();
+        assert_eq!(first.await, Ok(pid));
+        spin_for_file(&second_started).await;
+        // ... and most of it again once it runs: it has its whole budget.
+        tokio::time::advance(budget * 9 / 10).await;
+        std::fs::write(&second_release, "").unwrap();
+        assert_eq!(second.await, Ok(pid));
+        pool.shutdown(false).await;
+        remove_markers(&[&started, &release, &second_started, &second_release]);
+    });
+}
+
+#[test]
+fn closing_with_pending_calls_cancelled_cancels_the_calls_sent_ahead_too() {
+    run_frozen(async {
+        let (pool, pid) = warmed_up_pool(pool()).await;
+        let (started, release) = (marker("first"), marker("release"));
+        let first = hold(&pool, &started, &release);
+        let skipped = marker("skipped");
+        let behind = pool
+            .submit(&TOUCH_THEN_SLEEP, (skipped.display().to_string(), 0))
+            .unwrap();
+        spin_for_file(&started).await;
+        spin_until_all_sent(&pool).await;
+        pool.close(true);
+        assert_eq!(behind.await, Err(ProcessError::Cancelled));
+        std::fs::write(&release, "").unwrap();
+        assert_eq!(first.await, Ok(pid), "the running call finishes");
+        pool.shutdown(false).await;
+        assert!(!skipped.exists(), "the cancelled call ran");
+        remove_markers(&[&started, &release, &skipped]);
+    });
+}
+
+#[test]
+fn calls_cancelled_at_random_among_calls_sent_ahead_lose_no_other_result() {
+    run(async {
+        let pool = pool().max_workers(2).build().unwrap();
+        let mut kept = Vec::new();
+        for round in 0..20u64 {
+            let mut handles: Vec<_> = (0..200u64)
+                .map(|i| {
+                    (
+                        round * 200 + i,
+                        pool.submit(&SQUARE, round * 200 + i).unwrap(),
+                    )
+                })
+                .collect();
+            // Cancel a third of them at different points: some still queued, some sent.
+            for step in 0..3 {
+                tokio::task::yield_now().await;
+                handles.retain(|(i, _)| (i + round) % 9 != step * 3);
+            }
+            kept.extend(handles);
+        }
+        for (i, handle) in kept {
+            assert_eq!(handle.await, Ok(i * i));
+        }
+        assert_eq!(pool.submit(&SQUARE, 3).unwrap().await, Ok(9));
+        assert!(pool.worker_pids().len() <= 2);
+        pool.shutdown(false).await;
+    });
+}

@@ -1,6 +1,7 @@
 //! The structured-concurrency core of [aio]: Python asyncio's model, built on Tokio.
 //!
-//! Most users depend on the `aio` facade crate, which re-exports everything here.
+//! Most users depend on the facade, the package `aio-rs` (library `aio`), which re-exports
+//! everything here at its top level.
 //!
 //! # The model in one page
 //!

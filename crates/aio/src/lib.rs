@@ -118,13 +118,16 @@ pub use aio_blocking::{
 #[doc(inline)]
 pub use aio_blocking::{ProcessPool, process};
 
-/// The README and the guides in `docs/`, compiled and run as doctests so their code cannot
-/// rot. A page whose code needs a feature is tested when that feature is on: the README and
+/// The READMEs and the guides in `docs/`, compiled and run as doctests so their code cannot
+/// rot. A page whose code needs a feature is tested when that feature is on: the READMEs and
 /// the pages on the core with none, every page with all of them.
 #[cfg(doctest)]
 mod guides {
     #[doc = include_str!("../../../README.md")]
     struct Readme;
+
+    #[doc = include_str!("../README.md")]
+    struct CrateReadme;
 
     #[doc = include_str!("../../../docs/cancellation.md")]
     struct Cancellation;

@@ -13,7 +13,13 @@
 //! * [`ProcessPool`] is `ProcessPoolExecutor`: registered functions run in worker
 //!   processes, and a crash, a timeout or a cancelled handle fails only its task. The rest
 //!   of process offload (the registry, [`process::init`], handles and errors) is in
-//!   [`process`].
+//!   [`process`]. Unix only, behind the `process` feature.
+//!
+//! # Features
+//!
+//! * `process` (off by default): the process pool, on Unix. It adds serde and postcard (what crosses to a worker is encoded with
+//!   them), and Tokio's `process`, `net`, `io-util` and `time`. Without it the crate is
+//!   thread offload alone, and depends on nothing the core does not.
 //!
 //! # Example
 //!
@@ -25,6 +31,8 @@
 //! # }
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod cancel_token;
 mod capacity_limiter;
 mod context;
@@ -34,7 +42,8 @@ mod runner;
 mod thread_pool;
 mod to_thread;
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "process"))]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "process"))))]
 pub mod process;
 
 pub use cancel_token::CancelToken;
@@ -44,7 +53,8 @@ pub use from_thread::from_thread;
 pub use thread_pool::{JobHandle, ThreadPool, ThreadPoolBuilder, ThreadPoolMap};
 pub use to_thread::{to_thread, to_thread_cancellable};
 
-#[cfg(unix)]
+#[cfg(all(unix, feature = "process"))]
+#[cfg_attr(docsrs, doc(cfg(all(unix, feature = "process"))))]
 pub use process::ProcessPool;
 
 /// The named futures returned by this crate's functions, for when you need to store one.

@@ -1,12 +1,14 @@
 //! The structured-concurrency core of [aio]: Python asyncio's model, built on Tokio.
 //!
-//! Most users depend on the `aio` facade crate, which re-exports everything here.
+//! Most users depend on the facade, the package `aio-rs` (library `aio`), which re-exports
+//! everything here at its top level.
 //!
 //! # The model in one page
 //!
 //! * **Cancel scopes form a tree.** Every [`TaskGroup`], [`timeout`] and [`shield`] opens a
-//!   scope. The scope a task runs in travels with it in a Tokio task-local, and the tasks a
-//!   group spawns run inside the group's scope, so scopes nest across tasks: a timeout
+//!   scope. The scopes the running code is in travel with it (a stack pushed around each
+//!   poll, as a Tokio task-local is), and the tasks a group spawns run inside the group's
+//!   scope, so scopes nest across tasks: a timeout
 //!   around a group bounds every task in it, and [`current_deadline`] sees it.
 //! * **Cancellation is level-triggered.** A cancelled scope stays cancelled, and so does
 //!   everything under it that is not shielded; a scope opened inside it starts cancelled.

@@ -1,5 +1,5 @@
 //! `#[aio::main]` and `#[aio::test]`: Tokio's attributes, running the function under
-//! `aio::run`'s rules. Use them through the `aio` crate.
+//! `aio::run`'s rules. Use them through the facade, the package `aio-rs` (library `aio`).
 
 use proc_macro::{Delimiter, Group, Ident, Punct, Spacing, Span, TokenStream, TokenTree};
 

@@ -1,5 +1,8 @@
 //! asyncio's synchronisation primitives for aio: `Lock`, `Event`, `Condition`, `Semaphore`,
 //! `BoundedSemaphore`, `Barrier` and the `Queue` family, strictly FIFO-fair and cancel safe.
+//!
+//! Most users reach them through the facade, the package `aio-rs` (library `aio`), as
+//! `aio::sync` and, flat, `aio::Lock` and friends.
 
 mod barrier;
 mod blocking;

@@ -115,9 +115,10 @@ const SECTIONS: &[Section] = &[
         name: "fetch_all",
         title: "Task groups: twenty requests at once (examples/fetch_all.rs)",
         about: &[
-            "TaskGroup::scope runs a body that spawns tasks and returns once all are done.",
-            "The first failure cancels the rest at their next .await; the TaskGroupError",
-            "names every failure, and split_by sorts them by type like `except*`.",
+            "TaskGroup::scope runs a body that spawns tasks and returns once all are done:",
+            "here, reqwest against an axum server on loopback. The first failure cancels the",
+            "rest at their next .await; the TaskGroupError names every failure, and split_by",
+            "sorts them by type like `except*`.",
         ],
         run: fetch_all::main,
     },

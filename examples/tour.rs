@@ -37,6 +37,10 @@
 //!     runner.run(main())
 //! ```
 
+// The examples that talk to a loopback server each include `support/http.rs`, so the tour
+// loads it once per such example.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "barrier_phases.rs"]
 mod barrier_phases;
 #[path = "blocking_sdk.rs"]
@@ -248,7 +252,8 @@ const SECTIONS: &[Section] = &[
         title: "Concurrency limits: a bounded crawl (examples/bounded_crawl.rs)",
         about: &[
             "builder().limit(5) runs at most five tasks at once. spawn never waits: the rest",
-            "queue in spawn order, and a cancelled group never starts its queued tasks.",
+            "queue in spawn order, and a cancelled group never starts its queued tasks; the",
+            "loopback server sees the requests cut off by the timeout hang up.",
         ],
         run: bounded_crawl::main,
     },

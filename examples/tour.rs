@@ -299,7 +299,8 @@ const SECTIONS: &[Section] = &[
         name: "semaphore",
         title: "Semaphore: at most three requests at once (examples/rate_limit.rs)",
         about: &[
-            "acquire() is `async with sem:`: twelve requests, never more than three in flight.",
+            "acquire() is `async with sem:`: twelve requests, never more than three in flight;",
+            "a request that fails or times out gives its permit back too.",
             "A BoundedSemaphore refuses a release too many, where a Semaphore just grows.",
         ],
         run: rate_limit::main,

@@ -334,10 +334,11 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         name: "threads",
-        title: "to_thread and ThreadPool: reading files (examples/read_files.rs)",
+        title: "to_thread, tokio::fs and ThreadPool: real files (examples/read_files.rs)",
         about: &[
             "aio::to_thread(move || fs::read_to_string(path)) is asyncio.to_thread: the read",
-            "blocks a pool thread, not the runtime. A ThreadPool maps over the files in order.",
+            "blocks a pool thread, not the runtime; tokio::fs does the same for each call, as",
+            "aiofiles does. A ThreadPool maps over the files in order.",
         ],
         run: read_files::main,
     },

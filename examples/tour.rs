@@ -4,11 +4,10 @@
 //! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `in_task`,
 //! `web_service`, `supervisor`, `bounded_crawl`, `server_start`, `task_tree`,
 //! `barrier_phases`, `producer_consumer`, `rate_limit`, `condition_items`, `event_signal`,
-//! `priority_jobs`, `read_files`, `blocking_sdk`, `cpu_bound`, `crash_resilience`) and adds
-//! short sections
-//! of its own for what they do not cover: task handles, ending a group with `cancel()`,
-//! panics, nested groups and cancel reasons, your own error type, and the runtimes `run`
-//! and `run_with` build. Every section asserts what it prints, so a tour that finishes is a
+//! `priority_jobs`, `read_files`, `blocking_sdk`, `database`, `cpu_bound`,
+//! `crash_resilience`) and adds short sections of its own for what they do not cover: task
+//! handles, ending a group with `cancel()`, panics, nested groups and cancel reasons, your
+//! own error type, and the runtimes `run` and `run_with` build. Every section asserts what it prints, so a tour that finishes is a
 //! tour whose claims held. It takes a few seconds, in real time.
 //!
 //! Run it from the workspace root with `cargo run --release --example tour`. Pass words to
@@ -57,6 +56,8 @@ mod condition_items;
 mod cpu_bound;
 #[path = "crash_resilience.rs"]
 mod crash_resilience;
+#[path = "database.rs"]
+mod database;
 #[path = "event_signal.rs"]
 mod event_signal;
 #[path = "fetch_all.rs"]
@@ -350,6 +351,16 @@ const SECTIONS: &[Section] = &[
             "to_thread_cancellable's token stops a long export when a timeout fires.",
         ],
         run: blocking_sdk::main,
+    },
+    Section {
+        name: "database",
+        title: "SQLite through a CapacityLimiter(1): a pipeline of writers (examples/database.rs)",
+        about: &[
+            "A Queue feeds three writers that insert rows through one limiter of one token,",
+            "asyncpg's pool of one connection; a query checks that every row landed. A",
+            "transaction cut off by a timeout sees its CancelToken and rolls back whole.",
+        ],
+        run: database::main,
     },
     Section {
         name: "cpu",

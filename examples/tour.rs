@@ -3,8 +3,8 @@
 //! The tour runs each example of this folder (`fetch_all`, `timeouts`, `cancel_scope`,
 //! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `in_task`,
 //! `web_service`, `supervisor`, `bounded_crawl`, `server_start`, `task_tree`,
-//! `barrier_phases`, `producer_consumer`, `rate_limit`, `condition_items`, `event_signal`,
-//! `priority_jobs`, `read_files`, `blocking_sdk`, `database`, `cpu_bound`,
+//! `barrier_phases`, `producer_consumer`, `paginated`, `rate_limit`, `condition_items`,
+//! `event_signal`, `priority_jobs`, `read_files`, `blocking_sdk`, `database`, `cpu_bound`,
 //! `crash_resilience`) and adds short sections of its own for what they do not cover: task
 //! handles, ending a group with `cancel()`, panics, nested groups and cancel reasons, your
 //! own error type, and the runtimes `run` and `run_with` build. Every section asserts what it prints, so a tour that finishes is a
@@ -66,6 +66,8 @@ mod fetch_all;
 mod gather_and_race;
 #[path = "in_task.rs"]
 mod in_task;
+#[path = "paginated.rs"]
+mod paginated;
 #[path = "priority_jobs.rs"]
 mod priority_jobs;
 #[path = "producer_consumer.rs"]
@@ -295,6 +297,16 @@ const SECTIONS: &[Section] = &[
             "A plain thread puts with blocking_put; a put cut short by a timeout put nothing.",
         ],
         run: producer_consumer::main,
+    },
+    Section {
+        name: "pages",
+        title: "An async generator: pages fetched by a task of the group (examples/paginated.rs)",
+        about: &[
+            "`async for page in fetch_pages(url)`: a task of the reader's group fetches page",
+            "after page from a loopback server into a Queue the reader streams. Leaving the",
+            "loop cancels the producer; its failure cancels the reader. Nothing outlives them.",
+        ],
+        run: paginated::main,
     },
     Section {
         name: "semaphore",

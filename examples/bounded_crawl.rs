@@ -1,8 +1,10 @@
 //! A polite crawler: forty requests, at most five at a time, with a limited task group.
 //!
-//! `TaskGroup::builder().limit(5)` runs at most five of the group's tasks at once. Each
-//! simulated request takes 20 to 36 ms (a fixed formula, so every run is the same); the
-//! crawler records how many are in flight and the most it ever saw.
+//! `TaskGroup::builder().limit(5)` runs at most five of the group's tasks at once. The
+//! pages come from a real HTTP server on a loopback port (axum, `examples/support/http.rs`),
+//! fetched with reqwest: `/page/{i}` answers after 20 to 36 ms (a fixed formula), and
+//! `/hang/{i}` never answers. The crawler records how many requests are in flight and the
+//! most it ever saw; the server counts the most it had in its handlers.
 //!
 //! 1. The whole crawl. All forty `spawn`s return at once, without waiting for a slot: the
 //!    group holds five running requests and thirty-five queued ones, which start, in the
@@ -10,11 +12,12 @@
 //!    a gate before they go out, so none can finish while the body is spawning: if `spawn`
 //!    waited for a slot, the body would never get to open it. The crawler opens it once the
 //!    first five wait there.) The crawl never has more than five requests in flight, and
-//!    does reach five; it takes about an eighth of the time the requests would take one
-//!    after another.
-//! 2. The same crawl under a 70 ms timeout. The requests in flight are cancelled at their
-//!    next `.await`; the queued ones never start at all, and their handles say they were
-//!    cancelled, with the reason.
+//!    does reach five, and neither does the server; it takes about an eighth of the time
+//!    the requests would take one after another.
+//! 2. The same crawl under a 70 ms timeout, of a site where pages 0 and 3 never answer.
+//!    The requests in flight are cancelled at their next `.await`, the hanging ones
+//!    included, and the server sees their clients hang up; the queued ones never start at
+//!    all, and their handles say they were cancelled, with the reason.
 //!
 //! Run it with `cargo run --example bounded_crawl`.
 //!
@@ -40,9 +43,17 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+#[path = "support/http.rs"]
+mod http;
+
 use aio::{BoxError, CancelReason, TaskError, TaskGroup, TaskGroupError, TaskHandle};
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::routing::get;
 use tokio::sync::watch;
 use tokio::time::{Instant, sleep};
+
+use http::{Site, Stats, with_server};
 
 /// How many pages the crawl fetches.
 const REQUESTS: usize = 40;
@@ -55,14 +66,42 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// How long request `i` takes: 20 to 36 ms, scattered by a fixed formula.
+/// How long the server takes for page `i`: 20 to 36 ms, scattered by a fixed formula.
 fn latency(i: usize) -> Duration {
     ms(20 + (i as u64 * 7) % 17)
 }
 
+// The server.
+
+fn routes(stats: Stats) -> Router {
+    Router::new()
+        .route("/page/{i}", get(page))
+        .route("/hang/{i}", get(hang))
+        .with_state(stats)
+}
+
+async fn page(State(stats): State<Stats>, Path(i): Path<usize>) -> String {
+    let handling = stats.enter(format!("/page/{i}"));
+    sleep(latency(i)).await;
+    handling.answered();
+    format!("<html>page {i}</html>")
+}
+
+async fn hang(State(stats): State<Stats>, Path(i): Path<usize>) -> String {
+    let handling = stats.enter(format!("/hang/{i}"));
+    sleep(Duration::from_secs(3600)).await;
+    handling.answered();
+    format!("<html>page {i}, at last</html>")
+}
+
+// The crawler.
+
 /// The crawl's counters, shared by its requests.
 #[derive(Clone)]
 struct Crawler {
+    site: Site,
+    /// The pages that never answer.
+    hanging: &'static [usize],
     start: Instant,
     /// Requests started and not yet ended, waiting at the gate or out on the network.
     in_flight: Arc<watch::Sender<usize>>,
@@ -76,9 +115,11 @@ struct Crawler {
 }
 
 impl Crawler {
-    fn new() -> Crawler {
+    fn new(site: &Site, hanging: &'static [usize]) -> Crawler {
         let (open_gate, gate) = watch::channel(false);
         Crawler {
+            site: site.clone(),
+            hanging,
             gate,
             open_gate: Arc::new(open_gate),
             start: Instant::now(),
@@ -118,7 +159,13 @@ impl Crawler {
         };
         // Go out once the crawl has opened the gate, after spawning every request.
         self.gate.clone().wait_for(|open| *open).await?;
-        sleep(latency(i)).await; // the network
+        let path = match self.hanging.contains(&i) {
+            true => format!("/hang/{i}"),
+            false => format!("/page/{i}"),
+        };
+        let url = self.site.url(&path);
+        let page = self.site.client.get(url).send().await?;
+        let page = page.error_for_status()?.text().await?;
         in_flight.answered = true;
         drop(in_flight);
         let finished = self.finished.fetch_add(1, Ordering::SeqCst) + 1;
@@ -130,7 +177,7 @@ impl Crawler {
                 group.snapshot().queued
             );
         }
-        Ok(format!("<html>page {i}</html>"))
+        Ok(page)
     }
 }
 
@@ -190,15 +237,15 @@ async fn crawl(
 }
 
 pub(crate) fn main() {
-    aio::run(async {
-        the_whole_crawl().await;
-        a_crawl_cut_short().await;
-    });
+    aio::run(with_server(routes, |site| async move {
+        the_whole_crawl(&site).await;
+        a_crawl_cut_short(&site).await;
+    }));
 }
 
-async fn the_whole_crawl() {
+async fn the_whole_crawl(site: &Site) {
     println!("== 1. {REQUESTS} requests, at most {LIMIT} at a time");
-    let crawler = Crawler::new();
+    let crawler = Crawler::new(site, &[]);
     let mut handles = Vec::new();
     crawl(&crawler, &mut handles)
         .await
@@ -212,7 +259,11 @@ async fn the_whole_crawl() {
         one_by_one.as_millis(),
         (one_by_one / LIMIT as u32).as_millis()
     );
-    println!("   most requests in flight at once: {most}");
+    let most_served = site.stats.most();
+    println!(
+        "   most requests in flight at once: {most}; most in the server's handlers at once: \
+         {most_served}"
+    );
     let pages: Vec<String> = handles
         .into_iter()
         .map(|h| h.result().expect("every request succeeded"))
@@ -223,13 +274,21 @@ async fn the_whole_crawl() {
         most, LIMIT,
         "never more than the limit, and the limit was used"
     );
+    // A request is in the server's handler only while the crawler counts it in flight.
+    assert!(most_served <= LIMIT);
     assert_eq!(crawler.started(), (0..REQUESTS).collect::<Vec<_>>());
     assert!(took >= one_by_one / LIMIT as u32);
+    assert_eq!(site.stats.take_answered().len(), REQUESTS);
 }
 
-async fn a_crawl_cut_short() {
-    println!("== 2. the same crawl under a 70 ms timeout: queued requests never start");
-    let crawler = Crawler::new();
+/// The pages that never answer in the second crawl. Both are among the first five, which
+/// start at once: they are in flight when the timeout fires, whatever the machine's load.
+const HANGING: [usize; 2] = [0, 3];
+
+async fn a_crawl_cut_short(site: &Site) {
+    println!("== 2. pages 0 and 3 hang, and a 70 ms timeout: queued requests never start");
+    site.stats.reset_most();
+    let crawler = Crawler::new(site, &HANGING);
     let mut handles = Vec::new();
     let elapsed = aio::timeout(ms(70), crawl(&crawler, &mut handles))
         .await
@@ -246,7 +305,7 @@ async fn a_crawl_cut_short() {
     );
     assert!(crawler.most.load(Ordering::SeqCst) <= LIMIT);
     assert_eq!(finished + cancelled, started, "every started request ended");
-    assert!(cancelled > 0 && started < REQUESTS);
+    assert!(cancelled >= HANGING.len() && started < REQUESTS);
 
     // Each handle says how its request ended; the queued ones were cancelled before they
     // ever ran, because the timeout cancelled their group.
@@ -267,4 +326,15 @@ async fn a_crawl_cut_short() {
     }
     assert_eq!(never_started, REQUESTS - started);
     assert_eq!(crawler.in_flight(), 0);
+
+    // Each cancelled request dropped its connection: the server saw the clients hang up,
+    // and no handler waits for one that is gone.
+    site.stats.idle().await;
+    let hung_up = site.stats.take_hung_up();
+    println!(
+        "   the server saw {} client(s) hang up: {}",
+        hung_up.len(),
+        hung_up.join(" ")
+    );
+    assert!(hung_up.len() <= cancelled && site.stats.most() <= LIMIT);
 }

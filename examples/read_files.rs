@@ -1,15 +1,25 @@
-//! Reading files without blocking the runtime: `aio::to_thread` and a `ThreadPool`.
+//! Reading and writing real files without blocking the runtime: `aio::to_thread`,
+//! `tokio::fs` and a `ThreadPool`.
 //!
-//! 1. Six files in a fresh temporary directory are read at once, each with
-//!    `aio::to_thread(move || std::fs::read_to_string(path))` in a task of a group: the
-//!    blocking reads run on Tokio's blocking pool, never on the runtime's workers. A file
-//!    that is missing is an ordinary `io::Error` inside the `Ok` of `to_thread`: the
-//!    function's own result comes back as it was.
-//! 2. A `ThreadPool` of two threads, each set up once by an initializer, counts the words
+//! The files live in a fresh directory under the system's temporary directory, with a name
+//! of its own (the process id and the time), written by the example and removed at the
+//! end, also if something fails.
+//!
+//! 1. Six files are written at once with `tokio::fs::write`, each in a task of a group
+//!    (aiofiles' `write`), then read at once, each with
+//!    `aio::to_thread(move || std::fs::read_to_string(path))`: the blocking reads run on
+//!    Tokio's blocking pool, never on the runtime's workers. A file that is missing is an
+//!    ordinary `io::Error` inside the `Ok` of `to_thread`: the function's own result comes
+//!    back as it was.
+//! 2. The same files read with `tokio::fs::read_to_string` under `aio::gather`, and joined
+//!    into a seventh file with `tokio::fs::File` and `write_all`. `tokio::fs` is
+//!    `to_thread` already done for you: each call runs the `std::fs` function on the
+//!    blocking pool. What it does not do is count against a `CapacityLimiter`, or stop a
+//!    call that has started when the caller is cancelled (neither does `to_thread`; see
+//!    `to_thread_cancellable` in `examples/blocking_sdk.rs`).
+//! 3. A `ThreadPool` of two threads, each set up once by an initializer, counts the words
 //!    of every file with `pool.map`: lazy, at most two files in flight, results in input
 //!    order.
-//!
-//! The directory is removed at the end, also if something fails.
 //!
 //! Run it with `cargo run --example read_files`.
 //!
@@ -22,6 +32,14 @@
 //! async with asyncio.TaskGroup() as tg:
 //!     texts = [tg.create_task(read_file(p)) for p in paths]
 //!
+//! async def read_file(path):                      # aiofiles
+//!     async with aiofiles.open(path, "r") as f:
+//!         return await f.read()
+//!
+//! contents = await asyncio.gather(*(read_file(p) for p in paths))
+//! async with aiofiles.open("combined.txt", "w") as f:
+//!     await f.write("\n".join(contents))
+//!
 //! with ThreadPoolExecutor(max_workers=2, initializer=setup) as pool:
 //!     counts = list(pool.map(count_words, paths, buffersize=2))
 //! ```
@@ -32,17 +50,23 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use aio::{BoxError, TaskGroup, ThreadPool};
 use futures::StreamExt;
+use tokio::io::AsyncWriteExt;
 
 /// How many files the example writes.
 const FILES: usize = 6;
 
-/// A directory under the system's temporary directory, removed when dropped.
+/// A directory of its own under the system's temporary directory, removed when dropped.
 struct TempDir(PathBuf);
 
 impl TempDir {
     fn new() -> std::io::Result<Self> {
-        let path = std::env::temp_dir().join(format!("aio-read-files-{}", std::process::id()));
-        std::fs::create_dir_all(&path)?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos();
+        let name = format!("aio-read-files-{}-{now}", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir(&path)?; // fails rather than share a directory that exists
         Ok(TempDir(path))
     }
 
@@ -66,17 +90,10 @@ fn text(i: usize) -> String {
 
 pub(crate) fn main() {
     let dir = TempDir::new().expect("a temporary directory");
-    let paths: Vec<PathBuf> = (0..FILES)
-        .map(|i| {
-            let path = dir.path().join(format!("file-{i}.txt"));
-            std::fs::write(&path, text(i)).expect("writing a file");
-            path
-        })
-        .collect();
-    println!("   wrote {FILES} files in {}", dir.path().display());
-
     aio::run(async {
+        let paths = write_at_once(dir.path()).await;
         read_at_once(&paths).await;
+        read_and_join_with_tokio_fs(dir.path(), &paths).await;
         count_words_on_a_pool(&paths).await;
     });
     let removed = dir.path().to_owned();
@@ -85,8 +102,38 @@ pub(crate) fn main() {
     println!("   removed {}", removed.display());
 }
 
+async fn write_at_once(dir: &Path) -> Vec<PathBuf> {
+    println!(
+        "== 1. {FILES} files written at once with tokio::fs, read at once with aio::to_thread"
+    );
+    let paths: Vec<PathBuf> = (0..FILES)
+        .map(|i| dir.join(format!("file-{i}.txt")))
+        .collect();
+    TaskGroup::<BoxError>::scope(|tg| {
+        let paths = &paths;
+        async move {
+            for (i, path) in paths.iter().enumerate() {
+                let path = path.clone();
+                tg.spawn(async move { Ok(tokio::fs::write(path, text(i)).await?) })?;
+            }
+            Ok(())
+        }
+    })
+    .await
+    .expect("every file is written");
+    let mut listed = 0;
+    let mut entries = tokio::fs::read_dir(dir)
+        .await
+        .expect("the directory is there");
+    while let Some(_entry) = entries.next_entry().await.expect("listing the directory") {
+        listed += 1;
+    }
+    assert_eq!(listed, FILES);
+    println!("   wrote {FILES} files in {}", dir.display());
+    paths
+}
+
 async fn read_at_once(paths: &[PathBuf]) {
-    println!("== 1. {FILES} files read at once with aio::to_thread");
     let texts = TaskGroup::<BoxError>::scope(|tg| async move {
         let mut reads = Vec::new();
         for path in paths {
@@ -119,8 +166,46 @@ async fn read_at_once(paths: &[PathBuf]) {
     println!("   a missing file: the function's own error, as it was: {err}");
 }
 
+async fn read_and_join_with_tokio_fs(dir: &Path, paths: &[PathBuf]) {
+    println!("== 2. The same files read with tokio::fs under aio::gather, and joined");
+    let reads = paths.iter().map(|path| {
+        let path = path.clone();
+        async move { Ok::<_, BoxError>(tokio::fs::read_to_string(path).await?) }
+    });
+    let contents = aio::gather(reads).await.expect("every file is there");
+    for (i, t) in contents.iter().enumerate() {
+        assert_eq!(t, &text(i));
+    }
+    let combined = dir.join("combined.txt");
+    let mut file = tokio::fs::File::create(&combined)
+        .await
+        .expect("creating a file");
+    file.write_all(contents.join("\n").as_bytes())
+        .await
+        .expect("writing it");
+    // A tokio::fs::File writes in the background: flush before it is dropped.
+    file.flush().await.expect("flushing it");
+    drop(file);
+    let joined = std::fs::read_to_string(&combined).expect("the joined file");
+    assert_eq!(
+        joined.lines().count(),
+        (1..=FILES).sum::<usize>() + FILES - 1
+    );
+    println!(
+        "   joined {} files into {} ({} bytes)",
+        contents.len(),
+        combined.file_name().unwrap().to_string_lossy(),
+        joined.len()
+    );
+
+    let missing = dir.join("missing.txt");
+    let err = tokio::fs::read_to_string(missing).await.unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+    println!("   a missing file: tokio::fs returns the io::Error itself: {err}");
+}
+
 async fn count_words_on_a_pool(paths: &[PathBuf]) {
-    println!("== 2. Counting words on a ThreadPool(2) with map");
+    println!("== 3. Counting words on a ThreadPool(2) with map");
     let set_up = Arc::new(AtomicUsize::new(0));
     let s = Arc::clone(&set_up);
     let pool = ThreadPool::builder()

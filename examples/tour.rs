@@ -3,12 +3,11 @@
 //! The tour runs each example of this folder (`fetch_all`, `timeouts`, `cancel_scope`,
 //! `cancellation_cleanup`, `shield_critical_write`, `gather_and_race`, `in_task`,
 //! `web_service`, `supervisor`, `bounded_crawl`, `server_start`, `task_tree`,
-//! `barrier_phases`, `producer_consumer`, `rate_limit`, `condition_items`, `event_signal`,
-//! `priority_jobs`, `read_files`, `blocking_sdk`, `cpu_bound`, `crash_resilience`) and adds
-//! short sections
-//! of its own for what they do not cover: task handles, ending a group with `cancel()`,
-//! panics, nested groups and cancel reasons, your own error type, and the runtimes `run`
-//! and `run_with` build. Every section asserts what it prints, so a tour that finishes is a
+//! `barrier_phases`, `producer_consumer`, `paginated`, `rate_limit`, `condition_items`,
+//! `event_signal`, `priority_jobs`, `read_files`, `blocking_sdk`, `database`, `cpu_bound`,
+//! `crash_resilience`) and adds short sections of its own for what they do not cover: task
+//! handles, ending a group with `cancel()`, panics, nested groups and cancel reasons, your
+//! own error type, and the runtimes `run` and `run_with` build. Every section asserts what it prints, so a tour that finishes is a
 //! tour whose claims held. It takes a few seconds, in real time.
 //!
 //! Run it from the workspace root with `cargo run --release --example tour`. Pass words to
@@ -37,6 +36,10 @@
 //!     runner.run(main())
 //! ```
 
+// The examples that talk to a loopback server each include `support/http.rs`, so the tour
+// loads it once per such example.
+#![allow(clippy::duplicate_mod)]
+
 #[path = "barrier_phases.rs"]
 mod barrier_phases;
 #[path = "blocking_sdk.rs"]
@@ -53,6 +56,8 @@ mod condition_items;
 mod cpu_bound;
 #[path = "crash_resilience.rs"]
 mod crash_resilience;
+#[path = "database.rs"]
+mod database;
 #[path = "event_signal.rs"]
 mod event_signal;
 #[path = "fetch_all.rs"]
@@ -61,6 +66,8 @@ mod fetch_all;
 mod gather_and_race;
 #[path = "in_task.rs"]
 mod in_task;
+#[path = "paginated.rs"]
+mod paginated;
 #[path = "priority_jobs.rs"]
 mod priority_jobs;
 #[path = "producer_consumer.rs"]
@@ -115,9 +122,10 @@ const SECTIONS: &[Section] = &[
         name: "fetch_all",
         title: "Task groups: twenty requests at once (examples/fetch_all.rs)",
         about: &[
-            "TaskGroup::scope runs a body that spawns tasks and returns once all are done.",
-            "The first failure cancels the rest at their next .await; the TaskGroupError",
-            "names every failure, and split_by sorts them by type like `except*`.",
+            "TaskGroup::scope runs a body that spawns tasks and returns once all are done:",
+            "here, reqwest against an axum server on loopback. The first failure cancels the",
+            "rest at their next .await; the TaskGroupError names every failure, and split_by",
+            "sorts them by type like `except*`.",
         ],
         run: fetch_all::main,
     },
@@ -247,7 +255,8 @@ const SECTIONS: &[Section] = &[
         title: "Concurrency limits: a bounded crawl (examples/bounded_crawl.rs)",
         about: &[
             "builder().limit(5) runs at most five tasks at once. spawn never waits: the rest",
-            "queue in spawn order, and a cancelled group never starts its queued tasks.",
+            "queue in spawn order, and a cancelled group never starts its queued tasks; the",
+            "loopback server sees the requests cut off by the timeout hang up.",
         ],
         run: bounded_crawl::main,
     },
@@ -290,10 +299,21 @@ const SECTIONS: &[Section] = &[
         run: producer_consumer::main,
     },
     Section {
+        name: "pages",
+        title: "An async generator: pages fetched by a task of the group (examples/paginated.rs)",
+        about: &[
+            "`async for page in fetch_pages(url)`: a task of the reader's group fetches page",
+            "after page from a loopback server into a Queue the reader streams. Leaving the",
+            "loop cancels the producer; its failure cancels the reader. Nothing outlives them.",
+        ],
+        run: paginated::main,
+    },
+    Section {
         name: "semaphore",
         title: "Semaphore: at most three requests at once (examples/rate_limit.rs)",
         about: &[
-            "acquire() is `async with sem:`: twelve requests, never more than three in flight.",
+            "acquire() is `async with sem:`: twelve requests, never more than three in flight;",
+            "a request that fails or times out gives its permit back too.",
             "A BoundedSemaphore refuses a release too many, where a Semaphore just grows.",
         ],
         run: rate_limit::main,
@@ -327,10 +347,11 @@ const SECTIONS: &[Section] = &[
     },
     Section {
         name: "threads",
-        title: "to_thread and ThreadPool: reading files (examples/read_files.rs)",
+        title: "to_thread, tokio::fs and ThreadPool: real files (examples/read_files.rs)",
         about: &[
             "aio::to_thread(move || fs::read_to_string(path)) is asyncio.to_thread: the read",
-            "blocks a pool thread, not the runtime. A ThreadPool maps over the files in order.",
+            "blocks a pool thread, not the runtime; tokio::fs does the same for each call, as",
+            "aiofiles does. A ThreadPool maps over the files in order.",
         ],
         run: read_files::main,
     },
@@ -342,6 +363,16 @@ const SECTIONS: &[Section] = &[
             "to_thread_cancellable's token stops a long export when a timeout fires.",
         ],
         run: blocking_sdk::main,
+    },
+    Section {
+        name: "database",
+        title: "SQLite through a CapacityLimiter(1): a pipeline of writers (examples/database.rs)",
+        about: &[
+            "A Queue feeds three writers that insert rows through one limiter of one token,",
+            "asyncpg's pool of one connection; a query checks that every row landed. A",
+            "transaction cut off by a timeout sees its CancelToken and rolls back whole.",
+        ],
+        run: database::main,
     },
     Section {
         name: "cpu",

@@ -154,4 +154,8 @@ mod guides {
     #[cfg(feature = "sync")]
     #[doc = include_str!("../../../docs/services.md")]
     struct Services;
+
+    #[cfg(all(feature = "sync", feature = "blocking"))]
+    #[doc = include_str!("../../../docs/coming-from-tokio.md")]
+    struct ComingFromTokio;
 }

@@ -44,10 +44,14 @@ pub fn touch_then_sleep((path, ms): (String, u64)) -> u32 {
 /// exists, then returns the pid: a task that ends when the test says so.
 pub fn touch_then_wait_for((path, release): (String, String)) -> u32 {
     touch(&path);
-    while !std::path::Path::new(&release).exists() {
+    // Sleeps at least once: the task always takes a few milliseconds, long enough for its
+    // worker to look for cancels after it.
+    loop {
         std::thread::sleep(Duration::from_millis(5));
+        if std::path::Path::new(&release).exists() {
+            return std::process::id();
+        }
     }
-    std::process::id()
 }
 
 /// Panics with `message`.

@@ -190,3 +190,98 @@ fn calls_cancelled_at_random_among_calls_sent_ahead_lose_no_other_result() {
         pool.shutdown(false).await;
     });
 }
+
+#[test]
+fn a_call_answered_before_its_worker_is_killed_for_the_call_before_it_is_not_run_again() {
+    run_frozen(async {
+        let (pool, pid) = warmed_up_pool(pool()).await;
+        let (started, release) = (marker("first"), marker("release"));
+        let first = hold(&pool, &started, &release);
+        let ran = marker("behind-ran");
+        let behind = pool
+            .submit(&TOUCH_THEN_SLEEP, (ran.display().to_string(), 0))
+            .unwrap();
+        spin_for_file(&started).await;
+        spin_until_all_sent(&pool).await;
+        // Both calls end while the runtime is blocked, so the pool reads neither answer...
+        std::fs::write(&release, "").unwrap();
+        while !ran.exists() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let ran_on = || {
+            std::fs::read_to_string(&ran)
+                .unwrap()
+                .parse::<u32>()
+                .unwrap()
+        };
+        assert_eq!(ran_on(), pid);
+        // ... before the first call's handle is dropped: too late to cancel it, and the
+        // call behind it has run; it must not run again.
+        drop(first);
+        assert_eq!(behind.await, Ok(pid));
+        assert_eq!(ran_on(), pid, "the call behind ran again, elsewhere");
+        assert_eq!(pool.submit(&SQUARE, 4).unwrap().await, Ok(16));
+        pool.shutdown(false).await;
+        remove_markers(&[&started, &release, &ran]);
+    });
+}
+
+#[test]
+fn a_cancel_reaches_a_worker_whose_calls_sent_ahead_fill_its_buffer() {
+    run_frozen(async {
+        let (pool, pid) = warmed_up_pool(pool()).await;
+        let (started, release) = (marker("first"), marker("release"));
+        let first = hold(&pool, &started, &release);
+        let skipped = marker("skipped");
+        let behind = pool
+            .submit(&TOUCH_THEN_SLEEP, (skipped.display().to_string(), 0))
+            .unwrap();
+        // More than the worker reads at once: one of them is cut in two in its buffer.
+        let fillers: Vec<_> = (0..40)
+            .map(|_| pool.submit(&UPPER, "x".repeat(2000)).unwrap())
+            .collect();
+        spin_for_file(&started).await;
+        spin_until_all_sent(&pool).await;
+        assert!(behind.cancel());
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        std::fs::write(&release, "").unwrap();
+        assert_eq!(first.await, Ok(pid));
+        assert_eq!(behind.await, Err(ProcessError::Cancelled));
+        for filler in fillers {
+            assert_eq!(filler.await, Ok("X".repeat(2000)));
+        }
+        assert!(!skipped.exists(), "the cancelled call ran");
+        pool.shutdown(false).await;
+        remove_markers(&[&started, &release, &skipped]);
+    });
+}
+
+#[test]
+fn long_calls_after_short_ones_are_shared_between_the_workers() {
+    run(async {
+        let pool = pool().max_workers(2).build().unwrap();
+        // Short calls: each worker's window grows.
+        let warm: Vec<_> = (0..2_000u64)
+            .map(|i| pool.submit(&SQUARE, i).unwrap())
+            .collect();
+        for handle in warm {
+            handle.await.unwrap();
+        }
+        let long: Vec<_> = (0..10)
+            .map(|_| pool.submit(&SLEEP_MS, 100).unwrap())
+            .collect();
+        let mut per_worker = std::collections::BTreeMap::<u32, usize>::new();
+        for handle in long {
+            *per_worker.entry(handle.await.unwrap()).or_default() += 1;
+        }
+        // Not all sent ahead to the first worker to ask: each takes its share of what is
+        // queued, and the other one the rest.
+        assert!(
+            per_worker.values().all(|&n| n <= 7),
+            "the long calls ran {per_worker:?}"
+        );
+        pool.shutdown(false).await;
+    });
+}

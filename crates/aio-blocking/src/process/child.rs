@@ -11,7 +11,7 @@
 //! during calls would see the end of stream too, but costs a thread hand-off per call.)
 
 use std::collections::{HashSet, VecDeque};
-use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
+use std::io::{BufWriter, Read as _, Write as _};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -21,10 +21,7 @@ use std::time::{Duration, Instant};
 
 use super::Registry;
 use super::task_panic;
-use super::wire::{
-    Frame, Header, PROTOCOL, TASK_MARK, WORKER_ENV, frame_len, read_frame_blocking,
-    write_frame_blocking,
-};
+use super::wire::{Frame, FrameBuf, Header, PROTOCOL, TASK_MARK, WORKER_ENV, write_frame_blocking};
 
 /// Exit codes of a worker that gives up. A pool reports them in its errors.
 pub(crate) const EXIT_NOT_A_WORKER: i32 = 2;
@@ -105,7 +102,10 @@ pub(crate) fn serve(registry: Registry) -> ! {
         Err(e) => die(EXIT_PROTOCOL, format_args!("cannot clone the socket: {e}")),
     };
     let mut writer = BufWriter::with_capacity(64 << 10, write_half);
-    let mut reader = BufReader::with_capacity(64 << 10, stream);
+    let mut inbox = Inbox {
+        socket: stream,
+        frames: FrameBuf::new(),
+    };
 
     let hello = Header::Hello {
         protocol: PROTOCOL,
@@ -115,7 +115,7 @@ pub(crate) fn serve(registry: Registry) -> ! {
     if write_frame_blocking(&mut writer, &hello, &[]).is_err() {
         exit(0); // The pool is gone already.
     }
-    let start = match read_frame_blocking(&mut reader) {
+    let start = match inbox.next_frame() {
         Ok(Some(frame)) => frame,
         // The pool refused the handshake, or went away: nothing to do.
         Ok(None) => exit(0),
@@ -156,14 +156,14 @@ pub(crate) fn serve(registry: Registry) -> ! {
     loop {
         if calls.pending.is_empty() {
             // Nothing to run: wait for the pool.
-            match read_frame_blocking(&mut reader) {
+            match inbox.next_frame() {
                 Ok(Some(frame)) => calls.take(frame),
                 // The pool closed the socket (a graceful stop) or its process died.
                 Ok(None) => exit(0),
                 Err(e) => die(EXIT_PROTOCOL, format_args!("reading from the pool: {e}")),
             }
         }
-        calls.read_ahead(&mut reader);
+        calls.read_ahead(&mut inbox);
         let Some((id, name, args)) = calls.pending.pop_front() else {
             continue;
         };
@@ -224,38 +224,57 @@ impl Calls {
     /// what the socket holds; after short ones, only what is buffered, which saves two
     /// system calls a call: a cancel that comes later finds its call run, and the pool
     /// drops the result.
-    fn read_ahead(&mut self, reader: &mut BufReader<UnixStream>) {
-        self.take_buffered(reader);
-        if std::mem::take(&mut self.check_socket) && reader.buffer().is_empty() {
-            let socket = reader.get_ref();
-            if socket.set_nonblocking(true).is_ok() {
-                // Nothing there is `WouldBlock`; an end or an error shows at the next
-                // blocking read.
-                let _ = reader.fill_buf();
-                if let Err(e) = reader.get_ref().set_nonblocking(false) {
-                    die(
-                        EXIT_PROTOCOL,
-                        format_args!("cannot block on the socket: {e}"),
-                    );
-                }
-            }
-            self.take_buffered(reader);
+    fn read_ahead(&mut self, inbox: &mut Inbox) {
+        if std::mem::take(&mut self.check_socket) {
+            inbox.read_available();
         }
-    }
-
-    /// Takes in the frames that are whole in the read buffer.
-    fn take_buffered(&mut self, reader: &mut BufReader<UnixStream>) {
         loop {
-            match frame_len(reader.buffer()) {
-                Ok(Some(_)) => {}
-                Ok(None) => return,
-                Err(e) => die(EXIT_PROTOCOL, format_args!("reading from the pool: {e}")),
-            }
-            match read_frame_blocking(reader) {
+            match inbox.frames.take_frame() {
                 Ok(Some(frame)) => self.take(frame),
                 Ok(None) => return,
                 Err(e) => die(EXIT_PROTOCOL, format_args!("reading from the pool: {e}")),
             }
+        }
+    }
+}
+
+/// The worker's end of the socket, read side: what has arrived, taken frame by frame.
+struct Inbox {
+    socket: UnixStream,
+    frames: FrameBuf,
+}
+
+impl Inbox {
+    /// The next frame, waiting for it. `Ok(None)` is a clean end of the stream.
+    fn next_frame(&mut self) -> std::io::Result<Option<Frame>> {
+        loop {
+            if let Some(frame) = self.frames.take_frame()? {
+                return Ok(Some(frame));
+            }
+            match self.socket.read(self.frames.spare()) {
+                Ok(0) if self.frames.is_empty() => return Ok(None),
+                Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => self.frames.filled(n),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads what the socket holds now, without waiting. An end of the stream or an error
+    /// shows at the next [`next_frame`](Self::next_frame).
+    fn read_available(&mut self) {
+        if self.socket.set_nonblocking(true).is_err() {
+            return;
+        }
+        while let Ok(n @ 1..) = self.socket.read(self.frames.spare()) {
+            self.frames.filled(n);
+        }
+        if let Err(e) = self.socket.set_nonblocking(false) {
+            die(
+                EXIT_PROTOCOL,
+                format_args!("cannot block on the socket: {e}"),
+            );
         }
     }
 }

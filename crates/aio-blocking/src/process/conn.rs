@@ -13,18 +13,13 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::UnixStream;
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 
-use super::wire::{Frame, Header, encode_frame, frame_len, frame_pieces, read_frame_blocking};
-
-/// How much the inbox reads at a time, at least.
-const READ_CHUNK: usize = 64 << 10;
+use super::wire::{Frame, FrameBuf, Header, encode_frame, frame_pieces};
 
 pub(crate) struct Conn {
     reader: OwnedReadHalf,
     writer: OwnedWriteHalf,
-    /// Bytes read and not yet taken as frames: `inbox[start..end]`.
-    inbox: Vec<u8>,
-    start: usize,
-    end: usize,
+    /// Bytes read and not yet taken as frames.
+    inbox: FrameBuf,
     /// What is still to write, in order; the first piece from `written` on.
     outbox: VecDeque<Vec<u8>>,
     written: usize,
@@ -38,9 +33,7 @@ impl Conn {
         Conn {
             reader,
             writer,
-            inbox: vec![0; READ_CHUNK],
-            start: 0,
-            end: 0,
+            inbox: FrameBuf::new(),
             outbox: VecDeque::new(),
             written: 0,
             open_tail: false,
@@ -99,24 +92,10 @@ impl Conn {
         // may have answered calls before, and those answers still count.
         let flushed = self.poll_flush(cx);
         loop {
-            let buffered = &self.inbox[self.start..self.end];
-            if let Some(len) = frame_len(buffered)? {
-                let frame = read_frame_blocking(&mut &buffered[..len])?;
-                self.start += len;
-                if self.start == self.end {
-                    (self.start, self.end) = (0, 0);
-                    if self.inbox.len() > 4 * READ_CHUNK {
-                        // A large frame passed: give the memory back.
-                        self.inbox = vec![0; READ_CHUNK];
-                    }
-                }
-                let Some(frame) = frame else {
-                    unreachable!("a whole frame is buffered")
-                };
+            if let Some(frame) = self.inbox.take_frame()? {
                 return Poll::Ready(Ok(Some(frame)));
             }
-            self.make_room();
-            let mut buf = ReadBuf::new(&mut self.inbox[self.end..]);
+            let mut buf = ReadBuf::new(self.inbox.spare());
             match Pin::new(&mut self.reader).poll_read(cx, &mut buf) {
                 Poll::Ready(read) => read?,
                 Poll::Pending => {
@@ -128,29 +107,13 @@ impl Conn {
             }
             let n = buf.filled().len();
             if n == 0 {
-                return Poll::Ready(if self.start == self.end {
+                return Poll::Ready(if self.inbox.is_empty() {
                     Ok(None)
                 } else {
                     Err(io::ErrorKind::UnexpectedEof.into())
                 });
             }
-            self.end += n;
-        }
-    }
-
-    /// Makes room to read at least [`READ_CHUNK`] more bytes: moves what is buffered to
-    /// the front, or grows the inbox.
-    fn make_room(&mut self) {
-        if self.inbox.len() - self.end >= READ_CHUNK {
-            return;
-        }
-        if self.start > 0 {
-            self.inbox.copy_within(self.start..self.end, 0);
-            (self.start, self.end) = (0, self.end - self.start);
-        }
-        if self.inbox.len() - self.end < READ_CHUNK {
-            let len = (self.end + READ_CHUNK).max(self.inbox.len() * 2);
-            self.inbox.resize(len, 0);
+            self.inbox.filled(n);
         }
     }
 

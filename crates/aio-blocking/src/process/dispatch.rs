@@ -256,12 +256,18 @@ impl Dispatcher {
         None
     }
 
-    /// Moves up to `room` more queued tasks into `out`, for a slot whose worker runs one
-    /// already: only small ones, and only those that the idle slots will not take. Stops at
-    /// a large one, which goes to a worker with nothing else to do.
-    pub(crate) fn take_more(&self, room: usize, out: &mut Vec<(u64, Job)>) {
+    /// Moves up to `room` more queued tasks into `out`, for a slot whose worker has `held`
+    /// in flight already: only small ones, only those the idle slots will not take, and no
+    /// more than the slot's share of what is queued, so that calls that turn out long are
+    /// spread over the workers. Stops at a large one, which goes to a worker with nothing
+    /// else to do.
+    pub(crate) fn take_more(&self, room: usize, held: usize, out: &mut Vec<(u64, Job)>) {
         let mut st = self.lock();
         let idle = st.slots.saturating_sub(st.busy);
+        let share = (st.queue.len() + held)
+            .div_ceil(st.slots.max(1))
+            .saturating_sub(held);
+        let room = room.min(share);
         let mut taken = 0;
         while taken < room && st.queue.len() > idle {
             let Some(first) = st.queue.first_entry() else {
@@ -303,6 +309,8 @@ impl Dispatcher {
         for (job, error) in refused {
             let _ = job.reply.send(Err(error));
         }
+        // Every idle slot may take one.
+        self.work.notify_waiters();
         self.work.notify_one();
     }
 

@@ -124,11 +124,18 @@ enum Event {
     Killed,
 }
 
-/// Why a worker is killed with calls in flight.
-enum Kill {
+/// How a worker with calls in flight is lost.
+enum Loss {
+    /// Killed: its first call ran out of time.
     TimedOut,
+    /// Killed: its first call was cancelled.
     Abandoned,
-    Killed,
+    /// Killed with every worker of the pool.
+    PoolKilled,
+    /// It exited, or its stream ended.
+    Died,
+    /// It broke the protocol: nothing more it sent is read.
+    Garbled,
 }
 
 async fn run_slot(mut guard: SlotGuard) {
@@ -152,6 +159,8 @@ async fn run_slot(mut guard: SlotGuard) {
                 }
             },
         };
+        // Read before the call leaves the queue: a cancel from then on changes it.
+        let epoch = shared.cancel_epoch();
         let Some((id, job, busy)) = shared.take_job() else {
             worker = Some(w);
             continue;
@@ -164,7 +173,7 @@ async fn run_slot(mut guard: SlotGuard) {
             pace: &mut pace,
             exited: false,
         };
-        match window.run(w, id, job).await {
+        match window.run(w, epoch, id, job).await {
             Some(w) => {
                 let spent = shared
                     .cfg
@@ -207,19 +216,15 @@ impl Window<'_> {
     /// Runs `job` on `w`, and more calls behind it while they are short, until none is in
     /// flight: returns the worker then. If the worker is lost (it died, or was killed for
     /// a timeout or a cancel), answers or requeues every call in flight and returns `None`.
-    async fn run(&mut self, mut w: Worker, id: u64, job: Job) -> Option<Worker> {
-        if self.send(&mut w, id, job).is_err() {
-            return self.crashed(w).await;
-        }
-        if self.top_up(&mut w).is_err() {
-            return self.crashed(w).await;
-        }
+    /// `epoch` is the dispatcher's cancel epoch from before `job` left the queue.
+    async fn run(&mut self, mut w: Worker, mut epoch: u64, id: u64, job: Job) -> Option<Worker> {
+        self.send(&mut w, id, job);
+        self.top_up(&mut w);
         let mut expiry = pin!(tokio::time::sleep_until(self.head_since));
         let mut deadline = self.deadline();
         if let Some(at) = deadline {
             expiry.as_mut().reset(at);
         }
-        let mut epoch = self.shared.cancel_epoch();
         loop {
             if self.calls.is_empty() {
                 // The cancels of calls that were answered anyway may still be going out.
@@ -238,16 +243,17 @@ impl Window<'_> {
                 cancels.as_mut().enable();
                 let mut killed = pin!(self.shared.kill.cancelled());
                 poll_fn(|cx| {
+                    // Answers first: a call answered is not cancelled, timed out or killed.
+                    match conn.poll_frame(cx) {
+                        Poll::Ready(Ok(Some(frame))) => return Poll::Ready(Event::Frame(frame)),
+                        Poll::Ready(_) => return Poll::Ready(Event::Lost),
+                        Poll::Pending => {}
+                    }
                     if killed.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(Event::Killed);
                     }
                     if self.shared.cancel_epoch() != epoch || cancels.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(Event::Cancels);
-                    }
-                    match conn.poll_frame(cx) {
-                        Poll::Ready(Ok(Some(frame))) => return Poll::Ready(Event::Frame(frame)),
-                        Poll::Ready(_) => return Poll::Ready(Event::Lost),
-                        Poll::Pending => {}
                     }
                     if exited.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(Event::Exited);
@@ -259,52 +265,22 @@ impl Window<'_> {
                 })
                 .await
             };
-            match event {
-                Event::Frame(frame) => {
-                    if self.answer(&mut w, frame).is_err() {
-                        return self.crashed(w).await;
-                    }
-                }
+            let loss = match event {
+                Event::Frame(frame) => self.answer(&mut w, frame).err(),
                 Event::Cancels => {
                     epoch = self.shared.cancel_epoch();
-                    match self.cancel_waiting(&mut w) {
-                        Ok(true) => {}
-                        Ok(false) => return self.kill(w, Kill::Abandoned).await,
-                        Err(()) => return self.crashed(w).await,
-                    }
+                    self.cancel_waiting(&mut w).err()
                 }
-                Event::Expired => {
-                    let cancelled = self.calls.front().is_some_and(|c| c.reply.is_none());
-                    let why = if cancelled {
-                        Kill::Abandoned
-                    } else {
-                        Kill::TimedOut
-                    };
-                    return self.kill(w, why).await;
-                }
-                Event::Killed => return self.kill(w, Kill::Killed).await,
-                Event::Lost => return self.crashed(w).await,
-                Event::Exited => {
-                    // What it sent before it died still counts.
-                    self.exited = true;
-                    let _ = tokio::time::timeout(DONE_GRACE, async {
-                        while !self.calls.is_empty() {
-                            let Ok(Some(frame)) = w.conn().next_frame().await else {
-                                return;
-                            };
-                            if self.answer(&mut w, frame).is_err() {
-                                return;
-                            }
-                        }
-                    })
-                    .await;
-                    if self.calls.is_empty() {
-                        // It answered everything, then died: replaced before the next.
-                        let _ = w.crashed().await;
-                        return None;
-                    }
-                    return self.crashed(w).await;
-                }
+                Event::Expired => Some(match self.calls.front() {
+                    Some(first) if first.reply.is_some() => Loss::TimedOut,
+                    _ => Loss::Abandoned,
+                }),
+                Event::Killed => Some(Loss::PoolKilled),
+                Event::Lost | Event::Exited => Some(Loss::Died),
+            };
+            if let Some(loss) = loss {
+                self.lose(w, loss).await;
+                return None;
             }
             let next = self.deadline();
             if next != deadline {
@@ -326,38 +302,42 @@ impl Window<'_> {
         self.shared.cfg.task_timeout.map(|t| self.head_since + t)
     }
 
-    /// Sends a call to the worker.
-    fn send(&mut self, w: &mut Worker, id: u64, job: Job) -> Result<(), ()> {
+    /// Sends a call to the worker. A call that cannot be framed (more parts than a frame
+    /// holds) fails alone.
+    fn send(&mut self, w: &mut Worker, id: u64, job: Job) {
+        let Job { name, parts, reply } = job;
         let header = Header::Call {
             id,
-            name: job.name.to_owned(),
+            name: name.to_owned(),
         };
-        let args = job.parts.len();
-        let large = !is_small(&job.parts);
-        let parts = if large {
-            w.conn().queue_large(&header, job.parts).map_err(drop)?;
-            Vec::new()
+        let args = parts.len();
+        let large = !is_small(&parts);
+        let (queued, parts) = if large {
+            (w.conn().queue_large(&header, parts), Vec::new())
         } else {
-            let refs: Vec<&[u8]> = job.parts.iter().map(Vec::as_slice).collect();
-            w.conn().queue(&header, &refs).map_err(drop)?;
-            job.parts
+            let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+            (w.conn().queue(&header, &refs), parts)
         };
+        if let Err(e) = queued {
+            let why = format!("the call cannot be sent: {e}");
+            let _ = reply.send(Err(ProcessError::SerializeArgs(why)));
+            return;
+        }
         w.calls += 1;
         self.calls.push_back(Sent {
             id,
-            name: job.name,
+            name,
             parts,
             args,
             large,
-            reply: Some(job.reply),
+            reply: Some(reply),
         });
-        Ok(())
     }
 
     /// Sends more calls ahead, if the calls are short and the worker has room.
-    fn top_up(&mut self, w: &mut Worker) -> Result<(), ()> {
+    fn top_up(&mut self, w: &mut Worker) {
         if self.exited || self.calls.iter().any(|c| c.large) {
-            return Ok(());
+            return;
         }
         let left = self
             .shared
@@ -370,32 +350,33 @@ impl Window<'_> {
             .saturating_sub(self.calls.len())
             .min(left);
         if room == 0 {
-            return Ok(());
+            return;
         }
         let mut more = Vec::new();
-        self.shared.take_more(room, &mut more);
-        more.into_iter()
-            .try_for_each(|(id, job)| self.send(w, id, job))
+        self.shared.take_more(room, self.calls.len(), &mut more);
+        for (id, job) in more {
+            self.send(w, id, job);
+        }
     }
 
     /// Takes the worker's answer to its first call, sends more calls ahead, and replies.
-    /// `Err` if the worker broke the protocol, or a call could not be sent.
-    fn answer(&mut self, w: &mut Worker, frame: Frame) -> Result<(), ()> {
-        let first = self.calls.front().ok_or(())?;
+    /// `Err` if the worker broke the protocol.
+    fn answer(&mut self, w: &mut Worker, frame: Frame) -> Result<(), Loss> {
+        let first = self.calls.front().ok_or(Loss::Garbled)?;
         let outcomes = match frame.header {
             Header::Done { id, outcomes } if id == first.id && outcomes.len() == first.args => {
                 let mut parts = frame.parts.into_iter();
-                let outcomes: Result<Vec<Outcome>, ()> = outcomes
+                let outcomes: Option<Vec<Outcome>> = outcomes
                     .into_iter()
                     .map(|failure| match failure {
-                        None => parts.next().map(Ok).ok_or(()),
-                        Some(f) => Ok(Err(f)),
+                        None => parts.next().map(Ok),
+                        Some(f) => Some(Err(f)),
                     })
                     .collect();
-                Some(outcomes?)
+                Some(outcomes.ok_or(Loss::Garbled)?)
             }
             Header::Skipped { id } if id == first.id && first.reply.is_none() => None,
-            _ => return Err(()),
+            _ => return Err(Loss::Garbled),
         };
         let now = Instant::now();
         if outcomes.is_some() {
@@ -403,7 +384,7 @@ impl Window<'_> {
         }
         self.head_since = now;
         let done = self.calls.pop_front();
-        let sent = self.top_up(w);
+        self.top_up(w);
         if self.calls.is_empty() {
             // Not busy before the reply is out: a caller that submits again as soon as it
             // has its answer finds this slot free, and no new worker is started for it.
@@ -412,14 +393,14 @@ impl Window<'_> {
         if let (Some(reply), Some(outcomes)) = (done.and_then(|d| d.reply), outcomes) {
             let _ = reply.send(Ok(outcomes));
         }
-        sent
+        Ok(())
     }
 
     /// Cancels the calls in flight whose handles were dropped or cancelled, or all those
     /// not started if the pool was closed with its pending tasks cancelled: tells the
-    /// worker to skip them. `Ok(false)` if the call running was cancelled: its worker must
-    /// be killed.
-    fn cancel_waiting(&mut self, w: &mut Worker) -> Result<bool, ()> {
+    /// worker to skip them. `Err` if the call running was cancelled: its worker must be
+    /// killed.
+    fn cancel_waiting(&mut self, w: &mut Worker) -> Result<(), Loss> {
         let pending = self.shared.cancelling_pending();
         for (i, call) in self.calls.iter_mut().enumerate() {
             let Some(reply) = &call.reply else {
@@ -428,7 +409,7 @@ impl Window<'_> {
             let abandoned = reply.is_closed();
             if i == 0 {
                 if abandoned {
-                    return Ok(false);
+                    return Err(Loss::Abandoned);
                 }
                 continue;
             }
@@ -436,70 +417,129 @@ impl Window<'_> {
                 if let Some(reply) = call.reply.take() {
                     let _ = reply.send(Err(ProcessError::Cancelled));
                 }
-                w.conn()
-                    .queue(&Header::Cancel { id: call.id }, &[])
-                    .map_err(drop)?;
+                // A header this small always encodes.
+                let _ = w.conn().queue(&Header::Cancel { id: call.id }, &[]);
             }
         }
-        Ok(true)
+        Ok(())
     }
 
-    /// Kills the worker: its first call gets why, and the calls behind it go back to the
-    /// queue (or, if the pool is killed, fail with it).
-    async fn kill(&mut self, mut w: Worker, why: Kill) -> Option<Worker> {
-        w.kill().await;
+    /// The worker is lost with calls in flight. Kills it if it is to be killed, then reads
+    /// what it sent before it ended: a call it answered is answered, however it ended.
+    /// Then the first call left is the one it was running. That call gets why the worker
+    /// was lost, and the calls behind it, which never started, go back to the queue (or
+    /// fail with the pool, if it is killed or broken).
+    async fn lose(&mut self, mut w: Worker, loss: Loss) {
+        let killed_for = self.calls.front().map(|c| c.id);
+        if matches!(loss, Loss::TimedOut | Loss::Abandoned | Loss::PoolKilled) {
+            w.kill().await;
+        }
+        self.exited = true;
+        if !matches!(loss, Loss::Garbled) {
+            let _ = tokio::time::timeout(DONE_GRACE, async {
+                while !self.calls.is_empty() {
+                    let Ok(Some(frame)) = w.conn().next_frame().await else {
+                        return;
+                    };
+                    if self.answer(&mut w, frame).is_err() {
+                        return;
+                    }
+                }
+            })
+            .await;
+        }
         self.busy = None;
-        let error = match why {
-            Kill::TimedOut => ProcessError::TimedOut {
+        let Some(first) = self.calls.pop_front() else {
+            // It answered every call before it ended.
+            if matches!(loss, Loss::Died | Loss::Garbled) {
+                let _ = w.crashed().await;
+            }
+            return;
+        };
+        let error = match loss {
+            // The call it was killed for ended in time; the one after it had just
+            // started, and died with the worker.
+            Loss::TimedOut | Loss::Abandoned if killed_for != Some(first.id) => None,
+            Loss::TimedOut => Some(ProcessError::TimedOut {
                 after: self.shared.cfg.task_timeout.unwrap_or_default(),
-            },
-            Kill::Abandoned => ProcessError::Cancelled,
-            Kill::Killed => {
+            }),
+            Loss::Abandoned => Some(ProcessError::Cancelled),
+            Loss::PoolKilled => {
                 let error = self.shared.killed_error();
-                for call in self.calls.drain(..) {
+                for call in std::iter::once(first).chain(self.calls.drain(..)) {
                     if let Some(reply) = call.reply {
                         let _ = reply.send(Err(error.clone()));
                     }
                 }
-                return None;
+                return;
             }
+            Loss::Died | Loss::Garbled => None,
         };
-        if let Some(first) = self.calls.pop_front() {
+        if let Some(error) = error {
             if let Some(reply) = first.reply {
                 let _ = reply.send(Err(error));
             }
+            self.requeue();
+            return;
         }
-        self.requeue();
-        None
-    }
-
-    /// The worker died, or broke the protocol: its first call is the one it died in, and
-    /// the calls behind it go back to the queue.
-    async fn crashed(&mut self, w: Worker) -> Option<Worker> {
+        // It died in `first`: the calls behind it need not wait for the report.
+        let breaks = self.shared.cfg.crash_policy == CrashPolicy::BreakPool;
+        let crashed_killed = matches!(loss, Loss::TimedOut | Loss::Abandoned);
+        if !breaks || crashed_killed {
+            self.requeue();
+        }
         let crashed = w.crashed().await;
-        self.busy = None;
         // Reported by the task's error; logged at WARN only if nobody takes it.
         tracing::debug!(error = %crashed, "a process pool worker died in a task");
-        if self.shared.cfg.crash_policy == CrashPolicy::BreakPool {
+        if breaks && !crashed_killed {
             self.shared
                 .break_pool(BrokenCause::WorkerCrashed(crashed.clone()));
+            self.requeue();
         }
-        let first = self.calls.pop_front();
-        self.requeue();
         let error = ProcessError::WorkerCrashed(crashed);
-        let delivered = match first.and_then(|c| c.reply) {
+        let delivered = match first.reply {
             Some(reply) => reply.send(Err(error.clone())).is_ok(),
             None => false,
         };
         if !delivered {
             tracing::warn!(%error, "a process pool worker died in a task nobody waits for");
         }
-        None
     }
 
     /// Puts the calls still in flight back in the queue.
     fn requeue(&mut self) {
         let calls = self.calls.drain(..).filter_map(Sent::into_job);
         self.shared.requeue(calls);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_is_one_call_until_a_call_ends_then_about_a_millisecond_of_calls() {
+        let window = |average_us: u64| {
+            let mut pace = Pace::default();
+            pace.observe(Duration::from_micros(average_us));
+            pace.window()
+        };
+        assert_eq!(Pace::default().window(), 1);
+        assert_eq!(window(0), MAX_WINDOW);
+        assert_eq!(window(10), MAX_WINDOW);
+        assert_eq!(window(100), 10);
+        assert_eq!(window(400), 2);
+        assert_eq!(window(10_000), 1);
+    }
+
+    #[test]
+    fn one_long_call_among_short_ones_shrinks_the_window_at_once() {
+        let mut pace = Pace::default();
+        for _ in 0..100 {
+            pace.observe(Duration::from_micros(5));
+        }
+        assert_eq!(pace.window(), MAX_WINDOW);
+        pace.observe(Duration::from_millis(100));
+        assert_eq!(pace.window(), 1);
     }
 }

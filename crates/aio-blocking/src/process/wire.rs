@@ -175,33 +175,117 @@ pub(crate) fn frame_pieces(header: &Header, parts: Vec<Vec<u8>>) -> io::Result<V
     Ok(pieces)
 }
 
-/// The length of the frame at the start of `buf`, once all of it is there; `None` while
-/// some of it is still to come. An error if the lengths are out of range.
-pub(crate) fn frame_len(buf: &[u8]) -> io::Result<Option<usize>> {
-    fn word<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
-        buf.get(at..at + N)?.try_into().ok()
-    }
-    let Some(head) = word::<4>(buf, 0) else {
-        return Ok(None);
-    };
-    let head_len = checked_len(u32::from_le_bytes(head).into(), MAX_HEADER, "a header")?;
-    let mut at = 4 + head_len;
-    let Some(count) = word::<4>(buf, at) else {
-        return Ok(None);
-    };
-    let count = checked_len(u32::from_le_bytes(count).into(), MAX_PARTS, "a part count")?;
-    at += 4;
-    for _ in 0..count {
-        let Some(len) = word::<8>(buf, at) else {
-            return Ok(None);
-        };
-        let len = checked_len(u64::from_le_bytes(len), isize::MAX as usize, "a part")?;
-        at = at.saturating_add(8).saturating_add(len);
-        if at > buf.len() {
-            return Ok(None);
+/// How much a [`FrameBuf`] has room to read at a time, at least.
+const READ_CHUNK: usize = 64 << 10;
+
+/// Bytes read from a stream and not yet taken as frames. Either side reads into
+/// [`spare`](Self::spare) and takes whole frames out; a frame that spans many reads is
+/// scanned once, part by part, as its bytes come.
+#[derive(Debug)]
+pub(crate) struct FrameBuf {
+    buf: Vec<u8>,
+    /// The bytes not yet taken: `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// How far the frame at `start` has been scanned: the offset of its next part's
+    /// length (from `start`), and how many parts are still to come; `None` until its part
+    /// count is in.
+    at: usize,
+    parts_left: Option<usize>,
+}
+
+impl FrameBuf {
+    pub(crate) fn new() -> Self {
+        FrameBuf {
+            buf: vec![0; READ_CHUNK],
+            start: 0,
+            end: 0,
+            at: 0,
+            parts_left: None,
         }
     }
-    Ok(Some(at))
+
+    /// Whether nothing is buffered.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+
+    /// Takes the frame at the front, if all of it has been read. An error if its lengths
+    /// are out of range or it does not decode.
+    pub(crate) fn take_frame(&mut self) -> io::Result<Option<Frame>> {
+        let Some(len) = self.scan()? else {
+            return Ok(None);
+        };
+        let frame = read_frame_blocking(&mut &self.buf[self.start..self.start + len])?;
+        self.start += len;
+        (self.at, self.parts_left) = (0, None);
+        if self.is_empty() {
+            (self.start, self.end) = (0, 0);
+            if self.buf.len() > 4 * READ_CHUNK {
+                // A large frame passed: give its memory back.
+                self.buf = vec![0; READ_CHUNK];
+            }
+        }
+        Ok(frame)
+    }
+
+    /// The length of the frame at the front, once all of it is in.
+    fn scan(&mut self) -> io::Result<Option<usize>> {
+        fn word<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
+            buf.get(at..at.checked_add(N)?)?.try_into().ok()
+        }
+        let buf = &self.buf[self.start..self.end];
+        let mut left = match self.parts_left {
+            Some(left) => left,
+            None => {
+                let Some(head) = word::<4>(buf, 0) else {
+                    return Ok(None);
+                };
+                let head_len =
+                    checked_len(u32::from_le_bytes(head).into(), MAX_HEADER, "a header")?;
+                let Some(count) = word::<4>(buf, 4 + head_len) else {
+                    return Ok(None);
+                };
+                self.at = 8 + head_len;
+                checked_len(u32::from_le_bytes(count).into(), MAX_PARTS, "a part count")?
+            }
+        };
+        self.parts_left = Some(left);
+        while left > 0 {
+            let Some(len) = word::<8>(buf, self.at) else {
+                return Ok(None);
+            };
+            let len = checked_len(u64::from_le_bytes(len), isize::MAX as usize, "a part")?;
+            let next = self.at.saturating_add(8).saturating_add(len);
+            if next > buf.len() {
+                return Ok(None);
+            }
+            self.at = next;
+            left -= 1;
+            self.parts_left = Some(left);
+        }
+        Ok(Some(self.at))
+    }
+
+    /// Room to read at least [`READ_CHUNK`] bytes into, after what is buffered: what is
+    /// buffered moves to the front, or the buffer grows. Mark what was read with
+    /// [`filled`](Self::filled).
+    pub(crate) fn spare(&mut self) -> &mut [u8] {
+        if self.buf.len() - self.end < READ_CHUNK && self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            (self.start, self.end) = (0, self.end - self.start);
+        }
+        if self.buf.len() - self.end < READ_CHUNK {
+            let len = (self.end + READ_CHUNK).max(self.buf.len() * 2);
+            self.buf.resize(len, 0);
+        }
+        &mut self.buf[self.end..]
+    }
+
+    /// Marks `n` bytes of [`spare`](Self::spare) as read.
+    pub(crate) fn filled(&mut self, n: usize) {
+        self.end += n;
+    }
 }
 
 /// Writes one frame (blocking side: the worker).
@@ -282,33 +366,60 @@ mod tests {
         );
     }
 
+    /// Feeds `bytes` to a [`FrameBuf`] `step` bytes at a time, and takes every frame as
+    /// soon as it is whole.
+    fn frames_fed_by(bytes: &[u8], step: usize) -> Vec<Frame> {
+        let mut frames = FrameBuf::new();
+        let mut out = Vec::new();
+        for mut chunk in bytes.chunks(step) {
+            while !chunk.is_empty() {
+                let spare = frames.spare();
+                let n = spare.len().min(chunk.len());
+                spare[..n].copy_from_slice(&chunk[..n]);
+                frames.filled(n);
+                chunk = &chunk[n..];
+            }
+            while let Some(frame) = frames.take_frame().unwrap() {
+                out.push(frame);
+            }
+        }
+        assert!(frames.is_empty());
+        out
+    }
+
     #[test]
-    fn frames_encoded_together_are_read_one_by_one_once_whole() {
+    fn frames_written_together_are_taken_one_by_one_once_whole_however_they_are_read() {
         let call = Header::Call {
             id: 1,
             name: "x".into(),
         };
         let big = vec![7u8; COALESCE + 1];
-        let mut buf = Vec::new();
-        encode_frame(&mut buf, &call, &[b"y"]).unwrap();
-        encode_frame(&mut buf, &Header::Cancel { id: 1 }, &[]).unwrap();
+        let mut bytes = Vec::new();
+        encode_frame(&mut bytes, &call, &[b"y"]).unwrap();
+        encode_frame(&mut bytes, &Header::Cancel { id: 1 }, &[]).unwrap();
         for piece in frame_pieces(&call, vec![big.clone(), vec![]]).unwrap() {
-            buf.extend_from_slice(&piece);
+            bytes.extend_from_slice(&piece);
         }
-        let mut r = buf.as_slice();
-        let mut lens = Vec::new();
-        while let Some(len) = frame_len(r).unwrap() {
-            // Every shorter prefix is not yet a frame.
-            assert_eq!(frame_len(&r[..len - 1]).unwrap(), None);
-            let frame = read_frame_blocking(&mut &r[..len]).unwrap().unwrap();
-            lens.push((frame.header, frame.parts.len()));
-            r = &r[len..];
+        let many: Vec<&[u8]> = vec![b"ab"; 1000];
+        encode_frame(&mut bytes, &call, &many).unwrap();
+        for step in [1, 7, 4096, bytes.len()] {
+            let frames = frames_fed_by(&bytes, step);
+            let seen: Vec<_> = frames
+                .iter()
+                .map(|f| (f.header.clone(), f.parts.len()))
+                .collect();
+            assert_eq!(
+                seen,
+                [
+                    (call.clone(), 1),
+                    (Header::Cancel { id: 1 }, 0),
+                    (call.clone(), 2),
+                    (call.clone(), 1000)
+                ],
+                "read {step} bytes at a time"
+            );
+            assert_eq!(frames[2].parts[0], big);
         }
-        assert!(r.is_empty());
-        assert_eq!(
-            lens,
-            [(call.clone(), 1), (Header::Cancel { id: 1 }, 0), (call, 2)]
-        );
     }
 
     #[test]

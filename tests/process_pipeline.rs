@@ -25,6 +25,18 @@ fn hold(
     pool.submit(&TOUCH_THEN_WAIT_FOR, args).unwrap()
 }
 
+/// A call that creates `path` (proof that it ran) and returns its worker's pid.
+fn touch(pool: &ProcessPool, path: &std::path::Path) -> aio::process::ProcessHandle<u32> {
+    pool.submit(&TOUCH_THEN_SLEEP, (path.display().to_string(), 0))
+        .unwrap()
+}
+
+/// Waits until the held call runs and every call submitted is on the worker.
+async fn running_with_all_sent(pool: &ProcessPool, started: &std::path::Path) {
+    spin_for_file(started).await;
+    spin_until_all_sent(pool).await;
+}
+
 /// One call on a one-worker pool, to learn that its calls are quick.
 async fn warmed_up_pool(builder: aio::process::ProcessPoolBuilder) -> (ProcessPool, u32) {
     let pool = builder.max_workers(1).build().unwrap();
@@ -55,11 +67,8 @@ fn a_call_sent_ahead_and_cancelled_before_it_starts_is_skipped_on_the_same_worke
         let (started, release) = (marker("first"), marker("release"));
         let first = hold(&pool, &started, &release);
         let skipped = marker("skipped");
-        let behind = pool
-            .submit(&TOUCH_THEN_SLEEP, (skipped.display().to_string(), 0))
-            .unwrap();
-        spin_for_file(&started).await;
-        spin_until_all_sent(&pool).await;
+        let behind = touch(&pool, &skipped);
+        running_with_all_sent(&pool, &started).await;
         assert!(
             behind.cancel(),
             "a call that has not started can be cancelled"
@@ -90,8 +99,7 @@ fn a_crash_fails_its_own_call_and_the_calls_behind_it_run_on_a_new_worker() {
         let first = hold(&pool, &started, &release);
         let crash = pool.submit(&ABORT_WITH, "boom".into()).unwrap();
         let behind: Vec<_> = (0..10).map(|_| pool.submit(&PID, ()).unwrap()).collect();
-        spin_for_file(&started).await;
-        spin_until_all_sent(&pool).await;
+        running_with_all_sent(&pool, &started).await;
         std::fs::write(&release, "").unwrap();
         assert_eq!(
             first.await,
@@ -123,8 +131,7 @@ fn the_timeout_of_a_call_sent_ahead_runs_from_when_it_starts() {
         let (second_started, second_release) = (marker("second"), marker("release-second"));
         let first = hold(&pool, &started, &release);
         let second = hold(&pool, &second_started, &second_release);
-        spin_for_file(&started).await;
-        spin_until_all_sent(&pool).await;
+        running_with_all_sent(&pool, &started).await;
         // Most of the budget passes while the second call waits behind the first...
         tokio::time::advance(budget * 9 / 10).await;
         std::fs::write(&release, "").unwrap();
@@ -146,11 +153,8 @@ fn closing_with_pending_calls_cancelled_cancels_the_calls_sent_ahead_too() {
         let (started, release) = (marker("first"), marker("release"));
         let first = hold(&pool, &started, &release);
         let skipped = marker("skipped");
-        let behind = pool
-            .submit(&TOUCH_THEN_SLEEP, (skipped.display().to_string(), 0))
-            .unwrap();
-        spin_for_file(&started).await;
-        spin_until_all_sent(&pool).await;
+        let behind = touch(&pool, &skipped);
+        running_with_all_sent(&pool, &started).await;
         pool.close(true);
         assert_eq!(behind.await, Err(ProcessError::Cancelled));
         std::fs::write(&release, "").unwrap();
@@ -198,11 +202,8 @@ fn a_call_answered_before_its_worker_is_killed_for_the_call_before_it_is_not_run
         let (started, release) = (marker("first"), marker("release"));
         let first = hold(&pool, &started, &release);
         let ran = marker("behind-ran");
-        let behind = pool
-            .submit(&TOUCH_THEN_SLEEP, (ran.display().to_string(), 0))
-            .unwrap();
-        spin_for_file(&started).await;
-        spin_until_all_sent(&pool).await;
+        let behind = touch(&pool, &ran);
+        running_with_all_sent(&pool, &started).await;
         // Both calls end while the runtime is blocked, so the pool reads neither answer...
         std::fs::write(&release, "").unwrap();
         while !ran.exists() {
@@ -233,15 +234,12 @@ fn a_cancel_reaches_a_worker_whose_calls_sent_ahead_fill_its_buffer() {
         let (started, release) = (marker("first"), marker("release"));
         let first = hold(&pool, &started, &release);
         let skipped = marker("skipped");
-        let behind = pool
-            .submit(&TOUCH_THEN_SLEEP, (skipped.display().to_string(), 0))
-            .unwrap();
+        let behind = touch(&pool, &skipped);
         // More than the worker reads at once: one of them is cut in two in its buffer.
         let fillers: Vec<_> = (0..40)
             .map(|_| pool.submit(&UPPER, "x".repeat(2000)).unwrap())
             .collect();
-        spin_for_file(&started).await;
-        spin_until_all_sent(&pool).await;
+        running_with_all_sent(&pool, &started).await;
         assert!(behind.cancel());
         for _ in 0..100 {
             tokio::task::yield_now().await;

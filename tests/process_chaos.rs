@@ -1,6 +1,6 @@
-//! The chaos test: thousands of tasks while workers are killed at random. Every task ends
-//! exactly once, with its right result or `WorkerCrashed`; nothing hangs; no process is
-//! left behind.
+//! The chaos tests: thousands of tasks while workers are killed at random. Every task ends
+//! exactly once, with its right result or `WorkerCrashed`; no task runs twice, whatever
+//! was sent ahead to a worker that died; nothing hangs; no process is left behind.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,6 +33,37 @@ impl Rng {
 
 const TASKS: u64 = 10_000;
 
+/// Kills a random worker of `pool` every few milliseconds until `done`; returns the pids
+/// it killed, and adds every pid it saw to `seen`.
+fn killer(
+    pool: Arc<aio::ProcessPool>,
+    done: Arc<AtomicBool>,
+    seen: Arc<Mutex<BTreeSet<u32>>>,
+) -> std::thread::JoinHandle<Vec<u32>> {
+    std::thread::spawn(move || {
+        let mut rng = Rng::seeded();
+        let mut killed = Vec::new();
+        while !done.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1 + rng.below(15)));
+            let pids = pool.worker_pids();
+            seen.lock().unwrap().extend(pids.iter().copied());
+            if pids.is_empty() {
+                continue;
+            }
+            let victim = pids[rng.below(pids.len() as u64) as usize];
+            let status = std::process::Command::new("kill")
+                .args(["-9", &victim.to_string()])
+                .stderr(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            if status.success() {
+                killed.push(victim);
+            }
+        }
+        killed
+    })
+}
+
 #[test]
 fn chaos_every_task_ends_exactly_once_while_workers_are_killed() {
     run(async {
@@ -43,31 +74,7 @@ fn chaos_every_task_ends_exactly_once_while_workers_are_killed() {
 
         let done = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(BTreeSet::new()));
-        let killer = {
-            let (pool, done, seen) = (Arc::clone(&pool), Arc::clone(&done), Arc::clone(&seen));
-            std::thread::spawn(move || {
-                let mut rng = Rng::seeded();
-                let mut killed = Vec::new();
-                while !done.load(Ordering::SeqCst) {
-                    std::thread::sleep(Duration::from_millis(1 + rng.below(15)));
-                    let pids = pool.worker_pids();
-                    seen.lock().unwrap().extend(pids.iter().copied());
-                    if pids.is_empty() {
-                        continue;
-                    }
-                    let victim = pids[rng.below(pids.len() as u64) as usize];
-                    let status = std::process::Command::new("kill")
-                        .args(["-9", &victim.to_string()])
-                        .stderr(std::process::Stdio::null())
-                        .status()
-                        .unwrap();
-                    if status.success() {
-                        killed.push(victim);
-                    }
-                }
-                killed
-            })
-        };
+        let killer = killer(Arc::clone(&pool), Arc::clone(&done), Arc::clone(&seen));
 
         let (mut ok, mut crashed) = (0u64, 0u64);
         for (x, h) in handles.into_iter().enumerate() {
@@ -117,5 +124,78 @@ fn chaos_every_task_ends_exactly_once_while_workers_are_killed() {
         let seen: Vec<u32> = seen.lock().unwrap().iter().copied().collect();
         assert_reaped(&seen);
         eprintln!("chaos: {TASKS} tasks, {kills} kills, {crashed} crashed, {ok} ok");
+    });
+}
+
+#[test]
+fn chaos_no_task_runs_twice_while_workers_are_killed_and_tasks_cancelled() {
+    run(async {
+        let pool = Arc::new(pool().max_workers(2).build().unwrap());
+        let record = marker("record");
+        let path = record.display().to_string();
+        let done = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(Mutex::new(BTreeSet::new()));
+        let killer = killer(Arc::clone(&pool), Arc::clone(&done), Arc::clone(&seen));
+
+        let mut rng = Rng::seeded();
+        let mut kept = Vec::new();
+        for round in 0..100u64 {
+            let mut handles: Vec<_> = (0..200)
+                .map(|i| {
+                    let x = round * 200 + i;
+                    (x, pool.submit(&RECORD, (path.clone(), x)).unwrap())
+                })
+                .collect();
+            // Some are cancelled while queued, some once sent ahead, some while running.
+            tokio::task::yield_now().await;
+            handles.retain(|_| rng.below(8) != 0);
+            kept.extend(handles);
+        }
+        let mut answered = BTreeSet::new();
+        for (x, handle) in kept {
+            match handle.await {
+                Ok(v) => {
+                    assert_eq!(v, x);
+                    answered.insert(x);
+                }
+                Err(ProcessError::WorkerCrashed(c)) => assert_eq!(c.exit.signal, Some(9), "{c}"),
+                Err(e) => panic!("task {x} ended with {e}"),
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+        let killed = killer.join().unwrap();
+        assert!(!killed.is_empty(), "the killer never struck");
+
+        let text = std::fs::read_to_string(&record).unwrap();
+        // Each run as `x pid`: which workers ran a task that ran twice.
+        let mut runs = std::collections::BTreeMap::<u64, Vec<&str>>::new();
+        for line in text.lines() {
+            let (x, pid) = line.split_once(' ').unwrap();
+            runs.entry(x.parse().unwrap()).or_default().push(pid);
+        }
+        let twice: Vec<_> = runs.iter().filter(|(_, pids)| pids.len() > 1).collect();
+        assert!(
+            twice.is_empty(),
+            "tasks that ran more than once, on: {twice:?}"
+        );
+        for x in &answered {
+            assert!(runs.contains_key(x), "task {x} was answered but never ran");
+        }
+        while killed
+            .iter()
+            .any(|&pid| proc_state(pid).is_some_and(|(state, _)| state != 'Z'))
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        pool.shutdown(false).await;
+        let seen: Vec<u32> = seen.lock().unwrap().iter().copied().collect();
+        assert_reaped(&seen);
+        remove_markers(&[&record]);
+        eprintln!(
+            "chaos: {} answered, {} kills, {} runs recorded",
+            answered.len(),
+            killed.len(),
+            runs.len()
+        );
     });
 }

@@ -213,6 +213,23 @@ pub const INIT_FAIL: Function<String, Result<(), InitError>> = remote_fn!(init_f
 /// [`init_abort`].
 pub const INIT_ABORT: Function<(), Result<(), InitError>> = remote_fn!(init_abort);
 
+/// Appends `x` and the worker's pid to the file `path` (one write, so the lines of several
+/// workers never mix) and returns `x`: proof of each time a call ran, and where.
+pub fn record((path, x): (String, u64)) -> u64 {
+    use std::io::Write as _;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(&path)
+        .expect("cannot open the record");
+    file.write_all(format!("{x} {}\n", std::process::id()).as_bytes())
+        .expect("cannot write the record");
+    x
+}
+
+/// [`record`].
+pub const RECORD: Function<(String, u64), u64> = remote_fn!(record);
+
 /// A function the worker binary does not register.
 pub const NOT_REGISTERED: Function<u64, u64> = Function::new("tests::not_registered", square);
 
@@ -239,6 +256,7 @@ pub fn registry() -> Registry {
         .register(&INIT_FAIL)
         .register(&INIT_ABORT)
         .register(&SPAWN_THEN_ABORT)
+        .register(&RECORD)
 }
 
 /// A registry that differs from [`registry`]: what a worker built from other code has.

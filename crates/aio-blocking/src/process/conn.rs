@@ -88,23 +88,19 @@ impl Conn {
     /// `None` at a clean end of the stream, or with an error. Cancel safe: what was read
     /// or written stays read or written.
     pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Frame>>> {
-        // A failed write is reported once nothing more can be read: a worker that died
-        // may have answered calls before, and those answers still count.
-        let flushed = self.poll_flush(cx);
+        // A write fails when the worker is gone. What it wrote before it went is still to
+        // be read, and its answers count: the failure is not reported here (the end of
+        // the stream follows what it wrote), and what was to be written is dropped.
+        if let Poll::Ready(Err(_)) = self.poll_flush(cx) {
+            self.outbox.clear();
+            (self.written, self.open_tail) = (0, false);
+        }
         loop {
             if let Some(frame) = self.inbox.take_frame()? {
                 return Poll::Ready(Ok(Some(frame)));
             }
             let mut buf = ReadBuf::new(self.inbox.spare());
-            match Pin::new(&mut self.reader).poll_read(cx, &mut buf) {
-                Poll::Ready(read) => read?,
-                Poll::Pending => {
-                    return match flushed {
-                        Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                        _ => Poll::Pending,
-                    };
-                }
-            }
+            ready!(Pin::new(&mut self.reader).poll_read(cx, &mut buf))?;
             let n = buf.filled().len();
             if n == 0 {
                 return Poll::Ready(if self.inbox.is_empty() {

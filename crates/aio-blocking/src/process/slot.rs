@@ -134,7 +134,7 @@ enum Loss {
     PoolKilled,
     /// It exited, or its stream ended.
     Died,
-    /// It broke the protocol: nothing more it sent is read.
+    /// It broke the protocol: killed, and nothing more it sent is read.
     Garbled,
 }
 
@@ -431,7 +431,12 @@ impl Window<'_> {
     /// fail with the pool, if it is killed or broken).
     async fn lose(&mut self, mut w: Worker, loss: Loss) {
         let killed_for = self.calls.front().map(|c| c.id);
-        if matches!(loss, Loss::TimedOut | Loss::Abandoned | Loss::PoolKilled) {
+        // A worker that garbled the protocol may still be running the calls behind: it is
+        // killed before they are requeued, or they could run twice.
+        if matches!(
+            loss,
+            Loss::TimedOut | Loss::Abandoned | Loss::PoolKilled | Loss::Garbled
+        ) {
             w.kill().await;
         }
         self.exited = true;

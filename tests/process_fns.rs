@@ -230,6 +230,24 @@ pub fn record((path, x): (String, u64)) -> u64 {
 /// [`record`].
 pub const RECORD: Function<(String, u64), u64> = remote_fn!(record);
 
+/// Writes bytes that are not a frame to the worker's socket (its stdin), as a task that
+/// writes to its stdin, or a child it started, would; returns the pid.
+pub fn garble((): ()) -> u32 {
+    use std::io::Write as _;
+    use std::os::fd::AsFd as _;
+    let fd = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .expect("no stdin");
+    std::fs::File::from(fd)
+        .write_all(&[0xFF; 8])
+        .expect("cannot write to stdin");
+    std::process::id()
+}
+
+/// [`garble`].
+pub const GARBLE: Function<(), u32> = remote_fn!(garble);
+
 /// A function the worker binary does not register.
 pub const NOT_REGISTERED: Function<u64, u64> = Function::new("tests::not_registered", square);
 
@@ -257,6 +275,7 @@ pub fn registry() -> Registry {
         .register(&INIT_ABORT)
         .register(&SPAWN_THEN_ABORT)
         .register(&RECORD)
+        .register(&GARBLE)
 }
 
 /// A registry that differs from [`registry`]: what a worker built from other code has.

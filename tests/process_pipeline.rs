@@ -283,3 +283,42 @@ fn long_calls_after_short_ones_are_shared_between_the_workers() {
         pool.shutdown(false).await;
     });
 }
+
+#[test]
+fn a_worker_that_breaks_the_protocol_fails_its_calls_and_runs_none_twice() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        // Real time: short calls open the window.
+        let warm: Vec<_> = (0..500u64)
+            .map(|i| pool.submit(&SQUARE, i).unwrap())
+            .collect();
+        for handle in warm {
+            handle.await.unwrap();
+        }
+        let pid = pool.submit(&PID, ()).unwrap().await.unwrap();
+        let (started, release, record) = (marker("first"), marker("release"), marker("record"));
+        let first = hold(&pool, &started, &release);
+        let garble = pool.submit(&GARBLE, ()).unwrap();
+        let behind = pool
+            .submit(&RECORD, (record.display().to_string(), 7))
+            .unwrap();
+        wait_for_file(&started).await;
+        std::fs::write(&release, "").unwrap();
+        assert_eq!(first.await, Ok(pid));
+        // What the worker wrote after the garbage cannot be read: whether the call behind
+        // ran is unknown, so it fails rather than run again elsewhere.
+        assert!(matches!(garble.await, Err(ProcessError::WorkerCrashed(_))));
+        let behind = behind.await;
+        let runs = std::fs::read_to_string(&record).unwrap_or_default();
+        assert!(runs.lines().count() <= 1, "the call behind ran: {runs:?}");
+        if runs.is_empty() || behind.is_err() {
+            assert!(
+                matches!(behind, Err(ProcessError::WorkerCrashed(_))),
+                "{behind:?}"
+            );
+        }
+        assert_eq!(pool.submit(&SQUARE, 5).unwrap().await, Ok(25));
+        pool.shutdown(false).await;
+        remove_markers(&[&started, &release, &record]);
+    });
+}

@@ -62,6 +62,13 @@ impl Conn {
         Ok(())
     }
 
+    /// Drops what is still to be written: the worker is gone, and what it wrote before
+    /// it went is all that is left to read.
+    pub(crate) fn discard_outbox(&mut self) {
+        self.outbox.clear();
+        (self.written, self.open_tail) = (0, false);
+    }
+
     /// Whether everything queued has been written.
     pub(crate) fn is_flushed(&self) -> bool {
         self.outbox.is_empty()
@@ -88,12 +95,8 @@ impl Conn {
     /// `None` at a clean end of the stream, or with an error. Cancel safe: what was read
     /// or written stays read or written.
     pub(crate) fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Option<Frame>>> {
-        // A write fails when the worker is gone. What it wrote before it went is still to
-        // be read, and its answers count: the failure is not reported here (the end of
-        // the stream follows what it wrote), and what was to be written is dropped.
-        if let Poll::Ready(Err(_)) = self.poll_flush(cx) {
-            self.outbox.clear();
-            (self.written, self.open_tail) = (0, false);
+        if let Poll::Ready(Err(e)) = self.poll_flush(cx) {
+            return Poll::Ready(Err(e));
         }
         loop {
             if let Some(frame) = self.inbox.take_frame()? {

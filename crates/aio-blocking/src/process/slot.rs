@@ -118,6 +118,8 @@ enum Event {
     Frame(Frame),
     /// The stream ended or failed.
     Lost,
+    /// What the worker wrote is not frames.
+    Garbled,
     Exited,
     Expired,
     Cancels,
@@ -246,6 +248,9 @@ impl Window<'_> {
                     // Answers first: a call answered is not cancelled, timed out or killed.
                     match conn.poll_frame(cx) {
                         Poll::Ready(Ok(Some(frame))) => return Poll::Ready(Event::Frame(frame)),
+                        Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::InvalidData => {
+                            return Poll::Ready(Event::Garbled);
+                        }
                         Poll::Ready(_) => return Poll::Ready(Event::Lost),
                         Poll::Pending => {}
                     }
@@ -277,6 +282,7 @@ impl Window<'_> {
                 }),
                 Event::Killed => Some(Loss::PoolKilled),
                 Event::Lost | Event::Exited => Some(Loss::Died),
+                Event::Garbled => Some(Loss::Garbled),
             };
             if let Some(loss) = loss {
                 self.lose(w, loss).await;
@@ -424,41 +430,54 @@ impl Window<'_> {
         Ok(())
     }
 
-    /// The worker is lost with calls in flight. Kills it if it is to be killed, then reads
-    /// what it sent before it ended: a call it answered is answered, however it ended.
-    /// Then the first call left is the one it was running. That call gets why the worker
-    /// was lost, and the calls behind it, which never started, go back to the queue (or
-    /// fail with the pool, if it is killed or broken).
+    /// The worker is lost with calls in flight. Kills it first, whatever happened: a
+    /// worker still running could start a call that is then requeued. Then reads what it
+    /// wrote before it ended: a call it answered is answered, however it ended. Then the
+    /// first call left is the one it was running. That call gets why the worker was lost,
+    /// and the calls behind it, which never started, go back to the queue (or fail with
+    /// the pool, if it is killed or broken). If what it wrote cannot be read, which of its
+    /// calls ran is unknown: they all fail, and none runs again.
     async fn lose(&mut self, mut w: Worker, loss: Loss) {
         let killed_for = self.calls.front().map(|c| c.id);
-        // A worker that garbled the protocol may still be running the calls behind: it is
-        // killed before they are requeued, or they could run twice.
-        if matches!(
-            loss,
-            Loss::TimedOut | Loss::Abandoned | Loss::PoolKilled | Loss::Garbled
-        ) {
-            w.kill().await;
-        }
+        w.kill().await;
         self.exited = true;
-        if !matches!(loss, Loss::Garbled) {
-            let _ = tokio::time::timeout(DONE_GRACE, async {
+        w.conn().discard_outbox();
+        let mut garbled = matches!(loss, Loss::Garbled);
+        if !garbled {
+            let drained = tokio::time::timeout(DONE_GRACE, async {
                 while !self.calls.is_empty() {
-                    let Ok(Some(frame)) = w.conn().next_frame().await else {
-                        return;
-                    };
-                    if self.answer(&mut w, frame).is_err() {
-                        return;
+                    match w.conn().next_frame().await {
+                        Ok(Some(frame)) => self.answer(&mut w, frame)?,
+                        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                            return Err(Loss::Garbled);
+                        }
+                        _ => break,
                     }
                 }
+                Ok(())
             })
             .await;
+            garbled = matches!(drained, Ok(Err(Loss::Garbled)));
+        }
+        if garbled {
+            self.busy = None;
+            let crashed = w.crashed().await;
+            tracing::debug!(error = %crashed, "a process pool worker broke the protocol");
+            if self.shared.cfg.crash_policy == CrashPolicy::BreakPool {
+                self.shared
+                    .break_pool(BrokenCause::WorkerCrashed(crashed.clone()));
+            }
+            let error = ProcessError::WorkerCrashed(crashed);
+            for call in self.calls.drain(..) {
+                if let Some(reply) = call.reply {
+                    let _ = reply.send(Err(error.clone()));
+                }
+            }
+            return;
         }
         self.busy = None;
         let Some(first) = self.calls.pop_front() else {
             // It answered every call before it ended.
-            if matches!(loss, Loss::Died | Loss::Garbled) {
-                let _ = w.crashed().await;
-            }
             return;
         };
         let error = match loss {

@@ -506,16 +506,18 @@ impl Window<'_> {
             self.requeue();
             return;
         }
-        // It died in `first`: the calls behind it need not wait for the report.
+        // It died in `first`: the calls behind it need not wait for the report. A worker
+        // the pool killed for the call before `first` did not crash of itself, and breaks
+        // no pool.
         let breaks = self.shared.cfg.crash_policy == CrashPolicy::BreakPool;
-        let crashed_killed = matches!(loss, Loss::TimedOut | Loss::Abandoned);
-        if !breaks || crashed_killed {
+        let killed_for_another = matches!(loss, Loss::TimedOut | Loss::Abandoned);
+        if !breaks || killed_for_another {
             self.requeue();
         }
         let crashed = w.crashed().await;
         // Reported by the task's error; logged at WARN only if nobody takes it.
         tracing::debug!(error = %crashed, "a process pool worker died in a task");
-        if breaks && !crashed_killed {
+        if breaks && !killed_for_another {
             self.shared
                 .break_pool(BrokenCause::WorkerCrashed(crashed.clone()));
             self.requeue();

@@ -322,3 +322,25 @@ fn a_worker_that_breaks_the_protocol_fails_its_calls_and_runs_none_twice() {
         remove_markers(&[&started, &release, &record]);
     });
 }
+
+#[test]
+fn a_running_call_cancelled_as_it_ends_takes_neither_its_worker_nor_the_next_call_down() {
+    run_frozen(async {
+        let (pool, pid) = warmed_up_pool(pool()).await;
+        let (started, release) = (marker("first"), marker("release"));
+        let first = hold(&pool, &started, &release);
+        let behind = pool.submit(&PID, ()).unwrap();
+        running_with_all_sent(&pool, &started).await;
+        // Cancelled while it runs, and it ends before its grace is out (the clock stands
+        // still): its worker is not killed, and the call after it is answered.
+        drop(first);
+        for _ in 0..100 {
+            tokio::task::yield_now().await;
+        }
+        std::fs::write(&release, "").unwrap();
+        assert_eq!(behind.await, Ok(pid));
+        assert_eq!(pool.submit(&PID, ()).unwrap().await, Ok(pid));
+        pool.shutdown(false).await;
+        remove_markers(&[&started, &release]);
+    });
+}

@@ -69,7 +69,8 @@ impl<R> ProcessHandle<R> {
     }
 
     /// Cancels the task, and returns whether it is cancelled: `Future.cancel()`. A task
-    /// still queued never runs; a running one has its worker killed and replaced. A task
+    /// still queued never runs; a running one has its worker killed and replaced, unless it
+    /// ends within 20 ms. A task
     /// sent ahead to a busy worker is skipped by that worker, unless the worker started it
     /// before the cancel reached it: it then runs (a short call, as only short calls are
     /// sent ahead), and its result is dropped. A task that has finished is not cancelled

@@ -36,8 +36,10 @@ const MAX_WINDOW: usize = 64;
 /// About how much work may wait behind a worker's running call: calls are sent ahead while
 /// the window's calls, at their recent average length, add up to less.
 const WINDOW_BUDGET: Duration = Duration::from_millis(1);
-/// How long a cancelled call that has become its worker's first may take to be answered
-/// (skipped, or run to the end) before it is taken for running and its worker killed.
+/// How long a cancelled call may take to be answered (skipped, or run to its end) once it
+/// is its worker's first and cancelled, before it is taken for running and its worker
+/// killed. A short call cancelled as it ends is answered within it, so its worker, and the
+/// call it has started next, live on.
 const CANCEL_GRACE: Duration = Duration::from_millis(20);
 /// How long to wait, once a worker has exited, for the answers it sent before it died.
 const DONE_GRACE: Duration = Duration::from_millis(100);
@@ -71,6 +73,8 @@ struct Sent {
     large: bool,
     /// `None` once the call is cancelled: whatever the worker says of it is dropped.
     reply: Option<oneshot::Sender<Reply>>,
+    /// When it was cancelled, if it was while it was first.
+    cancelled_at: Option<Instant>,
 }
 
 impl Sent {
@@ -274,7 +278,8 @@ impl Window<'_> {
                 Event::Frame(frame) => self.answer(&mut w, frame).err(),
                 Event::Cancels => {
                     epoch = self.shared.cancel_epoch();
-                    self.cancel_waiting(&mut w).err()
+                    self.cancel_waiting(&mut w);
+                    None
                 }
                 Event::Expired => Some(match self.calls.front() {
                     Some(first) if first.reply.is_some() => Loss::TimedOut,
@@ -303,7 +308,8 @@ impl Window<'_> {
     fn deadline(&self) -> Option<Instant> {
         let first = self.calls.front()?;
         if first.reply.is_none() {
-            return Some(self.head_since + CANCEL_GRACE);
+            let since = first.cancelled_at.unwrap_or(self.head_since);
+            return Some(since.max(self.head_since) + CANCEL_GRACE);
         }
         self.shared.cfg.task_timeout.map(|t| self.head_since + t)
     }
@@ -337,6 +343,7 @@ impl Window<'_> {
             args,
             large,
             reply: Some(reply),
+            cancelled_at: None,
         });
     }
 
@@ -404,9 +411,9 @@ impl Window<'_> {
 
     /// Cancels the calls in flight whose handles were dropped or cancelled, or all those
     /// not started if the pool was closed with its pending tasks cancelled: tells the
-    /// worker to skip them. `Err` if the call running was cancelled: its worker must be
-    /// killed.
-    fn cancel_waiting(&mut self, w: &mut Worker) -> Result<(), Loss> {
+    /// worker to skip them. The call running, if its handle is gone, has [`CANCEL_GRACE`]
+    /// to end before its worker is killed.
+    fn cancel_waiting(&mut self, w: &mut Worker) {
         let pending = self.shared.cancelling_pending();
         for (i, call) in self.calls.iter_mut().enumerate() {
             let Some(reply) = &call.reply else {
@@ -415,7 +422,8 @@ impl Window<'_> {
             let abandoned = reply.is_closed();
             if i == 0 {
                 if abandoned {
-                    return Err(Loss::Abandoned);
+                    call.reply = None;
+                    call.cancelled_at = Some(Instant::now());
                 }
                 continue;
             }
@@ -427,7 +435,6 @@ impl Window<'_> {
                 let _ = w.conn().queue(&Header::Cancel { id: call.id }, &[]);
             }
         }
-        Ok(())
     }
 
     /// The worker is lost with calls in flight. Kills it first, whatever happened: a

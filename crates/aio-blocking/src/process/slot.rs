@@ -178,6 +178,7 @@ async fn run_slot(mut guard: SlotGuard) {
             head_since: Instant::now(),
             pace: &mut pace,
             exited: false,
+            more: Vec::new(),
         };
         match window.run(w, epoch, id, job).await {
             Some(w) => {
@@ -216,6 +217,8 @@ struct Window<'a> {
     pace: &'a mut Pace,
     /// The worker has exited: read what it sent, send it nothing more.
     exited: bool,
+    /// Where [`top_up`](Self::top_up) takes calls from the queue, kept between answers.
+    more: Vec<(u64, Job)>,
 }
 
 impl Window<'_> {
@@ -365,11 +368,12 @@ impl Window<'_> {
         if room == 0 {
             return;
         }
-        let mut more = Vec::new();
+        let mut more = std::mem::take(&mut self.more);
         self.shared.take_more(room, self.calls.len(), &mut more);
-        for (id, job) in more {
+        for (id, job) in more.drain(..) {
             self.send(w, id, job);
         }
+        self.more = more;
     }
 
     /// Takes the worker's answer to its first call, sends more calls ahead, and replies.

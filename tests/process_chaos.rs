@@ -179,7 +179,11 @@ fn chaos_no_task_runs_twice_while_workers_are_killed_and_tasks_cancelled() {
             "tasks that ran more than once, on: {twice:?}"
         );
         for x in &answered {
-            assert!(runs.contains_key(x), "task {x} was answered but never ran");
+            assert!(
+                runs.contains_key(x),
+                "task {x} was answered but never ran; the runs around it: {:?}; killed: {killed:?}",
+                runs.range(x.saturating_sub(3)..x + 4).collect::<Vec<_>>()
+            );
         }
         while killed
             .iter()

@@ -132,6 +132,7 @@ fn chaos_no_task_runs_twice_while_workers_are_killed_and_tasks_cancelled() {
     run(async {
         let pool = Arc::new(pool().max_workers(2).build().unwrap());
         let record = marker("record");
+        std::fs::create_dir(&record).unwrap();
         let path = record.display().to_string();
         let done = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(BTreeSet::new()));
@@ -166,12 +167,14 @@ fn chaos_no_task_runs_twice_while_workers_are_killed_and_tasks_cancelled() {
         let killed = killer.join().unwrap();
         assert!(!killed.is_empty(), "the killer never struck");
 
-        let text = std::fs::read_to_string(&record).unwrap();
-        // Each run as `x pid`: which workers ran a task that ran twice.
-        let mut runs = std::collections::BTreeMap::<u64, Vec<&str>>::new();
-        for line in text.lines() {
-            let (x, pid) = line.split_once(' ').unwrap();
-            runs.entry(x.parse().unwrap()).or_default().push(pid);
+        // Each run as `x-pid`: which workers ran a task that ran twice.
+        let mut runs = std::collections::BTreeMap::<u64, Vec<String>>::new();
+        for entry in std::fs::read_dir(&record).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let (x, pid) = name.split_once('-').unwrap();
+            runs.entry(x.parse().unwrap())
+                .or_default()
+                .push(pid.to_owned());
         }
         let twice: Vec<_> = runs.iter().filter(|(_, pids)| pids.len() > 1).collect();
         assert!(
@@ -194,7 +197,7 @@ fn chaos_no_task_runs_twice_while_workers_are_killed_and_tasks_cancelled() {
         pool.shutdown(false).await;
         let seen: Vec<u32> = seen.lock().unwrap().iter().copied().collect();
         assert_reaped(&seen);
-        remove_markers(&[&record]);
+        std::fs::remove_dir_all(&record).unwrap();
         eprintln!(
             "chaos: {} answered, {} kills, {} runs recorded",
             answered.len(),

@@ -213,17 +213,13 @@ pub const INIT_FAIL: Function<String, Result<(), InitError>> = remote_fn!(init_f
 /// [`init_abort`].
 pub const INIT_ABORT: Function<(), Result<(), InitError>> = remote_fn!(init_abort);
 
-/// Appends `x` and the worker's pid to the file `path` (one write, so the lines of several
-/// workers never mix) and returns `x`: proof of each time a call ran, and where.
-pub fn record((path, x): (String, u64)) -> u64 {
-    use std::io::Write as _;
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .open(&path)
-        .expect("cannot open the record");
-    file.write_all(format!("{x} {}\n", std::process::id()).as_bytes())
-        .expect("cannot write the record");
+/// Creates the empty file `x-pid` in the directory `dir` and returns `x`: proof of each
+/// time a call ran, and where. A file is created whole or not at all, even by a worker
+/// killed as it creates it; a line appended to a shared file is not (a write cut by
+/// SIGKILL leaves part of its line, and the next line written joins it).
+pub fn record((dir, x): (String, u64)) -> u64 {
+    let run = std::path::Path::new(&dir).join(format!("{x}-{}", std::process::id()));
+    std::fs::File::create_new(run).expect("cannot record the run");
     x
 }
 

@@ -128,6 +128,13 @@ pub(crate) struct Inbox {
 }
 
 impl Inbox {
+    fn new() -> Arc<Self> {
+        Arc::new(Inbox {
+            full: AtomicBool::new(false),
+            call: Mutex::new(None),
+        })
+    }
+
     fn take(&self) -> Option<(Call, Token)> {
         if !self.full.load(Ordering::Acquire) {
             return None;
@@ -172,11 +179,15 @@ fn run_calls(call: Call, token: Token) {
         previous: NEXT.replace(Some(Next::Idle(runtime))),
     };
     let (mut call, mut token) = (call, token);
+    // Made at the first wait, and used for each: no listing holds it once a wait is over.
+    let mut inbox = None;
     loop {
         (call.run)(token);
         let next = match NEXT.replace(Some(Next::Idle(runtime))) {
             Some(Next::Queued(next, next_token)) => Some((next, next_token)),
-            Some(Next::Free(limiter)) => wait_idle(&limiter, runtime),
+            Some(Next::Free(limiter)) => {
+                wait_idle(&limiter, runtime, inbox.get_or_insert_with(Inbox::new))
+            }
             _ => None,
         };
         let Some(next) = next else { break };
@@ -185,16 +196,14 @@ fn run_calls(call: Call, token: Token) {
     drop(runner);
 }
 
-/// Lists this runner as idle with `limiter` for up to [`LINGER`]; returns the call it was
-/// given, if any.
-fn wait_idle(limiter: &Limiter, runtime: runtime::Id) -> Option<(Call, Token)> {
-    let inbox = Arc::new(Inbox {
-        full: AtomicBool::new(false),
-        call: Mutex::new(None),
-    });
+/// Lists this runner as idle with `limiter` for up to [`LINGER`], with `inbox` as where to
+/// put a call for it; returns the call it was given, if any. When it returns, the limiter
+/// has let go of `inbox` (a call took the listing, or the runner left), and the inbox is
+/// empty.
+fn wait_idle(limiter: &Limiter, runtime: runtime::Id, inbox: &Arc<Inbox>) -> Option<(Call, Token)> {
     let idle = Idle {
         runtime,
-        inbox: Arc::clone(&inbox),
+        inbox: Arc::clone(inbox),
     };
     limiter.wait_here(idle);
     let until = Instant::now() + LINGER;
@@ -203,7 +212,7 @@ fn wait_idle(limiter: &Limiter, runtime: runtime::Id) -> Option<(Call, Token)> {
             return Some(next);
         }
         if Instant::now() >= until {
-            limiter.leave(&inbox);
+            limiter.leave(inbox);
             // A call given just before the runner left is still run.
             return inbox.take();
         }

@@ -385,7 +385,7 @@ fn no_zombies_after_crashes_timeouts_and_shutdown() {
 }
 
 #[test]
-fn a_worker_that_dies_while_its_own_child_holds_the_socket_fails_its_task() {
+fn a_worker_that_dies_while_its_own_child_lives_on_fails_its_task() {
     run(async {
         let pool = pool().max_workers(1).build().unwrap();
         let pid_file = marker("sleeper-pid");
@@ -410,6 +410,28 @@ fn a_worker_that_dies_while_its_own_child_holds_the_socket_fails_its_task() {
         assert_eq!(c.exit.signal, Some(6), "{err}");
         wait_reaped(&[c.pid]).await;
         assert_eq!(pool.submit(&SQUARE, 3).unwrap().await, Ok(9));
+        pool.shutdown(false).await;
+    });
+}
+
+#[test]
+fn a_task_that_reads_its_stdin_or_starts_a_program_that_does_takes_nothing_from_the_pool() {
+    run(async {
+        let pool = pool().max_workers(1).build().unwrap();
+        let pid = pool.submit(&PID, ()).unwrap().await.unwrap();
+        // Calls sent behind it: their frames are what a read of the socket would take.
+        let read = pool.submit(&READ_STDIN, ()).unwrap();
+        let behind: Vec<_> = (0..20u64)
+            .map(|x| pool.submit(&SQUARE, x).unwrap())
+            .collect();
+        let read = tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .expect("reading stdin waited on the pool's socket");
+        assert_eq!(read, Ok((0, 0)), "stdin is the end of a stream");
+        for (x, call) in (0..20u64).zip(behind) {
+            assert_eq!(call.await, Ok(x * x));
+        }
+        assert_eq!(pool.worker_pids(), vec![pid], "the worker was replaced");
         pool.shutdown(false).await;
     });
 }

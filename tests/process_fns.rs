@@ -226,23 +226,51 @@ pub fn record((dir, x): (String, u64)) -> u64 {
 /// [`record`].
 pub const RECORD: Function<(String, u64), u64> = remote_fn!(record);
 
-/// Writes bytes that are not a frame to the worker's socket (its stdin), as a task that
-/// writes to its stdin, or a child it started, would; returns the pid.
+/// A copy of the worker's socket to its pool, taken from its stdin before `init` by a
+/// worker binary started in mode `keep-socket`: a task can then write to the socket, as
+/// no task can in a worker started otherwise.
+static POOL_SOCKET: std::sync::OnceLock<std::os::fd::OwnedFd> = std::sync::OnceLock::new();
+
+/// Keeps a copy of the socket the worker is given as stdin, for [`garble`]. Called before
+/// `init`, which points stdin elsewhere.
+pub fn keep_pool_socket() {
+    use std::os::fd::AsFd as _;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned();
+    let _ = POOL_SOCKET.set(fd.expect("no stdin"));
+}
+
+/// Writes bytes that are not a frame to the worker's socket (kept by [`keep_pool_socket`]),
+/// as a bug in the worker would; returns the pid.
 pub fn garble((): ()) -> u32 {
     use std::io::Write as _;
-    use std::os::fd::AsFd as _;
-    let fd = std::io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .expect("no stdin");
-    std::fs::File::from(fd)
+    let socket = POOL_SOCKET.get().expect("the worker kept no socket");
+    let socket = socket.try_clone().expect("cannot copy the socket");
+    std::fs::File::from(socket)
         .write_all(&[0xFF; 8])
-        .expect("cannot write to stdin");
+        .expect("cannot write to the socket");
     std::process::id()
 }
 
 /// [`garble`].
 pub const GARBLE: Function<(), u32> = remote_fn!(garble);
+
+/// Reads the worker's stdin to its end, then runs `cat` with the same stdin: how many
+/// bytes each read. A worker's stdin is not its socket, so both read nothing.
+pub fn read_stdin((): ()) -> (usize, usize) {
+    use std::io::Read as _;
+    let mut own = Vec::new();
+    std::io::stdin()
+        .read_to_end(&mut own)
+        .expect("cannot read stdin");
+    let child = std::process::Command::new("cat")
+        .stdin(std::process::Stdio::inherit())
+        .output()
+        .expect("cannot run cat");
+    (own.len(), child.stdout.len())
+}
+
+/// [`read_stdin`].
+pub const READ_STDIN: Function<(), (usize, usize)> = remote_fn!(read_stdin);
 
 /// A function the worker binary does not register.
 pub const NOT_REGISTERED: Function<u64, u64> = Function::new("tests::not_registered", square);
@@ -272,6 +300,7 @@ pub fn registry() -> Registry {
         .register(&SPAWN_THEN_ABORT)
         .register(&RECORD)
         .register(&GARBLE)
+        .register(&READ_STDIN)
 }
 
 /// A registry that differs from [`registry`]: what a worker built from other code has.
@@ -279,9 +308,9 @@ pub fn other_registry() -> Registry {
     Registry::new().register(&SQUARE).register(&NOT_REGISTERED)
 }
 
-/// Starts `sleep 3600`, which inherits the worker's standard input (its socket to the
-/// pool), writes the sleeper's pid to the file `path`, and aborts the worker while the
-/// sleeper still holds the socket open.
+/// Starts `sleep 3600`, which inherits the worker's stdout and stderr, writes the
+/// sleeper's pid to the file `path`, and aborts the worker while the sleeper still holds
+/// them open.
 pub fn spawn_then_abort(path: String) -> u32 {
     let sleeper = std::process::Command::new("sleep")
         .arg("3600")

@@ -287,7 +287,11 @@ fn long_calls_after_short_ones_are_shared_between_the_workers() {
 #[test]
 fn a_worker_that_breaks_the_protocol_fails_its_calls_and_runs_none_twice() {
     run(async {
-        let pool = pool().max_workers(1).build().unwrap();
+        let pool = pool()
+            .max_workers(1)
+            .env("AIO_TEST_WORKER_MODE", "keep-socket")
+            .build()
+            .unwrap();
         // Real time: short calls open the window.
         let warm: Vec<_> = (0..500u64)
             .map(|i| pool.submit(&SQUARE, i).unwrap())

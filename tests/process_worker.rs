@@ -4,7 +4,9 @@
 //!
 //! `AIO_TEST_WORKER_MODE` (set in the workers by a test's pool) makes it misbehave before
 //! `init`, as a program whose `main` does not call `init` first would: `exit-before-init`,
-//! `hang-before-init`, or `other-registry` (a worker built from other code).
+//! `hang-before-init`, or `other-registry` (a worker built from other code). Mode
+//! `keep-socket` keeps a copy of its socket to the pool for `garble`, which then writes to
+//! it as a bug in the worker would.
 //!
 //! Run by hand as `process-worker parent`, it is a pool's process that the
 //! parent-death test kills: it starts two workers, one busy and one idle, prints
@@ -22,6 +24,7 @@ fn main() {
         Ok("exit-before-init") => std::process::exit(7),
         Ok("hang-before-init") => std::thread::sleep(Duration::from_secs(3600)),
         Ok("other-registry") => process::init(process_fns::other_registry()),
+        Ok("keep-socket") => process_fns::keep_pool_socket(),
         _ => {}
     }
     process::init(process_fns::registry());

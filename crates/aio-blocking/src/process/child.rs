@@ -69,7 +69,10 @@ fn die(code: i32, what: std::fmt::Arguments<'_>) -> ! {
     exit(code)
 }
 
-/// The socket to the pool: the worker's standard input.
+/// The socket to the pool, which the worker is given as its standard input. Taken onto a
+/// descriptor of its own (closed on exec), and stdin becomes `/dev/null`: a task that reads
+/// its stdin, or starts a program that inherits it, reads nothing, and cannot take frames
+/// off the socket or write into it.
 fn pool_socket() -> UnixStream {
     let fd = match std::io::stdin().as_fd().try_clone_to_owned() {
         Ok(fd) => fd,
@@ -87,6 +90,17 @@ fn pool_socket() -> UnixStream {
                 "started as a worker, but stdin is not a pool's socket ({e}); \
                  workers are started by a ProcessPool, not by hand"
             ),
+        );
+    }
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .and_then(|null| Ok(rustix::stdio::dup2_stdin(null)?));
+    if let Err(e) = null {
+        die(
+            EXIT_NOT_A_WORKER,
+            format_args!("cannot point stdin away from the pool's socket: {e}"),
         );
     }
     stream

@@ -26,8 +26,10 @@ static REGISTRY: OnceLock<Arc<Registry>> = OnceLock::new();
 /// and [`ProcessPoolBuilder::registry`](super::ProcessPoolBuilder::registry); that binary's
 /// `main` calls `init` or [`worker_main`].
 ///
-/// In a worker, standard input is the pool's channel and must not be read; standard output
-/// and standard error are the pool process's own.
+/// The pool's channel reaches a worker as its standard input; `init` moves it to a
+/// descriptor of its own and leaves `/dev/null` as standard input, before any task runs.
+/// Code that runs before `init` must not read standard input. Standard output and standard
+/// error are the pool process's own.
 ///
 /// # Examples
 ///

@@ -167,8 +167,8 @@ impl Worker {
     }
 
     /// The connection to the worker, and a future that resolves when the worker has
-    /// exited (reaping it). A process the worker started may hold its end of the socket
-    /// open, so the end of the stream alone cannot tell that the worker is gone.
+    /// exited (reaping it). A fork of the worker may hold its end of the socket open, so
+    /// the end of the stream alone cannot tell that the worker is gone.
     pub(crate) fn io(&mut self) -> (&mut Conn, impl Future<Output = ()> + '_) {
         let Worker { child, conn, .. } = self;
         (conn, async move {

@@ -386,11 +386,26 @@ fn no_zombies_after_crashes_timeouts_and_shutdown() {
 
 #[test]
 fn a_worker_that_dies_while_its_own_child_lives_on_fails_its_task() {
+    dies_while_its_child_lives_on(false);
+}
+
+#[test]
+fn a_worker_that_dies_while_a_process_holds_its_socket_fails_its_task() {
+    dies_while_its_child_lives_on(true);
+}
+
+/// A worker starts a child that outlives it, holding its stdout and stderr, and, if
+/// `socket`, its socket to the pool, then aborts: its task fails with the abort, at once.
+fn dies_while_its_child_lives_on(socket: bool) {
     run(async {
-        let pool = pool().max_workers(1).build().unwrap();
+        let pool = pool()
+            .max_workers(1)
+            .env("AIO_TEST_WORKER_MODE", "keep-socket")
+            .build()
+            .unwrap();
         let pid_file = marker("sleeper-pid");
         let call = pool
-            .submit(&SPAWN_THEN_ABORT, pid_file.display().to_string())
+            .submit(&SPAWN_THEN_ABORT, (pid_file.display().to_string(), socket))
             .unwrap();
         let result = tokio::time::timeout(Duration::from_secs(10), call).await;
         // The sleeper outlives the worker: end it before anything can fail.
@@ -427,7 +442,7 @@ fn a_task_that_reads_its_stdin_or_starts_a_program_that_does_takes_nothing_from_
         let read = tokio::time::timeout(Duration::from_secs(10), read)
             .await
             .expect("reading stdin waited on the pool's socket");
-        assert_eq!(read, Ok((0, 0)), "stdin is the end of a stream");
+        assert_eq!(read, Ok((0, 0, true)), "stdin is /dev/null");
         for (x, call) in (0..20u64).zip(behind) {
             assert_eq!(call.await, Ok(x * x));
         }

@@ -254,9 +254,10 @@ pub fn garble((): ()) -> u32 {
 /// [`garble`].
 pub const GARBLE: Function<(), u32> = remote_fn!(garble);
 
-/// Reads the worker's stdin to its end, then runs `cat` with the same stdin: how many
-/// bytes each read. A worker's stdin is not its socket, so both read nothing.
-pub fn read_stdin((): ()) -> (usize, usize) {
+/// Reads the worker's stdin to its end, then runs `cat` with the same stdin: how many bytes
+/// each read, and whether `cat` succeeded (it fails on a closed stdin). A worker's stdin is
+/// `/dev/null`, not its socket, so both read nothing and `cat` succeeds.
+pub fn read_stdin((): ()) -> (usize, usize, bool) {
     use std::io::Read as _;
     let mut own = Vec::new();
     std::io::stdin()
@@ -266,11 +267,11 @@ pub fn read_stdin((): ()) -> (usize, usize) {
         .stdin(std::process::Stdio::inherit())
         .output()
         .expect("cannot run cat");
-    (own.len(), child.stdout.len())
+    (own.len(), child.stdout.len(), child.status.success())
 }
 
 /// [`read_stdin`].
-pub const READ_STDIN: Function<(), (usize, usize)> = remote_fn!(read_stdin);
+pub const READ_STDIN: Function<(), (usize, usize, bool)> = remote_fn!(read_stdin);
 
 /// A function the worker binary does not register.
 pub const NOT_REGISTERED: Function<u64, u64> = Function::new("tests::not_registered", square);
@@ -308,18 +309,22 @@ pub fn other_registry() -> Registry {
     Registry::new().register(&SQUARE).register(&NOT_REGISTERED)
 }
 
-/// Starts `sleep 3600`, which inherits the worker's stdout and stderr, writes the
-/// sleeper's pid to the file `path`, and aborts the worker while the sleeper still holds
-/// them open.
-pub fn spawn_then_abort(path: String) -> u32 {
-    let sleeper = std::process::Command::new("sleep")
-        .arg("3600")
-        .spawn()
-        .expect("cannot start sleep");
+/// Starts `sleep 3600`, which inherits the worker's stdout and stderr, and, if `socket`, is
+/// given a copy of the worker's socket to its pool as its stdin (kept by
+/// [`keep_pool_socket`]), as a fork of the worker would hold it. Writes the sleeper's pid to
+/// the file `path`, and aborts the worker while the sleeper still holds them open.
+pub fn spawn_then_abort((path, socket): (String, bool)) -> u32 {
+    let mut sleep = std::process::Command::new("sleep");
+    sleep.arg("3600");
+    if socket {
+        let socket = POOL_SOCKET.get().expect("the worker kept no socket");
+        sleep.stdin(socket.try_clone().expect("cannot copy the socket"));
+    }
+    let sleeper = sleep.spawn().expect("cannot start sleep");
     std::fs::write(&path, sleeper.id().to_string()).expect("cannot write the pid file");
     std::mem::forget(sleeper);
     std::process::abort()
 }
 
 /// [`spawn_then_abort`].
-pub const SPAWN_THEN_ABORT: Function<String, u32> = remote_fn!(spawn_then_abort);
+pub const SPAWN_THEN_ABORT: Function<(String, bool), u32> = remote_fn!(spawn_then_abort);

@@ -99,7 +99,7 @@ fn pool_socket() -> UnixStream {
         .and_then(|null| Ok(rustix::stdio::dup2_stdin(null)?));
     if let Err(e) = null {
         die(
-            EXIT_NOT_A_WORKER,
+            EXIT_PROTOCOL,
             format_args!("cannot point stdin away from the pool's socket: {e}"),
         );
     }
